@@ -1,0 +1,126 @@
+# minirun: build, demo, test and benchmark targets.
+#
+#   make deps         apt-install what the tests need (only what is missing)
+#   make bundles      build the busybox rootfs into bundles/*/rootfs
+#   make demo         run the hello bundle with minirun (root)
+#   make test         unit + integration tests (integration needs root)
+#   make unit         unit tests only (no root needed)
+#   make integration  integration tests only
+#   make bench        minirun vs runc vs crun (installs runc and crun if missing)
+#   make clean
+#
+# Variables: PYTHON (interpreter that runs minirun.py), EXTRA_TEST_PACKAGES
+# (more pip packages for the test venv), PYTEST_ARGS, BENCH_ARGS.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+# The runtime is started through an absolute interpreter: a version-manager
+# shim (pyenv) on PATH costs ~100 ms per call.
+PYTHON ?= $(if $(wildcard /usr/bin/python3),/usr/bin/python3,python3)
+# Tried for the venv when $(PYTHON) has no working venv/ensurepip module.
+PYTHON_FALLBACK := $(if $(filter /usr/bin/python3,$(PYTHON)),python3,/usr/bin/python3)
+export MINIRUN_PYTHON := $(PYTHON)
+
+VENV := .venv
+VENV_STAMP := $(VENV)/.minirun-packages
+TEST_PACKAGES := pytest pytest-xdist
+EXTRA_TEST_PACKAGES ?=
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+# Debian packages: what the tests need, and what the benchmark adds.
+DEPS_PACKAGES := busybox-static iproute2 util-linux procps python3-venv
+BENCH_PACKAGES := runc crun
+
+BUNDLES := hello shell sleeper
+ROOTFS_DIRS := $(addprefix bundles/,$(addsuffix /rootfs,$(BUNDLES)))
+
+UNIT_DIRS := $(wildcard tests/unit)
+INTEGRATION_DIRS := $(wildcard tests/integration)
+
+# $(call apt_ensure,PACKAGES): apt-get install those of PACKAGES that are not
+# installed; no apt work at all when none is missing. Non-interactive, no
+# stdin, and it waits for a dpkg/apt lock held by someone else.
+define apt_ensure
+set -euo pipefail; \
+missing=(); \
+if ! command -v dpkg-query >/dev/null 2>&1; then \
+	echo "deps: no dpkg here; make sure these are installed: $(1)" >&2; exit 0; \
+fi; \
+for p in $(1); do \
+	dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q ' installed$$' || missing+=("$$p"); \
+done; \
+[ $${#missing[@]} -eq 0 ] && exit 0; \
+echo "deps: installing $${missing[*]}"; \
+sudo=; \
+if [ "$$(id -u)" -ne 0 ]; then \
+	if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "deps: missing $${missing[*]}: run 'make deps' as root" >&2; exit 1; fi; \
+fi; \
+apt=($$sudo env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300); \
+for i in 1 2 3; do "$${apt[@]}" update </dev/null && break; \
+	[ $$i -lt 3 ] || exit 1; echo "deps: apt-get update failed, retrying" >&2; sleep 10; done; \
+"$${apt[@]}" install -y --no-install-recommends "$${missing[@]}" </dev/null
+endef
+
+.PHONY: all deps bench-deps venv rootfs bundles demo test unit integration bench clean _need-root
+
+all: test
+
+deps:
+	@$(call apt_ensure,$(DEPS_PACKAGES))
+
+bench-deps: deps
+	@$(call apt_ensure,$(BENCH_PACKAGES))
+
+# The venv is (re)built only when missing or when the package list changed.
+venv:
+	@set -euo pipefail; \
+	want="$(strip $(TEST_PACKAGES) $(EXTRA_TEST_PACKAGES))"; \
+	if [ -x $(VENV)/bin/python ] && [ "$$(cat $(VENV_STAMP) 2>/dev/null)" = "$$want" ]; then exit 0; fi; \
+	if [ ! -x $(VENV)/bin/python ]; then \
+		rm -rf $(VENV); \
+		for py in $(PYTHON) $(PYTHON_FALLBACK); do \
+			if "$$py" -c 'import venv, ensurepip' 2>/dev/null && "$$py" -m venv $(VENV); then break; fi; \
+			rm -rf $(VENV); \
+		done; \
+		[ -x $(VENV)/bin/python ] || { echo "venv: neither $(PYTHON) nor $(PYTHON_FALLBACK) can create a venv" >&2; exit 1; }; \
+	fi; \
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check $$want </dev/null; \
+	echo "$$want" > $(VENV_STAMP)
+
+rootfs bundles:
+	@set -e; for d in $(ROOTFS_DIRS); do bash bundles/build-rootfs.sh "$$d"; done
+
+_need-root:
+	@if [ "$$(id -u)" -ne 0 ]; then echo "make demo needs root (try: sudo make demo)" >&2; exit 1; fi
+
+demo: _need-root deps bundles
+	@[ -f minirun.py ] || { echo "demo: minirun.py is not there yet" >&2; exit 1; }
+	$(PYTHON) minirun.py run --bundle bundles/hello minirun-demo-$$$$
+
+# pytest exits 5 when it collected no tests: not a failure while a test
+# directory is still empty.
+define run_pytest
+@if [ -z "$(strip $(1))" ]; then echo "no test directories ($(2)) yet: nothing to run"; exit 0; fi; \
+rc=0; $(VENV)/bin/pytest -n auto -q $(PYTEST_ARGS) $(1) </dev/null || rc=$$?; \
+if [ $$rc -eq 5 ]; then echo "no tests collected in $(strip $(1))"; rc=0; fi; \
+exit $$rc
+endef
+
+test: deps venv bundles
+	$(call run_pytest,$(UNIT_DIRS) $(INTEGRATION_DIRS),tests/unit tests/integration)
+
+unit: venv
+	$(call run_pytest,$(UNIT_DIRS),tests/unit)
+
+integration: deps venv bundles
+	$(call run_pytest,$(INTEGRATION_DIRS),tests/integration)
+
+bench: bench-deps
+	$(PYTHON) tests/bench/bench.py $(BENCH_ARGS)
+
+clean:
+	rm -rf --one-file-system $(VENV) $(ROOTFS_DIRS) .pytest_cache
+	find . -path ./.git -prune -o \( -name __pycache__ -o -name .pytest_cache \) -type d -prune -exec rm -rf {} +

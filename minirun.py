@@ -1,0 +1,2750 @@
+#!/usr/bin/env python3
+"""minirun: an OCI container runtime in one dependency-free Python file.
+
+A drop-in for runc: engines call it with runc's command line, and it runs an
+OCI bundle (runtime-spec 1.0.2 to 1.2) on the kernel through ctypes alone.
+
+Contents
+   1. Errors and logging
+   2. libc bindings
+   3. The spec model and its validation
+   4. The state store
+   5. Terminals
+   6. Namespaces and mounts (the joiner and the container's init)
+   7. Cgroups
+   8. Security: capabilities, seccomp, LSMs
+   9. Hooks
+  10. The container lifecycle
+  11. The command line
+
+Rules this file keeps (see README.md):
+  * It never starts a thread. clone() from ctypes is safe only in a
+    single-threaded process; everything a child needs is imported and
+    prepared before clone, and a child reports failure over its sync socket
+    and leaves with os._exit.
+  * Data flows one way: argv -> Config (parsed and validated once) -> the
+    kernel. Code that touches the kernel receives decisions, not raw JSON.
+  * Start-up is designed in: only os and sys at import time; ctypes, fcntl,
+    select and friends are imported by the commands that need them, and JSON
+    goes through the C accelerator _json (the json package drags in re).
+"""
+
+import os
+import sys
+
+VERSION = "0.1.0"
+SPEC_VERSION = "1.2.0"
+DEFAULT_ROOT = "/run/minirun"
+
+# ===========================================================================
+# 1. Errors and logging
+# ===========================================================================
+
+
+class Error(Exception):
+    """A failure to report: one line on stderr, an error line in --log, exit 1."""
+
+
+class UsageError(Error):
+    """The command line itself is wrong."""
+
+
+class ConfigError(Error):
+    """config.json is malformed, or asks for something minirun refuses."""
+
+    def __init__(self, field, message):
+        super().__init__("config.json: %s: %s" % (field, message))
+        self.field = field
+
+
+def os_error_text(exc):
+    """'path: reason' for an OSError, without Python's '[Errno N]' noise."""
+    reason = exc.strerror or str(exc)
+    if exc.filename is not None:
+        return "%s: %s" % (exc.filename, reason)
+    return reason
+
+
+def rfc3339(ns=None, nanos=True):
+    """Go's time.RFC3339Nano (or RFC3339) in UTC, as runc writes them."""
+    import time
+
+    if ns is None:
+        ns = time.time_ns()
+    secs, frac = divmod(ns, 1_000_000_000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+    if nanos and frac:
+        stamp += ("." + "%09d" % frac).rstrip("0")
+    return stamp + "Z"
+
+
+def json_loads(text):
+    """json.loads through the C scanner; the json package costs ~10 ms of imports."""
+    import _json
+
+    class Context:
+        strict = True
+        object_hook = None
+        object_pairs_hook = None
+        parse_float = float
+        parse_int = int
+        parse_constant = float  # NaN, Infinity
+        memo = {}
+
+    scan = _json.make_scanner(Context)
+    end = len(text)
+    idx = 0
+    while idx < end and text[idx] in " \t\r\n":
+        idx += 1
+    try:
+        value, idx = scan(text, idx)
+        while idx < end and text[idx] in " \t\r\n":
+            idx += 1
+        if idx == end:
+            return value
+    except (StopIteration, ValueError, SystemError):
+        pass
+    # Malformed input is rare: let the json package word the error (line, column).
+    import json
+
+    return json.loads(text)
+
+
+def json_dumps(value, indent=None, _level=0):
+    """Compact JSON through the C encoder, or runc-style indented output."""
+    import _json
+
+    quote = _json.encode_basestring_ascii
+    if indent is None:
+        encode = _json.make_encoder(None, None, quote, None, ":", ",", False, False, True)
+        return "".join(encode(value, 0))
+    pad = " " * (indent * (_level + 1))
+    end = " " * (indent * _level)
+    if isinstance(value, dict) and value:
+        items = ["%s%s: %s" % (pad, quote(str(k)), json_dumps(v, indent, _level + 1)) for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + end + "}"
+    if isinstance(value, list) and value:
+        items = [pad + json_dumps(v, indent, _level + 1) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + end + "]"
+    return json_dumps(value)
+
+
+class Log:
+    """runc's logging contract: --log FILE, --log-format text|json.
+
+    Docker and containerd read the last `error` line of the JSON log and show
+    it to the user, so every failure is logged there before exiting.
+    """
+
+    LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
+
+    def __init__(self):
+        self.path = None
+        self.format = "text"
+        self.threshold = self.LEVELS["info"]
+        self._fd = None
+
+    def _write(self, level, msg):
+        if self.LEVELS[level] < self.threshold:
+            return
+        if self.path is None:
+            # No log file: warnings and debug lines go to stderr, errors are
+            # printed by main() as one plain line.
+            if level != "error":
+                os.write(2, ("minirun: %s: %s\n" % (level, msg)).encode())
+            return
+        now = rfc3339(nanos=False)
+        if self.format == "json":
+            line = json_dumps({"level": level, "msg": msg, "time": now})
+        else:
+            line = 'time="%s" level=%s msg=%s' % (now, level, json_dumps(msg))
+        try:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            os.write(self._fd, (line + "\n").encode())
+        except OSError as exc:
+            os.write(2, ("minirun: cannot write log %s: %s\n" % (self.path, exc.strerror)).encode())
+
+    def debug(self, msg):
+        self._write("debug", msg)
+
+    def info(self, msg):
+        self._write("info", msg)
+
+    def warning(self, msg):
+        self._write("warning", msg)
+
+    def error(self, msg):
+        self._write("error", msg)
+
+
+LOG = Log()
+
+# ===========================================================================
+# 2. libc bindings
+# ===========================================================================
+# Imported only by the commands that need the kernel (create, run, and the
+# parts of start/delete that run hooks do not): `state` and `list` never pay
+# for ctypes.
+
+CLONE_NEWTIME = 0x00000080
+CLONE_PARENT = 0x00008000
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+NAMESPACE_FLAGS = {
+    "mount": CLONE_NEWNS, "uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC, "pid": CLONE_NEWPID,
+    "network": CLONE_NEWNET, "cgroup": CLONE_NEWCGROUP, "user": CLONE_NEWUSER, "time": CLONE_NEWTIME,
+}
+# /proc/PID/ns/<name> for each spec namespace type.
+NAMESPACE_PROC_NAMES = {
+    "mount": "mnt", "uts": "uts", "ipc": "ipc", "pid": "pid", "network": "net",
+    "cgroup": "cgroup", "user": "user", "time": "time",
+}
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_SYNCHRONOUS = 16
+MS_REMOUNT = 32
+MS_MANDLOCK = 64
+MS_DIRSYNC = 128
+MS_NOSYMFOLLOW = 256
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_MOVE = 8192
+MS_REC = 16384
+MS_SILENT = 32768
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_I_VERSION = 1 << 23
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+MNT_DETACH = 2
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+TIOCSWINSZ = 0x5414
+TIOCSCTTY = 0x540E
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+
+# Syscalls glibc has no wrapper for (or had none in older releases).
+SYSCALLS = {
+    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "keyctl": 250, "personality": 135,
+               "openat2": 437, "close_range": 436, "mount_setattr": 442},
+    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "keyctl": 219, "personality": 92,
+                "openat2": 437, "close_range": 436, "mount_setattr": 442},
+}
+
+
+class Libc:
+    """The handful of libc calls the runtime makes, each raising OSError."""
+
+    def __init__(self):
+        import ctypes
+
+        self.ctypes = ctypes
+        self.lib = lib = ctypes.CDLL("libc.so.6", use_errno=True)
+        c_int, c_ulong, c_char_p, c_void_p, c_long = (
+            ctypes.c_int, ctypes.c_ulong, ctypes.c_char_p, ctypes.c_void_p, ctypes.c_long)
+        self.clone_callback_type = ctypes.CFUNCTYPE(c_int, c_void_p)
+        lib.clone.argtypes = [self.clone_callback_type, c_void_p, c_int, c_void_p]
+        lib.mount.argtypes = [c_char_p, c_char_p, c_char_p, c_ulong, c_char_p]
+        lib.umount2.argtypes = [c_char_p, c_int]
+        lib.setns.argtypes = [c_int, c_int]
+        lib.unshare.argtypes = [c_int]
+        lib.sethostname.argtypes = [c_char_p, ctypes.c_size_t]
+        lib.setdomainname.argtypes = [c_char_p, ctypes.c_size_t]
+        lib.prctl.argtypes = [c_int, c_ulong, c_ulong, c_ulong, c_ulong]
+        lib.mmap.restype = c_void_p
+        lib.mmap.argtypes = [c_void_p, ctypes.c_size_t, c_int, c_int, c_int, c_long]
+        lib.mprotect.argtypes = [c_void_p, ctypes.c_size_t, c_int]
+        lib.munmap.argtypes = [c_void_p, ctypes.c_size_t]
+        lib.syscall.restype = c_long
+        lib.ioctl.argtypes = [c_int, c_ulong, c_void_p]
+        lib.socket.argtypes = [c_int, c_int, c_int]
+        lib.socketpair.argtypes = [c_int, c_int, c_int, c_void_p]
+        lib.connect.argtypes = [c_int, c_void_p, ctypes.c_uint32]
+        lib.sendmsg.argtypes = [c_int, c_void_p, c_int]
+        lib.sendmsg.restype = ctypes.c_ssize_t
+        lib.recvmsg.argtypes = [c_int, c_void_p, c_int]
+        lib.recvmsg.restype = ctypes.c_ssize_t
+        self.syscalls = SYSCALLS.get(os.uname().machine, {})
+
+    def check(self, result, what, path=None):
+        if result == -1:
+            errno = self.ctypes.get_errno()
+            raise OSError(errno, "%s: %s" % (what, os.strerror(errno)), path)
+        return result
+
+    def syscall(self, name, *args):
+        nr = self.syscalls.get(name)
+        if nr is None:
+            raise OSError(38, "%s: no syscall number for %s" % (name, os.uname().machine))
+        c_long = self.ctypes.c_long
+        return self.check(self.lib.syscall(c_long(nr), *[c_long(a) for a in args]), name)
+
+    @staticmethod
+    def _b(value):
+        return None if value is None else os.fsencode(value)
+
+    def mount(self, source, target, fstype, flags, data=None):
+        result = self.lib.mount(self._b(source), self._b(target), self._b(fstype), flags, self._b(data))
+        self.check(result, "mount", target)
+
+    def umount(self, target, flags=0):
+        self.check(self.lib.umount2(self._b(target), flags), "umount", target)
+
+    def setns(self, fd, nstype):
+        self.check(self.lib.setns(fd, nstype), "setns")
+
+    def unshare(self, flags):
+        self.check(self.lib.unshare(flags), "unshare")
+
+    def pivot_root(self, new_root, put_old):
+        new, old = self.ctypes.c_char_p(os.fsencode(new_root)), self.ctypes.c_char_p(os.fsencode(put_old))
+        as_long = self.ctypes.cast
+        self.syscall("pivot_root", as_long(new, self.ctypes.c_void_p).value, as_long(old, self.ctypes.c_void_p).value)
+
+    def sethostname(self, name):
+        raw = name.encode()
+        self.check(self.lib.sethostname(raw, len(raw)), "sethostname")
+
+    def setdomainname(self, name):
+        raw = name.encode()
+        self.check(self.lib.setdomainname(raw, len(raw)), "setdomainname")
+
+    def prctl(self, option, a2=0, a3=0, a4=0, a5=0):
+        return self.check(self.lib.prctl(option, a2, a3, a4, a5), "prctl")
+
+    def ioctl_int(self, fd, request, value=0):
+        """ioctl with an int argument passed by pointer; returns the int after the call."""
+        arg = self.ctypes.c_int(value)
+        self.check(self.lib.ioctl(fd, request, self.ctypes.byref(arg)), "ioctl")
+        return arg.value
+
+    def ioctl_bytes(self, fd, request, payload):
+        buf = self.ctypes.create_string_buffer(payload, len(payload))
+        self.check(self.lib.ioctl(fd, request, buf), "ioctl")
+
+    def ioctl_arg(self, fd, request, arg):
+        self.check(self.lib.ioctl(fd, request, arg), "ioctl")
+
+    def capset(self, effective, permitted, inheritable):
+        import struct
+
+        header = self.ctypes.create_string_buffer(struct.pack("=Ii", 0x20080522, 0))  # v3, self
+        data = self.ctypes.create_string_buffer(struct.pack(
+            "=6I", effective & 0xFFFFFFFF, permitted & 0xFFFFFFFF, inheritable & 0xFFFFFFFF,
+            effective >> 32, permitted >> 32, inheritable >> 32))
+        addr = self.ctypes.addressof
+        self.syscall("capset", addr(header), addr(data))
+
+    def personality(self, persona):
+        self.syscall("personality", persona)
+
+    def join_session_keyring(self, name):
+        raw = self.ctypes.create_string_buffer(name.encode())
+        self.syscall("keyctl", 1, self.ctypes.addressof(raw))  # KEYCTL_JOIN_SESSION_KEYRING
+
+    def close_range_from(self, first):
+        try:
+            self.syscall("close_range", first, 0xFFFFFFFF, 0)
+        except OSError:
+            import resource
+
+            os.closerange(first, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+
+    def openat2_in_root(self, root_fd, path, flags):
+        """openat2(RESOLVE_IN_ROOT): resolve path with root_fd as '/', atomically."""
+        import struct
+
+        how = self.ctypes.create_string_buffer(struct.pack("=QQQ", flags, 0, 0x08 | 0x02))  # IN_ROOT|NO_MAGICLINKS
+        rel = self.ctypes.create_string_buffer(os.fsencode(path.lstrip("/") or "."))
+        addr = self.ctypes.addressof
+        return self.syscall("openat2", root_fd, addr(rel), addr(how), 24)
+
+    def mount_setattr(self, path, attr_set, attr_clr):
+        import struct
+
+        attr = self.ctypes.create_string_buffer(struct.pack("=QQQQ", attr_set, attr_clr, 0, 0))
+        raw = self.ctypes.create_string_buffer(os.fsencode(path))
+        addr = self.ctypes.addressof
+        self.syscall("mount_setattr", -100, addr(raw), 0x8000, addr(attr), 32)  # AT_FDCWD, AT_RECURSIVE
+
+    def socketpair(self):
+        fds = (self.ctypes.c_int * 2)()
+        self.check(self.lib.socketpair(1, 1 | 0o2000000, 0, fds), "socketpair")  # AF_UNIX, STREAM|CLOEXEC
+        return fds[0], fds[1]
+
+    def connect_unix(self, path):
+        raw = os.fsencode(path)
+        if len(raw) >= 108:
+            raise OSError(36, "socket path too long", path)
+        fd = self.check(self.lib.socket(1, 1 | 0o2000000, 0), "socket")
+        addr = self.ctypes.create_string_buffer(b"\x01\x00" + raw + b"\x00", 110)
+        try:
+            self.check(self.lib.connect(fd, addr, 2 + len(raw) + 1), "connect", path)
+        except OSError:
+            os.close(fd)
+            raise
+        return fd
+
+    def _msghdr(self, payload, control):
+        ctypes = self.ctypes
+
+        class IOVec(ctypes.Structure):
+            _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+        class MsgHdr(ctypes.Structure):
+            _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
+                        ("iov", ctypes.POINTER(IOVec)), ("iovlen", ctypes.c_size_t),
+                        ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                        ("flags", ctypes.c_int)]
+
+        iov = IOVec(ctypes.addressof(payload), len(payload))
+        hdr = MsgHdr(None, 0, ctypes.pointer(iov), 1, ctypes.addressof(control), len(control), 0)
+        return hdr, iov
+
+    def send_fd(self, sock, fd, name):
+        """One sendmsg carrying one SCM_RIGHTS fd and a short name: the console-socket contract."""
+        import struct
+
+        payload = self.ctypes.create_string_buffer(name.encode(), len(name.encode()))
+        # struct cmsghdr { size_t len; int level; int type; } + int, padded to CMSG_SPACE(4) = 24.
+        control = self.ctypes.create_string_buffer(struct.pack("=QiiI", 20, 1, 1, fd) + b"\0" * 4, 24)
+        hdr, _iov = self._msghdr(payload, control)
+        self.check(self.lib.sendmsg(sock, self.ctypes.byref(hdr), 0x4000), "sendmsg")  # MSG_NOSIGNAL
+
+    def recv_fd(self, sock):
+        import struct
+
+        payload = self.ctypes.create_string_buffer(256)
+        control = self.ctypes.create_string_buffer(24)
+        hdr, _iov = self._msghdr(payload, control)
+        self.check(self.lib.recvmsg(sock, self.ctypes.byref(hdr), 0x40000000), "recvmsg")  # MSG_CMSG_CLOEXEC
+        length, level, kind, fd = struct.unpack_from("=QiiI", control.raw)
+        if hdr.controllen < 20 or level != 1 or kind != 1:
+            raise OSError(71, "recvmsg: no file descriptor received")
+        return fd
+
+    def clone(self, child_main, flags):
+        """clone(2) with a runtime-owned stack, calling child_main() in the child.
+
+        The stack is an mmap'd region with a PROT_NONE guard page at its low end
+        (an overflow faults instead of corrupting memory); the child gets a
+        copy-on-write copy, so the parent unmaps its own at once. child_main
+        must end with os._exit: if the callback returned, ctypes would make the
+        child exit 0 and swallow any exception.
+        """
+        size, guard = 8 << 20, 4096
+        prot_rw, map_flags = 0x1 | 0x2, 0x02 | 0x20 | 0x20000  # PRIVATE|ANONYMOUS|STACK
+        base = self.lib.mmap(None, size, prot_rw, map_flags, -1, 0)
+        if base in (None, self.ctypes.c_void_p(-1).value):
+            raise OSError(self.ctypes.get_errno(), "mmap of the clone stack failed")
+        try:
+            self.check(self.lib.mprotect(base, guard, 0), "mprotect")
+            top = (base + size) & ~15
+
+            def trampoline(_arg):
+                try:
+                    child_main()
+                finally:
+                    os._exit(120)
+
+            callback = self.clone_callback_type(trampoline)
+            return self.check(self.lib.clone(callback, top, flags | 17, None), "clone")  # | SIGCHLD
+        finally:
+            self.lib.munmap(base, size)
+
+
+_LIBC = None
+
+
+def libc():
+    global _LIBC
+    if _LIBC is None:
+        _LIBC = Libc()
+    return _LIBC
+
+
+# Linux signal numbers (the same on x86_64 and aarch64): importing the signal
+# module costs ~5 ms of enum machinery, the table costs nothing.
+SIGNALS = {
+    "HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "IOT": 6, "BUS": 7, "FPE": 8,
+    "KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15,
+    "STKFLT": 16, "CHLD": 17, "CLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21, "TTOU": 22,
+    "URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29, "POLL": 29,
+    "PWR": 30, "SYS": 31,
+}
+SIGRTMIN, SIGRTMAX = 34, 64
+
+
+def parse_signal(text):
+    """'TERM', 'SIGTERM', 'term', '15', 'RTMIN+2' -> 15 etc., as runc accepts them."""
+    raw = text.strip()
+    if raw.isdigit():
+        num = int(raw)
+        if 0 < num <= SIGRTMAX:
+            return num
+        raise Error("invalid signal %s" % text)
+    name = raw.upper()
+    if name.startswith("SIG"):
+        name = name[3:]
+    if name in SIGNALS:
+        return SIGNALS[name]
+    for base, origin, sign in (("RTMIN", SIGRTMIN, 1), ("RTMAX", SIGRTMAX, -1)):
+        if name == base:
+            return origin
+        if name.startswith(base) and name[len(base):len(base) + 1] in "+-":
+            offset = name[len(base) + 1:]
+            if offset.isdigit() and SIGRTMIN <= origin + sign * int(offset) <= SIGRTMAX:
+                return origin + sign * int(offset)
+    raise Error('unknown signal "%s"' % text)
+
+
+def process_start_time(pid):
+    """Field 22 of /proc/PID/stat: tells a process from a later one reusing its pid."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as stat:
+            data = stat.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2:].split()
+    if fields[0] in (b"Z", b"X"):  # a zombie has exited: the container is stopped
+        return None
+    return int(fields[19])
+
+# ===========================================================================
+# 3. The spec model and its validation
+# ===========================================================================
+# config.json is read once, checked field by field, and turned into the plain
+# objects below. Every error names the field (`process.cwd`, `mounts[3].type`)
+# so a user can find it; nothing below this section looks at raw JSON.
+
+NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
+
+CAPABILITIES = (
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID",
+    "SETPCAP", "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW",
+    "IPC_LOCK", "IPC_OWNER", "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT",
+    "SYS_ADMIN", "SYS_BOOT", "SYS_NICE", "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD",
+    "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP", "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG",
+    "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF", "CHECKPOINT_RESTORE",
+)
+CAPABILITY_BITS = {"CAP_" + name: bit for bit, name in enumerate(CAPABILITIES)}
+CAPABILITY_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
+
+RLIMITS = {
+    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
+    "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
+    "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}
+
+# option -> (flag, clears): "ro" sets MS_RDONLY, "rw" clears it.
+MOUNT_FLAG_OPTIONS = {
+    "ro": (MS_RDONLY, False), "rw": (MS_RDONLY, True),
+    "nosuid": (MS_NOSUID, False), "suid": (MS_NOSUID, True),
+    "nodev": (MS_NODEV, False), "dev": (MS_NODEV, True),
+    "noexec": (MS_NOEXEC, False), "exec": (MS_NOEXEC, True),
+    "sync": (MS_SYNCHRONOUS, False), "async": (MS_SYNCHRONOUS, True),
+    "dirsync": (MS_DIRSYNC, False), "remount": (MS_REMOUNT, False),
+    "mand": (MS_MANDLOCK, False), "nomand": (MS_MANDLOCK, True),
+    "noatime": (MS_NOATIME, False), "atime": (MS_NOATIME, True),
+    "nodiratime": (MS_NODIRATIME, False), "diratime": (MS_NODIRATIME, True),
+    "relatime": (MS_RELATIME, False), "norelatime": (MS_RELATIME, True),
+    "strictatime": (MS_STRICTATIME, False), "nostrictatime": (MS_STRICTATIME, True),
+    "lazytime": (MS_LAZYTIME, False), "nolazytime": (MS_LAZYTIME, True),
+    "iversion": (MS_I_VERSION, False), "noiversion": (MS_I_VERSION, True),
+    "silent": (MS_SILENT, False), "loud": (MS_SILENT, True),
+    "nosymfollow": (MS_NOSYMFOLLOW, False), "symfollow": (MS_NOSYMFOLLOW, True),
+    "bind": (MS_BIND, False), "rbind": (MS_BIND | MS_REC, False),
+}
+PROPAGATION_OPTIONS = {
+    "private": MS_PRIVATE, "rprivate": MS_PRIVATE | MS_REC, "shared": MS_SHARED,
+    "rshared": MS_SHARED | MS_REC, "slave": MS_SLAVE, "rslave": MS_SLAVE | MS_REC,
+    "unbindable": MS_UNBINDABLE, "runbindable": MS_UNBINDABLE | MS_REC,
+}
+# Recursive mount attributes (runc's "rro" family), applied with
+# mount_setattr(AT_RECURSIVE): option -> (MOUNT_ATTR_* bits, clears).
+RECURSIVE_MOUNT_OPTIONS = {
+    "rro": (0x1, False), "rrw": (0x1, True), "rnosuid": (0x2, False), "rsuid": (0x2, True),
+    "rnodev": (0x4, False), "rdev": (0x4, True), "rnoexec": (0x8, False), "rexec": (0x8, True),
+    "rnodiratime": (0x80, False), "rdiratime": (0x80, True),
+    "rnosymfollow": (0x200000, False), "rsymfollow": (0x200000, True),
+}
+
+# Sysctls that belong to a namespace, and which one. Anything else would
+# change the host for everybody, so it is refused (as runc does).
+SYSCTL_IPC = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+              "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+
+DEFAULT_DEVICES = (  # path, major, minor: created when /dev is not bind-mounted from the host
+    ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
+    ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0),
+)
+DEFAULT_DEV_SYMLINKS = (
+    ("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr"),
+    ("pts/ptmx", "/dev/ptmx"),
+)
+
+
+class Mount:
+    __slots__ = ("index", "destination", "type", "source", "flags", "data", "propagation",
+                 "recursive_set", "recursive_clear", "is_bind", "tmpcopyup")
+
+    def __repr__(self):
+        return "Mount(%s %s on %s)" % (self.type, self.source, self.destination)
+
+
+class Device:
+    __slots__ = ("path", "kind", "major", "minor", "mode", "uid", "gid")
+
+
+class Hook:
+    __slots__ = ("path", "args", "env", "timeout", "field")
+
+    def to_json(self):
+        return {"path": self.path, "args": self.args, "env": self.env, "timeout": self.timeout,
+                "field": self.field}
+
+    @classmethod
+    def from_json(cls, raw):
+        hook = cls()
+        for key in cls.__slots__:
+            setattr(hook, key, raw[key])
+        return hook
+
+
+class Process:
+    __slots__ = ("args", "env", "cwd", "uid", "gid", "additional_gids", "umask", "terminal",
+                 "console_height", "console_width", "rlimits", "oom_score_adj",
+                 "no_new_privileges", "capabilities", "apparmor_profile", "selinux_label")
+
+
+class Config:
+    """A validated config.json. Paths are absolute, options are decoded."""
+
+    __slots__ = ("bundle", "oci_version", "root_path", "root_readonly", "hostname", "domainname",
+                 "process", "mounts", "hooks", "annotations", "namespaces", "uid_mappings",
+                 "gid_mappings", "time_offsets", "devices", "masked_paths", "readonly_paths",
+                 "sysctl", "rootfs_propagation", "personality", "cgroups_path", "has_resources",
+                 "seccomp", "mount_label", "unsupported")
+
+    def new_namespace(self, kind):
+        return kind in self.namespaces and self.namespaces[kind] is None
+
+    def joined_namespace(self, kind):
+        return self.namespaces.get(kind)
+
+
+def _field(obj, key, kinds, field, default=None, required=False):
+    """obj[key] if it has one of the JSON types `kinds`, else a ConfigError naming the field."""
+    if not isinstance(obj, dict) or key not in obj or obj[key] is None:
+        if required:
+            raise ConfigError(field, "missing")
+        return default
+    value = obj[key]
+    if isinstance(value, bool) and bool not in kinds:
+        raise ConfigError(field, "expected %s, got a boolean" % _kind_names(kinds))
+    if not isinstance(value, kinds):
+        raise ConfigError(field, "expected %s, got %s" % (_kind_names(kinds), type(value).__name__))
+    return value
+
+
+def _kind_names(kinds):
+    names = {dict: "an object", list: "an array", str: "a string", int: "an integer", bool: "a boolean"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _string_list(obj, key, field):
+    items = _field(obj, key, (list,), field, [])
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise ConfigError("%s[%d]" % (field, i), "expected a string")
+    return list(items)
+
+
+def _uint(obj, key, field, default=None, required=False, limit=(1 << 32) - 1):
+    value = _field(obj, key, (int,), field, default, required)
+    if value is not None and not 0 <= value <= limit:
+        raise ConfigError(field, "%d is out of range" % value)
+    return value
+
+
+def _absolute(path, field):
+    if not path.startswith("/"):
+        raise ConfigError(field, "must be an absolute path (got %r)" % path)
+    return os.path.normpath(path)
+
+
+def load_config(bundle):
+    """Read BUNDLE/config.json and return a validated Config."""
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8")
+    except FileNotFoundError:
+        raise Error("config.json: %s: no such file (is --bundle right?)" % path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Error("config.json: %s: cannot read: %s" % (path, getattr(exc, "strerror", None) or exc)) from None
+    try:
+        raw = json_loads(text)
+    except ValueError as exc:
+        raise Error("config.json: %s: invalid JSON: %s" % (path, exc)) from None
+    if not isinstance(raw, dict):
+        raise Error("config.json: %s: expected a JSON object" % path)
+    return parse_config(raw, os.path.abspath(bundle))
+
+
+def parse_config(raw, bundle):
+    """Turn the JSON of config.json into a Config, validating as it goes."""
+    cfg = Config()
+    cfg.bundle = bundle
+    cfg.oci_version = _field(raw, "ociVersion", (str,), "ociVersion", required=True)
+    if not cfg.oci_version.startswith("1."):
+        raise ConfigError("ociVersion", "unsupported version %r (minirun implements 1.x)" % cfg.oci_version)
+    root = _field(raw, "root", (dict,), "root", required=True)
+    root_path = _field(root, "path", (str,), "root.path", required=True)
+    if not root_path:
+        raise ConfigError("root.path", "must not be empty")
+    cfg.root_path = os.path.normpath(os.path.join(bundle, root_path))
+    cfg.root_readonly = _field(root, "readonly", (bool,), "root.readonly", False)
+    cfg.hostname = _field(raw, "hostname", (str,), "hostname")
+    cfg.domainname = _field(raw, "domainname", (str,), "domainname")
+    cfg.annotations = _field(raw, "annotations", (dict,), "annotations", {})
+    for key, value in cfg.annotations.items():
+        if not isinstance(value, str):
+            raise ConfigError("annotations.%s" % key, "expected a string")
+    cfg.unsupported = []
+    cfg.process = _parse_process(_field(raw, "process", (dict,), "process", required=True), "process", cfg)
+    cfg.mounts = [_parse_mount(m, i, bundle) for i, m in enumerate(_field(raw, "mounts", (list,), "mounts", []))]
+    cfg.hooks = _parse_hooks(_field(raw, "hooks", (dict,), "hooks", {}))
+    linux = _field(raw, "linux", (dict,), "linux", {})
+    _parse_linux(linux, cfg)
+    _check_consistency(cfg)
+    return cfg
+
+
+def _parse_process(proc, field, cfg):
+    p = Process()
+    p.args = _string_list(proc, "args", field + ".args")
+    if not p.args:
+        raise ConfigError(field + ".args", "must not be empty")
+    p.env = _string_list(proc, "env", field + ".env")
+    for i, entry in enumerate(p.env):
+        if "=" not in entry:
+            raise ConfigError("%s.env[%d]" % (field, i), "%r is not KEY=VALUE" % entry)
+    p.cwd = _absolute(_field(proc, "cwd", (str,), field + ".cwd", "/"), field + ".cwd")
+    user = _field(proc, "user", (dict,), field + ".user", {})
+    p.uid = _uint(user, "uid", field + ".user.uid", 0)
+    p.gid = _uint(user, "gid", field + ".user.gid", 0)
+    p.additional_gids = []
+    for i, gid in enumerate(_field(user, "additionalGids", (list,), field + ".user.additionalGids", [])):
+        if isinstance(gid, bool) or not isinstance(gid, int) or not 0 <= gid < (1 << 32):
+            raise ConfigError("%s.user.additionalGids[%d]" % (field, i), "expected a gid")
+        p.additional_gids.append(gid)
+    p.umask = _uint(user, "umask", field + ".user.umask", None, limit=0o777)
+    p.terminal = _field(proc, "terminal", (bool,), field + ".terminal", False)
+    size = _field(proc, "consoleSize", (dict,), field + ".consoleSize", {})
+    p.console_height = _uint(size, "height", field + ".consoleSize.height", 0, limit=0xFFFF)
+    p.console_width = _uint(size, "width", field + ".consoleSize.width", 0, limit=0xFFFF)
+    p.rlimits = []
+    seen = set()
+    for i, rl in enumerate(_field(proc, "rlimits", (list,), field + ".rlimits", [])):
+        where = "%s.rlimits[%d]" % (field, i)
+        kind = _field(rl, "type", (str,), where + ".type", required=True)
+        if kind not in RLIMITS:
+            raise ConfigError(where + ".type", "unknown rlimit %r" % kind)
+        if kind in seen:
+            raise ConfigError(where + ".type", "%s is given twice" % kind)
+        seen.add(kind)
+        soft = _uint(rl, "soft", where + ".soft", required=True, limit=(1 << 64) - 1)
+        hard = _uint(rl, "hard", where + ".hard", required=True, limit=(1 << 64) - 1)
+        p.rlimits.append((kind, RLIMITS[kind], soft, hard))
+    p.oom_score_adj = _field(proc, "oomScoreAdj", (int,), field + ".oomScoreAdj")
+    if p.oom_score_adj is not None and not -1000 <= p.oom_score_adj <= 1000:
+        raise ConfigError(field + ".oomScoreAdj", "must be between -1000 and 1000")
+    p.no_new_privileges = _field(proc, "noNewPrivileges", (bool,), field + ".noNewPrivileges", False)
+    p.capabilities = {}
+    caps = _field(proc, "capabilities", (dict,), field + ".capabilities")
+    for kind in CAPABILITY_SETS:
+        names = _string_list(caps or {}, kind, "%s.capabilities.%s" % (field, kind))
+        p.capabilities[kind] = names
+    p.capabilities["_given"] = caps is not None
+    p.apparmor_profile = _field(proc, "apparmorProfile", (str,), field + ".apparmorProfile", "")
+    p.selinux_label = _field(proc, "selinuxLabel", (str,), field + ".selinuxLabel", "")
+    for key in ("scheduler", "ioPriority", "execCPUAffinity"):
+        if proc.get(key):
+            cfg.unsupported.append("%s.%s" % (field, key))
+    return p
+
+
+def _parse_mount(raw, index, bundle):
+    field = "mounts[%d]" % index
+    if not isinstance(raw, dict):
+        raise ConfigError(field, "expected an object")
+    m = Mount()
+    m.index = index
+    m.destination = _absolute(_field(raw, "destination", (str,), field + ".destination", required=True),
+                              field + ".destination")
+    m.type = _field(raw, "type", (str,), field + ".type", "")
+    m.source = _field(raw, "source", (str,), field + ".source", "")
+    options = _string_list(raw, "options", field + ".options")
+    m.flags, clear = 0, 0
+    m.propagation, m.recursive_set, m.recursive_clear, data = [], 0, 0, []
+    m.tmpcopyup = False
+    for option in options:
+        if option in MOUNT_FLAG_OPTIONS:
+            flag, clears = MOUNT_FLAG_OPTIONS[option]
+            if clears:
+                m.flags &= ~flag
+            else:
+                m.flags |= flag
+        elif option in PROPAGATION_OPTIONS:
+            m.propagation.append(PROPAGATION_OPTIONS[option])
+        elif option in RECURSIVE_MOUNT_OPTIONS:
+            bits, clears = RECURSIVE_MOUNT_OPTIONS[option]
+            if clears:
+                m.recursive_clear |= bits
+            else:
+                m.recursive_set |= bits
+        elif option == "tmpcopyup":
+            m.tmpcopyup = True
+        elif option in ("idmap", "ridmap"):
+            raise ConfigError(field + ".options", "%s (id-mapped mounts) is not supported" % option)
+        else:
+            data.append(option)  # filesystem-specific: mode=755, size=64k, newinstance, ...
+    m.data = ",".join(data) or None
+    m.is_bind = m.type == "bind" or bool(m.flags & MS_BIND)
+    if m.is_bind:
+        m.flags |= MS_BIND
+        if not m.source:
+            raise ConfigError(field + ".source", "a bind mount needs a source")
+        m.source = os.path.normpath(os.path.join(bundle, m.source))
+    elif not m.type:
+        raise ConfigError(field + ".type", "missing (only bind mounts may omit it)")
+    if m.tmpcopyup and m.type != "tmpfs":
+        raise ConfigError(field + ".options", "tmpcopyup needs a tmpfs mount")
+    return m
+
+
+HOOK_PHASES = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
+
+
+def _parse_hooks(raw):
+    hooks = {}
+    for phase in HOOK_PHASES:
+        hooks[phase] = []
+        for i, item in enumerate(_field(raw, phase, (list,), "hooks." + phase, [])):
+            field = "hooks.%s[%d]" % (phase, i)
+            hook = Hook()
+            hook.field = field
+            hook.path = _absolute(_field(item, "path", (str,), field + ".path", required=True), field + ".path")
+            hook.args = _string_list(item, "args", field + ".args") or [hook.path]
+            hook.env = _string_list(item, "env", field + ".env")
+            hook.timeout = _field(item, "timeout", (int,), field + ".timeout")
+            if hook.timeout is not None and hook.timeout <= 0:
+                raise ConfigError(field + ".timeout", "must be a positive number of seconds")
+            hooks[phase].append(hook)
+    return hooks
+
+
+def _parse_linux(linux, cfg):
+    cfg.namespaces = {}
+    for i, ns in enumerate(_field(linux, "namespaces", (list,), "linux.namespaces", [])):
+        field = "linux.namespaces[%d]" % i
+        kind = _field(ns, "type", (str,), field + ".type", required=True)
+        if kind not in NAMESPACE_TYPES:
+            raise ConfigError(field + ".type", "unknown namespace type %r (linux.namespaces takes %s)"
+                              % (kind, ", ".join(NAMESPACE_TYPES)))
+        if kind in cfg.namespaces:
+            raise ConfigError(field + ".type", "namespace %r is listed twice" % kind)
+        path = _field(ns, "path", (str,), field + ".path") or None
+        cfg.namespaces[kind] = _absolute(path, field + ".path") if path else None
+    cfg.uid_mappings = _parse_id_mappings(linux, "uidMappings")
+    cfg.gid_mappings = _parse_id_mappings(linux, "gidMappings")
+    cfg.time_offsets = {}
+    for clock, offset in _field(linux, "timeOffsets", (dict,), "linux.timeOffsets", {}).items():
+        field = "linux.timeOffsets.%s" % clock
+        if clock not in ("monotonic", "boottime"):
+            raise ConfigError(field, "unknown clock (monotonic or boottime)")
+        secs = _field(offset, "secs", (int,), field + ".secs", 0)
+        nanos = _uint(offset, "nanosecs", field + ".nanosecs", 0, limit=999_999_999)
+        cfg.time_offsets[clock] = (secs, nanos)
+    cfg.devices = [_parse_device(d, i) for i, d in enumerate(_field(linux, "devices", (list,), "linux.devices", []))]
+    cfg.masked_paths = [_absolute(p, "linux.maskedPaths") for p in _string_list(linux, "maskedPaths", "linux.maskedPaths")]
+    cfg.readonly_paths = [_absolute(p, "linux.readonlyPaths")
+                          for p in _string_list(linux, "readonlyPaths", "linux.readonlyPaths")]
+    cfg.sysctl = _field(linux, "sysctl", (dict,), "linux.sysctl", {})
+    for key, value in cfg.sysctl.items():
+        if not isinstance(value, str):
+            raise ConfigError("linux.sysctl.%s" % key, "expected a string")
+    propagation = _field(linux, "rootfsPropagation", (str,), "linux.rootfsPropagation", "")
+    if propagation and propagation not in PROPAGATION_OPTIONS:
+        raise ConfigError("linux.rootfsPropagation", "unknown propagation %r" % propagation)
+    cfg.rootfs_propagation = PROPAGATION_OPTIONS.get(propagation)
+    personality = _field(linux, "personality", (dict,), "linux.personality")
+    cfg.personality = None
+    if personality is not None:
+        domain = _field(personality, "domain", (str,), "linux.personality.domain", required=True)
+        if domain not in ("LINUX", "LINUX32"):
+            raise ConfigError("linux.personality.domain", "unknown domain %r (LINUX or LINUX32)" % domain)
+        if _string_list(personality, "flags", "linux.personality.flags"):
+            raise ConfigError("linux.personality.flags", "personality flags are not supported")
+        cfg.personality = 0x0008 if domain == "LINUX32" else 0x0000
+    cfg.cgroups_path = _field(linux, "cgroupsPath", (str,), "linux.cgroupsPath", "")
+    resources = _field(linux, "resources", (dict,), "linux.resources", {})
+    cfg.has_resources = any(_is_set(v) for v in resources.values())
+    cfg.seccomp = _field(linux, "seccomp", (dict,), "linux.seccomp")
+    cfg.mount_label = _field(linux, "mountLabel", (str,), "linux.mountLabel", "")
+    for key in ("intelRdt", "netDevices", "memoryPolicy"):
+        if linux.get(key):
+            cfg.unsupported.append("linux." + key)
+
+
+def _is_set(value):
+    """Engines write zero values to mean 'unset' (see engine-contract.md)."""
+    if isinstance(value, dict):
+        return any(_is_set(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_is_set(v) for v in value)
+    return bool(value)
+
+
+def _parse_id_mappings(linux, key):
+    mappings = []
+    for i, raw in enumerate(_field(linux, key, (list,), "linux." + key, [])):
+        field = "linux.%s[%d]" % (key, i)
+        inside = _uint(raw, "containerID", field + ".containerID", required=True)
+        outside = _uint(raw, "hostID", field + ".hostID", required=True)
+        size = _uint(raw, "size", field + ".size", required=True)
+        if size == 0:
+            raise ConfigError(field + ".size", "must be at least 1")
+        mappings.append((inside, outside, size))
+    return mappings
+
+
+def _parse_device(raw, index):
+    field = "linux.devices[%d]" % index
+    d = Device()
+    d.path = _absolute(_field(raw, "path", (str,), field + ".path", required=True), field + ".path")
+    d.kind = _field(raw, "type", (str,), field + ".type", required=True)
+    if d.kind not in ("c", "b", "u", "p"):
+        raise ConfigError(field + ".type", "unknown device type %r (c, b, u or p)" % d.kind)
+    needs_numbers = d.kind != "p"
+    d.major = _uint(raw, "major", field + ".major", 0, required=needs_numbers)
+    d.minor = _uint(raw, "minor", field + ".minor", 0, required=needs_numbers)
+    d.mode = _uint(raw, "fileMode", field + ".fileMode", 0o666, limit=0o7777)
+    d.uid = _uint(raw, "uid", field + ".uid", 0)
+    d.gid = _uint(raw, "gid", field + ".gid", 0)
+    return d
+
+
+def _check_consistency(cfg):
+    """Rules that tie several fields together."""
+    has_userns = "user" in cfg.namespaces
+    if (cfg.uid_mappings or cfg.gid_mappings) and not cfg.new_namespace("user"):
+        raise ConfigError("linux.uidMappings", "id mappings need a new user namespace in linux.namespaces")
+    if cfg.new_namespace("user") and not (cfg.uid_mappings and cfg.gid_mappings):
+        raise ConfigError("linux.uidMappings", "a new user namespace needs uidMappings and gidMappings")
+    if cfg.time_offsets and not cfg.new_namespace("time"):
+        raise ConfigError("linux.timeOffsets", "time offsets need a new time namespace in linux.namespaces")
+    if "mount" not in cfg.namespaces:
+        raise ConfigError("linux.namespaces", "a mount namespace is required (minirun never changes the host's mounts)")
+    if cfg.hostname and not cfg.new_namespace("uts"):
+        raise ConfigError("hostname", "setting the hostname needs a new uts namespace")
+    if cfg.domainname and not cfg.new_namespace("uts"):
+        raise ConfigError("domainname", "setting the domainname needs a new uts namespace")
+    for key in cfg.sysctl:
+        if key.startswith("net."):
+            needed = "network"
+        elif key in SYSCTL_IPC or key.startswith("fs.mqueue."):
+            needed = "ipc"
+        elif key in ("kernel.hostname", "kernel.domainname"):
+            needed = "uts"
+        else:
+            raise ConfigError("linux.sysctl.%s" % key, "not a namespaced sysctl; refusing to change the host")
+        if needed not in cfg.namespaces:
+            raise ConfigError("linux.sysctl.%s" % key, "needs a %s namespace of the container's own" % needed)
+    for kind in CAPABILITY_SETS:
+        for name in cfg.process.capabilities[kind]:
+            if not name.startswith("CAP_"):
+                raise ConfigError("process.capabilities.%s" % kind, "%r is not a capability name" % name)
+    del has_userns
+
+
+def refuse_unsupported(cfg):
+    """Security settings minirun cannot apply yet make create fail, never pass silently."""
+    if cfg.seccomp is not None:
+        raise ConfigError("linux.seccomp", "seccomp filters are not supported yet; refusing to run without the filter")
+    if cfg.process.apparmor_profile:
+        raise ConfigError("process.apparmorProfile", "AppArmor profiles are not supported yet")
+    if cfg.process.selinux_label:
+        raise ConfigError("process.selinuxLabel", "SELinux labels are not supported yet")
+    if cfg.mount_label:
+        raise ConfigError("linux.mountLabel", "SELinux mount labels are not supported yet")
+    if cfg.unsupported:
+        raise ConfigError(cfg.unsupported[0], "not supported by minirun yet")
+    if cfg.has_resources or cfg.cgroups_path:
+        LOG.warning("linux.resources and linux.cgroupsPath are not applied: cgroups are not implemented yet")
+
+
+def capability_mask(names, field):
+    """Capability names -> bitmask. Names newer than this file or the kernel are
+    skipped with a warning, as runc does: a missing capability only takes
+    privilege away."""
+    mask = 0
+    for name in names:
+        bit = CAPABILITY_BITS.get(name)
+        if bit is None or bit > last_capability():
+            LOG.warning("%s: unknown capability %s is ignored" % (field, name))
+            continue
+        mask |= 1 << bit
+    return mask
+
+
+_LAST_CAP = None
+
+
+def last_capability():
+    global _LAST_CAP
+    if _LAST_CAP is None:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap") as handle:
+                _LAST_CAP = int(handle.read())
+        except OSError:
+            _LAST_CAP = len(CAPABILITIES) - 1
+    return _LAST_CAP
+
+# ===========================================================================
+# 4. The state store
+# ===========================================================================
+# ROOT/ID/ (0700) holds state.json, written atomically, and exec.fifo while
+# the container is created but not started. Creating the directory is the
+# reservation of the ID (mkdir is atomic, so of two concurrent creates exactly
+# one wins); flock on the directory serializes start/delete against create.
+
+STATE_FILE = "state.json"
+FIFO_FILE = "exec.fifo"
+
+
+def validate_id(cid):
+    """Container IDs name a directory under --root: no traversal, no surprises."""
+    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
+    if not cid or len(cid) > 255 or cid in (".", "..") or not set(cid) <= allowed:
+        raise Error("invalid container id %r: use 1 to 255 of the characters [A-Za-z0-9_+.-]" % cid)
+
+
+class ContainerState:
+    """What state.json records, and the status derived from the live system."""
+
+    FIELDS = ("id", "pid", "pid_start", "bundle", "rootfs", "created", "annotations",
+              "own_pid_namespace", "hooks")
+
+    def __init__(self, **values):
+        for key in self.FIELDS:
+            setattr(self, key, values.get(key))
+        self.directory = None
+
+    def to_json(self):
+        return {key: getattr(self, key) for key in self.FIELDS}
+
+    def alive(self):
+        return bool(self.pid) and process_start_time(self.pid) == self.pid_start
+
+    def status(self):
+        if not self.alive():
+            return "stopped"
+        if os.path.exists(os.path.join(self.directory, FIFO_FILE)):
+            return "created"
+        return "running"
+
+    def oci_state(self, status=None):
+        """The state of the runtime spec, plus runc's `rootfs`, `created` and `owner`."""
+        status = status or self.status()
+        state = {"ociVersion": SPEC_VERSION, "id": self.id,
+                 "pid": self.pid if status != "stopped" else 0, "status": status,
+                 "bundle": self.bundle, "rootfs": self.rootfs, "created": self.created}
+        if self.annotations:
+            state["annotations"] = self.annotations
+        state["owner"] = ""
+        return state
+
+    def hooks_for(self, phase):
+        return [Hook.from_json(h) for h in (self.hooks or {}).get(phase, [])]
+
+
+class Store:
+    def __init__(self, root):
+        self.root = root
+
+    def path(self, cid, name=""):
+        return os.path.join(self.root, cid, name) if name else os.path.join(self.root, cid)
+
+    def reserve(self, cid):
+        """Make ROOT/ID and return a locked fd on it; fails if the ID is taken."""
+        validate_id(cid)
+        os.makedirs(self.root, 0o700, exist_ok=True)
+        try:
+            os.mkdir(self.path(cid), 0o700)
+        except FileExistsError:
+            raise Error("container with id %s already exists" % cid) from None
+        return self._lock_dir(cid)
+
+    def lock(self, cid):
+        """A locked fd on ROOT/ID (waits for a create or delete in progress)."""
+        validate_id(cid)
+        try:
+            return self._lock_dir(cid)
+        except FileNotFoundError:
+            raise Error("container %s does not exist" % cid) from None
+
+    def _lock_dir(self, cid):
+        import fcntl
+
+        fd = os.open(self.path(cid), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    def load(self, cid):
+        validate_id(cid)
+        try:
+            with open(self.path(cid, STATE_FILE), "rb") as handle:
+                raw = json_loads(handle.read().decode())
+        except FileNotFoundError:
+            if os.path.isdir(self.path(cid)):
+                state = ContainerState(id=cid, pid=0, annotations={}, hooks={})
+                state.directory = self.path(cid)
+                state.status = lambda: "creating"
+                return state
+            raise Error("container %s does not exist" % cid) from None
+        except ValueError as exc:
+            raise Error("container %s: corrupt state file: %s" % (cid, exc)) from None
+        state = ContainerState(**raw)
+        state.directory = self.path(cid)
+        return state
+
+    def save(self, state):
+        path = self.path(state.id, STATE_FILE)
+        write_atomically(path, json_dumps(state.to_json()), 0o600)
+
+    def remove(self, cid):
+        directory = self.path(cid)
+        for name in os.listdir(directory):
+            os.unlink(os.path.join(directory, name))
+        os.rmdir(directory)
+
+    def ids(self):
+        try:
+            names = sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return []
+        return [n for n in names if os.path.isdir(os.path.join(self.root, n))]
+
+
+def write_atomically(path, text, mode=0o644):
+    """Write to a temporary file beside `path`, then rename it into place."""
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+# ===========================================================================
+# 5. Terminals
+# ===========================================================================
+# With process.terminal the init opens a pty from the container's own devpts
+# (so the slave's /dev/pts/N name means something inside), makes the slave its
+# stdio and controlling terminal, bind-mounts it on /dev/console, and sends the
+# master out: over --console-socket to the engine (one sendmsg, one
+# SCM_RIGHTS fd, no reply awaited), or over a socketpair to `run` in the
+# foreground, which then relays it to the caller's terminal.
+
+
+def open_container_pty(lib, height, width):
+    """Open a pty pair from the container's devpts. Returns (master, slave, slave_path)."""
+    import struct
+
+    ptmx = "/dev/pts/ptmx" if os.path.exists("/dev/pts/ptmx") else "/dev/ptmx"
+    master = os.open(ptmx, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    lib.ioctl_int(master, TIOCSPTLCK, 0)
+    number = lib.ioctl_int(master, TIOCGPTN)
+    slave_path = "/dev/pts/%d" % number
+    slave = os.open(slave_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    if height or width:
+        lib.ioctl_bytes(slave, TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+    return master, slave, slave_path
+
+
+def relay_terminal(master, pid):
+    """Connect the caller's stdin/stdout to the container's pty until it exits.
+
+    The caller's terminal goes raw so that keys reach the container untouched;
+    a window-size change is passed on; an EOF on a non-terminal stdin becomes
+    the pty's EOF character.
+    """
+    import _signal
+    import select
+    import termios
+
+    stdin_tty = os.isatty(0)
+    saved = termios.tcgetattr(0) if stdin_tty else None
+
+    def copy_window_size(*_ignored):
+        try:
+            import fcntl
+
+            size = fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8)
+            if size[:4] != b"\0\0\0\0":  # a 0x0 terminal would undo consoleSize
+                fcntl.ioctl(master, TIOCSWINSZ, size)
+        except OSError:
+            pass
+
+    if stdin_tty:
+        import tty
+
+        copy_window_size()
+        tty.setraw(0)
+        _signal.signal(SIGNALS["WINCH"], copy_window_size)
+    poller = select.poll()
+    pidfd = os.pidfd_open(pid)
+    poller.register(master, select.POLLIN)
+    poller.register(0, select.POLLIN)
+    poller.register(pidfd, select.POLLIN)
+    exited = False
+    try:
+        while True:
+            events = poller.poll(50 if exited else -1)
+            if not events and exited:  # the process is gone and the pty stayed quiet
+                return
+            for fd, _event in events:
+                if fd == master:
+                    try:
+                        data = os.read(master, 65536)
+                    except OSError:  # EIO: every slave fd is closed
+                        data = b""
+                    if not data:
+                        return
+                    os.write(1, data)
+                elif fd == 0:
+                    data = os.read(0, 65536)
+                    if data:
+                        os.write(master, data)
+                    else:
+                        poller.unregister(0)
+                        os.write(master, b"\x04")
+                elif fd == pidfd:
+                    poller.unregister(pidfd)
+                    exited = True
+    finally:
+        os.close(pidfd)
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSAFLUSH, saved)
+
+# ===========================================================================
+# 6. Namespaces and mounts (the joiner and the container's init)
+# ===========================================================================
+# `create` clones two processes, both with runtime-allocated stacks:
+#
+#   create ──clone──> joiner ──clone(CLONE_PARENT [| CLONE_NEWPID])──> init
+#
+# The joiner enters the namespaces given by path (the user namespace first,
+# since it decides what the others may do), then unshares the new ones; it
+# creates the user namespace before the others so that they are owned by it,
+# and waits while `create` writes its id maps. It then clones the init with
+# CLONE_PARENT, so the init is a direct child of `create`: when `create`
+# exits, the init is re-parented to the engine's subreaper, which is what
+# containerd and conmon rely on to learn its exit code.
+#
+# The init prepares the root filesystem, lets `create` run the prestart and
+# createRuntime hooks, runs createContainer itself, pivots, sets the process
+# up, says "ready" and then waits on exec.fifo (opened O_RDWR, so it is both
+# reader and writer and blocks until `start` writes a byte) before execve.
+#
+# Between clone and execve these processes run Python that was fully imported
+# beforehand; every failure is caught, sent to `create` as one "error" line,
+# and ends in os._exit.
+
+
+class Channel:
+    """Line messages over a socketpair: 'kind text\\n'."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.buffer = b""
+
+    def send(self, kind, text=""):
+        line = ("%s %s" % (kind, text.replace("\n", " "))).strip() + "\n"
+        os.write(self.fd, line.encode())
+
+    def recv(self):
+        while b"\n" not in self.buffer:
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                return None, ""
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        kind, _, text = line.decode().partition(" ")
+        return kind, text
+
+    def expect(self, kind):
+        got, text = self.recv()
+        if got == "error":
+            raise Error(text)
+        if got != kind:
+            raise Error("container setup stopped unexpectedly (waiting for %r, got %r)" % (kind, got))
+        return text
+
+
+class Launch:
+    """Every decision `create` made for its children, ready before clone."""
+
+    def __init__(self, cfg, cid, lib):
+        self.cfg = cfg
+        self.cid = cid
+        self.lib = lib
+        self.channel = None          # the children's end of the sync socketpair
+        self.fifo_fd = None          # exec.fifo, opened O_RDWR
+        self.console_fd = None       # where the pty master goes, if process.terminal
+        self.keep_fds = 0            # fds 3 .. 3+keep_fds-1 are passed to the process
+        self.extra_env = []          # LISTEN_FDS / LISTEN_PID for socket activation
+        self.no_pivot = False
+        self.no_new_keyring = False
+        self.namespace_fds = {}      # kind -> fd of a namespace to join
+        self.cgroup_mounts = None    # see plan_cgroup_mount()
+        self.setup_dev = True
+
+
+def child_failure(channel, exc):
+    """Report an exception from a child to `create` and leave the process."""
+    if isinstance(exc, OSError):
+        text = os_error_text(exc)
+    elif isinstance(exc, Error):
+        text = str(exc)
+    else:
+        text = "%s: %s" % (type(exc).__name__, exc)
+    try:
+        channel.send("error", text)
+    finally:
+        os._exit(1)
+
+
+def joiner_main(launch):
+    """Stage 1: enter and create namespaces in a valid order, then clone the init."""
+    cfg, lib = launch.cfg, launch.lib
+    channel = Channel(launch.channel)
+    try:
+        order = ("user", "ipc", "uts", "network", "cgroup", "time", "mount")
+        for kind in order:
+            if kind in launch.namespace_fds:
+                try:
+                    lib.setns(launch.namespace_fds[kind], NAMESPACE_FLAGS[kind])
+                except OSError as exc:
+                    raise Error("linux.namespaces: cannot join %s namespace %s: %s"
+                                % (kind, cfg.namespaces[kind], exc.strerror.split(": ")[-1])) from None
+        if cfg.new_namespace("user"):
+            lib.unshare(CLONE_NEWUSER)
+            channel.send("userns")
+            channel.expect("mapped")
+        flags = 0
+        for kind in ("mount", "uts", "ipc", "network", "cgroup", "time"):
+            if cfg.new_namespace(kind):
+                flags |= NAMESPACE_FLAGS[kind]
+        if flags:  # after the user namespace, so that it owns them
+            lib.unshare(flags)
+        if cfg.time_offsets:
+            # Must be written before any process enters the new time namespace,
+            # and before the setresuid below: a credential change makes us
+            # non-dumpable, and /proc/self then belongs to the host's root.
+            lines = "".join("%s %d %d\n" % (clock, secs, nanos)
+                            for clock, (secs, nanos) in cfg.time_offsets.items())
+            with open("/proc/self/timens_offsets", "w") as offsets:
+                offsets.write(lines)
+        if cfg.new_namespace("user"):
+            # Become root of the new namespace when root is mapped, so the
+            # init creates files and mounts as the container's root.
+            if any(inside == 0 for inside, _outside, _size in cfg.gid_mappings):
+                os.setresgid(0, 0, 0)
+            if any(inside == 0 for inside, _outside, _size in cfg.uid_mappings):
+                os.setresuid(0, 0, 0)
+        if "pid" in launch.namespace_fds:  # setns(pid) only moves our future children
+            lib.setns(launch.namespace_fds["pid"], CLONE_NEWPID)
+        pid_flag = CLONE_NEWPID if cfg.new_namespace("pid") else 0
+        pid = lib.clone(lambda: init_main(launch), CLONE_PARENT | pid_flag)
+        channel.send("pid", str(pid))
+    except BaseException as exc:  # noqa: B036 - every failure must reach create
+        child_failure(channel, exc)
+    os._exit(0)
+
+
+def init_main(launch):
+    """Stage 2: the container's init, from root filesystem to execve."""
+    cfg, lib, proc = launch.cfg, launch.lib, launch.cfg.process
+    channel = Channel(launch.channel)
+    try:
+        channel.expect("go")
+        os.umask(0)  # device nodes and mount points get exactly the modes asked for
+        lib.prctl(PR_SET_PDEATHSIG, 9)  # if create dies before "ready", so do we
+        if proc.oom_score_adj is not None:
+            with open("/proc/self/oom_score_adj", "w") as adj:
+                adj.write(str(proc.oom_score_adj))
+        if not launch.no_new_keyring:
+            try:
+                lib.join_session_keyring(launch.cid)
+            except OSError as exc:
+                if exc.errno not in (38, 1):  # no keyrings here, or not allowed: as runc, go on
+                    raise
+        if cfg.new_namespace("mount"):
+            prepare_rootfs(launch)
+        if cfg.hooks["prestart"] or cfg.hooks["createRuntime"]:
+            channel.send("hooks")
+            channel.expect("hooks-done")
+        state = hook_state(cfg, launch.cid, os_getpid_host(), "creating")
+        for hook in cfg.hooks["createContainer"]:
+            run_hook(hook, state)
+        if cfg.new_namespace("mount"):
+            if launch.no_pivot:
+                move_root(lib, cfg.root_path)
+            else:
+                pivot_into(lib, cfg.root_path)
+        slave = None
+        if proc.terminal:
+            master, slave, slave_path = open_container_pty(lib, proc.console_height, proc.console_width)
+            make_file("/dev/console")
+            lib.mount(slave_path, "/dev/console", None, MS_BIND)
+            lib.send_fd(launch.console_fd, master, slave_path)
+            os.close(master)
+            os.close(launch.console_fd)
+        for key, value in cfg.sysctl.items():
+            with open("/proc/sys/" + key.replace(".", "/"), "w") as knob:
+                knob.write(value)
+        if cfg.new_namespace("mount"):
+            finish_rootfs(launch)
+        if cfg.hostname:
+            lib.sethostname(cfg.hostname)
+        if cfg.domainname:
+            lib.setdomainname(cfg.domainname)
+        if slave is not None:
+            os.setsid()
+            lib.ioctl_arg(slave, TIOCSCTTY, 0)
+            for fd in (0, 1, 2):
+                os.dup2(slave, fd)
+            os.close(slave)
+        apply_rlimits(proc)
+        env = process_environment(proc, launch.extra_env)
+        apply_user(lib, proc)
+        try:
+            os.chdir(proc.cwd)
+        except OSError as exc:
+            raise Error("process.cwd: %s" % os_error_text(exc)) from None
+        executable = find_executable(proc.args[0], env)
+        os.umask(proc.umask if proc.umask is not None else 0o022)
+        if cfg.personality is not None:
+            lib.personality(cfg.personality)
+        if proc.no_new_privileges:
+            lib.prctl(PR_SET_NO_NEW_PRIVS, 1)
+        channel.send("ready")
+    except BaseException as exc:  # noqa: B036
+        child_failure(channel, exc)
+    # From here on nobody listens on the channel: failures go to stderr.
+    try:
+        os.close(launch.channel)
+        lib.prctl(PR_SET_PDEATHSIG, 0)
+        while not os.read(launch.fifo_fd, 1):
+            pass
+        os.close(launch.fifo_fd)
+        state = hook_state(cfg, launch.cid, os_getpid_host(), "created")
+        for hook in cfg.hooks["startContainer"]:
+            run_hook(hook, state)
+        restore_signal_defaults()
+        lib.close_range_from(3 + launch.keep_fds)
+        os.execve(executable, proc.args, env)
+    except BaseException as exc:  # noqa: B036
+        text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+        os.write(2, ("minirun: container %s: %s\n" % (launch.cid, text)).encode())
+        os._exit(127)
+
+
+def os_getpid_host():
+    """Our pid as the host sees it (the state hooks receive uses host pids)."""
+    try:
+        return int(os.readlink("/proc/self"))
+    except (OSError, ValueError):
+        return os.getpid()
+
+
+def restore_signal_defaults():
+    """Python ignores SIGPIPE and SIGXFSZ; ignored signals survive execve."""
+    import _signal
+
+    for name in ("PIPE", "XFSZ"):
+        _signal.signal(SIGNALS[name], _signal.SIG_DFL)
+
+
+def resolve_in_root(root, path):
+    """The host path of `path` inside `root`, following symlinks as if root were '/'.
+
+    A symlink, absolute or full of '..', can never lead outside root: '..' at
+    the top stays at the top, and an absolute target starts again at root.
+    Components that do not exist yet are kept as they are.
+    """
+    pending = [p for p in path.split("/") if p not in ("", ".")]
+    resolved = []
+    hops = 0
+    while pending:
+        part = pending.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = os.path.join(root, *resolved, part)
+        try:
+            target = os.readlink(candidate)
+        except OSError:  # not a symlink, or not there yet
+            resolved.append(part)
+            continue
+        hops += 1
+        if hops > 40:
+            raise OSError(40, "too many levels of symbolic links", os.path.join("/", *resolved, part))
+        if target.startswith("/"):
+            resolved = []
+        pending = [p for p in target.split("/") if p not in ("", ".")] + pending
+    return os.path.join(root, *resolved)
+
+
+def open_in_root(lib, root, path, flags=0o10000000):  # O_PATH
+    """An fd for `path` inside root, never reached through a symlink out of it.
+
+    openat2(RESOLVE_IN_ROOT) does the resolution atomically where the kernel
+    has it (5.6+); elsewhere resolve_in_root() walks the path and the final
+    open refuses a symlink and checks where it really landed.
+    """
+    flags |= os.O_CLOEXEC
+    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            return lib.openat2_in_root(root_fd, path, flags)
+        except OSError as exc:
+            if exc.errno not in (38, 22):  # ENOSYS, EINVAL: no openat2 here
+                raise OSError(exc.errno, os.strerror(exc.errno), path) from None
+    finally:
+        os.close(root_fd)
+    host = resolve_in_root(root, path)
+    fd = os.open(host, flags | os.O_NOFOLLOW)
+    real = os.readlink("/proc/self/fd/%d" % fd)
+    if real != root and not real.startswith(root.rstrip("/") + "/"):
+        os.close(fd)
+        raise OSError(1, "resolves outside the root filesystem", path)
+    return fd
+
+
+def make_file(path, mode=0o644):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    os.close(fd)
+
+
+def make_target(root, path, is_file):
+    """Create a mount point (a directory, or an empty file for a file bind) inside root."""
+    host = resolve_in_root(root, path)
+    parent = os.path.dirname(host)
+    if not os.path.isdir(parent):
+        os.makedirs(resolve_in_root(root, os.path.dirname(path)), 0o755, exist_ok=True)
+    if not os.path.lexists(host):
+        if is_file:
+            make_file(host)
+        else:
+            os.mkdir(host, 0o755)
+    return host
+
+
+def fd_path(fd):
+    return "/proc/self/fd/%d" % fd
+
+
+def remount_bind(lib, target, flags):
+    """Change the flags of a bind mount, keeping the flags the kernel has locked.
+
+    In a user namespace, nosuid/nodev/noexec/ro inherited from a more
+    privileged mount cannot be cleared, and a remount that omits them fails
+    with EPERM; runc handles it the same way.
+    """
+    try:
+        lib.mount(None, target, None, MS_BIND | MS_REMOUNT | flags)
+    except PermissionError:
+        current = os.statvfs(target).f_flag
+        locked = current & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME)
+        if current & 4096:  # ST_RELATIME
+            locked |= MS_RELATIME
+        lib.mount(None, target, None, MS_BIND | MS_REMOUNT | flags | locked)
+
+
+def prepare_rootfs(launch):
+    """Everything that happens to the root filesystem before pivot_root."""
+    cfg, lib = launch.cfg, launch.lib
+    root = cfg.root_path
+    # Nothing done in here may propagate back to the host. With a
+    # rootfsPropagation of its own the container is a slave of the host until
+    # the pivot (runc makes it shared right away, letting mounts leak out).
+    lib.mount(None, "/", None, MS_REC | (MS_SLAVE if cfg.rootfs_propagation else MS_PRIVATE))
+    lib.mount(root, root, None, MS_BIND | MS_REC)  # pivot_root needs a mount point
+    for mount in cfg.mounts:
+        try:
+            mount_one(launch, mount)
+        except OSError as exc:
+            raise Error("mounts[%d] (%s on %s): %s" % (mount.index, mount.type or "bind",
+                                                       mount.destination, os_error_text(exc))) from None
+    if launch.setup_dev:
+        create_devices(lib, root, default_devices() + cfg.devices)
+        for target, link in DEFAULT_DEV_SYMLINKS:
+            try:
+                os.symlink(target, make_link_path(root, link))
+            except FileExistsError:
+                pass
+        if os.path.exists("/proc/kcore"):
+            try:
+                os.symlink("/proc/kcore", make_link_path(root, "/dev/core"))
+            except FileExistsError:
+                pass
+    elif cfg.devices:
+        create_devices(lib, root, cfg.devices)
+    make_target(root, cfg.process.cwd, is_file=False)
+
+
+def make_link_path(root, path):
+    host = resolve_in_root(root, os.path.dirname(path))
+    os.makedirs(host, 0o755, exist_ok=True)
+    return os.path.join(host, os.path.basename(path))
+
+
+def mount_one(launch, mount):
+    lib, root = launch.lib, launch.cfg.root_path
+    if mount.type == "cgroup" or (mount.type == "cgroup2" and launch.cgroup_mounts[0] == "v1"):
+        return mount_cgroup(launch, mount)
+    is_file = mount.is_bind and not os.path.isdir(mount.source)
+    make_target(root, mount.destination, is_file)
+    copy_from = None
+    if mount.tmpcopyup:
+        copy_from = open_in_root(lib, root, mount.destination, os.O_RDONLY | os.O_DIRECTORY)
+    fd = open_in_root(lib, root, mount.destination)
+    try:
+        if mount.is_bind:
+            lib.mount(mount.source, fd_path(fd), None, mount.flags & (MS_BIND | MS_REC))
+        else:
+            mount_filesystem(lib, mount, fd_path(fd))
+    finally:
+        os.close(fd)
+    # From here on the destination names the new mount: open it again.
+    fd = open_in_root(lib, root, mount.destination)
+    try:
+        extra = mount.flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
+        if mount.is_bind and extra:
+            remount_bind(lib, fd_path(fd), extra)
+        for propagation in mount.propagation:
+            lib.mount(None, fd_path(fd), None, propagation)
+        if mount.recursive_set or mount.recursive_clear:
+            lib.mount_setattr(fd_path(fd), mount.recursive_set, mount.recursive_clear)
+        if copy_from is not None:
+            copy_tree(fd_path(copy_from), fd_path(fd))
+    finally:
+        os.close(fd)
+        if copy_from is not None:
+            os.close(copy_from)
+
+
+def mount_filesystem(lib, mount, target):
+    """A non-bind mount, with the fallbacks runc uses where the kernel says no."""
+    source = mount.source or mount.type
+    try:
+        lib.mount(source, target, mount.type, mount.flags, mount.data)
+        return
+    except OSError as exc:
+        failure = exc
+    if mount.type == "sysfs" and failure.errno == 1:
+        # No network namespace of our own in a user namespace: sysfs cannot
+        # be mounted, so the host's /sys is bound read-only instead.
+        lib.mount("/sys", target, None, MS_BIND | MS_REC)
+        remount_bind(lib, target, MS_RDONLY | (mount.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)))
+    elif mount.type == "mqueue" and failure.errno == 1:
+        lib.mount("/dev/mqueue", target, None, MS_BIND | MS_REC)
+    elif mount.type == "devpts" and failure.errno in (1, 22) and mount.data and "gid=" in mount.data:
+        # gid=5 is not mapped in this user namespace: devpts without it.
+        data = ",".join(o for o in mount.data.split(",") if not o.startswith("gid="))
+        lib.mount(source, target, mount.type, mount.flags, data or None)
+    else:
+        if failure.errno == 19:  # ENODEV
+            raise OSError(19, "unknown filesystem type %r" % mount.type) from None
+        raise failure
+
+
+def copy_tree(source, target):
+    """tmpcopyup: copy what the directory held before the tmpfs covered it."""
+    status = os.stat(source)
+    os.chmod(target, status.st_mode & 0o7777)
+    os.chown(target, status.st_uid, status.st_gid)
+    for entry in os.scandir(source):
+        src, dst = os.path.join(source, entry.name), os.path.join(target, entry.name)
+        info = entry.stat(follow_symlinks=False)
+        kind = info.st_mode & 0o170000
+        if kind == 0o040000:
+            os.mkdir(dst)
+            copy_tree(src, dst)
+            continue
+        if kind == 0o120000:
+            os.symlink(os.readlink(src), dst)
+        elif kind == 0o100000:
+            with open(src, "rb") as reader, open(dst, "wb") as writer:
+                while True:
+                    chunk = reader.read(1 << 20)
+                    if not chunk:
+                        break
+                    writer.write(chunk)
+            os.chmod(dst, info.st_mode & 0o7777)
+        else:
+            os.mknod(dst, info.st_mode, info.st_rdev)
+        os.chown(dst, info.st_uid, info.st_gid, follow_symlinks=False)
+
+
+def default_devices():
+    devices = []
+    for path, major, minor in DEFAULT_DEVICES:
+        d = Device()
+        d.path, d.kind, d.major, d.minor, d.mode, d.uid, d.gid = path, "c", major, minor, 0o666, 0, 0
+        devices.append(d)
+    return devices
+
+
+def create_devices(lib, root, devices):
+    """mknod each device; bind the host's node where mknod is not allowed (user namespaces)."""
+    kinds = {"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}
+    latest = {}
+    for device in devices:  # a device listed again overrides the earlier entry
+        latest[device.path] = device
+    for device in latest.values():
+        host = make_link_path(root, device.path)
+        if os.path.lexists(host) and not os.path.isdir(host):
+            os.unlink(host)
+        try:
+            os.mknod(host, kinds[device.kind] | device.mode, os.makedev(device.major, device.minor))
+            os.chown(host, device.uid, device.gid)
+        except PermissionError:
+            make_file(host)
+            lib.mount(device.path, host, None, MS_BIND)
+        except OSError as exc:
+            raise Error("linux.devices: %s: %s" % (device.path, exc.strerror)) from None
+
+
+def pivot_into(lib, root):
+    """pivot_root(".", "."): the old root ends up stacked on the new one and is
+    detached at once, so no directory for it is needed inside the rootfs."""
+    os.chdir(root)
+    lib.pivot_root(".", ".")
+    lib.mount(None, ".", None, MS_SLAVE | MS_REC)  # the unmount must not reach the host
+    lib.umount(".", MNT_DETACH)
+    os.chdir("/")
+
+
+def move_root(lib, root):
+    """--no-pivot: move the rootfs over / and chroot (for ramdisk roots)."""
+    os.chdir(root)
+    lib.mount(root, "/", None, MS_MOVE)
+    os.chroot(".")
+    os.chdir("/")
+
+
+def finish_rootfs(launch):
+    """After the pivot: masked and read-only paths, then the read-only root."""
+    cfg, lib = launch.cfg, launch.lib
+    for path in cfg.masked_paths:
+        try:
+            is_dir = os.path.isdir(path)
+            if not os.path.lexists(path):
+                continue
+            if is_dir:
+                lib.mount("tmpfs", path, "tmpfs", MS_RDONLY)
+            else:
+                lib.mount("/dev/null", path, None, MS_BIND)
+        except OSError as exc:
+            raise Error("linux.maskedPaths: %s" % os_error_text(exc)) from None
+    for path in cfg.readonly_paths:
+        if not os.path.exists(path):
+            continue
+        try:
+            lib.mount(path, path, None, MS_BIND | MS_REC)
+            remount_bind(lib, path, MS_RDONLY | MS_REC)
+        except OSError as exc:
+            raise Error("linux.readonlyPaths: %s" % os_error_text(exc)) from None
+    if cfg.root_readonly:
+        remount_bind(lib, "/", MS_RDONLY)
+    if cfg.rootfs_propagation:
+        lib.mount(None, "/", None, cfg.rootfs_propagation)
+
+
+def apply_rlimits(proc):
+    import resource
+
+    for name, number, soft, hard in proc.rlimits:
+        limits = [resource.RLIM_INFINITY if v >= (1 << 63) else v for v in (soft, hard)]
+        try:
+            resource.setrlimit(number, tuple(limits))
+        except (OSError, ValueError) as exc:
+            raise Error("process.rlimits: %s soft=%d hard=%d: %s"
+                        % (name, soft, hard, getattr(exc, "strerror", None) or exc)) from None
+
+
+def process_environment(proc, extra):
+    env = {}
+    for entry in proc.env + extra:
+        key, _, value = entry.partition("=")
+        env[key] = value
+    if "HOME" not in env:
+        env["HOME"] = home_directory(proc.uid)
+    return env
+
+
+def home_directory(uid):
+    try:
+        with open("/etc/passwd") as passwd:
+            for line in passwd:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid):
+                    return fields[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
+def find_executable(name, env):
+    """exec.LookPath's answers and wording, which Docker matches on (-> exit 127)."""
+    if "/" in name:
+        try:
+            os.stat(name)
+        except OSError as exc:
+            raise Error('exec: "%s": stat %s: %s' % (name, name, exc.strerror.lower())) from None
+        if not os.access(name, os.X_OK) or os.path.isdir(name):
+            raise Error('exec: "%s": permission denied' % name)
+        return name
+    for directory in env.get("PATH", "").split(":"):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise Error('exec: "%s": executable file not found in $PATH' % name)
+
+# ===========================================================================
+# 7. Cgroups
+# ===========================================================================
+# Resource limits are not applied yet (refuse_unsupported() says so in the
+# log). What is here is the `cgroup` mount every engine config asks for at
+# /sys/fs/cgroup: on a unified host a cgroup2 mount (rooted at the
+# container's cgroup namespace); on a v1 or hybrid host a tmpfs holding a
+# bind of the container's own directory in each hierarchy.
+
+
+def plan_cgroup_mount():
+    """('v2', None) or ('v1', [(name, host_dir)], [(link, target)]), from the host's view."""
+    mounts = []
+    with open("/proc/self/mountinfo") as info:
+        for line in info:
+            fields = line.split()
+            dash = fields.index("-")
+            mountpoint, root, fstype, superopts = fields[4], fields[3], fields[dash + 1], fields[dash + 3]
+            if mountpoint == "/sys/fs/cgroup" and fstype == "cgroup2":
+                return ("v2", None, None)
+            if mountpoint.startswith("/sys/fs/cgroup/") and fstype in ("cgroup", "cgroup2"):
+                mounts.append((mountpoint, root, fstype, set(superopts.split(","))))
+    own = {}
+    with open("/proc/self/cgroup") as groups:
+        for line in groups:
+            hierarchy, controllers, path = line.rstrip("\n").split(":", 2)
+            own[frozenset(controllers.split(",")) if controllers else "unified"] = path
+    binds = []
+    for mountpoint, root, fstype, superopts in mounts:
+        if fstype == "cgroup2":
+            path = own.get("unified")
+        else:
+            path = next((p for ctrl, p in own.items() if ctrl != "unified" and ctrl <= superopts), None)
+        if path is None:
+            continue
+        relative = path[len(root):] if root != "/" and path.startswith(root) else path
+        binds.append((os.path.basename(mountpoint), mountpoint + relative.rstrip("/")))
+    links = []
+    try:
+        for entry in os.scandir("/sys/fs/cgroup"):
+            if entry.is_symlink():
+                links.append((entry.name, os.readlink(entry.path)))
+    except OSError:
+        pass
+    return ("v1", binds, links)
+
+
+def mount_cgroup(launch, mount):
+    lib, root = launch.lib, launch.cfg.root_path
+    kind, binds, links = launch.cgroup_mounts
+    target = make_target(root, mount.destination, is_file=False)
+    flags = mount.flags & ~MS_BIND
+    if kind == "v2":
+        lib.mount("cgroup2", target, "cgroup2", flags)
+    else:
+        lib.mount("tmpfs", target, "tmpfs", flags & ~MS_RDONLY, "mode=755")
+        for name, host_dir in binds:
+            sub = os.path.join(target, name)
+            os.mkdir(sub, 0o755)
+            lib.mount(host_dir, sub, None, MS_BIND | MS_REC)
+            remount_bind(lib, sub, flags | MS_REC)
+        for name, link in links:
+            os.symlink(link, os.path.join(target, name))
+        if flags & MS_RDONLY:
+            lib.mount(None, target, None, MS_REMOUNT | flags, "mode=755")
+    for propagation in mount.propagation:
+        lib.mount(None, target, None, propagation)
+
+
+# ===========================================================================
+# 8. Security: capabilities, seccomp, LSMs
+# ===========================================================================
+# seccomp and the LSM labels are refused by refuse_unsupported() until they
+# are implemented: running without a filter the user asked for is worse
+# than not running.
+
+
+def apply_user(lib, proc):
+    """Switch to the process user and set the five capability sets.
+
+    Order matters: the bounding set is trimmed while we still hold
+    CAP_SETPCAP; KEEPCAPS keeps the permitted set across setuid to a non-root
+    user; capset then sets effective/permitted/inheritable, and ambient
+    capabilities (which need permitted and inheritable) come last.
+    """
+    caps = proc.capabilities
+    if caps["_given"]:
+        masks = {kind: capability_mask(caps[kind], "process.capabilities." + kind) for kind in CAPABILITY_SETS}
+        lib.prctl(PR_SET_KEEPCAPS, 1)
+        for bit in range(last_capability() + 1):
+            if not masks["bounding"] >> bit & 1:
+                lib.prctl(PR_CAPBSET_DROP, bit)
+    try:
+        os.setgroups(proc.additional_gids)
+    except PermissionError:
+        if proc.additional_gids:  # setgroups is denied in this user namespace
+            raise Error("process.user.additionalGids: setgroups is not permitted here") from None
+    try:
+        os.setresgid(proc.gid, proc.gid, proc.gid)
+        os.setresuid(proc.uid, proc.uid, proc.uid)
+    except OSError as exc:
+        raise Error("process.user: cannot become %d:%d: %s" % (proc.uid, proc.gid, exc.strerror)) from None
+    if caps["_given"]:
+        lib.prctl(PR_SET_KEEPCAPS, 0)
+        try:
+            lib.capset(masks["effective"], masks["permitted"], masks["inheritable"])
+        except OSError as exc:
+            raise Error("process.capabilities: capset: %s (is a capability missing from the runtime's own sets?)"
+                        % exc.strerror.split(": ")[-1]) from None
+        for bit in range(last_capability() + 1):
+            if masks["ambient"] >> bit & 1:
+                try:
+                    lib.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, bit)
+                except OSError:
+                    raise Error("process.capabilities.ambient: %s must also be permitted and inheritable"
+                                % ("CAP_" + CAPABILITIES[bit])) from None
+
+
+# ===========================================================================
+# 9. Hooks
+# ===========================================================================
+# Each hook gets the container state as JSON on stdin, its own args and env,
+# and is killed when its timeout passes. prestart/createRuntime/poststart/
+# poststop run in the runtime's namespaces (from create, start, delete);
+# createContainer and startContainer run from the init, in the container's.
+
+
+def hook_state(cfg, cid, pid, status):
+    state = {"ociVersion": SPEC_VERSION, "id": cid, "status": status, "pid": pid, "bundle": cfg.bundle}
+    if cfg.annotations:
+        state["annotations"] = cfg.annotations
+    return state
+
+
+def run_hook(hook, state):
+    """Run one hook to completion; raise Error naming it if it fails or times out."""
+    import select
+
+    stdin_r, stdin_w = os.pipe()
+    out_r, out_w = os.pipe()
+    env = dict(entry.partition("=")[::2] for entry in hook.env)
+    pid = os.fork()
+    if pid == 0:  # fork, not clone: no namespaces change, and it execs at once
+        try:
+            os.dup2(stdin_r, 0)
+            os.dup2(out_w, 1)
+            os.dup2(out_w, 2)
+            os.closerange(3, 1 << 16)
+            restore_signal_defaults()
+            os.execve(hook.path, hook.args, env)
+        except BaseException as exc:  # noqa: B036
+            os.write(2, ("cannot execute: %s" % (exc.strerror if isinstance(exc, OSError) else exc)).encode())
+        finally:
+            os._exit(127)
+    os.close(stdin_r)
+    os.close(out_w)
+    try:
+        os.write(stdin_w, json_dumps(state).encode())
+    except OSError:  # the hook did not read its stdin: fine
+        pass
+    os.close(stdin_w)
+    output = b""
+    pidfd = os.pidfd_open(pid)
+    poller = select.poll()
+    poller.register(out_r, select.POLLIN)
+    poller.register(pidfd, select.POLLIN)
+    import time
+
+    deadline = None if hook.timeout is None else time.monotonic() + hook.timeout
+    timed_out = False
+    try:
+        while True:
+            wait = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            events = poller.poll(wait)
+            if not events:
+                timed_out = True
+                os.kill(pid, 9)
+                break
+            if any(fd == pidfd for fd, _ in events):
+                break
+            chunk = os.read(out_r, 65536)
+            if not chunk:
+                poller.unregister(out_r)
+            elif len(output) < 65536:
+                output += chunk
+    finally:
+        os.close(pidfd)
+    _, status = os.waitpid(pid, 0)
+    try:  # what is left in the pipe, without waiting for the hook's own children
+        os.set_blocking(out_r, False)
+        output += os.read(out_r, 65536)
+    except OSError:
+        pass
+    os.close(out_r)
+    if timed_out:
+        raise Error("%s: hook %s timed out after %d s" % (hook.field, hook.path, hook.timeout))
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        detail = output.decode(errors="replace").strip().replace("\n", " | ")
+        raise Error("%s: hook %s failed with exit status %d%s"
+                    % (hook.field, hook.path, code, (": " + detail[-400:]) if detail else ""))
+
+# ===========================================================================
+# 10. The container lifecycle
+# ===========================================================================
+
+
+class CreateOptions:
+    def __init__(self, bundle=".", pid_file=None, console_socket=None, preserve_fds=0,
+                 no_pivot=False, no_new_keyring=False):
+        self.bundle = bundle
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.preserve_fds = preserve_fds
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+
+
+def preload_child_modules():
+    """Import now what the children use after pivot_root, where the host's
+    Python library is out of reach."""
+    import _json  # noqa: F401
+    import _signal  # noqa: F401
+    import fcntl  # noqa: F401
+    import resource  # noqa: F401
+    import select  # noqa: F401
+    import struct  # noqa: F401
+    import time  # noqa: F401
+
+
+def check_host(cfg):
+    """What config.json names on the host must exist before anything is cloned."""
+    if not os.path.isdir(cfg.root_path):
+        raise Error("root.path: %s: no such directory" % cfg.root_path)
+    with open("/proc/filesystems") as listing:
+        known = {line.split()[-1] for line in listing if line.strip()}
+    for m in cfg.mounts:
+        if m.is_bind:
+            if not os.path.exists(m.source):
+                raise ConfigError("mounts[%d].source" % m.index, "%s: no such file or directory" % m.source)
+        elif m.type not in known:
+            raise ConfigError("mounts[%d].type" % m.index, "unknown filesystem type %r" % m.type)
+
+
+def open_namespaces(cfg, lib):
+    """fds of the namespaces to join, each checked to be of the type it is listed as."""
+    fds = {}
+    try:
+        for kind, path in cfg.namespaces.items():
+            if path is None:
+                continue
+            field = "linux.namespaces[%s].path" % kind
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as exc:
+                raise ConfigError(field, os_error_text(exc)) from None
+            fds[kind] = fd
+            actual = lib.lib.ioctl(fd, 0xB703, None)  # NS_GET_NSTYPE
+            if actual != -1 and actual != NAMESPACE_FLAGS[kind]:
+                raise ConfigError(field, "%s is not a %s namespace" % (path, kind))
+    except BaseException:
+        for fd in fds.values():
+            os.close(fd)
+        raise
+    return fds
+
+
+def lift_fd(fd, floor):
+    """Move one of our fds to >= floor, out of the range passed to the container."""
+    import fcntl
+
+    if fd >= floor:
+        return fd
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
+    os.close(fd)
+    return new
+
+
+def write_id_maps(pid, cfg):
+    if os.geteuid() != 0:  # an unprivileged writer must give up setgroups first
+        with open("/proc/%d/setgroups" % pid, "w") as setgroups:
+            setgroups.write("deny")
+    for name, mappings in (("uid_map", cfg.uid_mappings), ("gid_map", cfg.gid_mappings)):
+        text = "".join("%d %d %d\n" % m for m in mappings)
+        try:
+            with open("/proc/%d/%s" % (pid, name), "w") as idmap:
+                idmap.write(text)
+        except OSError as exc:
+            field = "linux.uidMappings" if name == "uid_map" else "linux.gidMappings"
+            raise ConfigError(field, "cannot write %s: %s" % (name, exc.strerror)) from None
+
+
+def reap(pid):
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return None
+
+
+def create_container(store, cid, opts, console_fd=None):
+    """The create operation: returns (ContainerState, Config) once the init waits for start."""
+    validate_id(cid)
+    bundle = os.path.abspath(opts.bundle or ".")
+    cfg = load_config(bundle)
+    refuse_unsupported(cfg)
+    if cfg.process.terminal and opts.console_socket is None and console_fd is None:
+        raise ConfigError("process.terminal", "a terminal was asked for but no --console-socket was given")
+    if opts.console_socket is not None and not cfg.process.terminal:
+        raise Error("--console-socket was given but process.terminal is false")
+    check_host(cfg)
+    lib = libc()
+    lock_fd = store.reserve(cid)
+    own_fds = []
+    joiner = init = None
+    try:
+        launch = Launch(cfg, cid, lib)
+        launch.no_pivot = opts.no_pivot
+        launch.no_new_keyring = opts.no_new_keyring
+        launch.keep_fds = opts.preserve_fds
+        listen = os.environ.get("LISTEN_FDS", "")
+        if listen.isdigit() and int(listen) > 0 and os.environ.get("LISTEN_PID", str(os.getpid())) == str(os.getpid()):
+            launch.keep_fds = max(launch.keep_fds, int(listen))
+            launch.extra_env = ["LISTEN_FDS=" + listen, "LISTEN_PID=1"]
+        floor = 3 + launch.keep_fds
+        lock_fd = lift_fd(lock_fd, floor)
+        if opts.console_socket is not None:
+            try:
+                console_fd = lib.connect_unix(opts.console_socket)
+            except OSError as exc:
+                raise Error("--console-socket: %s" % os_error_text(exc)) from None
+        elif console_fd is not None:  # run's socketpair: the caller keeps its own end
+            console_fd = os.dup(console_fd)
+        if console_fd is not None:
+            launch.console_fd = lift_fd(console_fd, floor)
+            own_fds.append(launch.console_fd)
+        launch.namespace_fds = {k: lift_fd(fd, floor) for k, fd in open_namespaces(cfg, lib).items()}
+        own_fds.extend(launch.namespace_fds.values())
+        launch.setup_dev = not any(m.destination == "/dev" and m.is_bind for m in cfg.mounts)
+        if any(m.type in ("cgroup", "cgroup2") for m in cfg.mounts):
+            launch.cgroup_mounts = plan_cgroup_mount()
+        fifo = store.path(cid, FIFO_FILE)
+        os.mkfifo(fifo, 0o600)
+        launch.fifo_fd = lift_fd(os.open(fifo, os.O_RDWR | os.O_CLOEXEC), floor)
+        own_fds.append(launch.fifo_fd)
+        parent_end, child_end = (lift_fd(fd, floor) for fd in lib.socketpair())
+        launch.channel = child_end
+        own_fds.append(child_end)
+        launch.close_in_child = [parent_end, lock_fd] + ([LOG._fd] if LOG._fd is not None else [])
+        preload_child_modules()
+
+        def joiner_entry():
+            for fd in launch.close_in_child:
+                os.close(fd)
+            joiner_main(launch)
+
+        joiner = lib.clone(joiner_entry, 0)
+        for fd in own_fds:
+            os.close(fd)
+        own_fds = [parent_end]
+        channel = Channel(parent_end)
+        kind, text = channel.recv()
+        if kind == "userns":
+            write_id_maps(joiner, cfg)
+            channel.send("mapped")
+            kind, text = channel.recv()
+        if kind == "pid":
+            init = int(text)
+        status = reap(joiner)
+        joiner = None
+        if kind == "error":
+            raise Error(text)
+        if init is None:
+            raise Error("container setup failed: the namespace joiner exited (status %s)" % status)
+        channel.send("go")
+        state = ContainerState(
+            id=cid, pid=init, pid_start=process_start_time(init), bundle=bundle, rootfs=cfg.root_path,
+            created=rfc3339(), annotations=cfg.annotations, own_pid_namespace=cfg.new_namespace("pid"),
+            hooks={phase: [h.to_json() for h in cfg.hooks[phase]] for phase in ("poststart", "poststop")})
+        kind, text = channel.recv()
+        if kind == "hooks":
+            hook_input = hook_state(cfg, cid, init, "creating")
+            for hook in cfg.hooks["prestart"] + cfg.hooks["createRuntime"]:
+                run_hook(hook, hook_input)
+            channel.send("hooks-done")
+            kind, text = channel.recv()
+        if kind == "error":
+            raise Error(text)
+        if kind != "ready":
+            raise Error("container init exited during setup (status %s)" % reap(init))
+        store.save(state)
+        if opts.pid_file:
+            # containerd parses the pid file with Atoi: no trailing newline.
+            write_atomically(os.path.abspath(opts.pid_file), str(init))
+        return state, cfg
+    except BaseException:
+        for pid in (init, joiner):
+            if pid:
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+                reap(pid)
+        store.remove(cid)
+        raise
+    finally:
+        for fd in own_fds:
+            os.close(fd)
+        os.close(lock_fd)
+
+
+def start_container(store, cid):
+    lock_fd = store.lock(cid)
+    try:
+        state = store.load(cid)
+        status = state.status()
+        if status == "stopped":
+            raise Error("cannot start a container that has stopped")
+        if status == "running":
+            raise Error("cannot start an already running container")
+        if status != "created":
+            raise Error("cannot start a container in the %s state" % status)
+        fifo = os.path.join(state.directory, FIFO_FILE)
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:  # ENXIO: nobody reads it any more, the init is gone
+            raise Error("container %s not running" % cid) from None
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
+        os.unlink(fifo)
+    finally:
+        os.close(lock_fd)
+    run_phase_hooks(state, "poststart", "running")
+    return state
+
+
+def run_phase_hooks(state, phase, status):
+    """poststart and poststop: a failure is a warning, and the rest still run (spec)."""
+    hooks = state.hooks_for(phase)
+    if not hooks:
+        return
+    payload = state.oci_state(status)
+    payload.pop("created", None)
+    payload.pop("owner", None)
+    payload.pop("rootfs", None)
+    for hook in hooks:
+        try:
+            run_hook(hook, payload)
+        except Error as exc:
+            LOG.warning(str(exc))
+
+
+def container_pids(state):
+    """Every process in the container's own pid namespace, the init first."""
+    try:
+        target = os.readlink("/proc/%d/ns/pid" % state.pid)
+    except OSError:
+        return []
+    pids = [state.pid]
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) != state.pid:
+            try:
+                if os.readlink("/proc/%s/ns/pid" % name) == target:
+                    pids.append(int(name))
+            except OSError:
+                pass
+    return pids
+
+
+def kill_container(store, cid, signal, all_processes=False):
+    state = store.load(cid)
+    if state.status() not in ("created", "running"):
+        raise Error("container %s not running" % cid)
+    pids = [state.pid]
+    if all_processes:
+        if state.own_pid_namespace:
+            pids = container_pids(state)
+        else:
+            LOG.warning("kill --all: the container shares the host's pid namespace; without cgroups "
+                        "only its init can be found and signalled")
+    for pid in pids:
+        try:
+            os.kill(pid, signal)
+        except ProcessLookupError:
+            pass
+
+
+def wait_for_exit(pid, seconds):
+    import select
+
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        return bool(poller.poll(int(seconds * 1000)))
+    finally:
+        os.close(pidfd)
+
+
+def delete_container(store, cid, force=False):
+    try:
+        lock_fd = store.lock(cid)
+    except Error:
+        if force:
+            return
+        raise
+    try:
+        state = store.load(cid)
+        status = state.status()
+        if status == "running" and not force:
+            raise Error("cannot delete container %s that is not stopped: running" % cid)
+        if status in ("created", "running"):
+            # A created container is deleted without --force, as runc does:
+            # `docker run` of a bad command relies on it.
+            for pid in (container_pids(state) if state.own_pid_namespace else [state.pid]):
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+            if not wait_for_exit(state.pid, 10):
+                raise Error("container %s: init %d did not die after SIGKILL" % (cid, state.pid))
+        store.remove(cid)
+    finally:
+        os.close(lock_fd)
+    if status != "creating":
+        run_phase_hooks(state, "poststop", "stopped")
+
+
+def forward_signals(pid):
+    """`run` in the foreground passes the signals it gets on to the container."""
+    import _signal
+
+    def forward(signum, _frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for name in ("HUP", "INT", "QUIT", "USR1", "USR2", "TERM", "ALRM", "CONT", "TSTP", "TTIN", "TTOU"):
+        _signal.signal(SIGNALS[name], forward)
+
+
+def run_container(store, cid, opts, detach=False, keep=False):
+    """create + start, then (unless --detach) wait and return the container's exit code."""
+    relay_end = console_end = master = None
+    validate_id(cid)
+    cfg = load_config(os.path.abspath(opts.bundle or "."))
+    if cfg.process.terminal and opts.console_socket is None:
+        if detach:
+            raise ConfigError("process.terminal", "run --detach with a terminal needs --console-socket")
+        relay_end, console_end = libc().socketpair()  # the init sends the pty master here
+    try:
+        try:
+            state, cfg = create_container(store, cid, opts, console_fd=console_end)
+        finally:
+            if console_end is not None:
+                os.close(console_end)
+        try:
+            if relay_end is not None:
+                master = libc().recv_fd(relay_end)
+            start_container(store, cid)
+        except BaseException:
+            delete_container(store, cid, force=True)
+            raise
+        if detach:
+            return 0
+        try:
+            forward_signals(state.pid)
+            if master is not None:
+                relay_terminal(master, state.pid)
+            status = reap(state.pid)
+            code = os.waitstatus_to_exitcode(status) if status is not None else 255
+            return 128 - code if code < 0 else code
+        finally:
+            if not keep:
+                delete_container(store, cid, force=True)
+    finally:
+        for fd in (relay_end, master):
+            if fd is not None:
+                os.close(fd)
+
+# ===========================================================================
+# 11. The command line
+# ===========================================================================
+# runc's command line, parsed by hand (argparse costs ~10 ms a call). Like
+# Go's flag package it takes -flag and --flag, `--flag value` and
+# `--flag=value`, and `--bool=false`.
+
+GLOBAL_FLAGS = {  # name: (takes a value, short name)
+    "root": (True, None), "log": (True, None), "log-format": (True, None), "debug": (False, None),
+    "systemd-cgroup": (False, None), "criu": (True, None), "rootless": (True, None),
+    "version": (False, "v"), "help": (False, "h"),
+}
+CREATE_FLAGS = {
+    "bundle": (True, "b"), "pid-file": (True, None), "console-socket": (True, None),
+    "preserve-fds": (True, None), "no-pivot": (False, None), "no-new-keyring": (False, None),
+}
+COMMANDS = {  # name: (summary, usage, flags, min args, max args)
+    "create": ("create a container from a bundle; it waits for `start`",
+               "create [--bundle B] [--pid-file F] [--console-socket S] [--preserve-fds N] [--no-pivot] "
+               "[--no-new-keyring] ID", CREATE_FLAGS, 1, 1),
+    "start": ("run the user process of a created container", "start ID", {}, 1, 1),
+    "state": ("print the state of a container as JSON", "state ID", {}, 1, 1),
+    "kill": ("send a signal (default SIGTERM) to the container's init", "kill [--all] ID [SIGNAL]",
+             {"all": (False, "a")}, 1, 2),
+    "delete": ("delete a stopped (or, with --force, any) container", "delete [--force] ID",
+               {"force": (False, "f")}, 1, 1),
+    "run": ("create and start a container, wait for it and return its exit code",
+            "run [create options] [--detach] [--keep] ID",
+            dict(CREATE_FLAGS, detach=(False, "d"), keep=(False, None)), 1, 1),
+    "list": ("list the containers under --root", "list [--format table|json] [-q]",
+             {"format": (True, "f"), "quiet": (False, "q")}, 0, 0),
+    "spec": ("write a default config.json into the bundle", "spec [--bundle B] [--rootless]",
+             {"bundle": (True, "b"), "rootless": (False, None)}, 0, 0),
+}
+NOT_YET = ("exec", "ps", "pause", "resume", "update", "events", "checkpoint", "restore", "features")
+
+
+def usage_text():
+    lines = ["usage: minirun [global options] COMMAND [options] [ARGS]", "",
+             "An OCI container runtime in one Python file, called like runc.", "", "commands:"]
+    lines += ["  %-8s %s" % (name, spec[0]) for name, spec in COMMANDS.items()]
+    lines += ["", "global options:",
+              "  --root DIR           state directory (default %s, $XDG_RUNTIME_DIR/minirun for non-root)" % DEFAULT_ROOT,
+              "  --log FILE           write log lines to FILE",
+              "  --log-format FORMAT  text (default) or json",
+              "  --debug              log debug lines",
+              "  --systemd-cgroup     accepted; cgroups are not managed yet",
+              "  --version, -v        print the version",
+              "  --help, -h           print this help; COMMAND --help for a command's"]
+    return "\n".join(lines) + "\n"
+
+
+def command_help(name):
+    summary, usage, flags = COMMANDS[name][:3]
+    lines = ["usage: minirun %s" % usage, "", summary]
+    if flags:
+        lines += ["", "options:"]
+        for flag, (takes_value, short) in flags.items():
+            names = "--" + flag + (", -" + short if short else "")
+            lines.append("  %s%s" % (names, " VALUE" if takes_value else ""))
+    return "\n".join(lines) + "\n"
+
+
+def parse_flags(args, flags, where, stop_at_positional=False):
+    """Returns ({flag: value}, [positional args]). Raises UsageError."""
+    by_short = {short: name for name, (_, short) in flags.items() if short}
+    values, positional = {}, []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg == "--":
+            positional.extend(args[i:])
+            break
+        if not arg.startswith("-") or arg == "-" or (positional and stop_at_positional):
+            positional.append(arg)
+            if stop_at_positional:
+                positional.extend(args[i:])
+                break
+            continue
+        name, has_value, value = arg.lstrip("-").partition("=")
+        name = by_short.get(name, name)
+        if name not in flags:
+            raise UsageError("%s: unknown flag %s" % (where, arg.partition("=")[0]))
+        takes_value = flags[name][0]
+        if takes_value:
+            if not has_value:
+                if i >= len(args):
+                    raise UsageError("%s: flag --%s needs a value" % (where, name))
+                value = args[i]
+                i += 1
+            values[name] = value
+        else:
+            if has_value and value.lower() not in ("true", "false", "1", "0"):
+                raise UsageError("%s: flag --%s takes no value (or =true/=false)" % (where, name))
+            values[name] = not has_value or value.lower() in ("true", "1")
+    return values, positional
+
+
+def default_root():
+    if os.geteuid() != 0 and os.environ.get("XDG_RUNTIME_DIR"):
+        return os.path.join(os.environ["XDG_RUNTIME_DIR"], "minirun")
+    return DEFAULT_ROOT
+
+
+def create_options(values):
+    preserve = values.get("preserve-fds", "0")
+    if not preserve.isdigit():
+        raise UsageError("--preserve-fds: %r is not a number" % preserve)
+    return CreateOptions(bundle=values.get("bundle", "."), pid_file=values.get("pid-file"),
+                         console_socket=values.get("console-socket"), preserve_fds=int(preserve),
+                         no_pivot=values.get("no-pivot", False), no_new_keyring=values.get("no-new-keyring", False))
+
+
+def print_out(text):
+    os.write(1, text.encode())
+
+
+def cmd_list(store, values):
+    fmt = values.get("format", "table")
+    if fmt not in ("table", "json"):
+        raise UsageError("list: --format must be table or json")
+    states = []
+    for cid in store.ids():
+        try:
+            states.append(store.load(cid))
+        except Error:
+            continue
+    if values.get("quiet"):
+        print_out("".join(s.id + "\n" for s in states))
+        return 0
+    owner = owner_name(store.root)
+    if fmt == "json":
+        rows = []
+        for s in states:
+            entry = s.oci_state()
+            entry["owner"] = owner
+            rows.append(entry)
+        print_out(json_dumps(rows) + "\n")
+        return 0
+    table = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+    for s in states:
+        status = s.status()
+        table.append((s.id, str(s.pid if status != "stopped" else 0), status, s.bundle or "", s.created or "", owner))
+    widths = [max(12, max(len(row[c]) for row in table)) for c in range(6)]
+    print_out("".join("   ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n" for row in table))
+    return 0
+
+
+def owner_name(path):
+    try:
+        uid = os.stat(path).st_uid
+    except OSError:
+        uid = os.geteuid()
+    try:
+        with open("/etc/passwd") as passwd:
+            for line in passwd:
+                fields = line.split(":")
+                if len(fields) > 2 and fields[2] == str(uid):
+                    return fields[0]
+    except OSError:
+        pass
+    return "#%d" % uid
+
+
+def default_spec(rootless):
+    """The config.json `spec` writes: runc's default, a shell on a terminal."""
+    caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    spec = {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": True, "user": {"uid": 0, "gid": 0}, "args": ["sh"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": "rootfs", "readonly": True},
+        "hostname": "minirun",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+             "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+             "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+        ],
+        "linux": {
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+            "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+                            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+                            "/proc/scsi"],
+            "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
+        },
+    }
+    if rootless:
+        linux = spec["linux"]
+        linux["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup", "user")]
+        linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
+        linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
+        mounts = [m for m in spec["mounts"] if m["type"] not in ("sysfs", "cgroup")]
+        for m in mounts:
+            if m["type"] == "devpts":
+                m["options"] = [o for o in m["options"] if o != "gid=5"]
+        mounts.append({"destination": "/sys", "type": "none", "source": "/sys",
+                       "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
+        spec["mounts"] = mounts
+    return spec
+
+
+def dispatch(argv):
+    global_values, rest = parse_flags(argv, GLOBAL_FLAGS, "global options", stop_at_positional=True)
+    if global_values.get("version"):
+        print_out("minirun version %s\ncommit: none\nspec: %s\npython: %s\n"
+                  % (VERSION, SPEC_VERSION, sys.version.split()[0]))
+        return 0
+    if "log" in global_values:
+        LOG.path = os.path.abspath(global_values["log"])
+    fmt = global_values.get("log-format", "text")
+    if fmt not in ("text", "json"):
+        raise UsageError("--log-format must be text or json, not %r" % fmt)
+    LOG.format = fmt
+    if global_values.get("debug"):
+        LOG.threshold = Log.LEVELS["debug"]
+    if not rest:
+        print_out(usage_text())
+        return 0 if global_values.get("help") else 1
+    command, args = rest[0], rest[1:]
+    if command == "help":
+        print_out(usage_text())
+        return 0
+    if command in NOT_YET:
+        raise Error("%s is not implemented by minirun yet" % command)
+    if command not in COMMANDS:
+        raise UsageError("unknown command %r (see minirun --help)" % command)
+    _, _, flags, least, most = COMMANDS[command]
+    if "--help" in args or "-h" in args:
+        print_out(command_help(command))
+        return 0
+    values, positional = parse_flags(args, flags, command)
+    if not least <= len(positional) <= most:
+        wanted = str(least) if least == most else "%d to %d" % (least, most)
+        raise UsageError("%s: expects %s argument(s), got %d (usage: minirun %s)"
+                         % (command, wanted, len(positional), COMMANDS[command][1]))
+    store = Store(os.path.abspath(global_values.get("root") or default_root()))
+    LOG.debug("%s %s" % (command, " ".join(args)))
+    if command == "create":
+        create_container(store, positional[0], create_options(values))
+        return 0
+    if command == "run":
+        return run_container(store, positional[0], create_options(values),
+                             detach=values.get("detach", False), keep=values.get("keep", False))
+    if command == "start":
+        start_container(store, positional[0])
+        return 0
+    if command == "state":
+        print_out(json_dumps(store.load(positional[0]).oci_state(), indent=2) + "\n")
+        return 0
+    if command == "kill":
+        signal = parse_signal(positional[1]) if len(positional) > 1 else SIGNALS["TERM"]
+        kill_container(store, positional[0], signal, values.get("all", False))
+        return 0
+    if command == "delete":
+        delete_container(store, positional[0], values.get("force", False))
+        return 0
+    if command == "list":
+        return cmd_list(store, values)
+    if command == "spec":
+        bundle = values.get("bundle", ".")
+        path = os.path.join(bundle, "config.json")
+        if os.path.exists(path):
+            raise Error("%s exists: remove it first" % path)
+        write_atomically(path, json_dumps(default_spec(values.get("rootless", False)), indent=2) + "\n")
+        return 0
+    raise UsageError("unknown command %r" % command)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = dispatch(argv)
+    except Error as exc:
+        LOG.error(str(exc))
+        os.write(2, ("minirun: %s\n" % exc).encode())
+        code = 1
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as exc:  # a bug: one line, and the traceback only with --debug
+        LOG.error("internal error: %s: %s" % (type(exc).__name__, exc))
+        if LOG.threshold == Log.LEVELS["debug"]:
+            import traceback
+
+            traceback.print_exc()
+        os.write(2, ("minirun: internal error: %s: %s\n" % (type(exc).__name__, exc)).encode())
+        code = 1
+    return code
+
+
+if __name__ == "__main__":
+    _code = main()
+    sys.stdout.flush()
+    os._exit(_code)  # skips interpreter teardown (~1.6 ms)
