@@ -18,10 +18,12 @@ Per runtime and round (each runtime has its own --root in a temp dir):
   init RSS/PSS   from /proc/PID/smaps_rollup of the created-but-not-started
                  container's init (PID from `state`)
 
-minirun is run as [PYTHON, minirun.py] where PYTHON is --python, else
-$MINIRUN_PYTHON (the Makefile sets it), else the interpreter running this
-script; the report names it. An absolute interpreter matters: a pyenv shim
-on PATH adds ~100 ms per call.
+minirun is run as a program, the way engines call it (its sh header starts
+$MINIRUN_PYTHON or /usr/bin/python3 on the file's cached bytecode). With
+--as-script it is run as [PYTHON, minirun.py] instead (PYTHON is --python,
+else $MINIRUN_PYTHON, else this interpreter), which compiles the whole file on
+every call. An absolute interpreter matters: a pyenv shim on PATH adds ~100 ms
+per call.
 
 A runtime whose first (warm-up) attempt fails, e.g. a missing binary, or
 crun 1.8.1 refusing cgroup v1 hybrid hosts, is reported as
@@ -34,6 +36,7 @@ import argparse
 import json
 import os
 import platform
+import select
 import shutil
 import statistics
 import subprocess
@@ -93,12 +96,22 @@ class Runtime:
             f.truncate()
         t0 = time.perf_counter()
         try:
-            rc = subprocess.call(argv, stdin=subprocess.DEVNULL, stdout=self._out,
-                                 stderr=self._err, timeout=CALL_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise CallFailed(argv, "timed out after %gs: %s" % (CALL_TIMEOUT, " ".join(args)))
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err)
         except OSError as e:
             raise CallFailed(argv, "%s: %s" % (argv[0], e.strerror or e))
+        # Not subprocess's wait(timeout=): it polls waitpid with a growing
+        # sleep (0.5 ms doubling to 50 ms), which rounds every sample up to
+        # a step. A pidfd becomes readable the moment the process exits.
+        pidfd = os.pidfd_open(proc.pid)
+        try:
+            exited = select.select([pidfd], [], [], CALL_TIMEOUT)[0]
+        finally:
+            os.close(pidfd)
+        if not exited:
+            proc.kill()
+            proc.wait()
+            raise CallFailed(argv, "timed out after %gs: %s" % (CALL_TIMEOUT, " ".join(args)))
+        rc = proc.wait()
         elapsed = time.perf_counter() - t0
         self._out.seek(0)
         out = self._out.read().decode("utf-8", "replace")
@@ -228,8 +241,8 @@ def report(runtimes, rounds, python, minirun_path):
     print("  host: %s, %d CPUs, cgroup %s" % (platform.release(), os.cpu_count() or 0, cgroup_mode()))
     for rt in runtimes:
         if rt.name == "minirun":
-            version = first_line([python, "-c", "import platform; print(platform.python_version())"])
-            print("  minirun: %s %s (Python %s)" % (python, minirun_path, version))
+            how = "as a script: %s %s" % (python, minirun_path) if len(rt.argv) > 1 else "as a program: " + minirun_path
+            print("  minirun: %s (%s)" % (how, first_line(rt.argv + ["--version"])))
         else:
             print("  %s: %s (%s)" % (rt.name, rt.argv[0], first_line(rt.argv + ["--version"])))
     print()
@@ -287,6 +300,8 @@ def main():
                     help="comma-separated, in interleaving order (default %(default)s)")
     ap.add_argument("--python", default=os.environ.get("MINIRUN_PYTHON") or sys.executable,
                     help="interpreter for minirun.py (default $MINIRUN_PYTHON or this one: %(default)s)")
+    ap.add_argument("--as-script", action="store_true",
+                    help="run minirun as [PYTHON, minirun.py] rather than as a program")
     ap.add_argument("--minirun", default=os.path.join(REPO, "minirun.py"), help="path of minirun.py")
     ap.add_argument("--runc", default="runc", help="runc binary (default: from PATH)")
     ap.add_argument("--crun", default="crun", help="crun binary (default: from PATH)")
@@ -311,7 +326,7 @@ def main():
         os.makedirs(outdir)
         for n in names:
             if n == "minirun":
-                argv = [python, minirun_path]
+                argv = [python, minirun_path] if args.as_script else [minirun_path]
                 missing = None if os.path.isfile(minirun_path) else "%s not found" % minirun_path
             else:
                 exe = shutil.which(getattr(args, n))
