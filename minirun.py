@@ -530,13 +530,14 @@ def parse_signal(text):
         name = name[3:]
     if name in SIGNALS:
         return SIGNALS[name]
-    for base, origin, sign in (("RTMIN", SIGRTMIN, 1), ("RTMAX", SIGRTMAX, -1)):
+    for base, origin in (("RTMIN", SIGRTMIN), ("RTMAX", SIGRTMAX)):
         if name == base:
             return origin
-        if name.startswith(base) and name[len(base):len(base) + 1] in "+-":
-            offset = name[len(base) + 1:]
-            if offset.isdigit() and SIGRTMIN <= origin + sign * int(offset) <= SIGRTMAX:
-                return origin + sign * int(offset)
+        sign, offset = name[len(base):len(base) + 1], name[len(base) + 1:]
+        if name.startswith(base) and sign in ("+", "-") and offset.isdigit():
+            number = origin + int(offset) if sign == "+" else origin - int(offset)
+            if SIGRTMIN <= number <= SIGRTMAX:
+                return number
     raise Error('unknown signal "%s"' % text)
 
 
@@ -984,7 +985,8 @@ def _check_consistency(cfg):
     """Rules that tie several fields together."""
     has_userns = "user" in cfg.namespaces
     if (cfg.uid_mappings or cfg.gid_mappings) and not cfg.new_namespace("user"):
-        raise ConfigError("linux.uidMappings", "id mappings need a new user namespace in linux.namespaces")
+        field = "linux.uidMappings" if cfg.uid_mappings else "linux.gidMappings"
+        raise ConfigError(field, "id mappings need a new user namespace in linux.namespaces")
     if cfg.new_namespace("user") and not (cfg.uid_mappings and cfg.gid_mappings):
         raise ConfigError("linux.uidMappings", "a new user namespace needs uidMappings and gidMappings")
     if cfg.time_offsets and not cfg.new_namespace("time"):
@@ -1090,7 +1092,7 @@ class ContainerState:
         return {key: getattr(self, key) for key in self.FIELDS}
 
     def alive(self):
-        return bool(self.pid) and process_start_time(self.pid) == self.pid_start
+        return bool(self.pid) and self.pid_start is not None and process_start_time(self.pid) == self.pid_start
 
     def status(self):
         if not self.alive():
@@ -1160,7 +1162,9 @@ class Store:
             raise Error("container %s does not exist" % cid) from None
         except ValueError as exc:
             raise Error("container %s: corrupt state file: %s" % (cid, exc)) from None
-        state = ContainerState(**raw)
+        if not isinstance(raw, dict):
+            raise Error("container %s: corrupt state file: not a JSON object" % cid)
+        state = ContainerState(**{k: raw.get(k) for k in ContainerState.FIELDS})
         state.directory = self.path(cid)
         return state
 
@@ -1498,7 +1502,8 @@ def init_main(launch):
         os.close(launch.channel)
         while not os.read(launch.fifo_fd, 1):
             pass
-        os.close(launch.fifo_fd)
+        # fifo_fd stays open (close-on-exec) until execve: `start` waits for
+        # it to close, so that poststart hooks run after the process started.
         state = hook_state(cfg, launch.cid, os_getpid_host(), "created")
         for hook in cfg.hooks["startContainer"]:
             run_hook(hook, state)
@@ -1592,9 +1597,9 @@ def make_file(path, mode=0o644):
 def make_target(root, path, is_file):
     """Create a mount point (a directory, or an empty file for a file bind) inside root."""
     host = resolve_in_root(root, path)
-    parent = os.path.dirname(host)
-    if not os.path.isdir(parent):
-        os.makedirs(resolve_in_root(root, os.path.dirname(path)), 0o755, exist_ok=True)
+    # The parents of the *resolved* path: a dangling symlink such as
+    # /etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf needs them.
+    os.makedirs(os.path.dirname(host), 0o755, exist_ok=True)
     if not os.path.lexists(host):
         if is_file:
             make_file(host)
@@ -1725,8 +1730,8 @@ def mount_filesystem(lib, mount, target):
 def copy_tree(source, target):
     """tmpcopyup: copy what the directory held before the tmpfs covered it."""
     status = os.stat(source)
-    os.chmod(target, status.st_mode & 0o7777)
     os.chown(target, status.st_uid, status.st_gid)
+    os.chmod(target, status.st_mode & 0o7777)
     for entry in os.scandir(source):
         src, dst = os.path.join(source, entry.name), os.path.join(target, entry.name)
         info = entry.stat(follow_symlinks=False)
@@ -1744,10 +1749,12 @@ def copy_tree(source, target):
                     if not chunk:
                         break
                     writer.write(chunk)
-            os.chmod(dst, info.st_mode & 0o7777)
         else:
             os.mknod(dst, info.st_mode, info.st_rdev)
+        # Owner first: chown clears the setuid and setgid bits.
         os.chown(dst, info.st_uid, info.st_gid, follow_symlinks=False)
+        if kind != 0o120000:
+            os.chmod(dst, info.st_mode & 0o7777)
 
 
 def default_devices():
@@ -1782,10 +1789,18 @@ def create_devices(lib, root, devices):
 def pivot_into(lib, root):
     """pivot_root(".", "."): the old root ends up stacked on the new one and is
     detached at once, so no directory for it is needed inside the rootfs."""
-    os.chdir(root)
-    lib.pivot_root(".", ".")
-    lib.mount(None, ".", None, MS_SLAVE | MS_REC)  # the unmount must not reach the host
-    lib.umount(".", MNT_DETACH)
+    old_root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.chdir(root)
+        lib.pivot_root(".", ".")
+        # "." is still the new root here; step onto the old root stacked on
+        # it, so that the rslave (which keeps the unmount from reaching the
+        # host) and the unmount touch the old root alone.
+        os.fchdir(old_root)
+        lib.mount(None, ".", None, MS_SLAVE | MS_REC)
+        lib.umount(".", MNT_DETACH)
+    finally:
+        os.close(old_root)
     os.chdir("/")
 
 
@@ -2010,8 +2025,13 @@ def hook_state(cfg, cid, pid, status):
 
 
 def run_hook(hook, state):
-    """Run one hook to completion; raise Error naming it if it fails or times out."""
+    """Run one hook to completion; raise Error naming it if it fails or times out.
+
+    Feeding stdin, collecting output and waiting for the exit share one poll
+    loop, so the timeout holds even for a hook that never reads its stdin.
+    """
     import select
+    import time
 
     stdin_r, stdin_w = os.pipe()
     out_r, out_w = os.pipe()
@@ -2031,18 +2051,14 @@ def run_hook(hook, state):
             os._exit(127)
     os.close(stdin_r)
     os.close(out_w)
-    try:
-        os.write(stdin_w, json_dumps(state).encode())
-    except OSError:  # the hook did not read its stdin: fine
-        pass
-    os.close(stdin_w)
-    output = b""
+    pending = json_dumps(state).encode()
+    os.set_blocking(stdin_w, False)
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
+    poller.register(stdin_w, select.POLLOUT)
     poller.register(out_r, select.POLLIN)
     poller.register(pidfd, select.POLLIN)
-    import time
-
+    output = b""
     deadline = None if hook.timeout is None else time.monotonic() + hook.timeout
     timed_out = False
     try:
@@ -2053,15 +2069,30 @@ def run_hook(hook, state):
                 timed_out = True
                 os.kill(pid, 9)
                 break
-            if any(fd == pidfd for fd, _ in events):
+            ready = {fd for fd, _ in events}
+            if stdin_w in ready:
+                try:
+                    pending = pending[os.write(stdin_w, pending):]
+                except BlockingIOError:
+                    pass
+                except OSError:  # EPIPE: the hook does not read its stdin, which is fine
+                    pending = b""
+                if not pending:
+                    poller.unregister(stdin_w)
+                    os.close(stdin_w)
+                    stdin_w = -1
+            if out_r in ready:
+                chunk = os.read(out_r, 65536)
+                if not chunk:
+                    poller.unregister(out_r)
+                elif len(output) < 65536:
+                    output += chunk
+            if pidfd in ready:
                 break
-            chunk = os.read(out_r, 65536)
-            if not chunk:
-                poller.unregister(out_r)
-            elif len(output) < 65536:
-                output += chunk
     finally:
         os.close(pidfd)
+        if stdin_w != -1:
+            os.close(stdin_w)
     _, status = os.waitpid(pid, 0)
     try:  # what is left in the pipe, without waiting for the hook's own children
         os.set_blocking(out_r, False)
@@ -2076,6 +2107,7 @@ def run_hook(hook, state):
         detail = output.decode(errors="replace").strip().replace("\n", " | ")
         raise Error("%s: hook %s failed with exit status %d%s"
                     % (hook.field, hook.path, code, (": " + detail[-400:]) if detail else ""))
+
 
 # ===========================================================================
 # 10. The container lifecycle
@@ -2300,16 +2332,35 @@ def start_container(store, cid):
         try:
             fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:  # ENXIO: nobody reads it any more, the init is gone
-            raise Error("container %s not running" % cid) from None
+            raise Error("container not running") from None
         try:
             os.write(fd, b"0")
-        finally:
+            os.unlink(fifo)
+        except BaseException:
             os.close(fd)
-        os.unlink(fifo)
+            raise
     finally:
         os.close(lock_fd)
+    try:
+        wait_for_exec(fd)
+    finally:
+        os.close(fd)
     run_phase_hooks(state, "poststart", "running")
     return state
+
+
+def wait_for_exec(fifo_fd):
+    """Block until the init has run startContainer and called execve.
+
+    The init holds exec.fifo open, close-on-exec, as its only reader; a pipe
+    whose last reader is gone reports POLLERR to the writer (asked for with
+    an empty event mask, it is all poll reports).
+    """
+    import select
+
+    poller = select.poll()
+    poller.register(fifo_fd, 0)
+    poller.poll()
 
 
 def run_phase_hooks(state, phase, status):
@@ -2348,7 +2399,7 @@ def container_pids(state):
 def kill_container(store, cid, signal, all_processes=False):
     state = store.load(cid)
     if state.status() not in ("created", "running"):
-        raise Error("container %s not running" % cid)
+        raise Error("container not running")  # the exact words engines match
     pids = [state.pid]
     if all_processes:
         if state.own_pid_namespace:
@@ -2543,7 +2594,7 @@ def parse_flags(args, flags, where, stop_at_positional=False):
         name, has_value, value = arg.lstrip("-").partition("=")
         name = by_short.get(name, name)
         if name not in flags:
-            raise UsageError("%s: unknown flag %s" % (where, arg.partition("=")[0]))
+            raise UsageError("%s: unknown flag %s (see --help for usage)" % (where, arg.partition("=")[0]))
         takes_value = flags[name][0]
         if takes_value:
             if not has_value:
@@ -2738,6 +2789,8 @@ def dispatch(argv):
     if command == "spec":
         bundle = values.get("bundle", ".")
         path = os.path.join(bundle, "config.json")
+        if not os.path.isdir(bundle):
+            raise Error("spec: bundle directory %s does not exist" % bundle)
         if os.path.exists(path):
             raise Error("%s exists: remove it first" % path)
         write_atomically(path, json_dumps(default_spec(values.get("rootless", False)), indent=2) + "\n")

@@ -1,0 +1,115 @@
+"""/dev: the default devices and links a runtime creates when the config has
+no `linux.devices`, and the devices a config asks for."""
+
+DEFAULT_DEVICES = {
+    "null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8),
+    "urandom": (1, 9), "tty": (5, 0),
+}
+DEFAULT_LINKS = {
+    "fd": "/proc/self/fd", "stdin": "/proc/self/fd/0",
+    "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2",
+    "ptmx": "pts/ptmx",
+}
+
+
+def run_out(rt, bundle, cid):
+    return rt("run", "--bundle", bundle, cid).stdout
+
+
+def stat_devices(rt, make_bundle, cid, names, **overrides):
+    """name -> (type, major, minor, mode, uid, gid) as seen inside."""
+    script = "; ".join("stat -c '%%n %%F %%t %%T %%a %%u %%g' /dev/%s" % n for n in names)
+    bundle = make_bundle(["sh", "-c", script], **overrides)
+    seen = {}
+    for line in run_out(rt, bundle, cid).splitlines():
+        parts = line.split()
+        name = parts[0][len("/dev/"):]
+        ftype = " ".join(parts[1:-5])
+        major, minor = int(parts[-5], 16), int(parts[-4], 16)
+        seen[name] = (ftype, major, minor, parts[-3], int(parts[-2]), int(parts[-1]))
+    return seen
+
+
+def test_default_devices(rt, make_bundle, cid):
+    seen = stat_devices(rt, make_bundle, cid, sorted(DEFAULT_DEVICES))
+    for name, (major, minor) in DEFAULT_DEVICES.items():
+        ftype, ma, mi, mode, uid, gid = seen[name]
+        assert ftype == "character special file", (name, ftype)
+        assert (ma, mi) == (major, minor), name
+        assert mode == "666", (name, mode)
+
+
+def test_default_links(rt, make_bundle, cid):
+    script = "; ".join("echo %s=$(readlink /dev/%s)" % (n, n) for n in sorted(DEFAULT_LINKS))
+    bundle = make_bundle(["sh", "-c", script])
+    links = dict(l.split("=", 1) for l in run_out(rt, bundle, cid).splitlines())
+    assert links == DEFAULT_LINKS
+
+
+def test_default_devices_work(rt, make_bundle, cid):
+    script = ("exec 2>&1; echo discard > /dev/null && echo null-ok; "
+              "head -c 8 /dev/zero | od -An -tx1 | tr -d ' \\n'; echo; "
+              "head -c 16 /dev/urandom | wc -c; "
+              "echo x > /dev/full; echo full-rc=$?")
+    bundle = make_bundle(["sh", "-c", script])
+    out = run_out(rt, bundle, cid)
+    lines = out.splitlines()
+    assert lines[0] == "null-ok"
+    assert lines[1] == "00" * 8
+    assert lines[2].strip() == "16"
+    assert "No space left on device" in out
+    assert lines[-1] == "full-rc=1"
+
+
+def test_dev_has_only_what_was_asked_for(rt, make_bundle, cid):
+    """/dev is the config's tmpfs: no host devices leak in."""
+    bundle = make_bundle(["ls", "/dev"])
+    names = set(run_out(rt, bundle, cid).split())
+    assert set(DEFAULT_DEVICES) | set(DEFAULT_LINKS) | {"pts", "shm", "mqueue"} <= names
+    for host_only in ("vda", "kmsg", "mem", "loop0", "console"):
+        assert host_only not in names
+
+
+def test_configured_char_device(rt, make_bundle, cid):
+    device = {"path": "/dev/kmsg-like", "type": "c", "major": 1, "minor": 11,
+              "fileMode": 0o640, "uid": 1000, "gid": 100}
+    seen = stat_devices(rt, make_bundle, cid, ["kmsg-like"], linux={"devices": [device]})
+    assert seen["kmsg-like"] == ("character special file", 1, 11, "640", 1000, 100)
+
+
+def test_configured_device_with_mode_0666(rt, make_bundle, cid):
+    device = {"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3,
+              "fileMode": 0o666, "uid": 0, "gid": 0}
+    bundle = make_bundle(["sh", "-c", "stat -c '%a %t:%T' /dev/mynull; echo hi > /dev/mynull && echo ok"],
+                         linux={"devices": [device]})
+    assert run_out(rt, bundle, cid).split() == ["666", "1:3", "ok"]
+
+
+def test_configured_block_device(rt, make_bundle, cid):
+    device = {"path": "/dev/myloop", "type": "b", "major": 7, "minor": 0,
+              "fileMode": 0o600, "uid": 0, "gid": 0}
+    seen = stat_devices(rt, make_bundle, cid, ["myloop"], linux={"devices": [device]})
+    assert seen["myloop"] == ("block special file", 7, 0, "600", 0, 0)
+
+
+def test_configured_device_in_a_subdirectory(rt, make_bundle, cid):
+    device = {"path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200,
+              "fileMode": 0o666, "uid": 0, "gid": 0}
+    seen = stat_devices(rt, make_bundle, cid, ["net/tun"], linux={"devices": [device]})
+    assert seen["net/tun"][:3] == ("character special file", 10, 200)
+
+
+def test_configured_devices_keep_the_defaults(rt, make_bundle, cid):
+    device = {"path": "/dev/kmsg-like", "type": "c", "major": 1, "minor": 11,
+              "fileMode": 0o666, "uid": 0, "gid": 0}
+    seen = stat_devices(rt, make_bundle, cid, sorted(DEFAULT_DEVICES) + ["kmsg-like"],
+                        linux={"devices": [device]})
+    for name, (major, minor) in DEFAULT_DEVICES.items():
+        assert seen[name][1:3] == (major, minor), name
+
+
+def test_pts_and_shm(rt, make_bundle, cid):
+    bundle = make_bundle(["sh", "-c", "stat -c '%F %t:%T' /dev/pts/ptmx; "
+                                      "echo x > /dev/shm/f && echo shm-ok"])
+    out = run_out(rt, bundle, cid).splitlines()
+    assert out == ["character special file 5:2", "shm-ok"]

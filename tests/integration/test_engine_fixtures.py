@@ -1,0 +1,198 @@
+"""The config.json files Docker 20.10 and podman 4.3 really wrote (see
+shared/reference/engine-contract.md), run through the call sequences those
+engines use.
+
+Each fixture is adapted to this machine: root.path points at the test rootfs,
+hooks are dropped (they call a dockerd that is not running), so are
+linux.seccomp, linux.resources and linux.cgroupsPath; network namespaces given
+by `path` become new ones; bind sources that do not exist here become temp
+files or directories; capabilities this host's bounding set lacks (it has no
+CAP_SYS_RESOURCE) are dropped; a command busybox lacks is replaced."""
+
+import copy
+import json
+import os
+import re
+
+import pytest
+
+from .helpers import (
+    FIXTURES_DIR, IS_MINIRUN, IS_RUNC, ConsoleReceiver, assert_error, host_bounding_caps,
+    read_all, read_json_log,
+)
+
+FIXTURES = sorted(p.name for p in FIXTURES_DIR.glob("*.config.json")) \
+    if FIXTURES_DIR.is_dir() else []
+TTY_FIXTURES = {"docker-run-it-tty.config.json", "podman-run-it-tty.config.json"}
+
+FILE_DESTINATIONS = {"/etc/resolv.conf", "/etc/hostname", "/etc/hosts",
+                     "/run/.containerenv", "/sbin/docker-init"}
+
+# fixture -> (args replacing the engine's, when they cannot run here; a check
+# of the output)
+def _check_pid_host(out):
+    return int(out.split()[0]) != 1
+
+
+def _check_ip_link(out):
+    return re.findall(r"^\d+: (\S+?):", out, re.M) == ["lo"]
+
+
+EXPECT = {
+    "docker-run-echo-hi.config.json": (None, lambda out: out == "hi\n"),
+    "docker-run-it-tty.config.json": (
+        None, lambda out: re.search(r"^/dev/pts/\d+$", out, re.M) and "in-tty" in out),
+    "docker-run-network-none.config.json": (None, _check_ip_link),
+    # `sleep 100` would only make the test slow
+    "docker-run-pid-host.config.json": (["sh", "-c", "echo $$"], _check_pid_host),
+    "docker-run-privileged.config.json": (None, lambda out: int(out.strip()) >= 100),
+    # /sbin/docker-init is bind-mounted from the host: it does not exist here
+    "docker-run-rich-init-limits-user-ro-tmpfs-bind.config.json": (
+        ["id"], lambda out: out.startswith("uid=65534")),
+    "docker-systemd-cgroupdriver.config.json": (None, lambda out: out == "hi\n"),
+    "podman-run-image-echo-hi.config.json": (None, lambda out: out == "hi-image\n"),
+    "podman-run-it-tty.config.json": (None, lambda out: re.search(r"^/dev/pts/\d+$", out, re.M)),
+    "podman-run-limits-user-ro.config.json": (None, lambda out: out.startswith("uid=65534")),
+    "podman-run-rootfs-echo-hi.config.json": (None, lambda out: out == "hi\n"),
+}
+
+
+def load_fixture(name):
+    with open(str(FIXTURES_DIR / name)) as f:
+        return json.load(f)
+
+
+def adapt(cfg, name, rootfs, tmp_path, keep_seccomp=False):
+    cfg = copy.deepcopy(cfg)
+    cfg["root"]["path"] = str(rootfs)
+    cfg.pop("hooks", None)
+    linux = cfg.setdefault("linux", {})
+    resources = linux.pop("resources", None)
+    linux.pop("cgroupsPath", None)
+    if IS_RUNC and linux.get("devices") and resources:
+        # runc 1.1.5 quirk: a `linux.devices` entry for a default device
+        # (/dev/null) replaces runc's built-in cgroup allow rule for it, so
+        # without the engine's allow-all device rule /dev/null is EPERM.
+        linux["resources"] = {"devices": resources.get("devices", [])}
+    if not keep_seccomp:
+        linux.pop("seccomp", None)
+    linux["namespaces"] = [{"type": ns["type"]} for ns in linux.get("namespaces", [])]
+
+    sources = tmp_path / "sources"
+    sources.mkdir(exist_ok=True)
+    for i, mount in enumerate(cfg.get("mounts", [])):
+        if mount.get("type") != "bind" or os.path.exists(mount["source"]):
+            continue
+        src = sources / ("%d-%s" % (i, os.path.basename(mount["source"])))
+        if mount["destination"] in FILE_DESTINATIONS:
+            src.write_text("# stand-in for %s\n" % mount["source"])
+        else:
+            src.mkdir()
+        mount["source"] = str(src)
+
+    allowed = set(host_bounding_caps())
+    for kind, names in cfg["process"].get("capabilities", {}).items():
+        cfg["process"]["capabilities"][kind] = [n for n in names if n in allowed]
+
+    args, _check = EXPECT.get(name, (None, None))
+    if args is not None:
+        cfg["process"]["args"] = args
+    return cfg
+
+
+def write_bundle(tmp_path, cfg, name="bundle"):
+    bundle = tmp_path / name
+    bundle.mkdir()
+    with open(str(bundle / "config.json"), "w") as f:
+        json.dump(cfg, f)
+    return bundle
+
+
+def check_output(name, out):
+    _args, check = EXPECT[name]
+    assert check(out), "unexpected output for %s: %r" % (name, out)
+
+
+def docker_style_log(rt, bundle):
+    return ["--log", str(bundle / "log.json"), "--log-format", "json"]
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_fixture_through_the_engine_call_sequence(rt, rootfs, tmp_path, cid, name):
+    """docker: create --bundle B --pid-file B/init.pid ID; start; delete;
+    delete --force.  podman: [--log-format=json --log F] create --bundle S
+    --pid-file P ID; start; delete --force."""
+    cfg = adapt(load_fixture(name), name, rootfs, tmp_path)
+    bundle = write_bundle(tmp_path, cfg)
+    podman = name.startswith("podman")
+    log_flags = (["--log-format=json", "--log", str(bundle / "log.json")] if podman
+                 else docker_style_log(rt, bundle))
+    pid_file = bundle / ("pidfile" if podman else "init.pid")
+    create = log_flags + ["create", "--bundle", str(bundle), "--pid-file", str(pid_file)]
+    out_path = tmp_path / "container.out"
+    receiver = None
+    master = None
+    try:
+        if name in TTY_FIXTURES:
+            sock_dir = rt.private_dir("pty")
+            receiver = ConsoleReceiver(sock_dir / "pty.sock")
+            rt(*create, "--console-socket", receiver.path, cid, cwd=bundle)
+            fds = receiver.receive()
+            assert len(fds) == 1
+            master = fds[0]
+        else:
+            with open(str(out_path), "w") as out:
+                rt(*create, cid, cwd=bundle, stdout=out)
+
+        state = rt.state(cid)
+        assert state["status"] == "created"
+        assert pid_file.read_text() == str(state["pid"])
+        if cfg.get("annotations"):
+            assert state.get("annotations") == cfg["annotations"]
+
+        rt(*log_flags, "start", cid, cwd=bundle)
+        if master is not None:
+            output = read_all(master).decode(errors="replace").replace("\r", "")
+        rt.wait_status(cid, "stopped")
+        if master is None:
+            output = out_path.read_text()
+        check_output(name, output)
+
+        if not podman:
+            rt(*log_flags, "delete", cid, cwd=bundle)
+        rt(*log_flags, "delete", "--force", cid, cwd=bundle)
+    finally:
+        if receiver is not None:
+            receiver.close()
+    for entry in read_json_log(bundle / "log.json"):
+        assert entry["level"] != "error", entry
+    gone = rt("state", cid, check=False)
+    assert gone.returncode == 1 and "does not exist" in gone.stderr
+    rt.assert_clean()
+
+
+@pytest.mark.parametrize("name", [n for n in FIXTURES if n not in TTY_FIXTURES])
+def test_fixture_runs_with_exit_code_zero(rt, rootfs, tmp_path, cid, name):
+    cfg = adapt(load_fixture(name), name, rootfs, tmp_path)
+    bundle = write_bundle(tmp_path, cfg)
+    result = rt("run", "--bundle", bundle, cid, check=False)
+    assert result.returncode == 0, result.stderr
+    check_output(name, result.stdout)
+    rt.assert_clean()
+
+
+def test_there_are_fixtures():
+    assert len(FIXTURES) >= 10, FIXTURES_DIR
+
+
+@pytest.mark.skipif(not IS_MINIRUN, reason="minirun-only: it refuses seccomp, runc implements it")
+@pytest.mark.parametrize("name", ["docker-run-echo-hi.config.json",
+                                  "podman-run-image-echo-hi.config.json"])
+def test_minirun_refuses_seccomp(rt, rootfs, tmp_path, cid, name):
+    cfg = adapt(load_fixture(name), name, rootfs, tmp_path, keep_seccomp=True)
+    assert cfg["linux"]["seccomp"]
+    bundle = write_bundle(tmp_path, cfg)
+    result = rt("create", "--bundle", bundle, cid, check=False, log=True)
+    assert_error(result, "seccomp", log=rt.log)
+    assert rt("state", cid, check=False).returncode == 1
+    rt.assert_clean()

@@ -1,0 +1,150 @@
+"""File descriptors: fds above 2 that the caller leaks into `create` (a shim
+leaks a socket on fd 3) are closed before the user process starts, unless
+`--preserve-fds N` (or LISTEN_FDS) keeps them; without a terminal, fds 0/1/2
+of the runtime *are* the container's stdio."""
+
+import os
+import re
+import select
+import subprocess
+import time
+
+import pytest
+
+from .helpers import DEFAULT_TIMEOUT, assert_no_traceback
+
+# run the runtime with fds 3 and 4 open on two files
+WITH_FDS = ('if [ -n "$LISTEN_FDS" ]; then export LISTEN_PID=$$; fi; '
+            'exec "$@" 3<"$FD3" 4<"$FD4"')
+
+
+@pytest.fixture
+def fd_files(tmp_path):
+    paths = []
+    for n in (3, 4):
+        p = tmp_path / ("leak%d" % n)
+        p.write_text("content-%d\n" % n)
+        paths.append(p)
+    return paths
+
+
+def runtime_with_fds(rt, fd_files, *args, stdout, **env_extra):
+    """Run the runtime with fds 3 and 4 open.  stderr goes to a file: the
+    container keeps it, so a pipe would not see EOF while it lives."""
+    argv = ["/bin/sh", "-c", WITH_FDS, "sh"] + rt.argv(*args)
+    env = dict(os.environ, FD3=str(fd_files[0]), FD4=str(fd_files[1]), **env_extra)
+    err_path = rt.tmp / "with-fds.err"
+    with open(str(err_path), "w+") as err:
+        proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
+                              stderr=err, timeout=DEFAULT_TIMEOUT, cwd=str(rt.tmp))
+        err.seek(0)
+        result = subprocess.CompletedProcess(argv, proc.returncode, "", err.read())
+    assert_no_traceback(result)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def create_start_collect(rt, fd_files, bundle, cid, tmp_path, *create_flags):
+    out_path = tmp_path / ("%s.out" % cid)
+    with open(str(out_path), "w") as out:
+        runtime_with_fds(rt, fd_files, "create", *create_flags, "--bundle", bundle, cid,
+                         stdout=out)
+    rt("start", cid)
+    rt.wait_status(cid, "stopped")
+    return out_path.read_text()
+
+
+def test_leaked_fds_are_closed(rt, make_bundle, fd_files, cid, tmp_path):
+    bundle = make_bundle(["ls", "-l", "/proc/self/fd"])
+    out = create_start_collect(rt, fd_files, bundle, cid, tmp_path)
+    fds = set(re.findall(r"\s(\d+) -> ", out))
+    assert "leak3" not in out and "leak4" not in out
+    # 0, 1, 2 and the directory ls itself has open
+    assert {"0", "1", "2"} <= fds <= {"0", "1", "2", "3"}, out
+
+
+def test_preserve_fds(rt, make_bundle, fd_files, cid, tmp_path):
+    bundle = make_bundle(["sh", "-c", "cat <&3; cat <&4; ls /proc/self/fd"])
+    out = create_start_collect(rt, fd_files, bundle, cid, tmp_path, "--preserve-fds", "2")
+    lines = out.split()
+    assert lines[:2] == ["content-3", "content-4"]
+    assert set(lines[2:]) <= {"0", "1", "2", "3", "4", "5"}
+
+
+def test_preserve_fds_equals_form_keeps_only_n(rt, make_bundle, fd_files, cid, tmp_path):
+    bundle = make_bundle(["sh", "-c", "cat <&3; cat <&4 2>/dev/null || echo fd4-closed"])
+    out = create_start_collect(rt, fd_files, bundle, cid, tmp_path, "--preserve-fds=1")
+    assert out.split() == ["content-3", "fd4-closed"]
+
+
+def test_listen_fds_are_passed(rt, make_bundle, fd_files, cid, tmp_path):
+    """systemd socket activation: with LISTEN_FDS=N and LISTEN_PID=<runtime
+    pid> in the runtime's environment, fds 3..3+N-1 are kept and the process
+    gets LISTEN_FDS=N (and LISTEN_PID=1)."""
+    bundle = make_bundle(["sh", "-c", "cat <&3; echo LISTEN_FDS=$LISTEN_FDS"])
+    out_path = tmp_path / "out"
+    with open(str(out_path), "w") as out:
+        runtime_with_fds(rt, fd_files, "create", "--bundle", bundle, cid, stdout=out,
+                         LISTEN_FDS="1")
+    rt("start", cid)
+    rt.wait_status(cid, "stopped")
+    assert out_path.read_text().split() == ["content-3", "LISTEN_FDS=1"]
+
+
+def read_pipe_to_eof(fd, timeout=DEFAULT_TIMEOUT):
+    data = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        assert left > 0, "pipe never reached EOF; got %r" % data
+        r, _, _ = select.select([fd], [], [], min(left, 1.0))
+        if r:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return data
+            data += chunk
+
+
+def test_create_stdio_is_handed_over_unchanged(rt, make_bundle, cid):
+    """The container's fd 1 and 2 are the very pipes given to `create`."""
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        bundle = make_bundle(["sh", "-c", "readlink /proc/self/fd/1; readlink /proc/self/fd/2 >&2; "
+                                          "echo to-stdout; echo to-stderr >&2"])
+        rt("create", "--bundle", bundle, cid, stdout=out_w, stderr=err_w)
+        out_ino, err_ino = os.fstat(out_w).st_ino, os.fstat(err_w).st_ino
+        os.close(out_w)
+        os.close(err_w)
+        out_w = err_w = None
+        rt("start", cid)
+        out = read_pipe_to_eof(out_r).decode().split()
+        err = read_pipe_to_eof(err_r).decode().split()
+    finally:
+        for fd in (out_r, err_r, out_w, err_w):
+            if fd is not None:
+                os.close(fd)
+    assert out == ["pipe:[%d]" % out_ino, "to-stdout"]
+    assert err == ["pipe:[%d]" % err_ino, "to-stderr"]
+    rt.wait_status(cid, "stopped")
+
+
+def test_run_stdio_pipes(rt, make_bundle, cid):
+    bundle = make_bundle(["sh", "-c", "cat; echo out; echo err >&2"])
+    argv = rt.argv("run", "--bundle", bundle, cid)
+    result = subprocess.run(argv, input="from-stdin\n", stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True,
+                            timeout=DEFAULT_TIMEOUT, cwd=str(rt.tmp))
+    assert_no_traceback(result)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "from-stdin\nout\n"
+    assert "err" in result.stderr.split()
+
+
+def test_run_large_output_through_a_pipe(rt, make_bundle, cid):
+    bundle = make_bundle(["sh", "-c", "head -c 1000000 /dev/zero | tr '\\0' x"])
+    argv = rt.argv("run", "--bundle", bundle, cid)
+    result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, timeout=DEFAULT_TIMEOUT, cwd=str(rt.tmp))
+    assert result.returncode == 0
+    assert result.stdout == b"x" * 1000000

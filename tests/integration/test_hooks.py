@@ -1,0 +1,218 @@
+"""OCI hooks: prestart, createRuntime, createContainer, startContainer,
+poststart and poststop.  Each runs at its point of the lifecycle, in the
+right mount namespace, with the state JSON on stdin and its own args and
+env; a hook that fails or outlives its timeout fails the operation."""
+
+import json
+import os
+
+import pytest
+
+from .helpers import IS_RUNC, ns_id, pid_alive, wait_for
+
+HOOK = """#!/bin/sh
+name="$1"
+cat > "$LOGDIR/$name.state"
+echo "$name" >> "$LOGDIR/order"
+shift
+echo "$*" > "$LOGDIR/$name.args"
+echo "$HOOKVAR" > "$LOGDIR/$name.env"
+readlink /proc/self/ns/mnt > "$LOGDIR/$name.mntns"
+exit ${HOOK_EXIT:-0}
+"""
+
+HOST_HOOKS = ["prestart", "createRuntime", "createContainer", "poststart", "poststop"]
+
+
+@pytest.fixture
+def hook_script(tmp_path, rootfs):
+    """The same recording script on the host and inside the rootfs."""
+    host = tmp_path / "hook.sh"
+    host.write_text(HOOK)
+    host.chmod(0o755)
+    (rootfs / "hooks").mkdir()
+    inside = rootfs / "hooks" / "hook.sh"
+    inside.write_text(HOOK)
+    inside.chmod(0o755)
+    return host
+
+
+def hook_entry(path, name, logdir, **extra):
+    entry = {"path": str(path), "args": [str(path), name, "first", "second-%s" % name],
+             "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LOGDIR=%s" % logdir,
+                     "HOOKVAR=value-for-%s" % name]}
+    entry.update(extra)
+    return entry
+
+
+def all_hooks(hook_script, shared):
+    hooks = {name: [hook_entry(hook_script, name, shared)] for name in HOST_HOOKS}
+    # startContainer runs inside the container: a path in the rootfs, a log
+    # dir that is the bind-mounted host directory
+    hooks["startContainer"] = [hook_entry("/hooks/hook.sh", "startContainer", "/shared")]
+    return hooks
+
+
+def order(shared):
+    path = shared / "order"
+    return path.read_text().split() if path.exists() else []
+
+
+def hook_state(shared, name):
+    return json.loads((shared / ("%s.state" % name)).read_text())
+
+
+def test_hooks_run_in_order_with_state_args_and_env(rt, make_bundle, hook_script, shared, cid):
+    bundle = make_bundle(["sh", "-c", "while [ ! -e /shared/go ]; do sleep 0.05; done"],
+                         shared=True, hooks=all_hooks(hook_script, shared))
+    rt("create", "--bundle", bundle, cid)
+    created = ["prestart", "createRuntime", "createContainer"]
+    started = created + ["startContainer", "poststart"]
+    if IS_RUNC:
+        # runc 1.1 runs poststart hooks at `create` (fixed in runc 1.2), and
+        # its `start` returns before startContainer hooks have run
+        assert order(shared) in (created, created + ["poststart"])
+    else:
+        assert order(shared) == created
+    pid = rt.state(cid)["pid"]
+
+    rt("start", cid)
+    if IS_RUNC:
+        wait_for(lambda: len(order(shared)) == 5, what="all start hooks")
+        assert sorted(order(shared)) == sorted(started)
+    else:
+        # poststart runs after the process started, before `start` returns
+        assert order(shared) == started
+
+    (shared / "go").write_text("")
+    rt.wait_status(cid, "stopped")
+    assert "poststop" not in order(shared)
+    rt("delete", cid)
+    assert order(shared)[-1] == "poststop"
+    assert sorted(order(shared)) == sorted(started + ["poststop"])
+
+    for name in HOST_HOOKS + ["startContainer"]:
+        state = hook_state(shared, name)
+        assert state["id"] == cid, name
+        assert os.path.realpath(state["bundle"]) == os.path.realpath(str(bundle)), name
+        assert "status" in state, name
+        assert (shared / ("%s.args" % name)).read_text() == "first second-%s\n" % name
+        assert (shared / ("%s.env" % name)).read_text() == "value-for-%s\n" % name
+        if name in ("createContainer", "startContainer"):
+            # these run inside the container: runc reports the pid as seen in
+            # the container's pid namespace (1), the host pid is fine too
+            assert state["pid"] in (pid, 1), name
+        elif name != "poststop":
+            assert state["pid"] == pid, name
+
+
+def test_hook_states(rt, make_bundle, hook_script, shared, cid):
+    bundle = make_bundle(["true"], shared=True, hooks=all_hooks(hook_script, shared))
+    rt("create", "--bundle", bundle, cid)
+    rt("start", cid)
+    rt.wait_status(cid, "stopped")
+    rt("delete", cid)
+    assert hook_state(shared, "prestart")["status"] in ("creating", "created")
+    assert hook_state(shared, "createRuntime")["status"] in ("creating", "created")
+    assert hook_state(shared, "createContainer")["status"] in ("creating", "created")
+    assert hook_state(shared, "startContainer")["status"] in ("created", "running")
+    assert hook_state(shared, "poststart")["status"] in ("created", "running", "stopped")
+    assert hook_state(shared, "poststop")["status"] == "stopped"
+
+
+def test_hook_namespaces(rt, make_bundle, hook_script, shared, cid):
+    bundle = make_bundle(["sleep", "100"], shared=True, hooks=all_hooks(hook_script, shared))
+    rt("create", "--bundle", bundle, cid)
+    rt("start", cid)
+    pid = rt.state(cid)["pid"]
+    host_mnt = ns_id("self", "mnt")
+    container_mnt = ns_id(pid, "mnt")
+    assert host_mnt != container_mnt
+
+    def mnt_of(name):
+        return (shared / ("%s.mntns" % name)).read_text().strip()
+
+    # runtime namespace
+    assert mnt_of("prestart") == host_mnt
+    assert mnt_of("createRuntime") == host_mnt
+    assert mnt_of("poststart") == host_mnt
+    # container namespace
+    assert mnt_of("createContainer") == container_mnt
+    assert mnt_of("startContainer") == container_mnt
+
+
+def test_hooks_get_the_container_annotations_in_state(rt, make_bundle, hook_script, shared, cid):
+    hooks = {"createRuntime": [hook_entry(hook_script, "createRuntime", shared)]}
+    bundle = make_bundle(["true"], shared=True, hooks=hooks,
+                         annotations={"org.example": "yes"})
+    rt("create", "--bundle", bundle, cid)
+    assert hook_state(shared, "createRuntime").get("annotations") == {"org.example": "yes"}
+
+
+@pytest.mark.parametrize("stage", ["createRuntime", "prestart", "createContainer"])
+def test_failing_create_hook_fails_create_and_leaves_nothing(rt, make_bundle, hook_script,
+                                                             shared, cid, stage):
+    entry = hook_entry(hook_script, stage, shared)
+    entry["env"].append("HOOK_EXIT=1")
+    bundle = make_bundle(["sh", "-c", "echo ran > /shared/ran"], shared=True,
+                         hooks={stage: [entry]})
+    result = rt("create", "--bundle", bundle, cid, check=False, log=True)
+    assert result.returncode != 0
+    assert result.stderr.strip()
+    assert order(shared) == [stage]
+    assert not (shared / "ran").exists()
+    assert rt("state", cid, check=False).returncode == 1
+    rt.assert_clean()
+
+
+def test_hook_exceeding_its_timeout_is_killed(rt, make_bundle, tmp_path, shared, cid):
+    script = tmp_path / "slow-hook.sh"
+    script.write_text("#!/bin/sh\necho $$ > %s/slow.pid\nexec sleep 30\n" % shared)
+    script.chmod(0o755)
+    bundle = make_bundle(["true"], hooks={"createRuntime": [
+        {"path": str(script), "args": [str(script)], "timeout": 1}]})
+    result = rt("create", "--bundle", bundle, cid, check=False)
+    assert result.returncode != 0
+    assert result.stderr.strip()
+    hook_pid = int((shared / "slow.pid").read_text())
+    wait_for(lambda: not pid_alive(hook_pid), timeout=10, what="the timed-out hook to be killed")
+    assert rt("state", cid, check=False).returncode == 1
+    rt.assert_clean()
+
+
+def test_failing_start_container_hook_fails_start(rt, make_bundle, hook_script, shared, cid):
+    entry = hook_entry("/hooks/hook.sh", "startContainer", "/shared")
+    entry["env"].append("HOOK_EXIT=1")
+    bundle = make_bundle(["sh", "-c", "echo ran > /shared/ran"], shared=True,
+                         hooks={"startContainer": [entry]})
+    rt("create", "--bundle", bundle, cid)
+    result = rt("start", cid, check=False)
+    # OCI says the runtime must generate an error and stop the container;
+    # runc 1.1's `start` returns (0) before the hook has even run, so only
+    # the outcome is checked: the user process never runs, the container stops.
+    assert "Traceback" not in result.stderr
+    rt.wait_status(cid, "stopped")
+    assert order(shared) == ["startContainer"]
+    assert not (shared / "ran").exists()
+    rt("delete", "--force", cid)
+    rt.assert_clean()
+
+
+def test_poststop_runs_on_delete_force_of_a_running_container(rt, make_bundle, hook_script,
+                                                              shared, cid):
+    hooks = {"poststop": [hook_entry(hook_script, "poststop", shared)]}
+    bundle = make_bundle(["sleep", "100"], shared=True, hooks=hooks)
+    rt("create", "--bundle", bundle, cid)
+    rt("start", cid)
+    rt("delete", "--force", cid)
+    assert order(shared) == ["poststop"]
+    assert hook_state(shared, "poststop")["id"] == cid
+
+
+def test_multiple_hooks_of_one_kind_run_in_order(rt, make_bundle, hook_script, shared, cid):
+    hooks = {"createRuntime": [hook_entry(hook_script, "one", shared),
+                               hook_entry(hook_script, "two", shared),
+                               hook_entry(hook_script, "three", shared)]}
+    bundle = make_bundle(["true"], shared=True, hooks=hooks)
+    rt("create", "--bundle", bundle, cid)
+    assert order(shared) == ["one", "two", "three"]

@@ -1,0 +1,126 @@
+"""`kill [--all] ID [SIGNAL]`: signal names with or without SIG, numbers,
+default SIGTERM; errors that engines match on."""
+
+import signal
+
+import pytest
+
+from .helpers import cmdline, pid_alive, pids_in_pidns_of, wait_for
+
+# The init is pid 1 in its pid namespace: only signals it has a handler for
+# are delivered, so the shell traps them and records what it got.
+TRAPPER = (
+    "trap 'echo TERM >> /shared/sig' TERM; "
+    "trap 'echo USR1 >> /shared/sig' USR1; "
+    "trap 'echo HUP >> /shared/sig' HUP; "
+    "echo ready > /shared/ready; "
+    "while :; do sleep 0.05; done"
+)
+
+
+def start_trapper(rt, make_bundle, shared, cid):
+    bundle = make_bundle(["sh", "-c", TRAPPER], shared=True)
+    rt("create", "--bundle", bundle, cid)
+    rt("start", cid)
+    wait_for(lambda: (shared / "ready").exists(), what="the traps to be set")
+    return rt.state(cid)["pid"]
+
+
+def signals_received(shared):
+    path = shared / "sig"
+    return path.read_text().split() if path.exists() else []
+
+
+@pytest.mark.parametrize("args, expected", [
+    ([], "TERM"),
+    (["TERM"], "TERM"),
+    (["SIGTERM"], "TERM"),
+    ([str(int(signal.SIGTERM))], "TERM"),
+    (["USR1"], "USR1"),
+    (["SIGUSR1"], "USR1"),
+    ([str(int(signal.SIGUSR1))], "USR1"),
+    (["HUP"], "HUP"),
+    ([str(int(signal.SIGHUP))], "HUP"),
+], ids=["default", "TERM", "SIGTERM", "15", "USR1", "SIGUSR1", "10", "HUP", "1"])
+def test_kill_delivers_the_signal(rt, make_bundle, shared, cid, args, expected):
+    start_trapper(rt, make_bundle, shared, cid)
+    rt("kill", cid, *args)
+    wait_for(lambda: signals_received(shared), what="the trap to fire")
+    assert signals_received(shared) == [expected]
+    assert rt.status(cid) == "running"
+
+
+@pytest.mark.parametrize("sig", ["KILL", "SIGKILL", "9"])
+def test_kill_with_sigkill_stops_the_container(rt, make_bundle, shared, cid, sig):
+    pid = start_trapper(rt, make_bundle, shared, cid)
+    rt("kill", cid, sig)
+    rt.wait_status(cid, "stopped")
+    wait_for(lambda: not pid_alive(pid), what="the init to die")
+    rt("delete", cid)
+    rt.assert_clean()
+
+
+def test_kill_signal_given_to_a_created_container(rt, make_bundle, cid):
+    bundle = make_bundle(["sleep", "100"])
+    rt("create", "--bundle", bundle, cid)
+    pid = rt.state(cid)["pid"]
+    rt("kill", cid, "KILL")
+    rt.wait_status(cid, "stopped")
+    assert not pid_alive(pid)
+
+
+def test_kill_all_signals_every_process(rt, make_bundle, shared, cid):
+    script = ("trap 'echo TERM >> /shared/sig' TERM; "
+              "sleep 1000 & echo $! > /shared/child; "
+              "while :; do sleep 0.05; done")
+    bundle = make_bundle(["sh", "-c", script], shared=True)
+    rt("create", "--bundle", bundle, cid)
+    rt("start", cid)
+    init = rt.state(cid)["pid"]
+    wait_for(lambda: (shared / "child").exists(), what="the child to start")
+
+    def sleepers():
+        return [p for p in pids_in_pidns_of(init) if cmdline(p) == ["sleep", "1000"]]
+
+    child = wait_for(sleepers, what="the child to show up")[0]
+
+    # without --all only the init is signalled: the child survives
+    rt("kill", cid, "TERM")
+    wait_for(lambda: signals_received(shared) == ["TERM"], what="the init's trap")
+    assert pid_alive(child)
+
+    rt("kill", "--all", cid, "TERM")
+    wait_for(lambda: not pid_alive(child), what="the child to get SIGTERM")
+    wait_for(lambda: signals_received(shared) == ["TERM", "TERM"],
+             what="the init's trap to fire again")
+    assert rt.status(cid) == "running"
+
+    rt("kill", "--all", cid, "KILL")
+    rt.wait_status(cid, "stopped")
+    assert not pid_alive(init)
+
+
+@pytest.mark.parametrize("sig", ["SIGFOO", "FOO", "99"])
+def test_kill_with_an_unknown_signal_fails(rt, make_bundle, shared, cid, sig):
+    start_trapper(rt, make_bundle, shared, cid)
+    result = rt("kill", cid, sig, check=False)
+    assert result.returncode != 0
+    assert result.stderr.strip()
+    assert rt.status(cid) == "running"
+    assert signals_received(shared) == []
+
+
+def test_kill_of_a_stopped_container_says_not_running(rt, make_bundle, cid):
+    bundle = make_bundle(["true"])
+    rt("create", "--bundle", bundle, cid)
+    rt("start", cid)
+    rt.wait_status(cid, "stopped")
+    result = rt("kill", cid, "KILL", check=False)
+    assert result.returncode == 1
+    assert "container not running" in result.stderr
+
+
+def test_kill_of_a_missing_container(rt, cid):
+    result = rt("kill", cid, "KILL", check=False)
+    assert result.returncode == 1
+    assert "does not exist" in result.stderr

@@ -1,0 +1,347 @@
+"""Root filesystem and mounts: readonly root, relative root.path, mounts in
+order, bind/rbind/ro, tmpfs options, the special filesystems, propagation,
+symlinked destinations that point out of the rootfs, --no-pivot,
+maskedPaths and readonlyPaths."""
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from .helpers import bind_mount, mountinfo, tmpfs_mount
+
+MOUNTINFO_SCRIPT = "cat /proc/self/mountinfo"
+
+
+def parse_mountinfo(text):
+    entries = []
+    for line in text.splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        sep = parts.index("-")
+        entries.append({"mountpoint": parts[4], "options": parts[5].split(","),
+                        "optional": parts[6:sep], "fstype": parts[sep + 1],
+                        "superoptions": parts[sep + 3].split(",")})
+    return entries
+
+
+def last_mount_at(entries, mountpoint):
+    found = [e for e in entries if e["mountpoint"] == mountpoint]
+    assert found, "nothing mounted at %s: %r" % (mountpoint, [e["mountpoint"] for e in entries])
+    return found[-1]
+
+
+def run_out(rt, bundle, cid, **kwargs):
+    return rt("run", "--bundle", bundle, cid, **kwargs).stdout
+
+
+# --------------------------------------------------------------------------
+# the root filesystem
+
+def test_readonly_root(rt, make_bundle, rootfs, cid):
+    script = ("touch /x 2>&1; echo rc=$?; touch /tmp/y && echo tmp-ok; "
+              "touch /dev/z && echo dev-ok")
+    bundle = make_bundle(["sh", "-c", script], root={"readonly": True},
+                         extra_mounts=[tmpfs_mount("/tmp", "nosuid", "nodev")])
+    out = run_out(rt, bundle, cid)
+    assert "Read-only file system" in out
+    assert "rc=1" in out
+    assert "tmp-ok" in out and "dev-ok" in out
+    assert not (rootfs / "x").exists()
+    assert not (rootfs / "tmp" / "y").exists()
+
+
+def test_readonly_root_is_a_readonly_mount(rt, make_bundle, cid):
+    bundle = make_bundle(["cat", "/proc/self/mountinfo"], root={"readonly": True})
+    root = last_mount_at(parse_mountinfo(run_out(rt, bundle, cid)), "/")
+    assert "ro" in root["options"]
+
+
+def test_writable_root_by_default(rt, make_bundle, rootfs, cid):
+    bundle = make_bundle(["sh", "-c", "echo data > /written && echo ok"])
+    assert run_out(rt, bundle, cid).strip() == "ok"
+    assert (rootfs / "written").read_text() == "data\n"
+
+
+def test_relative_root_path_is_relative_to_the_bundle(rt, make_bundle, rootfs, cid):
+    bundle = make_bundle(["sh", "-c", "cat /marker"], root={"path": "rootfs"})
+    shutil.copytree(str(rootfs), str(bundle / "rootfs"), symlinks=True)
+    (bundle / "rootfs" / "marker").write_text("relative-root\n")
+    # run from somewhere else: the path must not be taken relative to the cwd
+    out = rt("run", "--bundle", bundle, cid, cwd="/").stdout
+    assert out == "relative-root\n"
+
+
+def test_relative_bundle_path(rt, make_bundle, cid, tmp_path):
+    bundle = make_bundle(["echo", "rel-bundle"])
+    out = rt("run", "--bundle", os.path.relpath(str(bundle), str(tmp_path)), cid,
+             cwd=tmp_path).stdout
+    assert out == "rel-bundle\n"
+
+
+def test_no_pivot(rt, make_bundle, rootfs, cid, tmp_path):
+    (rootfs / "marker").write_text("no-pivot\n")
+    bundle = make_bundle(["sh", "-c", "cat /marker; ls /"])
+    with open(str(tmp_path / "out"), "w") as out:
+        rt("create", "--no-pivot", "--bundle", bundle, cid, stdout=out)
+    rt("start", cid)
+    rt.wait_status(cid, "stopped")
+    lines = (tmp_path / "out").read_text().split()
+    assert lines[0] == "no-pivot"
+    assert sorted(lines[1:]) == sorted(os.listdir(str(rootfs)))
+
+
+# --------------------------------------------------------------------------
+# bind mounts
+
+@pytest.fixture
+def hostdir(tmp_path):
+    path = tmp_path / "hostdir"
+    path.mkdir()
+    (path / "marker").write_text("from-host\n")
+    return path
+
+
+def test_bind_mount_a_file(rt, make_bundle, tmp_path, cid):
+    src = tmp_path / "hostfile"
+    src.write_text("file-content\n")
+    bundle = make_bundle(["cat", "/etc/bound-file"],
+                         extra_mounts=[bind_mount(src, "/etc/bound-file")])
+    assert run_out(rt, bundle, cid) == "file-content\n"
+
+
+def test_bind_mount_a_directory_read_write(rt, make_bundle, hostdir, cid):
+    bundle = make_bundle(["sh", "-c", "cat /data/marker; echo inside > /data/new"],
+                         extra_mounts=[bind_mount(hostdir, "/data", "bind")])
+    assert run_out(rt, bundle, cid) == "from-host\n"
+    assert (hostdir / "new").read_text() == "inside\n"
+
+
+@pytest.mark.parametrize("kind", ["bind", "rbind"])
+def test_bind_mount_read_only(rt, make_bundle, hostdir, cid, kind):
+    bundle = make_bundle(["sh", "-c", "cat /data/marker; touch /data/new 2>&1; echo rc=$?"],
+                         extra_mounts=[bind_mount(hostdir, "/data", kind, "ro")])
+    out = run_out(rt, bundle, cid)
+    assert out.startswith("from-host\n")
+    assert "Read-only file system" in out and "rc=1" in out
+    assert not (hostdir / "new").exists()
+
+
+@pytest.mark.parametrize("kind, submount_visible", [("bind", False), ("rbind", True)])
+def test_rbind_includes_submounts(rt, make_bundle, hostdir, cid, kind, submount_visible):
+    sub = hostdir / "sub"
+    sub.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(sub)], check=True)
+    try:
+        (sub / "in-submount").write_text("x")
+        bundle = make_bundle(["sh", "-c", "ls /data/sub; cat /data/marker"],
+                             extra_mounts=[bind_mount(hostdir, "/data", kind)])
+        out = run_out(rt, bundle, cid).split()
+        assert "from-host" in out
+        assert ("in-submount" in out) == submount_visible
+    finally:
+        subprocess.run(["umount", str(sub)], check=True)
+
+
+def test_mounts_are_applied_in_order(rt, make_bundle, hostdir, cid):
+    """A later mount over an earlier one wins."""
+    bundle = make_bundle(["ls", "/mnt/x"], extra_mounts=[
+        tmpfs_mount("/mnt/x"), bind_mount(hostdir, "/mnt/x")])
+    assert run_out(rt, bundle, cid).split() == ["marker"]
+    bundle = make_bundle(["ls", "/mnt/x"], extra_mounts=[
+        bind_mount(hostdir, "/mnt/x"), tmpfs_mount("/mnt/x")])
+    assert run_out(rt, bundle, cid + "b").split() == []
+
+
+def test_nested_mounts(rt, make_bundle, hostdir, cid):
+    """A mount inside an earlier mount: the destination is created in it."""
+    bundle = make_bundle(["sh", "-c", "cat /outer/inner/marker; cat /proc/self/mountinfo"],
+                         extra_mounts=[tmpfs_mount("/outer"), bind_mount(hostdir, "/outer/inner")])
+    out = run_out(rt, bundle, cid)
+    assert out.startswith("from-host\n")
+    entries = parse_mountinfo(out.split("\n", 1)[1])
+    assert last_mount_at(entries, "/outer")["fstype"] == "tmpfs"
+    last_mount_at(entries, "/outer/inner")
+
+
+# --------------------------------------------------------------------------
+# tmpfs and the special filesystems
+
+def test_tmpfs_options(rt, make_bundle, cid):
+    bundle = make_bundle(
+        ["sh", "-c", "stat -c %a /t; cat /proc/self/mountinfo"],
+        extra_mounts=[tmpfs_mount("/t", "nosuid", "nodev", "noexec", "mode=710", "size=1m")])
+    out = run_out(rt, bundle, cid)
+    mode, rest = out.split("\n", 1)
+    assert mode == "710"
+    t = last_mount_at(parse_mountinfo(rest), "/t")
+    assert t["fstype"] == "tmpfs"
+    assert {"nosuid", "nodev", "noexec"} <= set(t["options"])
+    assert "size=1024k" in t["superoptions"]
+    assert "mode=710" in t["superoptions"]
+
+
+def test_readonly_tmpfs(rt, make_bundle, cid):
+    bundle = make_bundle(["sh", "-c", "touch /t/x 2>&1; echo rc=$?"],
+                         extra_mounts=[tmpfs_mount("/t", "ro")])
+    out = run_out(rt, bundle, cid)
+    assert "Read-only file system" in out and "rc=1" in out
+
+
+def test_default_special_filesystems(rt, make_bundle, cid):
+    bundle = make_bundle(["cat", "/proc/self/mountinfo"])
+    entries = parse_mountinfo(run_out(rt, bundle, cid))
+    expected = {"/proc": "proc", "/dev": "tmpfs", "/dev/pts": "devpts",
+                "/dev/shm": "tmpfs", "/dev/mqueue": "mqueue", "/sys": "sysfs"}
+    for mountpoint, fstype in expected.items():
+        assert last_mount_at(entries, mountpoint)["fstype"] == fstype, mountpoint
+    assert "ro" in last_mount_at(entries, "/sys")["options"]
+    assert "nosuid" in last_mount_at(entries, "/dev")["options"]
+    pts = last_mount_at(entries, "/dev/pts")
+    assert "ptmxmode=666" in pts["superoptions"]
+    assert "mode=620" in pts["superoptions"] and "gid=5" in pts["superoptions"]
+    assert {"nosuid", "noexec"} <= set(pts["options"])
+
+
+def test_proc_is_the_containers(rt, make_bundle, cid):
+    bundle = make_bundle(["sh", "-c", "ls -d /proc/[0-9]* | wc -l; readlink /proc/self"])
+    count, self_pid = run_out(rt, bundle, cid).split()
+    assert int(count) <= 3
+    assert int(self_pid) < 10
+
+
+def test_sysfs_is_read_only(rt, make_bundle, cid):
+    bundle = make_bundle(["sh", "-c", "touch /sys/x 2>&1; echo rc=$?; ls /sys/kernel >/dev/null && echo listed"])
+    out = run_out(rt, bundle, cid)
+    assert "rc=1" in out and "listed" in out
+
+
+def test_mqueue_is_usable(rt, make_bundle, cid):
+    bundle = make_bundle(["sh", "-c", "ls -a /dev/mqueue | wc -l"])
+    assert run_out(rt, bundle, cid).strip() == "2"  # . and ..
+
+
+# --------------------------------------------------------------------------
+# propagation
+
+@pytest.mark.parametrize("flag", ["rprivate", "private", "rslave", "slave", "shared",
+                                  "rshared", "unbindable", "runbindable"])
+def test_bind_propagation_flags_are_accepted(rt, make_bundle, hostdir, cid, flag):
+    bundle = make_bundle(["sh", "-c", "cat /data/marker; cat /proc/self/mountinfo"],
+                         extra_mounts=[bind_mount(hostdir, "/data", "rbind", flag)])
+    out = run_out(rt, bundle, cid)
+    assert out.startswith("from-host\n")
+    data = last_mount_at(parse_mountinfo(out.split("\n", 1)[1]), "/data")
+    tags = " ".join(data["optional"])
+    if flag in ("shared", "rshared"):
+        assert "shared:" in tags, data
+    elif flag in ("unbindable", "runbindable"):
+        assert "unbindable" in tags, data
+    elif flag in ("private", "rprivate"):
+        assert "shared:" not in tags and "master:" not in tags, data
+
+
+@pytest.mark.parametrize("propagation", ["private", "rprivate", "slave", "rslave"])
+def test_rootfs_propagation(rt, make_bundle, cid, propagation):
+    bundle = make_bundle(["cat", "/proc/self/mountinfo"],
+                         linux={"rootfsPropagation": propagation})
+    root = last_mount_at(parse_mountinfo(run_out(rt, bundle, cid)), "/")
+    assert not any(t.startswith("shared:") for t in root["optional"]), root
+
+
+def test_container_mounts_do_not_propagate_to_the_host(rt, make_bundle, hostdir, cid, tmp_path):
+    bundle = make_bundle(["sleep", "100"],
+                         extra_mounts=[bind_mount(hostdir, "/data", "rbind", "rshared")])
+    rt("create", "--bundle", bundle, cid)
+    rt("start", cid)
+    host = [m["mountpoint"] for m in mountinfo()]
+    assert not any(m.startswith(str(tmp_path)) for m in host)
+
+
+# --------------------------------------------------------------------------
+# destinations that are symlinks out of the rootfs
+
+@pytest.mark.parametrize("link", ["absolute", "relative"])
+def test_symlinked_destination_stays_inside_the_rootfs(rt, make_bundle, rootfs, cid,
+                                                       tmp_path, link):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious").write_text("host data\n")
+    if link == "absolute":
+        target = str(victim)
+    else:
+        target = "../" * (len(rootfs.parts) + 2) + str(victim).lstrip("/")
+    os.symlink(target, str(rootfs / "evil"))
+
+    script = "ls /evil/ && touch /evil/pwned && echo tmpfs-usable"
+    bundle = make_bundle(["sh", "-c", script], extra_mounts=[tmpfs_mount("/evil")])
+    result = rt("run", "--bundle", bundle, cid, check=False)
+    # the host directory is untouched whatever the runtime did ...
+    assert sorted(os.listdir(str(victim))) == ["precious"]
+    assert (victim / "precious").read_text() == "host data\n"
+    assert not any(m["mountpoint"].startswith(str(victim)) for m in mountinfo())
+    if result.returncode != 0:
+        # ... refusing is fine, if it is clean
+        assert rt("state", cid, check=False).returncode == 1
+        rt.assert_clean()
+        return
+    # ... or the tmpfs landed inside the rootfs: the container sees an empty,
+    # writable tmpfs through /evil, not the host directory
+    assert result.stdout.split() == ["tmpfs-usable"]
+
+
+def test_symlinked_bind_destination_stays_inside_the_rootfs(rt, make_bundle, rootfs, hostdir,
+                                                            cid, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious").write_text("host data\n")
+    os.symlink(str(victim), str(rootfs / "evil"))
+    bundle = make_bundle(["sh", "-c", "ls /evil/; echo x > /evil/written; echo done"],
+                         extra_mounts=[bind_mount(hostdir, "/evil")])
+    result = rt("run", "--bundle", bundle, cid, check=False)
+    assert sorted(os.listdir(str(victim))) == ["precious"]
+    if result.returncode == 0:
+        assert "precious" not in result.stdout
+        assert "marker" in result.stdout
+    else:
+        rt.assert_clean()
+
+
+# --------------------------------------------------------------------------
+# maskedPaths and readonlyPaths
+
+def test_masked_paths(rt, make_bundle, rootfs, cid):
+    (rootfs / "secret-file").write_text("do not read\n")
+    (rootfs / "secret-dir").mkdir()
+    (rootfs / "secret-dir" / "inner").write_text("hidden\n")
+    script = ("cat /secret-file; echo '|'; ls -A /secret-dir; echo '|'; "
+              "cat /proc/kcore 2>/dev/null | wc -c; echo '|'; "
+              "echo x > /secret-dir/new 2>&1; echo rc=$?")
+    bundle = make_bundle(["sh", "-c", script],
+                         linux={"maskedPaths": ["/secret-file", "/secret-dir", "/proc/kcore",
+                                                "/does/not/exist"]})
+    out = run_out(rt, bundle, cid)
+    file_part, dir_part, kcore, write = [p.strip() for p in out.split("|")]
+    assert file_part == ""
+    assert dir_part == ""
+    assert kcore == "0"
+    assert "rc=0" not in write
+    # the host files are intact
+    assert (rootfs / "secret-file").read_text() == "do not read\n"
+    assert os.listdir(str(rootfs / "secret-dir")) == ["inner"]
+
+
+def test_readonly_paths(rt, make_bundle, rootfs, cid):
+    (rootfs / "rodir").mkdir()
+    script = ("exec 2>&1; touch /rodir/x; echo rc=$?; "
+              "echo 1 > /proc/sys/kernel/ns_last_pid; echo rc=$?; "
+              "cat /proc/sys/kernel/ostype; touch /tmp/ok && echo writable-elsewhere")
+    bundle = make_bundle(["sh", "-c", script],
+                         linux={"readonlyPaths": ["/rodir", "/proc/sys", "/does/not/exist"]})
+    out = run_out(rt, bundle, cid)
+    assert out.count("Read-only file system") == 2, out
+    assert "rc=0" not in out
+    assert "Linux" in out
+    assert "writable-elsewhere" in out

@@ -1,0 +1,212 @@
+"""Namespaces: each requested type is new (a different /proc/PID/ns inode
+than the host's), unrequested ones are shared with the host, a `path` joins
+an existing namespace; observed from inside the container too."""
+
+import os
+import subprocess
+
+import pytest
+
+from .helpers import IS_RUNC, ns_id, proc_status, wait_for
+
+ALL = ["pid", "network", "ipc", "uts", "mount"]
+PROC_NAME = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts",
+             "mount": "mnt", "cgroup": "cgroup", "user": "user", "time": "time"}
+
+
+def namespaces(*types, **paths):
+    result = [{"type": t} for t in types]
+    for t, p in paths.items():
+        result.append({"type": t, "path": str(p)})
+    return result
+
+
+def running(rt, make_bundle, cid, args=("sleep", "100"), **overrides):
+    bundle = make_bundle(list(args), **overrides)
+    rt("create", "--bundle", bundle, cid)
+    rt("start", cid)
+    return rt.state(cid)["pid"]
+
+
+@pytest.mark.parametrize("ns", ALL + ["cgroup"])
+def test_requested_namespace_is_new(rt, make_bundle, cid, ns):
+    types = ALL if ns in ALL else ALL + [ns]
+    pid = running(rt, make_bundle, cid, linux={"namespaces": namespaces(*types)})
+    name = PROC_NAME[ns]
+    assert ns_id(pid, name) != ns_id("self", name)
+
+
+@pytest.mark.parametrize("ns", ["network", "ipc", "uts", "cgroup"])
+def test_unrequested_namespace_is_the_hosts(rt, make_bundle, cid, ns):
+    types = [t for t in ALL if t != ns]
+    pid = running(rt, make_bundle, cid, linux={"namespaces": namespaces(*types)},
+                  hostname=None if ns == "uts" else "minirun-test")
+    name = PROC_NAME[ns]
+    assert ns_id(pid, name) == ns_id("self", name)
+    for other in types:
+        assert ns_id(pid, PROC_NAME[other]) != ns_id("self", PROC_NAME[other])
+
+
+def test_pid_namespace_process_is_pid_1(rt, make_bundle, cid):
+    bundle = make_bundle(["sh", "-c", "echo $$; ps -o pid | tail -n +2 | wc -l"])
+    out = rt("run", "--bundle", bundle, cid).stdout.split()
+    assert out[0] == "1"
+    # only the shell, ps, tail and wc: nothing from the host
+    assert int(out[1]) <= 4
+
+
+def test_without_pid_namespace_the_host_pids_are_visible(rt, make_bundle, cid):
+    bundle = make_bundle(["sh", "-c", "echo $$; test -d /proc/%d && echo sees-host" % os.getpid()],
+                         linux={"namespaces": namespaces("network", "ipc", "uts", "mount")})
+    out = rt("run", "--bundle", bundle, cid).stdout.split()
+    assert out[0] != "1"
+    assert "sees-host" in out
+
+
+def test_network_namespace_has_only_loopback(rt, make_bundle, cid):
+    bundle = make_bundle(["sh", "-c", "ls /sys/class/net"])
+    assert rt("run", "--bundle", bundle, cid).stdout.split() == ["lo"]
+
+
+def test_uts_namespace_hostname(rt, make_bundle, cid):
+    before = os.uname().nodename
+    bundle = make_bundle(["hostname"], hostname="inside-uts")
+    assert rt("run", "--bundle", bundle, cid).stdout.strip() == "inside-uts"
+    assert os.uname().nodename == before
+
+
+def test_mount_namespace_hides_container_mounts_from_the_host(rt, make_bundle, cid, tmp_path):
+    pid = running(rt, make_bundle, cid)
+    inside = {m.split()[4] for m in open("/proc/%d/mountinfo" % pid)}
+    assert "/proc" in inside and "/dev" in inside
+    host = {m.split()[4] for m in open("/proc/self/mountinfo")}
+    assert not any(p.startswith(str(tmp_path)) for p in host)
+
+
+def test_ipc_namespace_is_private(rt, make_bundle, cid):
+    """A SysV message queue made on the host is not visible inside."""
+    out = subprocess.run(["ipcmk", "-Q"], stdout=subprocess.PIPE, check=True,
+                         universal_newlines=True).stdout
+    msqid = out.split(":")[-1].strip()
+    try:
+        with open("/proc/sysvipc/msg") as f:
+            assert len(f.read().splitlines()) >= 2
+        bundle = make_bundle(["cat", "/proc/sysvipc/msg"])
+        lines = rt("run", "--bundle", bundle, cid).stdout.splitlines()
+        assert len(lines) == 1, lines  # the header only
+    finally:
+        subprocess.run(["ipcrm", "-q", msqid])
+
+
+def test_cgroup_namespace_root(rt, make_bundle, cid):
+    bundle = make_bundle(["cat", "/proc/self/cgroup"],
+                         linux={"namespaces": namespaces(*(ALL + ["cgroup"]))})
+    lines = rt("run", "--bundle", bundle, cid).stdout.splitlines()
+    assert lines
+    # inside its own cgroup namespace every hierarchy path is the root
+    for line in lines:
+        assert line.split(":", 2)[2] == "/", lines
+
+
+def chown_tree(top, uid, gid):
+    for dirpath, dirnames, filenames in os.walk(str(top)):
+        os.lchown(dirpath, uid, gid)
+        for name in dirnames + filenames:
+            os.lchown(os.path.join(dirpath, name), uid, gid)
+
+
+USERNS = {
+    "namespaces": namespaces(*(ALL + ["user"])),
+    "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+    "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+}
+
+
+@pytest.fixture
+def userns_rootfs(rt, rootfs):
+    """The rootfs copy, owned by host uid/gid 100000, somewhere that uid can
+    reach (pytest's own tmp tree is 0700)."""
+    dest = rt.private_dir() / "rootfs"
+    subprocess.run(["cp", "-a", str(rootfs), str(dest)], check=True)
+    chown_tree(dest, 100000, 100000)
+    return dest
+
+
+def test_user_namespace_mappings(rt, make_bundle, userns_rootfs, cid):
+    pid = running(rt, make_bundle, cid, linux=USERNS, root={"path": str(userns_rootfs)})
+    assert ns_id(pid, "user") != ns_id("self", "user")
+    uid_map = open("/proc/%d/uid_map" % pid).read().split()
+    gid_map = open("/proc/%d/gid_map" % pid).read().split()
+    assert uid_map == ["0", "100000", "65536"]
+    assert gid_map == ["0", "100000", "65536"]
+    status = proc_status(pid)
+    assert status["Uid"].split()[0] == "100000"
+    assert status["Gid"].split()[0] == "100000"
+
+
+def test_user_namespace_seen_from_inside(rt, make_bundle, userns_rootfs, cid):
+    bundle = make_bundle(["sh", "-c", "id -u; cat /proc/self/uid_map; touch /root/ok && echo wrote"],
+                         linux=USERNS, root={"path": str(userns_rootfs)})
+    out = rt("run", "--bundle", bundle, cid).stdout.split()
+    assert out == ["0", "0", "100000", "65536", "wrote"]
+    assert os.stat(str(userns_rootfs / "root" / "ok")).st_uid == 100000
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/ns/time"), reason="needs /proc/self/ns/time")
+@pytest.mark.skipif(IS_RUNC, reason="needs a runtime with time namespace support (runc 1.1.5 has none)")
+def test_time_namespace_offsets(rt, make_bundle, cid):
+    day = 86400
+    offsets = {"monotonic": {"secs": day * 1000, "nanosecs": 0},
+               "boottime": {"secs": day * 1000, "nanosecs": 0}}
+    pid = running(rt, make_bundle, cid,
+                  linux={"namespaces": namespaces(*(ALL + ["time"])), "timeOffsets": offsets})
+    assert ns_id(pid, "time") != ns_id("self", "time")
+    shown = {}
+    for line in open("/proc/%d/timens_offsets" % pid):
+        name, secs, nsecs = line.split()
+        shown[name] = int(secs)
+    assert shown == {"monotonic": day * 1000, "boottime": day * 1000}
+    # /proc/uptime is boot time: shifted by the boottime offset
+    bundle = make_bundle(["cat", "/proc/uptime"],
+                         linux={"namespaces": namespaces(*(ALL + ["time"])), "timeOffsets": offsets})
+    uptime = float(rt("run", "--bundle", bundle, cid + "b").stdout.split()[0])
+    assert uptime > day * 1000
+
+
+def test_join_an_existing_network_namespace_by_path(rt, make_bundle, cid):
+    holder = rt.spawn(["unshare", "--net", "sleep", "1000"])
+    host_net = ns_id("self", "net")
+    path = "/proc/%d/ns/net" % holder.pid
+    wait_for(lambda: os.readlink(path) != host_net, what="the helper's netns")
+    # give the namespace something recognisable: a new netns has lo down
+    subprocess.run(["nsenter", "--net=%s" % path, "ip", "link", "set", "lo", "up"],
+                   check=True)
+    types = [t for t in ALL if t != "network"]
+    pid = running(rt, make_bundle, cid,
+                  linux={"namespaces": namespaces(*types, network=path)})
+    assert ns_id(pid, "net") == os.readlink(path)
+    bundle = make_bundle(["cat", "/sys/class/net/lo/flags"],
+                         linux={"namespaces": namespaces(*types, network=path)})
+    flags = int(rt("run", "--bundle", bundle, cid + "b").stdout.strip(), 16)
+    assert flags & 1, "lo is not up: not the joined namespace"
+
+
+def test_join_an_existing_uts_namespace_by_path(rt, make_bundle, cid):
+    holder = rt.spawn(["unshare", "--uts", "sh", "-c", "hostname joined-uts; exec sleep 1000"])
+    path = "/proc/%d/ns/uts" % holder.pid
+    wait_for(lambda: subprocess.run(["nsenter", "--uts=%s" % path, "hostname"],
+                                    stdout=subprocess.PIPE, universal_newlines=True)
+             .stdout.strip() == "joined-uts", what="the helper's hostname")
+    types = [t for t in ALL if t != "uts"]
+    bundle = make_bundle(["hostname"], hostname=None,
+                         linux={"namespaces": namespaces(*types, uts=path)})
+    assert rt("run", "--bundle", bundle, cid).stdout.strip() == "joined-uts"
+
+
+def test_join_a_namespace_path_that_does_not_exist_fails(rt, make_bundle, cid, tmp_path):
+    missing = tmp_path / "no-such-ns"
+    types = [t for t in ALL if t != "network"]
+    bundle = make_bundle(["true"], linux={"namespaces": namespaces(*types, network=missing)})
+    result = rt("create", "--bundle", bundle, cid, check=False)
+    assert result.returncode != 0
+    rt.assert_clean()

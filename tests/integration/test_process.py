@@ -1,0 +1,256 @@
+"""The container process: args, env, cwd, user, umask, rlimits,
+oomScoreAdj, noNewPrivileges, capabilities, hostname/domainname, sysctl and
+personality, each observed from inside the container."""
+
+import os
+import platform
+
+import pytest
+
+from .helpers import DOCKER_DEFAULT_CAPS, IS_RUNC, cap_mask, proc_status
+
+
+def run_out(rt, bundle, cid):
+    return rt("run", "--bundle", bundle, cid).stdout
+
+
+def status_fields(text):
+    fields = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return fields
+
+
+# --------------------------------------------------------------------------
+# args, env, cwd
+
+def test_args_are_passed_verbatim(rt, make_bundle, cid):
+    bundle = make_bundle(["printf", "%s|", "a b", "$HOME", "", "'q'", "*"])
+    assert run_out(rt, bundle, cid) == "a b|$HOME||'q'|*|"
+
+
+def test_absolute_executable_path(rt, make_bundle, cid):
+    bundle = make_bundle(["/bin/echo", "abs"])
+    assert run_out(rt, bundle, cid) == "abs\n"
+
+
+def test_executable_is_looked_up_in_the_config_path(rt, make_bundle, rootfs, cid):
+    (rootfs / "custom").mkdir()
+    os.symlink("/bin/busybox", str(rootfs / "custom" / "only-here"))
+    # busybox decides what to do from argv[0]: make it an `echo` via a script
+    (rootfs / "custom" / "only-here").unlink()
+    script = rootfs / "custom" / "only-here"
+    script.write_text("#!/bin/sh\necho found-in-custom-path\n")
+    script.chmod(0o755)
+    bundle = make_bundle(["only-here"], process={"env": ["PATH=/custom:/bin"]})
+    assert run_out(rt, bundle, cid) == "found-in-custom-path\n"
+
+
+def test_env(rt, make_bundle, cid):
+    env = ["PATH=/bin", "FOO=bar", "EMPTY=", "SPACED=a b  c", "EQ=x=y", "HOME=/root"]
+    bundle = make_bundle(["env"], process={"env": env})
+    lines = run_out(rt, bundle, cid).splitlines()
+    for entry in env:
+        assert entry in lines, entry
+
+
+def test_home_is_set_from_passwd_when_missing(rt, make_bundle, cid):
+    bundle = make_bundle(["sh", "-c", "echo $HOME"],
+                         process={"user": {"uid": 65534, "gid": 65534}})
+    assert run_out(rt, bundle, cid).strip() == "/nonexistent"
+
+
+def test_cwd(rt, make_bundle, cid):
+    bundle = make_bundle(["pwd"], process={"cwd": "/etc"})
+    assert run_out(rt, bundle, cid) == "/etc\n"
+
+
+def test_cwd_that_does_not_exist_is_created(rt, make_bundle, rootfs, cid):
+    bundle = make_bundle(["pwd"], process={"cwd": "/does/not/exist"})
+    assert run_out(rt, bundle, cid) == "/does/not/exist\n"
+
+
+# --------------------------------------------------------------------------
+# user, groups, umask
+
+def test_user_uid_gid_and_additional_gids(rt, make_bundle, cid):
+    bundle = make_bundle(["sh", "-c", "id -u; id -g; id -G"],
+                         process={"user": {"uid": 1000, "gid": 1001,
+                                           "additionalGids": [10, 100, 65534]}})
+    uid, gid, groups = run_out(rt, bundle, cid).splitlines()
+    assert uid == "1000"
+    assert gid == "1001"
+    assert set(groups.split()) == {"1001", "10", "100", "65534"}
+
+
+def test_user_without_additional_gids_has_no_supplementary_groups(rt, make_bundle, cid):
+    bundle = make_bundle(["grep", "Groups", "/proc/self/status"],
+                         process={"user": {"uid": 1000, "gid": 1000}})
+    assert run_out(rt, bundle, cid).split() == ["Groups:"]
+
+
+def test_root_user(rt, make_bundle, cid):
+    bundle = make_bundle(["id", "-u"])
+    assert run_out(rt, bundle, cid) == "0\n"
+
+
+@pytest.mark.parametrize("umask, shown", [(0o077, "0077"), (0o002, "0002")])
+def test_umask(rt, make_bundle, cid, umask, shown):
+    bundle = make_bundle(["sh", "-c", "umask"],
+                         process={"user": {"uid": 0, "gid": 0, "umask": umask}})
+    assert run_out(rt, bundle, cid).strip() == shown
+
+
+def test_default_umask(rt, make_bundle, cid):
+    bundle = make_bundle(["sh", "-c", "umask"])
+    assert run_out(rt, bundle, cid).strip() == "0022"
+
+
+# --------------------------------------------------------------------------
+# limits and scheduling
+
+def test_rlimit_nofile(rt, make_bundle, cid):
+    bundle = make_bundle(["sh", "-c", "ulimit -n; ulimit -Hn"], process={
+        "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 1000, "hard": 2000}]})
+    assert run_out(rt, bundle, cid).split() == ["1000", "2000"]
+
+
+def test_rlimit_core_and_nproc(rt, make_bundle, cid):
+    bundle = make_bundle(["sh", "-c", "ulimit -c; ulimit -u"], process={
+        "rlimits": [{"type": "RLIMIT_CORE", "soft": 0, "hard": 0},
+                    {"type": "RLIMIT_NPROC", "soft": 500, "hard": 500}]})
+    assert run_out(rt, bundle, cid).split() == ["0", "500"]
+
+
+# Lowering oom_score_adj needs CAP_SYS_RESOURCE, which this host's bounding
+# set lacks: only values >= the host's current one are tested.
+@pytest.mark.parametrize("adj", [500, 1000, 0])
+def test_oom_score_adj(rt, make_bundle, cid, adj):
+    bundle = make_bundle(["cat", "/proc/self/oom_score_adj"], process={"oomScoreAdj": adj})
+    assert run_out(rt, bundle, cid).strip() == str(adj)
+
+
+@pytest.mark.parametrize("nnp, shown", [(True, "1"), (False, "0")])
+def test_no_new_privileges(rt, make_bundle, cid, nnp, shown):
+    bundle = make_bundle(["cat", "/proc/self/status"], process={"noNewPrivileges": nnp})
+    assert status_fields(run_out(rt, bundle, cid))["NoNewPrivs"] == shown
+
+
+# --------------------------------------------------------------------------
+# capabilities
+
+def caps_seen(rt, make_bundle, cid, **process):
+    bundle = make_bundle(["cat", "/proc/self/status"], process=process)
+    fields = status_fields(run_out(rt, bundle, cid))
+    return {k: int(fields[k], 16) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")}
+
+
+def test_default_docker_capabilities_for_root(rt, make_bundle, cid):
+    seen = caps_seen(rt, make_bundle, cid)
+    mask = cap_mask(DOCKER_DEFAULT_CAPS)
+    assert seen == {"CapInh": 0, "CapPrm": mask, "CapEff": mask, "CapBnd": mask, "CapAmb": 0}
+
+
+def test_capability_sets_differ(rt, make_bundle, cid):
+    caps = {
+        "bounding": ["CAP_KILL", "CAP_CHOWN", "CAP_NET_BIND_SERVICE", "CAP_SETUID"],
+        "permitted": ["CAP_KILL", "CAP_CHOWN", "CAP_NET_BIND_SERVICE"],
+        "effective": ["CAP_KILL", "CAP_CHOWN"],
+        "inheritable": ["CAP_KILL"],
+    }
+    seen = caps_seen(rt, make_bundle, cid, capabilities=caps)
+    assert seen["CapBnd"] == cap_mask(caps["bounding"])
+    assert seen["CapPrm"] == cap_mask(caps["permitted"])
+    # execve as uid 0 raises the effective set to the permitted one (and
+    # no_new_privs caps the permitted set at what the runtime set)
+    assert seen["CapEff"] == cap_mask(caps["permitted"])
+    assert seen["CapInh"] == cap_mask(caps["inheritable"])
+    assert seen["CapAmb"] == 0
+
+
+def test_ambient_capabilities_for_a_non_root_user(rt, make_bundle, cid):
+    names = ["CAP_NET_BIND_SERVICE", "CAP_KILL"]
+    caps = {k: list(names) for k in ("bounding", "effective", "permitted", "inheritable", "ambient")}
+    seen = caps_seen(rt, make_bundle, cid, capabilities=caps,
+                     user={"uid": 1000, "gid": 1000})
+    mask = cap_mask(names)
+    assert seen == {"CapInh": mask, "CapPrm": mask, "CapEff": mask, "CapBnd": mask, "CapAmb": mask}
+
+
+def test_non_root_user_without_ambient_has_no_effective_caps(rt, make_bundle, cid):
+    caps = {"bounding": list(DOCKER_DEFAULT_CAPS)}
+    seen = caps_seen(rt, make_bundle, cid, capabilities=caps,
+                     user={"uid": 65534, "gid": 65534})
+    assert seen["CapBnd"] == cap_mask(DOCKER_DEFAULT_CAPS)
+    assert seen["CapEff"] == 0 and seen["CapPrm"] == 0 and seen["CapAmb"] == 0
+
+
+def test_dropped_capability_is_enforced(rt, make_bundle, cid):
+    caps = {k: ["CAP_KILL"] for k in ("bounding", "effective", "permitted")}
+    bundle = make_bundle(["sh", "-c", "exec 2>&1; chown 1:1 /tmp; echo rc=$?; "
+                                      "mknod /tmp/n c 1 3; echo rc=$?"],
+                         process={"capabilities": caps})
+    out = run_out(rt, bundle, cid)
+    assert "rc=0" not in out
+    assert out.count("Operation not permitted") == 2
+
+
+# --------------------------------------------------------------------------
+# hostname, domainname, sysctl, personality
+
+@pytest.mark.skipif(IS_RUNC, reason="needs a runtime that sets domainname (runc 1.1.5 ignores it)")
+def test_hostname_and_domainname(rt, make_bundle, cid):
+    host_domain = open("/proc/sys/kernel/domainname").read()
+    bundle = make_bundle(["sh", "-c", "hostname; cat /proc/sys/kernel/domainname"],
+                         hostname="box.inside", domainname="example.org")
+    assert run_out(rt, bundle, cid).split() == ["box.inside", "example.org"]
+    assert open("/proc/sys/kernel/domainname").read() == host_domain
+
+
+def test_hostname(rt, make_bundle, cid):
+    bundle = make_bundle(["hostname"], hostname="box.inside")
+    assert run_out(rt, bundle, cid) == "box.inside\n"
+
+
+def test_sysctl(rt, make_bundle, cid):
+    host_forward = open("/proc/sys/net/ipv4/ip_forward").read()
+    host_rmid = open("/proc/sys/kernel/shm_rmid_forced").read()
+    bundle = make_bundle(["sh", "-c", "cat /proc/sys/net/ipv4/ip_forward "
+                                      "/proc/sys/kernel/shm_rmid_forced "
+                                      "/proc/sys/net/ipv4/ping_group_range"],
+                         linux={"sysctl": {"net.ipv4.ip_forward": "1",
+                                           "kernel.shm_rmid_forced": "1",
+                                           "net.ipv4.ping_group_range": "0 2147483647"}})
+    assert run_out(rt, bundle, cid).split() == ["1", "1", "0", "2147483647"]
+    # namespaced: the host's values did not change
+    assert open("/proc/sys/net/ipv4/ip_forward").read() == host_forward
+    assert open("/proc/sys/kernel/shm_rmid_forced").read() == host_rmid
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="needs an x86_64 host for LINUX32")
+@pytest.mark.skipif(IS_RUNC, reason="needs a runtime that sets personality (runc 1.1.5 ignores it)")
+def test_personality_linux32(rt, make_bundle, cid):
+    bundle = make_bundle(["uname", "-m"], linux={"personality": {"domain": "LINUX32"}})
+    assert run_out(rt, bundle, cid).strip() in ("i686", "i386")
+
+
+def test_personality_linux(rt, make_bundle, cid):
+    bundle = make_bundle(["uname", "-m"], linux={"personality": {"domain": "LINUX"}})
+    assert run_out(rt, bundle, cid).strip() == platform.machine()
+
+
+# --------------------------------------------------------------------------
+# what the process is, seen from the host
+
+def test_process_identity_from_the_host(rt, make_bundle, cid):
+    bundle = make_bundle(["sleep", "100"],
+                         process={"user": {"uid": 1000, "gid": 1000}})
+    rt("create", "--bundle", bundle, cid)
+    rt("start", cid)
+    pid = rt.state(cid)["pid"]
+    status = proc_status(pid)
+    assert status["Uid"].split() == ["1000"] * 4
+    assert status["Gid"].split() == ["1000"] * 4
+    assert status["NoNewPrivs"] == "1"
+    assert os.readlink("/proc/%d/exe" % pid).endswith("/bin/busybox")

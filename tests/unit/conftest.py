@@ -1,0 +1,15 @@
+"""Harness for the unit tests of minirun.py.
+
+Unit tests need no root and no kernel privileges: they exercise the parsing,
+validation, state, path and hook code against real files, pipes and child
+processes in each test's own ``tmp_path`` (so pytest-xdist workers never
+share anything), and run the real file as a subprocess for the command line.
+"""
+
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+

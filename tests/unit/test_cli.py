@@ -1,0 +1,540 @@
+"""Section 11: the command line, run as the real file in a subprocess with --root in tmp_path.
+
+Everything here stays clear of the kernel's privileged paths: containers that
+"exist" are state directories written through Store, with a real child
+process (sleep) standing in for the container's init where one must be alive.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+import minirun
+
+from .helpers import FIXTURES, base_config, run_cli
+
+
+@pytest.fixture
+def root(tmp_path):
+    """The --root of this test (not created: the runtime must cope)."""
+    return str(tmp_path / "state")
+
+
+def assert_clean_failure(result, *fragments):
+    """Exit 1, exactly one line on stderr containing every fragment, no traceback."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("minirun: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+def store_container(root, cid, pid=0, pid_start=None, fifo=False, **values):
+    """A container as the state store records it, without creating anything in the kernel."""
+    store = minirun.Store(root)
+    os.close(store.reserve(cid))
+    fields = dict(id=cid, pid=pid, pid_start=pid_start, bundle="/bundles/" + cid, rootfs="/bundles/rootfs",
+                  created="2024-05-01T10:00:00.5Z", annotations={}, own_pid_namespace=False, hooks={})
+    fields.update(values)
+    store.save(minirun.ContainerState(**fields))
+    if fifo:
+        os.mkfifo(store.path(cid, minirun.FIFO_FILE), 0o600)
+    return store.path(cid)
+
+
+@pytest.fixture
+def sleeper():
+    child = subprocess.Popen(["sleep", "30"])
+    yield child
+    if child.poll() is None:
+        child.kill()
+    child.wait()
+
+
+# --- version and help ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("flag", ["--version", "-v"])
+def test_version_prints_runc_style_name_version_and_spec_lines(flag):
+    result = run_cli(flag)
+    assert result.returncode == 0 and result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert re.match(r"^minirun version \d+\.\d+\.\d+$", lines[0])  # dockerd parses `NAME version X`
+    assert lines[0] == "minirun version " + minirun.VERSION
+    assert "spec: " + minirun.SPEC_VERSION in lines
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], ["help"]])
+def test_global_help_prints_usage_and_exits_zero(args):
+    result = run_cli(*args)
+    assert result.returncode == 0
+    assert result.stdout.startswith("usage: minirun")
+    for command in minirun.COMMANDS:
+        assert "  %s " % command in result.stdout
+
+
+def test_no_command_prints_usage_and_fails():
+    result = run_cli()
+    assert result.returncode == 1
+    assert result.stdout.startswith("usage: minirun")
+
+
+@pytest.mark.parametrize("command,flag", [(c, "--help") for c in sorted(minirun.COMMANDS)] + [("kill", "-h")])
+def test_every_command_has_help_that_exits_zero(command, flag, root):
+    result = run_cli("--root", root, command, flag)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: minirun %s" % command)
+    assert not os.path.exists(root)
+
+
+def test_command_help_lists_its_flags():
+    out = run_cli("create", "--help").stdout
+    for flag in ("--bundle, -b VALUE", "--pid-file VALUE", "--console-socket VALUE", "--no-pivot"):
+        assert flag in out
+
+
+# --- malformed command lines --------------------------------------------------
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--bogus", "list"], "unknown flag --bogus"),
+    (["list", "--bogus"], "unknown flag --bogus"),
+    (["delete", "-x=1", "c1"], "unknown flag -x"),
+    (["frobnicate"], "unknown command"),
+    (["--log-format", "xml", "list"], "--log-format"),
+    (["list", "--format", "yaml"], "--format"),
+    (["create", "--preserve-fds", "many", "c1"], "--preserve-fds"),
+    (["--root"], "needs a value"),
+])
+def test_a_bad_command_line_fails_with_one_line_and_no_traceback(args, fragment, root):
+    result = run_cli("--root", root, *args) if args != ["--root"] else run_cli(*args)
+    assert_clean_failure(result, fragment)
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("args", [
+    ["state"], ["state", "a", "b"], ["kill", "a", "KILL", "extra"], ["list", "extra"],
+])
+def test_a_wrong_argument_count_fails_with_the_usage(args, root):
+    line = assert_clean_failure(run_cli("--root", root, *args), "expects", "usage: minirun " + args[0])
+    assert "got %d" % (len(args) - 1) in line
+
+
+@pytest.mark.parametrize("command", ["exec", "pause"])
+def test_unimplemented_commands_fail_with_a_clear_message(command, root):
+    assert_clean_failure(run_cli("--root", root, command, "c1"), command, "not implemented")
+
+
+# --- --flag=value and --flag value --------------------------------------------
+
+
+@pytest.mark.parametrize("style", ["equals", "space", "single-dash"])
+def test_global_flag_values_work_in_both_spellings(style, root):
+    store_container(root, "c1")
+    flag = {"equals": ["--root=" + root], "space": ["--root", root], "single-dash": ["-root", root]}[style]
+    result = run_cli(*(flag + ["list", "-q"]))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "c1\n"
+
+
+@pytest.mark.parametrize("flag", [["--format=json"], ["-f", "json"]])
+def test_command_flag_values_work_in_every_spelling(flag, root):
+    result = run_cli("--root", root, "list", *flag)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+
+
+# --- state, delete, kill, start on containers that are not there ---------------
+
+
+def test_state_of_a_missing_container_says_does_not_exist(root):
+    assert_clean_failure(run_cli("--root", root, "state", "nope"), "container nope does not exist")
+
+
+def test_delete_of_a_missing_container_says_does_not_exist(root):
+    assert_clean_failure(run_cli("--root", root, "delete", "nope"), "does not exist")
+
+
+@pytest.mark.parametrize("flag", ["-f", "--force=true"])
+def test_forced_delete_of_a_missing_container_succeeds_silently(flag, root):
+    result = run_cli("--root", root, "delete", flag, "nope")
+    assert result.returncode == 0 and result.stderr == "" and result.stdout == ""
+
+
+def test_delete_force_false_is_not_forced(root):
+    assert_clean_failure(run_cli("--root", root, "delete", "--force=false", "nope"), "does not exist")
+
+
+@pytest.mark.parametrize("command", [["start", "nope"], ["kill", "nope", "KILL"]])
+def test_start_and_kill_of_a_missing_container_say_does_not_exist(command, root):
+    assert_clean_failure(run_cli("--root", root, *command), "does not exist")
+
+
+def test_kill_with_an_unknown_signal_names_it(root):
+    store_container(root, "c1")
+    assert_clean_failure(run_cli("--root", root, "kill", "c1", "SIGFOO"), 'unknown signal "SIGFOO"')
+
+
+# --- list --------------------------------------------------------------------
+
+HEADER = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_list_of_an_empty_root_prints_only_the_header(exists, root):
+    if exists:
+        os.makedirs(root)
+    result = run_cli("--root", root, "list")
+    assert result.returncode == 0 and result.stderr == ""
+    (line,) = result.stdout.splitlines()
+    assert line.split() == HEADER
+
+
+def test_quiet_list_of_an_empty_root_prints_nothing(root):
+    result = run_cli("--root", root, "list", "--quiet")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_json_list_of_an_empty_root_is_an_empty_array(root):
+    result = run_cli("--root", root, "list", "--format", "json")
+    assert result.returncode == 0
+    assert result.stdout.strip() == "[]"
+
+
+def test_list_shows_each_container_with_its_derived_status(root, sleeper):
+    store_container(root, "alive", pid=sleeper.pid, pid_start=minirun.process_start_time(sleeper.pid))
+    store_container(root, "waiting", pid=sleeper.pid, pid_start=minirun.process_start_time(sleeper.pid), fifo=True)
+    store_container(root, "gone", pid=sleeper.pid, pid_start=1)
+    result = run_cli("--root", root, "list")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert rows[0] == HEADER
+    by_id = {row[0]: row for row in rows[1:]}
+    assert by_id["alive"][1:4] == [str(sleeper.pid), "running", "/bundles/alive"]
+    assert by_id["waiting"][1:3] == [str(sleeper.pid), "created"]
+    assert by_id["gone"][1:3] == ["0", "stopped"]
+    assert run_cli("--root", root, "list", "-q").stdout == "alive\ngone\nwaiting\n"
+
+
+def test_json_list_rows_are_oci_states_with_the_owner_filled_in(root):
+    store_container(root, "c1", annotations={"k": "v"})
+    result = run_cli("--root", root, "list", "--format=json")
+    (row,) = json.loads(result.stdout)
+    assert row["id"] == "c1" and row["status"] == "stopped" and row["pid"] == 0
+    assert row["annotations"] == {"k": "v"}
+    assert row["owner"] != ""
+    assert {"ociVersion", "bundle", "rootfs", "created"} <= set(row)
+
+
+# --- state, delete, kill, start of stored containers ---------------------------
+
+
+def test_state_prints_runc_format_json_indented(root):
+    store_container(root, "c1")
+    result = run_cli("--root", root, "state", "c1")
+    assert result.returncode == 0, result.stderr
+    state = json.loads(result.stdout)
+    assert result.stdout == json.dumps(state, indent=2) + "\n"
+    assert state == {"ociVersion": minirun.SPEC_VERSION, "id": "c1", "pid": 0, "status": "stopped",
+                     "bundle": "/bundles/c1", "rootfs": "/bundles/rootfs", "created": "2024-05-01T10:00:00.5Z",
+                     "owner": ""}
+
+
+def test_state_of_a_container_being_created_is_creating(root):
+    os.close(minirun.Store(root).reserve("c1"))
+    state = json.loads(run_cli("--root", root, "state", "c1").stdout)
+    assert state["status"] == "creating" and state["pid"] == 0
+
+
+def test_delete_of_a_stopped_container_removes_its_state(root):
+    directory = store_container(root, "c1")
+    result = run_cli("--root", root, "delete", "c1")
+    assert result.returncode == 0, result.stderr
+    assert not os.path.exists(directory)
+
+
+def test_delete_runs_the_recorded_poststop_hooks_with_the_stopped_state(tmp_path, root):
+    out = tmp_path / "poststop.json"
+    hook = tmp_path / "hook"
+    hook.write_text('#!/bin/sh\nexec /bin/cat > "%s"\n' % out)
+    hook.chmod(0o755)
+    hooks = {"poststop": [{"path": str(hook), "args": ["hook"], "env": [], "timeout": 5,
+                           "field": "hooks.poststop[0]"}]}
+    store_container(root, "c1", hooks=hooks, annotations={"k": "v"})
+    result = run_cli("--root", root, "delete", "c1")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(out.read_text()) == {"ociVersion": minirun.SPEC_VERSION, "id": "c1", "pid": 0,
+                                           "status": "stopped", "bundle": "/bundles/c1",
+                                           "annotations": {"k": "v"}}
+
+
+def test_a_failing_poststop_hook_is_a_warning_and_the_delete_still_succeeds(tmp_path, root):
+    hook = tmp_path / "hook"
+    hook.write_text("#!/bin/sh\necho cleanup failed >&2\nexit 2\n")
+    hook.chmod(0o755)
+    hooks = {"poststop": [{"path": str(hook), "args": ["hook"], "env": [], "timeout": None,
+                           "field": "hooks.poststop[0]"}]}
+    directory = store_container(root, "c1", hooks=hooks)
+    result = run_cli("--root", root, "delete", "c1")
+    assert result.returncode == 0
+    assert "warning" in result.stderr and "hooks.poststop[0]" in result.stderr
+    assert "cleanup failed" in result.stderr
+    assert not os.path.exists(directory)
+
+
+def test_kill_and_start_of_a_stopped_container_are_refused(root):
+    store_container(root, "c1")
+    assert_clean_failure(run_cli("--root", root, "kill", "c1"), "not running")
+    assert_clean_failure(run_cli("--root", root, "start", "c1"), "stopped")
+
+
+def test_delete_of_a_running_container_needs_force(root, sleeper):
+    directory = store_container(root, "c1", pid=sleeper.pid, pid_start=minirun.process_start_time(sleeper.pid))
+    assert_clean_failure(run_cli("--root", root, "delete", "c1"), "not stopped", "running")
+    assert os.path.isdir(directory) and sleeper.poll() is None
+    result = run_cli("--root", root, "delete", "--force", "c1")
+    assert result.returncode == 0, result.stderr
+    assert sleeper.wait(timeout=5) == -9
+    assert not os.path.exists(directory)
+
+
+def test_kill_sends_the_named_signal_to_the_init(root, sleeper):
+    store_container(root, "c1", pid=sleeper.pid, pid_start=minirun.process_start_time(sleeper.pid))
+    result = run_cli("--root", root, "kill", "c1", "USR1")
+    assert result.returncode == 0, result.stderr
+    assert sleeper.wait(timeout=5) == -10
+
+
+def test_kill_defaults_to_sigterm(root, sleeper):
+    store_container(root, "c1", pid=sleeper.pid, pid_start=minirun.process_start_time(sleeper.pid))
+    assert run_cli("--root", root, "kill", "c1").returncode == 0
+    assert sleeper.wait(timeout=5) == -15
+
+
+def test_start_of_a_created_container_writes_the_fifo_and_makes_it_running(root, sleeper):
+    directory = store_container(root, "c1", pid=sleeper.pid, pid_start=minirun.process_start_time(sleeper.pid),
+                                fifo=True)
+    fifo = os.path.join(directory, minirun.FIFO_FILE)
+    reader = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # stands in for the init waiting on it
+    try:
+        result = run_cli("--root", root, "start", "c1")
+        assert result.returncode == 0, result.stderr
+        assert os.read(reader, 16) == b"0"
+    finally:
+        os.close(reader)
+    assert not os.path.exists(fifo)
+    assert json.loads(run_cli("--root", root, "state", "c1").stdout)["status"] == "running"
+    assert_clean_failure(run_cli("--root", root, "start", "c1"), "already running")
+
+
+# --- create and run refuse before anything is made -----------------------------
+
+
+@pytest.mark.parametrize("command,cid", [(c, "../evil") for c in ("create", "run", "state", "delete", "kill", "start")]
+                         + [("create", "bad id")])
+def test_an_invalid_id_is_refused_before_anything_is_created(command, cid, tmp_path, root):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text(json.dumps(base_config()))
+    args = ["--root", root, command] + (["--bundle", str(bundle)] if command in ("create", "run") else []) + [cid]
+    assert_clean_failure(run_cli(*args), "invalid container id")
+    assert not os.path.exists(root)
+    assert sorted(os.listdir(str(tmp_path))) == ["bundle"]
+
+
+def test_create_without_a_config_json_names_it_and_leaves_no_state(tmp_path, root):
+    assert_clean_failure(run_cli("--root", root, "create", "--bundle", str(tmp_path / "nowhere"), "c1"),
+                         "config.json")
+    assert not os.path.exists(os.path.join(root, "c1"))
+
+
+def test_create_of_a_config_with_seccomp_is_refused_naming_linux_seccomp(tmp_path, root):
+    raw = base_config()
+    raw["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ERRNO"}
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    assert_clean_failure(run_cli("--root", root, "create", "-b", str(tmp_path), "c1"), "linux.seccomp")
+    assert not os.path.exists(os.path.join(root, "c1"))
+
+
+@pytest.mark.skipif(not os.path.isdir(FIXTURES), reason="needs ../shared/fixtures")
+def test_create_of_a_docker_config_is_refused_for_its_seccomp_profile(tmp_path, root):
+    shutil.copy(os.path.join(FIXTURES, "docker-run-echo-hi.config.json"), str(tmp_path / "config.json"))
+    assert_clean_failure(run_cli("--root", root, "create", "--bundle", str(tmp_path), "c1"), "linux.seccomp")
+
+
+def test_create_with_a_terminal_but_no_console_socket_is_refused(tmp_path, root):
+    raw = base_config(process={"args": ["sh"], "terminal": True})
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    assert_clean_failure(run_cli("--root", root, "create", "--bundle", str(tmp_path), "c1"),
+                         "process.terminal", "--console-socket")
+
+
+def test_create_with_a_missing_root_filesystem_names_root_path(tmp_path, root):
+    (tmp_path / "config.json").write_text(json.dumps(base_config()))
+    assert_clean_failure(run_cli("--root", root, "create", "--bundle", str(tmp_path), "c1"),
+                         "root.path", str(tmp_path / "rootfs"))
+    assert not os.path.exists(os.path.join(root, "c1"))
+
+
+def test_create_with_an_invalid_config_names_the_field(tmp_path, root):
+    (tmp_path / "config.json").write_text(json.dumps(base_config(process={"args": ["sh"], "cwd": "rel"})))
+    assert_clean_failure(run_cli("--root", root, "create", "--bundle", str(tmp_path), "c1"), "process.cwd")
+
+
+# --- spec ----------------------------------------------------------------------
+
+
+def test_spec_writes_a_config_json_that_parse_config_accepts(tmp_path):
+    result = run_cli("spec", "--bundle", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    raw = json.loads((tmp_path / "config.json").read_text())
+    cfg = minirun.parse_config(raw, str(tmp_path))
+    assert cfg.root_path == str(tmp_path / "rootfs")
+    assert cfg.new_namespace("mount") and cfg.new_namespace("pid") and cfg.new_namespace("network")
+    assert cfg.process.terminal is True and cfg.hostname == "minirun"
+    minirun.refuse_unsupported(cfg)
+
+
+def test_spec_output_is_indented_runc_style(tmp_path):
+    run_cli("spec", "--bundle", str(tmp_path))
+    text = (tmp_path / "config.json").read_text()
+    assert text == json.dumps(json.loads(text), indent=2) + "\n"
+
+
+def test_spec_writes_into_the_current_directory_by_default(tmp_path):
+    assert run_cli("spec", cwd=str(tmp_path)).returncode == 0
+    assert (tmp_path / "config.json").is_file()
+
+
+def test_spec_refuses_to_overwrite_an_existing_config_json(tmp_path):
+    (tmp_path / "config.json").write_text("precious")
+    assert_clean_failure(run_cli("spec", "-b", str(tmp_path)), "exists")
+    assert (tmp_path / "config.json").read_text() == "precious"
+
+
+def test_rootless_spec_has_a_user_namespace_mapping_the_current_ids(tmp_path):
+    result = run_cli("spec", "--rootless", "--bundle", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    raw = json.loads((tmp_path / "config.json").read_text())
+    assert {"type": "user"} in raw["linux"]["namespaces"]
+    assert raw["linux"]["uidMappings"] == [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
+    assert raw["linux"]["gidMappings"] == [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
+    cfg = minirun.parse_config(raw, str(tmp_path))
+    assert cfg.new_namespace("user") and not cfg.new_namespace("network")
+    assert cfg.uid_mappings == [(0, os.geteuid(), 1)]
+    assert not any(m.type in ("sysfs", "cgroup") for m in cfg.mounts)
+    sys_mount = next(m for m in cfg.mounts if m.destination == "/sys")
+    assert sys_mount.is_bind and sys_mount.source == "/sys"
+
+
+def test_spec_into_a_missing_bundle_directory_is_a_plain_error(tmp_path):
+    line = assert_clean_failure(run_cli("spec", "--bundle", str(tmp_path / "missing")))
+    assert "internal error" not in line
+    assert ".tmp-" not in line
+
+
+# --- --log ----------------------------------------------------------------------
+
+
+def test_a_failing_command_leaves_a_json_error_line_in_the_log(tmp_path, root):
+    log = tmp_path / "log.json"
+    result = run_cli("--root", root, "--log", str(log), "--log-format", "json", "state", "nope")
+    assert result.returncode == 1
+    last = json.loads(log.read_text().splitlines()[-1])
+    assert last["level"] == "error"
+    assert "container nope does not exist" in last["msg"]
+    assert last["time"].endswith("Z")
+
+
+def test_a_failing_command_leaves_a_text_error_line_in_the_log(tmp_path, root):
+    log = tmp_path / "log.txt"
+    run_cli("--root", root, "--log=" + str(log), "delete", "nope")
+    (line,) = log.read_text().splitlines()
+    assert "level=error" in line and 'msg="container nope does not exist"' in line
+
+
+def test_the_log_is_appended_to_across_calls(tmp_path, root):
+    log = tmp_path / "log.json"
+    for _ in range(2):
+        run_cli("--root", root, "--log", str(log), "--log-format", "json", "state", "nope")
+    assert len(log.read_text().splitlines()) == 2
+
+
+def test_debug_lines_reach_the_log_only_with_debug(tmp_path, root):
+    log = tmp_path / "log.json"
+    run_cli("--root", root, "--log", str(log), "--log-format", "json", "list")
+    assert not log.exists() or log.read_text() == ""
+    run_cli("--root", root, "--log", str(log), "--log-format", "json", "--debug", "list")
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["level"] for e in entries] == ["debug"]
+
+
+def test_a_failing_command_with_a_log_still_prints_its_error_on_stderr(tmp_path, root):
+    result = run_cli("--root", root, "--log", str(tmp_path / "l"), "state", "nope")
+    assert_clean_failure(result, "does not exist")
+
+
+# --- parse_flags directly -----------------------------------------------------
+
+FLAGS = {"bundle": (True, "b"), "force": (False, "f"), "detach": (False, "d"), "pid-file": (True, None)}
+
+
+def test_parse_flags_takes_long_and_short_names_in_both_value_spellings():
+    values, positional = minirun.parse_flags(["-b", "B", "--pid-file=P", "-f", "c1"], FLAGS, "x")
+    assert values == {"bundle": "B", "pid-file": "P", "force": True}
+    assert positional == ["c1"]
+    values, _ = minirun.parse_flags(["--bundle", "B2", "-b=B3"], FLAGS, "x")
+    assert values["bundle"] == "B3"  # the last one wins
+
+
+@pytest.mark.parametrize("text,expected", [("false", False), ("FALSE", False), ("0", False),
+                                           ("true", True), ("1", True)])
+def test_parse_flags_accepts_bool_equals_true_or_false(text, expected):
+    values, _ = minirun.parse_flags(["--force=" + text], FLAGS, "x")
+    assert values == {"force": expected}
+
+
+def test_parse_flags_refuses_another_value_for_a_bool():
+    with pytest.raises(minirun.UsageError) as caught:
+        minirun.parse_flags(["--force=yes"], FLAGS, "delete")
+    assert "delete" in str(caught.value) and "--force" in str(caught.value)
+
+
+def test_parse_flags_stops_at_double_dash():
+    values, positional = minirun.parse_flags(["-f", "--", "--bundle", "-b", "x"], FLAGS, "x")
+    assert values == {"force": True}
+    assert positional == ["--bundle", "-b", "x"]
+
+
+def test_parse_flags_reports_a_missing_value():
+    with pytest.raises(minirun.UsageError) as caught:
+        minirun.parse_flags(["c1", "--bundle"], FLAGS, "create")
+    assert "--bundle needs a value" in str(caught.value)
+
+
+def test_parse_flags_names_an_unknown_flag_without_its_value():
+    with pytest.raises(minirun.UsageError) as caught:
+        minirun.parse_flags(["--nope=secret"], FLAGS, "create")
+    assert "unknown flag --nope" in str(caught.value) and "secret" not in str(caught.value)
+
+
+def test_parse_flags_takes_a_value_that_looks_like_a_flag():
+    values, positional = minirun.parse_flags(["--bundle", "-weird-dir", "c1"], FLAGS, "x")
+    assert values == {"bundle": "-weird-dir"} and positional == ["c1"]
+
+
+def test_parse_flags_keeps_a_lone_dash_as_positional():
+    assert minirun.parse_flags(["-"], FLAGS, "x") == ({}, ["-"])
+
+
+def test_parse_flags_accepts_flags_after_positionals_unless_told_to_stop():
+    assert minirun.parse_flags(["c1", "-d"], FLAGS, "x") == ({"detach": True}, ["c1"])
+    values, rest = minirun.parse_flags(["-f", "cmd", "-d", "--bundle"], FLAGS, "x", stop_at_positional=True)
+    assert values == {"force": True} and rest == ["cmd", "-d", "--bundle"]

@@ -1,0 +1,158 @@
+"""Section 9: hooks run as real processes: state on stdin, own args and env, timeouts."""
+
+import json
+import os
+import time
+
+import pytest
+
+import minirun
+
+
+def write_script(tmp_path, name, body):
+    path = tmp_path / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return str(path)
+
+
+def make_hook(path, args=None, env=None, timeout=None, field="hooks.prestart[0]"):
+    hook = minirun.Hook()
+    hook.path = path
+    hook.args = args if args is not None else [path]
+    hook.env = env if env is not None else []
+    hook.timeout = timeout
+    hook.field = field
+    return hook
+
+
+STATE = {"ociVersion": "1.2.0", "id": "c1", "status": "creating", "pid": 4242, "bundle": "/b"}
+
+
+def test_the_state_json_arrives_on_stdin(tmp_path):
+    out = tmp_path / "stdin.json"
+    script = write_script(tmp_path, "hook", 'cat > "%s"\n' % out)
+    minirun.run_hook(make_hook(script, env=["PATH=/usr/bin:/bin"]), STATE)
+    assert json.loads(out.read_text()) == STATE
+
+
+def test_args_after_the_first_are_passed_to_the_hook(tmp_path):
+    out = tmp_path / "args"
+    script = write_script(tmp_path, "hook", 'for a in "$@"; do printf "%%s\\n" "$a"; done > "%s"\n' % out)
+    minirun.run_hook(make_hook(script, args=["name", "one", "two words", ""]), STATE)
+    assert out.read_text() == "one\ntwo words\n\n"
+
+
+def test_argv0_of_the_hook_is_args0_not_its_path(tmp_path):
+    out = tmp_path / "cmdline"
+    hook = make_hook("/bin/sh", args=["libnetwork-setkey", "-c", 'cat /proc/$$/cmdline > "%s"' % out],
+                     env=["PATH=/usr/bin:/bin"])
+    minirun.run_hook(hook, STATE)
+    assert out.read_bytes().split(b"\0")[0] == b"libnetwork-setkey"
+
+
+def test_the_hook_gets_exactly_its_own_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIRUN_TEST_LEAK", "should-not-arrive")
+    out = tmp_path / "env"
+    script = write_script(tmp_path, "hook",
+                          'echo "FOO=$FOO|EMPTY=${EMPTY-unset}|EQ=$EQ|LEAK=${MINIRUN_TEST_LEAK-unset}'
+                          '|PATH=${PATH-unset}" > "%s"\n' % out)
+    minirun.run_hook(make_hook(script, env=["FOO=bar", "EMPTY=", "EQ=a=b"]), STATE)
+    text = out.read_text().strip()
+    assert "FOO=bar|EMPTY=|EQ=a=b|LEAK=unset|" in text
+    assert "should-not-arrive" not in text
+
+
+def test_a_hook_that_exits_zero_returns_quietly_even_if_it_ignores_stdin(tmp_path):
+    script = write_script(tmp_path, "hook", "exit 0\n")
+    assert minirun.run_hook(make_hook(script), STATE) is None
+
+
+def test_a_failing_hook_raises_naming_its_field_exit_status_and_stderr(tmp_path):
+    script = write_script(tmp_path, "hook", "echo 'first line' >&2\necho 'network setup failed' >&2\nexit 3\n")
+    with pytest.raises(minirun.Error) as caught:
+        minirun.run_hook(make_hook(script, field="hooks.createRuntime[2]"), STATE)
+    text = str(caught.value)
+    assert text.startswith("hooks.createRuntime[2]: ")
+    assert script in text
+    assert "exit status 3" in text
+    assert "network setup failed" in text and "first line" in text
+
+
+def test_a_failing_hooks_stdout_is_reported_too(tmp_path):
+    script = write_script(tmp_path, "hook", "echo 'said on stdout'\nexit 1\n")
+    with pytest.raises(minirun.Error) as caught:
+        minirun.run_hook(make_hook(script), STATE)
+    assert "said on stdout" in str(caught.value)
+
+
+def test_a_hook_killed_by_a_signal_is_a_failure(tmp_path):
+    script = write_script(tmp_path, "hook", "kill -9 $$\n")
+    with pytest.raises(minirun.Error) as caught:
+        minirun.run_hook(make_hook(script), STATE)
+    assert "hooks.prestart[0]" in str(caught.value) and "failed" in str(caught.value)
+
+
+def test_a_missing_hook_executable_fails_with_the_reason(tmp_path):
+    missing = str(tmp_path / "no-such-hook")
+    with pytest.raises(minirun.Error) as caught:
+        minirun.run_hook(make_hook(missing), STATE)
+    text = str(caught.value)
+    assert "hooks.prestart[0]" in text and "exit status 127" in text
+    assert "No such file" in text
+
+
+def test_a_hook_past_its_timeout_is_killed_and_reported_as_timed_out(tmp_path):
+    pidfile = tmp_path / "pid"
+    script = write_script(tmp_path, "hook", 'echo $$ > "%s"\nexec sleep 20\n' % pidfile)
+    started = time.monotonic()
+    with pytest.raises(minirun.Error) as caught:
+        minirun.run_hook(make_hook(script, timeout=1, field="hooks.poststart[0]"), STATE)
+    elapsed = time.monotonic() - started
+    assert "hooks.poststart[0]" in str(caught.value) and "timed out" in str(caught.value)
+    assert 0.9 <= elapsed < 5
+    pid = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # killed and reaped by run_hook
+
+
+def test_a_hook_that_finishes_within_its_timeout_succeeds(tmp_path):
+    script = write_script(tmp_path, "hook", "exit 0\n")
+    minirun.run_hook(make_hook(script, timeout=5), STATE)
+
+
+def test_the_timeout_holds_even_when_the_state_is_larger_than_a_pipe_buffer(tmp_path):
+    script = write_script(tmp_path, "hook", "exec sleep 1.2\n")
+    state = dict(STATE, annotations={"big": "x" * (256 * 1024)})
+    with pytest.raises(minirun.Error) as caught:
+        minirun.run_hook(make_hook(script, timeout=1), state)
+    assert "timed out" in str(caught.value)
+
+
+# --- hook_state -------------------------------------------------------------------
+
+
+class StandIn:
+    def __init__(self, bundle, annotations):
+        self.bundle = bundle
+        self.annotations = annotations
+
+
+def test_hook_state_has_the_spec_fields():
+    state = minirun.hook_state(StandIn("/srv/b", {}), "c1", 4242, "creating")
+    assert state == {"ociVersion": minirun.SPEC_VERSION, "id": "c1", "status": "creating", "pid": 4242,
+                     "bundle": "/srv/b"}
+
+
+def test_hook_state_includes_annotations_when_there_are_some():
+    state = minirun.hook_state(StandIn("/b", {"io.kubernetes.pod": "p"}), "c1", 1, "created")
+    assert state["annotations"] == {"io.kubernetes.pod": "p"}
+    assert state["status"] == "created"
+
+
+def test_hook_state_of_a_parsed_config_names_its_bundle():
+    raw = {"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"]},
+           "linux": {"namespaces": [{"type": "mount"}]}, "annotations": {"k": "v"}}
+    cfg = minirun.parse_config(raw, "/srv/bundle")
+    state = minirun.hook_state(cfg, "c1", 7, "creating")
+    assert state["bundle"] == "/srv/bundle" and state["annotations"] == {"k": "v"}

@@ -1,0 +1,253 @@
+"""Sections 6, 7 and 10: the unprivileged pieces of create and the init.
+
+check_host, the sync channel, the executable lookup and environment of the
+container process, waiting for an exit, and the cgroup mount plan, each on
+real files, sockets and processes.
+"""
+
+import json
+import os
+import socket
+import subprocess
+
+import pytest
+
+import minirun
+
+from .helpers import base_config
+
+# --- check_host -----------------------------------------------------------------
+
+
+def host_config(tmp_path, **overrides):
+    (tmp_path / "config.json").write_text(json.dumps(base_config(**overrides)))
+    return minirun.load_config(str(tmp_path))
+
+
+def test_check_host_passes_when_the_rootfs_and_bind_sources_exist(tmp_path):
+    (tmp_path / "rootfs").mkdir()
+    (tmp_path / "data").mkdir()
+    cfg = host_config(tmp_path, mounts=[{"destination": "/proc", "type": "proc", "source": "proc"},
+                                        {"destination": "/data", "type": "bind", "source": "data"}])
+    minirun.check_host(cfg)
+
+
+def test_check_host_refuses_a_missing_rootfs_naming_root_path(tmp_path):
+    cfg = host_config(tmp_path)
+    with pytest.raises(minirun.Error) as caught:
+        minirun.check_host(cfg)
+    assert str(caught.value).startswith("root.path: ") and str(tmp_path / "rootfs") in str(caught.value)
+
+
+def test_check_host_refuses_a_missing_bind_source_naming_the_mount(tmp_path):
+    (tmp_path / "rootfs").mkdir()
+    cfg = host_config(tmp_path, mounts=[{"destination": "/proc", "type": "proc"},
+                                        {"destination": "/data", "type": "bind", "source": "missing"}])
+    with pytest.raises(minirun.ConfigError) as caught:
+        minirun.check_host(cfg)
+    assert caught.value.field == "mounts[1].source"
+    assert str(tmp_path / "missing") in str(caught.value)
+
+
+def test_check_host_refuses_a_filesystem_type_the_kernel_does_not_know(tmp_path):
+    (tmp_path / "rootfs").mkdir()
+    cfg = host_config(tmp_path, mounts=[{"destination": "/x", "type": "nosuchfs"}])
+    with pytest.raises(minirun.ConfigError) as caught:
+        minirun.check_host(cfg)
+    assert caught.value.field == "mounts[0].type" and "nosuchfs" in str(caught.value)
+
+
+# --- Channel: line messages over a socketpair -------------------------------------
+
+
+@pytest.fixture
+def channel_pair():
+    left, right = socket.socketpair()
+    yield minirun.Channel(left.fileno()), minirun.Channel(right.fileno()), left, right
+    left.close()
+    right.close()
+
+
+def test_channel_carries_kind_and_text_lines(channel_pair):
+    a, b, _, _ = channel_pair
+    a.send("pid", "4242")
+    a.send("ready")
+    assert b.recv() == ("pid", "4242")
+    assert b.recv() == ("ready", "")
+
+
+def test_channel_flattens_newlines_in_the_text(channel_pair):
+    a, b, _, _ = channel_pair
+    a.send("error", "line one\nline two")
+    assert b.recv() == ("error", "line one line two")
+
+
+def test_channel_recv_at_eof_is_none(channel_pair):
+    _, b, left, _ = channel_pair
+    left.shutdown(socket.SHUT_WR)
+    assert b.recv() == (None, "")
+
+
+def test_channel_expect_returns_the_text_of_the_expected_kind(channel_pair):
+    a, b, _, _ = channel_pair
+    a.send("pid", "7")
+    assert b.expect("pid") == "7"
+
+
+def test_channel_expect_turns_an_error_line_into_an_error(channel_pair):
+    a, b, _, _ = channel_pair
+    a.send("error", "mounts[2] (proc on /proc): Operation not permitted")
+    with pytest.raises(minirun.Error) as caught:
+        b.expect("ready")
+    assert str(caught.value) == "mounts[2] (proc on /proc): Operation not permitted"
+
+
+def test_channel_expect_refuses_an_unexpected_kind_or_eof(channel_pair):
+    a, b, left, _ = channel_pair
+    a.send("hooks")
+    with pytest.raises(minirun.Error) as caught:
+        b.expect("ready")
+    assert "'ready'" in str(caught.value) and "'hooks'" in str(caught.value)
+    left.shutdown(socket.SHUT_WR)
+    with pytest.raises(minirun.Error):
+        b.expect("ready")
+
+
+# --- the container process: executable lookup and environment ---------------------
+
+
+def test_find_executable_searches_path_in_order(tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for directory in (first, second):
+        directory.mkdir()
+        (directory / "tool").write_text("#!/bin/sh\n")
+        (directory / "tool").chmod(0o755)
+    (first / "tool").chmod(0o644)  # not executable: skipped
+    env = {"PATH": "%s:%s" % (first, second)}
+    assert minirun.find_executable("tool", env) == str(second / "tool")
+
+
+def test_find_executable_reports_a_missing_command_as_go_does():
+    with pytest.raises(minirun.Error) as caught:
+        minirun.find_executable("no-such-command-xyz", {"PATH": "/usr/bin:/bin"})
+    assert str(caught.value) == 'exec: "no-such-command-xyz": executable file not found in $PATH'
+
+
+def test_find_executable_takes_a_path_with_a_slash_as_is(tmp_path):
+    tool = tmp_path / "tool"
+    tool.write_text("#!/bin/sh\n")
+    tool.chmod(0o755)
+    assert minirun.find_executable(str(tool), {}) == str(tool)
+
+
+def test_find_executable_reports_a_missing_path_with_stat_wording(tmp_path):
+    missing = str(tmp_path / "missing")
+    with pytest.raises(minirun.Error) as caught:
+        minirun.find_executable(missing, {})
+    assert str(caught.value) == 'exec: "%s": stat %s: no such file or directory' % (missing, missing)
+
+
+def test_find_executable_refuses_a_directory_as_permission_denied(tmp_path):
+    with pytest.raises(minirun.Error) as caught:
+        minirun.find_executable(str(tmp_path), {})
+    assert "permission denied" in str(caught.value)
+
+
+class Proc:
+    def __init__(self, env, uid=0):
+        self.env = env
+        self.uid = uid
+
+
+def test_process_environment_applies_entries_in_order_and_appends_extra():
+    env = minirun.process_environment(Proc(["A=1", "B=2", "A=3", "HOME=/h"]), ["LISTEN_FDS=2"])
+    assert env == {"A": "3", "B": "2", "HOME": "/h", "LISTEN_FDS": "2"}
+
+
+def test_process_environment_keeps_values_containing_equals():
+    assert minirun.process_environment(Proc(["OPTS=a=b=c", "HOME=/"]), [])["OPTS"] == "a=b=c"
+
+
+def test_home_defaults_to_the_passwd_entry_of_the_uid_or_slash():
+    with open("/etc/passwd") as passwd:
+        entries = [line.rstrip("\n").split(":") for line in passwd if line.count(":") >= 6]
+    uid, home = int(entries[0][2]), entries[0][5] or "/"
+    assert minirun.process_environment(Proc([], uid=uid), [])["HOME"] == home
+    unused = max(int(e[2]) for e in entries) + 12345
+    assert minirun.home_directory(unused) == "/"
+
+
+# --- waiting for a process ------------------------------------------------------
+
+
+def test_wait_for_exit_times_out_on_a_live_process_and_sees_its_death():
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        assert minirun.wait_for_exit(child.pid, 0.05) is False
+        child.kill()
+        assert minirun.wait_for_exit(child.pid, 5) is True  # exited, not yet reaped
+    finally:
+        child.kill()
+        child.wait()
+    assert minirun.wait_for_exit(child.pid, 0.05) is True  # gone entirely
+
+
+def test_lift_fd_moves_a_low_fd_above_the_floor_and_keeps_it_open(tmp_path):
+    fd = os.open(str(tmp_path), os.O_RDONLY)
+    lifted = minirun.lift_fd(fd, 100)
+    try:
+        assert lifted >= 100
+        assert os.path.samestat(os.fstat(lifted), os.stat(str(tmp_path)))
+        assert not os.get_inheritable(lifted)
+        if lifted != fd:
+            with pytest.raises(OSError):
+                os.fstat(fd)
+    finally:
+        os.close(lifted)
+
+
+# --- cgroups and devices --------------------------------------------------------
+
+
+def test_cgroup_mount_plan_matches_this_hosts_cgroup_layout():
+    with open("/proc/self/mountinfo") as info:
+        mounts = [line.split() for line in info]
+    unified = any(f[4] == "/sys/fs/cgroup" and f[f.index("-") + 1] == "cgroup2" for f in mounts)
+    plan = minirun.plan_cgroup_mount()
+    if unified:
+        assert plan == ("v2", None, None)
+    else:
+        kind, binds, links = plan
+        assert kind == "v1"
+        for name, host_dir in binds:
+            assert host_dir.startswith("/sys/fs/cgroup/" + name)
+        assert all(isinstance(link, tuple) and len(link) == 2 for link in links)
+
+
+def test_default_devices_are_the_six_runc_creates_with_mode_0666():
+    devices = minirun.default_devices()
+    assert [(d.path, d.major, d.minor) for d in devices] == list(minirun.DEFAULT_DEVICES)
+    assert {(d.kind, d.mode, d.uid, d.gid) for d in devices} == {("c", 0o666, 0, 0)}
+
+
+# --- create options ---------------------------------------------------------------
+
+
+def test_create_options_decode_the_flags_with_runc_defaults():
+    opts = minirun.create_options({})
+    assert (opts.bundle, opts.pid_file, opts.console_socket, opts.preserve_fds, opts.no_pivot) == \
+        (".", None, None, 0, False)
+    opts = minirun.create_options({"bundle": "/b", "preserve-fds": "3", "no-pivot": True})
+    assert (opts.bundle, opts.preserve_fds, opts.no_pivot) == ("/b", 3, True)
+
+
+def test_create_options_refuse_a_non_numeric_preserve_fds():
+    with pytest.raises(minirun.UsageError):
+        minirun.create_options({"preserve-fds": "-1"})
+
+
+def test_owner_name_is_the_passwd_name_of_the_owner_or_a_number(tmp_path):
+    with open("/etc/passwd") as passwd:
+        names = {int(f[2]): f[0] for f in (line.split(":") for line in passwd) if len(f) > 2}
+    expected = names.get(os.geteuid(), "#%d" % os.geteuid())
+    assert minirun.owner_name(str(tmp_path)) == expected

@@ -1,0 +1,849 @@
+"""Section 3: config.json parsed and validated once, every error naming its field."""
+
+import glob
+import json
+import os
+
+import pytest
+
+import minirun
+from minirun import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
+                     MS_RELATIME, MS_SHARED, MS_SLAVE)
+
+from .helpers import FIXTURES, StandInConfig, base_config, with_namespaces
+
+BUNDLE = "/bundles/b1"
+
+
+def parse(raw, bundle=BUNDLE):
+    return minirun.parse_config(raw, bundle)
+
+
+def config_error(raw, bundle=BUNDLE):
+    with pytest.raises(minirun.ConfigError) as caught:
+        minirun.parse_config(raw, bundle)
+    return caught.value
+
+
+def process(**fields):
+    proc = {"args": ["sh"], "cwd": "/"}
+    proc.update(fields)
+    return proc
+
+
+def mount(**fields):
+    return base_config(mounts=[fields])
+
+
+# --- load_config: the file itself --------------------------------------------
+
+
+def test_minimal_valid_config_parses_into_decided_values(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(base_config()))
+    cfg = minirun.load_config(str(tmp_path))
+    assert cfg.bundle == str(tmp_path)
+    assert cfg.oci_version == "1.0.2"
+    assert cfg.root_path == str(tmp_path / "rootfs")
+    assert cfg.root_readonly is False
+    assert cfg.process.args == ["sh"]
+    assert cfg.process.cwd == "/"
+    assert (cfg.process.uid, cfg.process.gid) == (0, 0)
+    assert cfg.process.terminal is False
+    assert cfg.namespaces == {"mount": None}
+    assert cfg.new_namespace("mount") and not cfg.new_namespace("pid")
+    assert cfg.mounts == [] and cfg.devices == [] and cfg.sysctl == {}
+    assert all(cfg.hooks[phase] == [] for phase in minirun.HOOK_PHASES)
+    assert cfg.has_resources is False and cfg.seccomp is None
+
+
+def test_load_config_resolves_a_relative_bundle_to_an_absolute_one(tmp_path, monkeypatch):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "config.json").write_text(json.dumps(base_config()))
+    monkeypatch.chdir(tmp_path)
+    cfg = minirun.load_config("b")
+    assert cfg.bundle == str(tmp_path / "b")
+    assert cfg.root_path == str(tmp_path / "b" / "rootfs")
+
+
+def test_missing_config_json_is_an_error_naming_config_json(tmp_path):
+    with pytest.raises(minirun.Error) as caught:
+        minirun.load_config(str(tmp_path))
+    assert "config.json" in str(caught.value)
+    assert "no such file" in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["{", "not json", '{"ociVersion": "1.0.2"} trailing', ""])
+def test_malformed_config_json_is_an_error_naming_config_json(tmp_path, text):
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(minirun.Error) as caught:
+        minirun.load_config(str(tmp_path))
+    assert "config.json" in str(caught.value)
+    assert "invalid JSON" in str(caught.value)
+
+
+def test_config_json_that_is_not_an_object_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(minirun.Error) as caught:
+        minirun.load_config(str(tmp_path))
+    assert "config.json" in str(caught.value) and "object" in str(caught.value)
+
+
+def test_config_json_that_is_not_utf8_is_refused_naming_config_json(tmp_path):
+    (tmp_path / "config.json").write_bytes(b'{"ociVersion": "\xff"}')
+    with pytest.raises(minirun.Error) as caught:
+        minirun.load_config(str(tmp_path))
+    assert "config.json" in str(caught.value)
+
+
+# --- top-level fields --------------------------------------------------------
+
+
+def test_missing_oci_version_is_refused_naming_ociversion():
+    raw = base_config()
+    del raw["ociVersion"]
+    exc = config_error(raw)
+    assert exc.field == "ociVersion" and "missing" in str(exc)
+
+
+@pytest.mark.parametrize("version", ["0.9.0", "2.0.0", "v1.0.0"])
+def test_an_oci_version_other_than_1_x_is_refused(version):
+    assert config_error(base_config(ociVersion=version)).field == "ociVersion"
+
+
+def test_oci_version_of_the_wrong_type_is_refused_naming_it():
+    exc = config_error(base_config(ociVersion=1))
+    assert exc.field == "ociVersion" and "expected a string" in str(exc)
+
+
+@pytest.mark.parametrize("version", ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0"])
+def test_every_1_x_oci_version_is_accepted(version):
+    assert parse(base_config(ociVersion=version)).oci_version == version
+
+
+def test_missing_root_is_refused_naming_root():
+    raw = base_config()
+    del raw["root"]
+    assert config_error(raw).field == "root"
+
+
+def test_missing_or_empty_root_path_is_refused_naming_root_path():
+    assert config_error(base_config(root={})).field == "root.path"
+    assert config_error(base_config(root={"path": ""})).field == "root.path"
+
+
+def test_relative_root_path_is_resolved_against_the_bundle():
+    assert parse(base_config(root={"path": "rootfs"}), "/srv/b").root_path == "/srv/b/rootfs"
+    assert parse(base_config(root={"path": "./x/../rootfs/"}), "/srv/b").root_path == "/srv/b/rootfs"
+
+
+def test_absolute_root_path_is_kept_and_readonly_is_read():
+    cfg = parse(base_config(root={"path": "/var/lib/r", "readonly": True}))
+    assert cfg.root_path == "/var/lib/r" and cfg.root_readonly is True
+
+
+def test_root_readonly_must_be_a_boolean():
+    exc = config_error(base_config(root={"path": "r", "readonly": "yes"}))
+    assert exc.field == "root.readonly"
+
+
+def test_annotation_values_must_be_strings_naming_the_key():
+    exc = config_error(base_config(annotations={"org.example": 1}))
+    assert exc.field == "annotations.org.example"
+
+
+# --- process -----------------------------------------------------------------
+
+
+def test_missing_process_is_refused_naming_process():
+    raw = base_config()
+    del raw["process"]
+    assert config_error(raw).field == "process"
+
+
+@pytest.mark.parametrize("args", [[], None])
+def test_empty_process_args_are_refused_naming_process_args(args):
+    proc = process()
+    proc["args"] = args
+    exc = config_error(base_config(process=proc))
+    assert exc.field == "process.args"
+
+
+def test_non_string_process_arg_is_refused_naming_its_index():
+    exc = config_error(base_config(process=process(args=["sh", 1])))
+    assert exc.field == "process.args[1]"
+
+
+def test_env_entry_without_equals_is_refused_naming_its_index():
+    exc = config_error(base_config(process=process(env=["A=1", "NOEQUALS"])))
+    assert exc.field == "process.env[1]"
+    assert "NOEQUALS" in str(exc)
+
+
+def test_env_entries_with_empty_values_are_accepted():
+    assert parse(base_config(process=process(env=["A=", "B=x=y"]))).process.env == ["A=", "B=x=y"]
+
+
+def test_relative_cwd_is_refused_naming_process_cwd():
+    exc = config_error(base_config(process=process(cwd="home/user")))
+    assert exc.field == "process.cwd"
+    assert "process.cwd" in str(exc) and "absolute" in str(exc)
+
+
+def test_cwd_is_normalized_and_defaults_to_root():
+    assert parse(base_config(process=process(cwd="/a/./b/../c/"))).process.cwd == "/a/c"
+    proc = process()
+    del proc["cwd"]
+    assert parse(base_config(process=proc)).process.cwd == "/"
+
+
+def test_user_ids_and_umask_are_read_and_range_checked():
+    cfg = parse(base_config(process=process(user={"uid": 1000, "gid": 100, "additionalGids": [5, 10],
+                                                  "umask": 0o27})))
+    p = cfg.process
+    assert (p.uid, p.gid, p.additional_gids, p.umask) == (1000, 100, [5, 10], 0o27)
+    assert config_error(base_config(process=process(user={"uid": -1}))).field == "process.user.uid"
+    assert config_error(base_config(process=process(user={"uid": 1 << 32}))).field == "process.user.uid"
+    assert config_error(base_config(process=process(user={"umask": 0o1000}))).field == "process.user.umask"
+    exc = config_error(base_config(process=process(user={"additionalGids": [1, "x"]})))
+    assert exc.field == "process.user.additionalGids[1]"
+
+
+def test_a_boolean_is_not_accepted_where_an_integer_is_expected():
+    exc = config_error(base_config(process=process(user={"uid": True})))
+    assert exc.field == "process.user.uid" and "boolean" in str(exc)
+
+
+def test_terminal_and_console_size_are_read():
+    p = parse(base_config(process=process(terminal=True, consoleSize={"height": 24, "width": 80}))).process
+    assert (p.terminal, p.console_height, p.console_width) == (True, 24, 80)
+    exc = config_error(base_config(process=process(consoleSize={"height": 70000})))
+    assert exc.field == "process.consoleSize.height"
+
+
+def test_rlimits_are_decoded_to_name_number_soft_and_hard():
+    p = parse(base_config(process=process(rlimits=[
+        {"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 4096},
+        {"type": "RLIMIT_CORE", "soft": 0, "hard": 18446744073709551615}]))).process
+    assert p.rlimits == [("RLIMIT_NOFILE", 7, 1024, 4096), ("RLIMIT_CORE", 4, 0, 18446744073709551615)]
+
+
+def test_unknown_rlimit_is_refused_naming_its_index():
+    exc = config_error(base_config(process=process(rlimits=[{"type": "RLIMIT_FOO", "soft": 1, "hard": 1}])))
+    assert exc.field == "process.rlimits[0].type" and "RLIMIT_FOO" in str(exc)
+
+
+def test_duplicate_rlimit_is_refused_naming_the_second_entry():
+    entry = {"type": "RLIMIT_NOFILE", "soft": 1, "hard": 1}
+    exc = config_error(base_config(process=process(rlimits=[entry, dict(entry)])))
+    assert exc.field == "process.rlimits[1].type" and "twice" in str(exc)
+
+
+def test_rlimit_without_soft_or_hard_is_refused():
+    exc = config_error(base_config(process=process(rlimits=[{"type": "RLIMIT_NOFILE", "hard": 1}])))
+    assert exc.field == "process.rlimits[0].soft"
+
+
+@pytest.mark.parametrize("value", [-1000, 0, 1000])
+def test_oom_score_adj_within_range_is_accepted(value):
+    assert parse(base_config(process=process(oomScoreAdj=value))).process.oom_score_adj == value
+
+
+@pytest.mark.parametrize("value", [-1001, 1001])
+def test_oom_score_adj_out_of_range_is_refused_naming_it(value):
+    assert config_error(base_config(process=process(oomScoreAdj=value))).field == "process.oomScoreAdj"
+
+
+def test_capabilities_are_read_per_set_and_given_is_recorded():
+    caps = {"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}
+    p = parse(base_config(process=process(capabilities=caps))).process
+    assert p.capabilities["bounding"] == ["CAP_KILL"]
+    assert p.capabilities["ambient"] == [] and p.capabilities["inheritable"] == []
+    assert p.capabilities["_given"] is True
+    assert parse(base_config()).process.capabilities["_given"] is False
+
+
+def test_capability_without_cap_prefix_is_refused_naming_the_set():
+    exc = config_error(base_config(process=process(capabilities={"effective": ["CAP_KILL", "NET_ADMIN"]})))
+    assert exc.field == "process.capabilities.effective"
+    assert "NET_ADMIN" in str(exc)
+
+
+# --- mounts ------------------------------------------------------------------
+
+
+def test_relative_mount_destination_is_refused_naming_it():
+    exc = config_error(mount(destination="proc", type="proc", source="proc"))
+    assert exc.field == "mounts[0].destination"
+
+
+def test_mount_without_destination_is_refused():
+    assert config_error(mount(type="proc")).field == "mounts[0].destination"
+
+
+def test_mount_that_is_not_an_object_is_refused_naming_its_index():
+    assert config_error(base_config(mounts=["/proc"])).field == "mounts[0]"
+
+
+def test_non_bind_mount_without_type_is_refused_naming_its_type():
+    exc = config_error(mount(destination="/data", source="/src", options=["ro"]))
+    assert exc.field == "mounts[0].type"
+
+
+def test_bind_mount_may_omit_the_type_when_options_say_bind():
+    (m,) = parse(mount(destination="/data", source="/src", options=["rbind", "ro"])).mounts
+    assert m.is_bind and m.flags & MS_BIND and m.flags & MS_REC and m.flags & MS_RDONLY
+
+
+def test_bind_mount_without_source_is_refused_naming_its_source():
+    exc = config_error(mount(destination="/data", type="bind", options=["rbind"]))
+    assert exc.field == "mounts[0].source"
+
+
+def test_relative_bind_source_is_resolved_against_the_bundle():
+    (m,) = parse(mount(destination="/data", type="bind", source="data/../shared"), "/srv/b").mounts
+    assert m.source == "/srv/b/shared"
+    assert m.is_bind and m.flags & MS_BIND
+
+
+def test_non_bind_source_is_kept_as_written():
+    (m,) = parse(mount(destination="/proc", type="proc", source="proc")).mounts
+    assert m.source == "proc" and not m.is_bind
+
+
+def test_mount_options_are_decoded_into_flags_propagation_and_data():
+    (m,) = parse(mount(destination="/dev/pts", type="devpts", source="devpts",
+                       options=["nosuid", "noexec", "newinstance", "ptmxmode=0666", "rprivate", "ro"])).mounts
+    assert m.flags == MS_NOSUID | MS_NOEXEC | MS_RDONLY
+    assert m.propagation == [MS_PRIVATE | MS_REC]
+    assert m.data == "newinstance,ptmxmode=0666"
+    assert m.destination == "/dev/pts" and m.type == "devpts" and not m.is_bind
+
+
+def test_rw_after_ro_clears_the_read_only_flag():
+    (m,) = parse(mount(destination="/x", type="tmpfs", options=["ro", "nodev", "rw"])).mounts
+    assert m.flags == MS_NODEV
+    (m,) = parse(mount(destination="/x", type="tmpfs", options=["rw", "ro"])).mounts
+    assert m.flags == MS_RDONLY
+
+
+def test_mount_without_options_has_no_flags_and_no_data():
+    (m,) = parse(mount(destination="/x", type="tmpfs")).mounts
+    assert (m.flags, m.propagation, m.data, m.tmpcopyup) == (0, [], None, False)
+
+
+def test_every_propagation_option_is_kept_in_order():
+    (m,) = parse(mount(destination="/x", type="tmpfs", options=["shared", "rslave", "relatime"])).mounts
+    assert m.propagation == [MS_SHARED, MS_SLAVE | MS_REC]
+    assert m.flags == MS_RELATIME
+
+
+def test_recursive_mount_attributes_are_split_into_set_and_clear():
+    (m,) = parse(mount(destination="/x", type="bind", source="/s", options=["rro", "rnosuid", "rexec"])).mounts
+    assert m.recursive_set == 0x1 | 0x2
+    assert m.recursive_clear == 0x8
+
+
+@pytest.mark.parametrize("option", ["idmap", "ridmap"])
+def test_id_mapped_mounts_are_refused_naming_the_options(option):
+    exc = config_error(mount(destination="/x", type="bind", source="/s", options=[option]))
+    assert exc.field == "mounts[0].options" and option in str(exc)
+
+
+def test_tmpcopyup_is_accepted_on_tmpfs():
+    (m,) = parse(mount(destination="/run", type="tmpfs", options=["tmpcopyup", "size=1m"])).mounts
+    assert m.tmpcopyup is True and m.data == "size=1m"
+
+
+def test_tmpcopyup_on_anything_but_tmpfs_is_refused():
+    exc = config_error(mount(destination="/x", type="bind", source="/s", options=["tmpcopyup"]))
+    assert exc.field == "mounts[0].options" and "tmpfs" in str(exc)
+
+
+def test_the_failing_mount_is_named_by_its_index():
+    raw = base_config(mounts=[{"destination": "/proc", "type": "proc"}, {"destination": "bad", "type": "tmpfs"}])
+    assert config_error(raw).field == "mounts[1].destination"
+
+
+# --- hooks -------------------------------------------------------------------
+
+
+def test_hooks_are_read_per_phase_with_args_defaulting_to_the_path():
+    cfg = parse(base_config(hooks={
+        "prestart": [{"path": "/bin/a"}],
+        "poststop": [{"path": "/bin/b", "args": ["b", "-x"], "env": ["K=V"], "timeout": 5}]}))
+    (a,) = cfg.hooks["prestart"]
+    assert (a.path, a.args, a.env, a.timeout, a.field) == ("/bin/a", ["/bin/a"], [], None, "hooks.prestart[0]")
+    (b,) = cfg.hooks["poststop"]
+    assert (b.args, b.env, b.timeout, b.field) == (["b", "-x"], ["K=V"], 5, "hooks.poststop[0]")
+    assert cfg.hooks["createRuntime"] == []
+
+
+def test_hook_with_relative_path_is_refused_naming_it():
+    exc = config_error(base_config(hooks={"createRuntime": [{"path": "/ok"}, {"path": "hook.sh"}]}))
+    assert exc.field == "hooks.createRuntime[1].path"
+
+
+def test_hook_without_path_is_refused():
+    assert config_error(base_config(hooks={"poststart": [{"args": ["x"]}]})).field == "hooks.poststart[0].path"
+
+
+@pytest.mark.parametrize("timeout", [0, -5])
+def test_hook_timeout_must_be_positive(timeout):
+    exc = config_error(base_config(hooks={"prestart": [{"path": "/h", "timeout": timeout}]}))
+    assert exc.field == "hooks.prestart[0].timeout"
+
+
+def test_hook_round_trips_through_its_json_form():
+    (hook,) = parse(base_config(hooks={"poststop": [{"path": "/h", "args": ["h", "1"], "timeout": 3}]})).hooks["poststop"]
+    again = minirun.Hook.from_json(json.loads(json.dumps(hook.to_json())))
+    assert again.to_json() == hook.to_json()
+
+
+# --- linux: namespaces and id mappings ---------------------------------------
+
+
+def test_unknown_namespace_type_is_refused_naming_linux_namespaces():
+    raw = base_config(linux={"namespaces": [{"type": "mount"}, {"type": "net"}]})
+    exc = config_error(raw)
+    assert exc.field == "linux.namespaces[1].type"
+    assert "linux.namespaces" in str(exc) and "'net'" in str(exc)
+
+
+def test_duplicate_namespace_is_refused():
+    exc = config_error(base_config(linux={"namespaces": [{"type": "mount"}, {"type": "pid"}, {"type": "pid"}]}))
+    assert exc.field == "linux.namespaces[2].type" and "twice" in str(exc)
+
+
+def test_namespace_with_a_path_is_joined_and_without_one_is_new():
+    cfg = parse(base_config(linux={"namespaces": [{"type": "mount"}, {"type": "network", "path": "/run/netns/x"},
+                                                  {"type": "pid", "path": ""}]}))
+    assert cfg.joined_namespace("network") == "/run/netns/x" and not cfg.new_namespace("network")
+    assert cfg.new_namespace("pid") and cfg.joined_namespace("pid") is None
+    assert not cfg.new_namespace("ipc") and cfg.joined_namespace("ipc") is None
+
+
+def test_relative_namespace_path_is_refused():
+    exc = config_error(base_config(linux={"namespaces": [{"type": "mount"}, {"type": "network", "path": "netns/x"}]}))
+    assert exc.field == "linux.namespaces[1].path"
+
+
+def test_no_mount_namespace_is_refused():
+    exc = config_error(base_config(linux={"namespaces": [{"type": "pid"}]}))
+    assert exc.field == "linux.namespaces" and "mount namespace" in str(exc)
+
+
+def test_a_missing_linux_section_is_refused_for_lack_of_a_mount_namespace():
+    raw = base_config()
+    del raw["linux"]
+    assert config_error(raw).field == "linux.namespaces"
+
+
+MAPPING = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+
+
+def test_id_mappings_with_a_new_user_namespace_are_decoded():
+    raw = with_namespaces(base_config(), "user")
+    raw["linux"].update(uidMappings=MAPPING, gidMappings=[{"containerID": 0, "hostID": 200000, "size": 1}])
+    cfg = parse(raw)
+    assert cfg.uid_mappings == [(0, 100000, 65536)]
+    assert cfg.gid_mappings == [(0, 200000, 1)]
+
+
+def test_mappings_without_a_user_namespace_are_refused():
+    raw = base_config()
+    raw["linux"].update(uidMappings=MAPPING, gidMappings=MAPPING)
+    exc = config_error(raw)
+    assert exc.field == "linux.uidMappings" and "user namespace" in str(exc)
+
+
+def test_gid_mappings_alone_without_a_user_namespace_are_refused_naming_gid_mappings():
+    raw = base_config()
+    raw["linux"].update(gidMappings=MAPPING)
+    exc = config_error(raw)
+    assert exc.field == "linux.gidMappings"
+
+
+def test_user_namespace_without_mappings_is_refused():
+    exc = config_error(with_namespaces(base_config(), "user"))
+    assert exc.field == "linux.uidMappings" and "gidMappings" in str(exc)
+
+
+def test_mapping_of_size_zero_is_refused_naming_its_size():
+    raw = with_namespaces(base_config(), "user")
+    raw["linux"].update(uidMappings=[{"containerID": 0, "hostID": 1, "size": 0}], gidMappings=MAPPING)
+    assert config_error(raw).field == "linux.uidMappings[0].size"
+
+
+def test_mapping_without_host_id_is_refused_naming_it():
+    raw = with_namespaces(base_config(), "user")
+    raw["linux"].update(uidMappings=[{"containerID": 0, "size": 1}], gidMappings=MAPPING)
+    assert config_error(raw).field == "linux.uidMappings[0].hostID"
+
+
+def test_time_offsets_without_a_time_namespace_are_refused():
+    raw = base_config()
+    raw["linux"]["timeOffsets"] = {"monotonic": {"secs": 10}}
+    exc = config_error(raw)
+    assert exc.field == "linux.timeOffsets" and "time namespace" in str(exc)
+
+
+def test_time_offsets_with_a_time_namespace_are_decoded():
+    raw = with_namespaces(base_config(), "time")
+    raw["linux"]["timeOffsets"] = {"monotonic": {"secs": 10}, "boottime": {"secs": -5, "nanosecs": 7}}
+    assert parse(raw).time_offsets == {"monotonic": (10, 0), "boottime": (-5, 7)}
+
+
+def test_time_offset_for_an_unknown_clock_is_refused_naming_the_clock():
+    raw = with_namespaces(base_config(), "time")
+    raw["linux"]["timeOffsets"] = {"realtime": {"secs": 1}}
+    assert config_error(raw).field == "linux.timeOffsets.realtime"
+
+
+def test_hostname_without_a_uts_namespace_is_refused_naming_hostname():
+    exc = config_error(base_config(hostname="box"))
+    assert exc.field == "hostname" and "uts" in str(exc)
+
+
+def test_hostname_and_domainname_with_a_uts_namespace_are_accepted():
+    cfg = parse(with_namespaces(base_config(hostname="box", domainname="example.org"), "uts"))
+    assert (cfg.hostname, cfg.domainname) == ("box", "example.org")
+
+
+def test_domainname_without_a_uts_namespace_is_refused_naming_domainname():
+    assert config_error(base_config(domainname="example.org")).field == "domainname"
+
+
+# --- linux: devices ----------------------------------------------------------
+
+
+def device_config(*devices):
+    raw = base_config()
+    raw["linux"]["devices"] = list(devices)
+    return raw
+
+
+def test_devices_are_decoded_with_defaults_for_mode_and_owner():
+    cfg = parse(device_config({"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229},
+                              {"path": "/dev/sda", "type": "b", "major": 8, "minor": 0, "fileMode": 0o660,
+                               "uid": 0, "gid": 6}))
+    fuse, sda = cfg.devices
+    assert (fuse.path, fuse.kind, fuse.major, fuse.minor, fuse.mode, fuse.uid, fuse.gid) == \
+        ("/dev/fuse", "c", 10, 229, 0o666, 0, 0)
+    assert (sda.kind, sda.mode, sda.gid) == ("b", 0o660, 6)
+
+
+def test_device_of_unknown_type_is_refused_naming_its_type():
+    exc = config_error(device_config({"path": "/dev/x", "type": "z", "major": 1, "minor": 1}))
+    assert exc.field == "linux.devices[0].type"
+
+
+def test_device_with_relative_path_is_refused_naming_its_path():
+    exc = config_error(device_config({"path": "dev/x", "type": "c", "major": 1, "minor": 1}))
+    assert exc.field == "linux.devices[0].path"
+
+
+@pytest.mark.parametrize("missing", ["major", "minor"])
+def test_character_device_needs_major_and_minor(missing):
+    device = {"path": "/dev/x", "type": "c", "major": 1, "minor": 1}
+    del device[missing]
+    assert config_error(device_config(device)).field == "linux.devices[0].%s" % missing
+
+
+def test_fifo_device_needs_no_major_or_minor():
+    (fifo,) = parse(device_config({"path": "/dev/myfifo", "type": "p"})).devices
+    assert (fifo.kind, fifo.major, fifo.minor) == ("p", 0, 0)
+
+
+def test_device_file_mode_beyond_07777_is_refused():
+    exc = config_error(device_config({"path": "/dev/x", "type": "c", "major": 1, "minor": 1, "fileMode": 0o10000}))
+    assert exc.field == "linux.devices[0].fileMode"
+
+
+# --- linux: sysctl, paths, personality, resources ----------------------------
+
+
+@pytest.mark.parametrize("key,namespace", [
+    ("net.ipv4.ip_forward", "network"),
+    ("net.core.somaxconn", "network"),
+    ("kernel.shmmax", "ipc"),
+    ("kernel.msgmax", "ipc"),
+    ("fs.mqueue.msg_max", "ipc"),
+    ("kernel.hostname", "uts"),
+    ("kernel.domainname", "uts"),
+])
+def test_namespaced_sysctl_is_accepted_with_its_namespace_and_refused_without(key, namespace):
+    raw = with_namespaces(base_config(), namespace)
+    raw["linux"]["sysctl"] = {key: "1"}
+    assert parse(raw).sysctl == {key: "1"}
+    raw = base_config()
+    raw["linux"]["sysctl"] = {key: "1"}
+    exc = config_error(raw)
+    assert exc.field == "linux.sysctl." + key and namespace in str(exc)
+
+
+def test_sysctl_in_a_joined_namespace_is_accepted():
+    raw = base_config()
+    raw["linux"]["namespaces"].append({"type": "network", "path": "/run/netns/n"})
+    raw["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
+    assert parse(raw).sysctl == {"net.ipv4.ip_forward": "1"}
+
+
+@pytest.mark.parametrize("key", ["kernel.pid_max", "vm.swappiness", "kernel.core_pattern", "fs.file-max"])
+def test_host_wide_sysctl_is_refused_as_not_namespaced(key):
+    raw = with_namespaces(base_config(), "network", "ipc", "uts", "pid")
+    raw["linux"]["sysctl"] = {key: "1"}
+    exc = config_error(raw)
+    assert exc.field == "linux.sysctl." + key
+    assert "not a namespaced sysctl" in str(exc)
+
+
+def test_sysctl_value_must_be_a_string():
+    raw = with_namespaces(base_config(), "network")
+    raw["linux"]["sysctl"] = {"net.ipv4.ip_forward": 1}
+    assert config_error(raw).field == "linux.sysctl.net.ipv4.ip_forward"
+
+
+def test_masked_and_readonly_paths_must_be_absolute():
+    raw = base_config()
+    raw["linux"]["maskedPaths"] = ["/proc/kcore", "proc/keys"]
+    assert config_error(raw).field == "linux.maskedPaths"
+    raw = base_config()
+    raw["linux"]["readonlyPaths"] = ["proc/sys"]
+    assert config_error(raw).field == "linux.readonlyPaths"
+
+
+def test_rootfs_propagation_is_decoded_and_unknown_values_refused():
+    raw = base_config()
+    raw["linux"]["rootfsPropagation"] = "rslave"
+    assert parse(raw).rootfs_propagation == MS_SLAVE | MS_REC
+    raw["linux"]["rootfsPropagation"] = "sideways"
+    assert config_error(raw).field == "linux.rootfsPropagation"
+    assert parse(base_config()).rootfs_propagation is None
+
+
+@pytest.mark.parametrize("domain,value", [("LINUX", 0x0000), ("LINUX32", 0x0008)])
+def test_personality_domain_is_decoded(domain, value):
+    raw = base_config()
+    raw["linux"]["personality"] = {"domain": domain}
+    assert parse(raw).personality == value
+
+
+def test_unknown_personality_domain_is_refused_naming_it():
+    raw = base_config()
+    raw["linux"]["personality"] = {"domain": "SVR4"}
+    exc = config_error(raw)
+    assert exc.field == "linux.personality.domain" and "SVR4" in str(exc)
+
+
+def test_personality_flags_are_refused():
+    raw = base_config()
+    raw["linux"]["personality"] = {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}
+    assert config_error(raw).field == "linux.personality.flags"
+
+
+def test_zero_valued_resources_count_as_unset():
+    raw = base_config()
+    raw["linux"]["resources"] = {"memory": {"limit": 0, "swap": 0}, "cpu": {"shares": 0, "cpus": ""},
+                                 "pids": {"limit": 0}, "devices": [], "blockIO": {}}
+    assert parse(raw).has_resources is False
+
+
+def test_a_real_resource_limit_counts_as_set():
+    raw = base_config()
+    raw["linux"]["resources"] = {"memory": {"limit": 0}, "pids": {"limit": 100}}
+    assert parse(raw).has_resources is True
+
+
+def test_cgroups_path_is_recorded():
+    raw = base_config()
+    raw["linux"]["cgroupsPath"] = "system.slice:docker:abc"
+    assert parse(raw).cgroups_path == "system.slice:docker:abc"
+
+
+# --- refuse_unsupported and capability_mask ----------------------------------
+
+
+def test_seccomp_is_refused_naming_linux_seccomp():
+    raw = base_config()
+    raw["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ERRNO"}
+    cfg = parse(raw)
+    with pytest.raises(minirun.ConfigError) as caught:
+        minirun.refuse_unsupported(cfg)
+    assert caught.value.field == "linux.seccomp"
+    assert "linux.seccomp" in str(caught.value)
+
+
+@pytest.mark.parametrize("where,key,field", [
+    ("process", "apparmorProfile", "process.apparmorProfile"),
+    ("process", "selinuxLabel", "process.selinuxLabel"),
+    ("linux", "mountLabel", "linux.mountLabel"),
+])
+def test_lsm_labels_are_refused_naming_their_field(where, key, field):
+    raw = base_config()
+    raw[where][key] = "some-label"
+    cfg = parse(raw)
+    with pytest.raises(minirun.ConfigError) as caught:
+        minirun.refuse_unsupported(cfg)
+    assert caught.value.field == field
+
+
+@pytest.mark.parametrize("where,key,value,field", [
+    ("process", "scheduler", {"policy": "SCHED_FIFO"}, "process.scheduler"),
+    ("process", "ioPriority", {"class": "IOPRIO_CLASS_RT"}, "process.ioPriority"),
+    ("linux", "intelRdt", {"closID": "x"}, "linux.intelRdt"),
+    ("linux", "netDevices", {"eth1": {}}, "linux.netDevices"),
+])
+def test_other_unimplemented_settings_are_refused_naming_their_field(where, key, value, field):
+    raw = base_config()
+    raw[where][key] = value
+    cfg = parse(raw)
+    with pytest.raises(minirun.ConfigError) as caught:
+        minirun.refuse_unsupported(cfg)
+    assert caught.value.field == field
+
+
+def test_a_plain_config_passes_refuse_unsupported(capfd):
+    minirun.refuse_unsupported(parse(base_config()))
+    assert capfd.readouterr().err == ""
+
+
+def test_resources_pass_refuse_unsupported_with_a_warning_that_they_are_not_applied(capfd):
+    raw = base_config()
+    raw["linux"]["resources"] = {"pids": {"limit": 10}}
+    minirun.refuse_unsupported(parse(raw))
+    assert "not applied" in capfd.readouterr().err
+
+
+def test_capability_mask_sets_the_bit_of_each_known_capability():
+    assert minirun.capability_mask(["CAP_CHOWN", "CAP_KILL"], "f") == (1 << 0) | (1 << 5)
+    assert minirun.capability_mask([], "f") == 0
+
+
+def test_capability_mask_skips_unknown_names_with_a_warning(capfd):
+    mask = minirun.capability_mask(["CAP_NET_RAW", "CAP_FROM_THE_FUTURE"], "process.capabilities.bounding")
+    assert mask == 1 << 13
+    err = capfd.readouterr().err
+    assert "CAP_FROM_THE_FUTURE" in err and "process.capabilities.bounding" in err and "warning" in err
+
+
+# --- engine fixtures ----------------------------------------------------------
+
+needs_fixtures = pytest.mark.skipif(not os.path.isdir(FIXTURES), reason="needs ../shared/fixtures")
+
+
+def fixture_files(pattern):
+    if not os.path.isdir(FIXTURES):
+        return [pytest.param(None, marks=needs_fixtures)]
+    return sorted(os.path.basename(p) for p in glob.glob(os.path.join(FIXTURES, pattern)))
+
+
+def load_fixture(tmp_path, name):
+    """Write the fixture as BUNDLE/config.json and parse it the way create does."""
+    with open(os.path.join(FIXTURES, name)) as handle:
+        raw = json.load(handle)
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    return raw, minirun.load_config(str(tmp_path))
+
+
+@needs_fixtures
+@pytest.mark.parametrize("name", fixture_files("*.config.json"))
+def test_engine_config_parses_and_only_seccomp_is_refused(tmp_path, name):
+    raw, cfg = load_fixture(tmp_path, name)
+    assert cfg.process.args == raw["process"]["args"]
+    assert len(cfg.mounts) == len(raw.get("mounts", []))
+    if "seccomp" in raw.get("linux", {}):
+        with pytest.raises(minirun.ConfigError) as caught:
+            minirun.refuse_unsupported(cfg)
+        assert caught.value.field == "linux.seccomp"
+        cfg.seccomp = None  # everything else in the fixture must be acceptable
+    minirun.refuse_unsupported(cfg)
+
+
+@needs_fixtures
+def test_the_privileged_docker_config_has_no_seccomp_and_passes(tmp_path):
+    raw, cfg = load_fixture(tmp_path, "docker-run-privileged.config.json")
+    assert "seccomp" not in raw["linux"] and cfg.seccomp is None
+    minirun.refuse_unsupported(cfg)
+    assert len(cfg.devices) == len(raw["linux"]["devices"]) > 0
+
+
+@needs_fixtures
+def test_docker_config_plans_masked_and_readonly_paths_and_prestart_hook(tmp_path):
+    _raw, cfg = load_fixture(tmp_path, "docker-run-echo-hi.config.json")
+    assert len(cfg.masked_paths) == 10 and "/proc/kcore" in cfg.masked_paths
+    assert len(cfg.readonly_paths) == 5 and "/proc/sys" in cfg.readonly_paths
+    assert set(cfg.namespaces) == {"mount", "network", "uts", "pid", "ipc"}
+    assert all(path is None for path in cfg.namespaces.values())
+    (hook,) = cfg.hooks["prestart"]
+    assert hook.path == "/proc/1568/exe" and hook.args[0] == "libnetwork-setkey"
+    assert cfg.sysctl["net.ipv4.ip_unprivileged_port_start"] == "0"
+
+
+@needs_fixtures
+def test_docker_config_decodes_bind_mounts_and_the_cgroup_mount(tmp_path):
+    _raw, cfg = load_fixture(tmp_path, "docker-run-echo-hi.config.json")
+    by_dest = {m.destination: m for m in cfg.mounts}
+    cgroup = by_dest["/sys/fs/cgroup"]
+    assert cgroup.type == "cgroup" and cgroup.flags & MS_RDONLY and not cgroup.is_bind
+    resolv = by_dest["/etc/resolv.conf"]
+    assert resolv.is_bind and resolv.flags == MS_BIND | MS_REC
+    assert resolv.propagation == [MS_PRIVATE | MS_REC]
+    assert by_dest["/dev/pts"].data == "newinstance,ptmxmode=0666,mode=0620,gid=5"
+
+
+@needs_fixtures
+def test_docker_rich_config_decodes_rlimits_readonly_root_and_tmpfs(tmp_path):
+    _raw, cfg = load_fixture(tmp_path, "docker-run-rich-init-limits-user-ro-tmpfs-bind.config.json")
+    assert cfg.process.rlimits == [("RLIMIT_NOFILE", 7, 1024, 2048)]
+    assert cfg.root_readonly is True
+    run = next(m for m in cfg.mounts if m.destination == "/run")
+    assert run.type == "tmpfs" and run.data == "size=1m"
+
+
+@needs_fixtures
+@pytest.mark.parametrize("name", fixture_files("podman-run-*.config.json"))
+def test_podman_config_joins_its_network_namespace_by_path(tmp_path, name):
+    raw, cfg = load_fixture(tmp_path, name)
+    (listed,) = [ns for ns in raw["linux"]["namespaces"] if ns["type"] == "network"]
+    assert cfg.joined_namespace("network") == listed["path"]
+    assert not cfg.new_namespace("network") and cfg.new_namespace("pid")
+    assert ("RLIMIT_NOFILE", 7, 20000, 20000) in cfg.process.rlimits
+    assert ("RLIMIT_NPROC", 6, 32768, 32768) in cfg.process.rlimits
+
+
+@needs_fixtures
+@pytest.mark.parametrize("name", fixture_files("*.config.json"))
+def test_engine_config_has_its_cgroup_mount(tmp_path, name):
+    _raw, cfg = load_fixture(tmp_path, name)
+    assert any(m.destination == "/sys/fs/cgroup" and m.type == "cgroup" for m in cfg.mounts)
+
+
+@needs_fixtures
+@pytest.mark.parametrize("name", fixture_files("*.process.json"))
+def test_engine_exec_process_json_parses_with_the_process_parser(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        raw = json.load(handle)
+    stand_in = StandInConfig()
+    proc = minirun._parse_process(raw, "process", stand_in)
+    assert proc.args == raw["args"]
+    assert proc.cwd == raw.get("cwd", "/")
+    assert proc.uid == raw.get("user", {}).get("uid", 0)
+    assert proc.terminal == raw.get("terminal", False)
+    assert stand_in.unsupported == []
+
+
+@needs_fixtures
+@pytest.mark.parametrize("name", ["runc-state-output.json", "crun-state-output.json"])
+def test_our_state_output_has_every_key_of_the_reference_runtime(tmp_path, name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        reference = json.load(handle)
+    state = minirun.ContainerState(id="c1", pid=123, pid_start=1, bundle="/b", rootfs="/b/rootfs",
+                                   created=minirun.rfc3339(), annotations={}, hooks={})
+    state.directory = str(tmp_path)
+    ours = state.oci_state("running")
+    runc_keys = {"ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner"}
+    expected = set(reference) - {"systemd-scope"}  # crun's own extension
+    assert runc_keys <= set(ours)
+    assert expected <= set(ours)
+    for key in expected:
+        assert type(ours[key]) is type(reference[key]), key
