@@ -11,6 +11,10 @@ Every test gets its own temporary directory holding
 After each test the harness force-deletes whatever the runtime still lists and
 then asserts that nothing is left behind: no container state, no process whose
 root or cwd lies in the test's directory, no mount under it.
+
+Run (as root):  pytest -n 2 tests/integration
+Against runc:   MINIRUN_TEST_RUNTIME=runc pytest -n 2 tests/integration
+(see helpers.runtime_command for how the runtime command is chosen).
 """
 
 import json

@@ -30,9 +30,21 @@ def with_namespaces(raw, *kinds):
     return raw
 
 
+def cli_argv(*args):
+    """minirun.py run as a program, as engines call it (its sh header then
+    starts $MINIRUN_PYTHON on the cached bytecode)."""
+    return [MINIRUN] + [str(a) for a in args]
+
+
+def cli_env(env=None):
+    env = dict(os.environ if env is None else env)
+    env["MINIRUN_PYTHON"] = sys.executable  # the Python under test, not whatever /usr/bin has
+    return env
+
+
 def run_cli(*args, cwd=None, env=None, timeout=20):
     """Run the real minirun.py; returns the CompletedProcess (text mode)."""
-    return subprocess.run([sys.executable, MINIRUN] + [str(a) for a in args], cwd=cwd, env=env,
+    return subprocess.run(cli_argv(*args), cwd=cwd, env=cli_env(env),
                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           universal_newlines=True, timeout=timeout)
 

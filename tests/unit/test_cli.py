@@ -10,12 +10,13 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
 import minirun
 
-from .helpers import FIXTURES, base_config, run_cli
+from .helpers import FIXTURES, MINIRUN, base_config, cli_argv, cli_env, run_cli
 
 
 @pytest.fixture
@@ -69,6 +70,28 @@ def test_version_prints_runc_style_name_version_and_spec_lines(flag):
     assert re.match(r"^minirun version \d+\.\d+\.\d+$", lines[0])  # dockerd parses `NAME version X`
     assert lines[0] == "minirun version " + minirun.VERSION
     assert "spec: " + minirun.SPEC_VERSION in lines
+
+
+def test_as_a_program_the_sh_header_runs_the_python_it_is_given():
+    result = run_cli("--version")
+    assert "python: %d.%d.%d" % sys.version_info[:3] in result.stdout.splitlines()
+
+
+def test_as_a_program_it_runs_from_cached_bytecode():
+    result = run_cli("--version")
+    assert result.returncode == 0
+    cached = os.path.join(os.path.dirname(MINIRUN), "__pycache__")
+    tag = sys.implementation.cache_tag
+    # Where the directory is writable, Python leaves the compiled module there.
+    if os.access(os.path.dirname(MINIRUN), os.W_OK):
+        assert os.path.exists(os.path.join(cached, "minirun.%s.pyc" % tag))
+
+
+def test_python3_minirun_py_still_works_as_a_script():
+    result = subprocess.run([sys.executable, MINIRUN, "--version"], stdout=subprocess.PIPE,
+                            universal_newlines=True, timeout=20)
+    assert result.returncode == 0
+    assert result.stdout.startswith("minirun version " + minirun.VERSION)
 
 
 @pytest.mark.parametrize("args", [["--help"], ["-h"], ["help"]])
@@ -322,13 +345,18 @@ def test_start_of_a_created_container_writes_the_fifo_and_makes_it_running(root,
     directory = store_container(root, "c1", pid=sleeper.pid, pid_start=minirun.process_start_time(sleeper.pid),
                                 fifo=True)
     fifo = os.path.join(directory, minirun.FIFO_FILE)
-    reader = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # stands in for the init waiting on it
+    reader = os.open(fifo, os.O_RDWR)  # stands in for the init waiting on it
     try:
-        result = run_cli("--root", root, "start", "c1")
-        assert result.returncode == 0, result.stderr
+        start = subprocess.Popen(cli_argv("--root", root, "start", "c1"), env=cli_env(), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, universal_newlines=True)
         assert os.read(reader, 16) == b"0"
+        # `start` returns only once the init has exec'd, which closes its
+        # close-on-exec fifo fd: while we hold ours, start cannot be done.
+        assert start.poll() is None
     finally:
         os.close(reader)
+    _out, err = start.communicate(timeout=20)
+    assert start.returncode == 0, err
     assert not os.path.exists(fifo)
     assert json.loads(run_cli("--root", root, "state", "c1").stdout)["status"] == "running"
     assert_clean_failure(run_cli("--root", root, "start", "c1"), "already running")
