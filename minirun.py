@@ -831,7 +831,7 @@ def _parse_mount(raw, index, bundle):
     m.type = _field(raw, "type", (str,), field + ".type", "")
     m.source = _field(raw, "source", (str,), field + ".source", "")
     options = _string_list(raw, "options", field + ".options")
-    m.flags, clear = 0, 0
+    m.flags = 0
     m.propagation, m.recursive_set, m.recursive_clear, data = [], 0, 0, []
     m.tmpcopyup = False
     for option in options:
@@ -983,7 +983,6 @@ def _parse_device(raw, index):
 
 def _check_consistency(cfg):
     """Rules that tie several fields together."""
-    has_userns = "user" in cfg.namespaces
     if (cfg.uid_mappings or cfg.gid_mappings) and not cfg.new_namespace("user"):
         field = "linux.uidMappings" if cfg.uid_mappings else "linux.gidMappings"
         raise ConfigError(field, "id mappings need a new user namespace in linux.namespaces")
@@ -1012,7 +1011,6 @@ def _check_consistency(cfg):
         for name in cfg.process.capabilities[kind]:
             if not name.startswith("CAP_"):
                 raise ConfigError("process.capabilities.%s" % kind, "%r is not a capability name" % name)
-    del has_userns
 
 
 def refuse_unsupported(cfg):
@@ -1359,7 +1357,8 @@ class Launch:
         self.no_new_keyring = False
         self.namespace_fds = {}      # kind -> fd of a namespace to join
         self.cgroup_mounts = None    # see plan_cgroup_mount()
-        self.setup_dev = True
+        self.setup_dev = True        # make /dev's default nodes (not when /dev is a bind)
+        self.close_in_child = []     # create's own fds, closed first thing in the joiner
 
 
 def child_failure(channel, exc):
@@ -1419,7 +1418,7 @@ def joiner_main(launch):
         pid_flag = CLONE_NEWPID if cfg.new_namespace("pid") else 0
         pid = lib.clone(lambda: init_main(launch), CLONE_PARENT | pid_flag)
         channel.send("pid", str(pid))
-    except BaseException as exc:  # noqa: B036 - every failure must reach create
+    except BaseException as exc:  # every failure, SystemExit included, must reach create
         child_failure(channel, exc)
     os._exit(0)
 
@@ -1495,7 +1494,7 @@ def init_main(launch):
         # fails after this point).
         lib.prctl(PR_SET_PDEATHSIG, 0)
         channel.send("ready")
-    except BaseException as exc:  # noqa: B036
+    except BaseException as exc:
         child_failure(channel, exc)
     # From here on nobody listens on the channel: failures go to stderr.
     try:
@@ -1510,7 +1509,7 @@ def init_main(launch):
         restore_signal_defaults()
         lib.close_range_from(3 + launch.keep_fds)
         os.execve(executable, proc.args, env)
-    except BaseException as exc:  # noqa: B036
+    except BaseException as exc:
         text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
         os.write(2, ("minirun: container %s: %s\n" % (launch.cid, text)).encode())
         os._exit(127)
@@ -2045,7 +2044,7 @@ def run_hook(hook, state):
             os.closerange(3, 1 << 16)
             restore_signal_defaults()
             os.execve(hook.path, hook.args, env)
-        except BaseException as exc:  # noqa: B036
+        except BaseException as exc:
             os.write(2, ("cannot execute: %s" % (exc.strerror if isinstance(exc, OSError) else exc)).encode())
         finally:
             os._exit(127)
@@ -2128,13 +2127,8 @@ class CreateOptions:
 def preload_child_modules():
     """Import now what the children use after pivot_root, where the host's
     Python library is out of reach."""
-    import _json  # noqa: F401
-    import _signal  # noqa: F401
-    import fcntl  # noqa: F401
-    import resource  # noqa: F401
-    import select  # noqa: F401
-    import struct  # noqa: F401
-    import time  # noqa: F401
+    for name in ("_json", "_signal", "fcntl", "resource", "select", "struct", "time"):
+        __import__(name)
 
 
 def check_host(cfg):

@@ -7,9 +7,21 @@ share anything), and run the real file as a subprocess for the command line.
 """
 
 import os
+import subprocess
 import sys
+
+import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
+
+@pytest.fixture
+def sleeper():
+    """A real process to stand in for a container's init."""
+    child = subprocess.Popen(["sleep", "30"])
+    yield child
+    if child.poll() is None:
+        child.kill()
+    child.wait()

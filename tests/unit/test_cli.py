@@ -50,13 +50,6 @@ def store_container(root, cid, pid=0, pid_start=None, fifo=False, **values):
     return store.path(cid)
 
 
-@pytest.fixture
-def sleeper():
-    child = subprocess.Popen(["sleep", "30"])
-    yield child
-    if child.poll() is None:
-        child.kill()
-    child.wait()
 
 
 # --- version and help ---------------------------------------------------------

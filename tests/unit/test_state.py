@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import stat
-import subprocess
 import time
 
 import pytest
@@ -170,13 +169,6 @@ def test_ids_lists_container_directories_sorted_and_ignores_files(tmp_path):
 # --- status from the live system ---------------------------------------------
 
 
-@pytest.fixture
-def sleeper():
-    child = subprocess.Popen(["sleep", "30"])
-    yield child
-    if child.poll() is None:
-        child.kill()
-    child.wait()
 
 
 def wait_for_zombie(pid, timeout=5.0):
