@@ -35,6 +35,7 @@ Contents
    9. Hooks
   10. The container lifecycle
   11. The command line
+  12. Appendix: syscall tables
 
 Rules this file keeps (see README.md):
   * It never starts a thread. clone() from ctypes is safe only in a
@@ -268,9 +269,9 @@ TIOCSPTLCK = 0x40045431
 # Syscalls glibc has no wrapper for (or had none in older releases).
 SYSCALLS = {
     "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "keyctl": 250, "personality": 135,
-               "openat2": 437, "close_range": 436, "mount_setattr": 442},
+               "seccomp": 317, "openat2": 437, "close_range": 436, "mount_setattr": 442},
     "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "keyctl": 219, "personality": 92,
-                "openat2": 437, "close_range": 436, "mount_setattr": 442},
+                "seccomp": 277, "openat2": 437, "close_range": 436, "mount_setattr": 442},
 }
 
 
@@ -408,6 +409,36 @@ class Libc:
         raw = self.ctypes.create_string_buffer(os.fsencode(path))
         addr = self.ctypes.addressof
         self.syscall("mount_setattr", -100, addr(raw), 0x8000, addr(attr), 32)  # AT_FDCWD, AT_RECURSIVE
+
+    def seccomp_load(self, program, flags):
+        """seccomp(SECCOMP_SET_MODE_FILTER); returns the listener fd with NEW_LISTENER."""
+        import struct
+
+        raw = b"".join(struct.pack("=HBBI", *insn) for insn in program)
+        filters = self.ctypes.create_string_buffer(raw, len(raw))
+        fprog = self.ctypes.create_string_buffer(struct.pack("=H6xQ", len(program), self.ctypes.addressof(filters)))
+        return self.syscall("seccomp", 1, flags, self.ctypes.addressof(fprog))
+
+    def seccomp_action_available(self, action):
+        import struct
+
+        value = self.ctypes.create_string_buffer(struct.pack("=I", action))
+        try:
+            self.syscall("seccomp", 2, 0, self.ctypes.addressof(value))  # SECCOMP_GET_ACTION_AVAIL
+        except OSError as exc:
+            if exc.errno == 95:  # EOPNOTSUPP
+                return False
+            raise
+        return True
+
+    def seccomp_flag_available(self, flag):
+        """A filter flag the kernel knows is checked before the (NULL) program:
+        EFAULT means known, EINVAL unknown."""
+        try:
+            self.syscall("seccomp", 1, flag, 0)
+        except OSError as exc:
+            return exc.errno != 22
+        return True
 
     def socketpair(self):
         fds = (self.ctypes.c_int * 2)()
@@ -936,11 +967,94 @@ def _parse_linux(linux, cfg):
     cfg.cgroups_path = _field(linux, "cgroupsPath", (str,), "linux.cgroupsPath", "")
     resources = _field(linux, "resources", (dict,), "linux.resources", {})
     cfg.has_resources = any(_is_set(v) for v in resources.values())
-    cfg.seccomp = _field(linux, "seccomp", (dict,), "linux.seccomp")
+    raw_seccomp = _field(linux, "seccomp", (dict,), "linux.seccomp")
+    cfg.seccomp = _parse_seccomp(raw_seccomp) if raw_seccomp is not None else None
     cfg.mount_label = _field(linux, "mountLabel", (str,), "linux.mountLabel", "")
     for key in ("intelRdt", "netDevices", "memoryPolicy"):
         if linux.get(key):
             cfg.unsupported.append("linux." + key)
+
+
+# SCMP_ACT_* -> SECCOMP_RET_* (the errno/trace data goes in the low 16 bits).
+SECCOMP_ACTIONS = {
+    "SCMP_ACT_KILL": 0x00000000, "SCMP_ACT_KILL_THREAD": 0x00000000, "SCMP_ACT_KILL_PROCESS": 0x80000000,
+    "SCMP_ACT_TRAP": 0x00030000, "SCMP_ACT_ERRNO": 0x00050000, "SCMP_ACT_TRACE": 0x7FF00000,
+    "SCMP_ACT_LOG": 0x7FFC0000, "SCMP_ACT_ALLOW": 0x7FFF0000, "SCMP_ACT_NOTIFY": 0x7FC00000,
+}
+SECCOMP_OPERATORS = ("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE",
+                     "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ")
+SECCOMP_FILTER_FLAGS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": 1, "SECCOMP_FILTER_FLAG_LOG": 2, "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": 32,
+}
+EPERM = 1
+
+
+class SeccompRule:
+    __slots__ = ("names", "action", "conditions", "field")
+
+
+class SeccompProfile:
+    """linux.seccomp, decoded: return values instead of action names."""
+
+    __slots__ = ("default_action", "architectures", "flags", "listener_path", "listener_metadata", "rules")
+
+    def uses_notify(self):
+        notify = SECCOMP_ACTIONS["SCMP_ACT_NOTIFY"]
+        return any(rule.action == notify for rule in self.rules)
+
+
+def _seccomp_action(raw, field, errno_field):
+    name = _field(raw, field.rpartition(".")[2], (str,), field, required=True)
+    if name not in SECCOMP_ACTIONS:
+        raise ConfigError(field, "unknown action %r" % name)
+    action = SECCOMP_ACTIONS[name]
+    errno = _uint(raw, errno_field.rpartition(".")[2], errno_field, None, limit=0xFFFF)
+    if errno is not None and name not in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
+        raise ConfigError(errno_field, "only SCMP_ACT_ERRNO and SCMP_ACT_TRACE take a return value")
+    if name == "SCMP_ACT_ERRNO":
+        action |= EPERM if errno is None else errno
+    elif name == "SCMP_ACT_TRACE":
+        action |= errno or 0
+    return action
+
+
+def _parse_seccomp(raw):
+    profile = SeccompProfile()
+    profile.default_action = _seccomp_action(raw, "linux.seccomp.defaultAction", "linux.seccomp.defaultErrnoRet")
+    if profile.default_action == SECCOMP_ACTIONS["SCMP_ACT_NOTIFY"]:
+        raise ConfigError("linux.seccomp.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action")
+    profile.architectures = _string_list(raw, "architectures", "linux.seccomp.architectures")
+    profile.flags = []
+    for flag in _string_list(raw, "flags", "linux.seccomp.flags"):
+        if flag not in SECCOMP_FILTER_FLAGS:
+            raise ConfigError("linux.seccomp.flags", "unknown flag %r" % flag)
+        profile.flags.append(flag)
+    profile.listener_path = _field(raw, "listenerPath", (str,), "linux.seccomp.listenerPath", "")
+    profile.listener_metadata = _field(raw, "listenerMetadata", (str,), "linux.seccomp.listenerMetadata", "")
+    profile.rules = []
+    for i, item in enumerate(_field(raw, "syscalls", (list,), "linux.seccomp.syscalls", [])):
+        field = "linux.seccomp.syscalls[%d]" % i
+        rule = SeccompRule()
+        rule.field = field
+        rule.names = _string_list(item, "names", field + ".names")
+        if not rule.names:
+            raise ConfigError(field + ".names", "must name at least one syscall")
+        rule.action = _seccomp_action(item, field + ".action", field + ".errnoRet")
+        rule.conditions = []
+        for j, arg in enumerate(_field(item, "args", (list,), field + ".args", [])):
+            where = "%s.args[%d]" % (field, j)
+            index = _uint(arg, "index", where + ".index", required=True, limit=5)
+            value = _uint(arg, "value", where + ".value", required=True, limit=(1 << 64) - 1)
+            value_two = _uint(arg, "valueTwo", where + ".valueTwo", 0, limit=(1 << 64) - 1)
+            op = _field(arg, "op", (str,), where + ".op", required=True)
+            if op not in SECCOMP_OPERATORS:
+                raise ConfigError(where + ".op", "unknown operator %r" % op)
+            rule.conditions.append((index, op, value, value_two))
+        profile.rules.append(rule)
+    if profile.uses_notify() and not profile.listener_path:
+        raise ConfigError("linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY needs a listenerPath")
+    return profile
 
 
 def _is_set(value):
@@ -1014,15 +1128,7 @@ def _check_consistency(cfg):
 
 
 def refuse_unsupported(cfg):
-    """Security settings minirun cannot apply yet make create fail, never pass silently."""
-    if cfg.seccomp is not None:
-        raise ConfigError("linux.seccomp", "seccomp filters are not supported yet; refusing to run without the filter")
-    if cfg.process.apparmor_profile:
-        raise ConfigError("process.apparmorProfile", "AppArmor profiles are not supported yet")
-    if cfg.process.selinux_label:
-        raise ConfigError("process.selinuxLabel", "SELinux labels are not supported yet")
-    if cfg.mount_label:
-        raise ConfigError("linux.mountLabel", "SELinux mount labels are not supported yet")
+    """Settings minirun cannot apply make create fail, never pass silently."""
     if cfg.unsupported:
         raise ConfigError(cfg.unsupported[0], "not supported by minirun yet")
     if cfg.has_resources or cfg.cgroups_path:
@@ -1359,6 +1465,8 @@ class Launch:
         self.cgroup_mounts = None    # see plan_cgroup_mount()
         self.setup_dev = True        # make /dev's default nodes (not when /dev is a bind)
         self.close_in_child = []     # create's own fds, closed first thing in the joiner
+        self.seccomp = None          # a SeccompPlan: the compiled filter
+        self.listener_fd = None      # connected to linux.seccomp.listenerPath, for SCMP_ACT_NOTIFY
 
 
 def child_failure(channel, exc):
@@ -1380,6 +1488,10 @@ def joiner_main(launch):
     cfg, lib = launch.cfg, launch.lib
     channel = Channel(launch.channel)
     try:
+        # Non-dumpable before entering anything (the CVE-2019-5736 class): a
+        # container process must not reach the runtime's interpreter through
+        # /proc/PID/exe or ptrace us. The init inherits it; execve resets it.
+        lib.prctl(PR_SET_DUMPABLE, 0)
         order = ("user", "ipc", "uts", "network", "cgroup", "time", "mount")
         for kind in order:
             if kind in launch.namespace_fds:
@@ -1431,9 +1543,6 @@ def init_main(launch):
         channel.expect("go")
         os.umask(0)  # device nodes and mount points get exactly the modes asked for
         lib.prctl(PR_SET_PDEATHSIG, 9)  # if create dies before "ready", so do we
-        if proc.oom_score_adj is not None:
-            with open("/proc/self/oom_score_adj", "w") as adj:
-                adj.write(str(proc.oom_score_adj))
         if not launch.no_new_keyring:
             try:
                 lib.join_session_keyring(launch.cid)
@@ -1478,6 +1587,10 @@ def init_main(launch):
             os.close(slave)
         apply_rlimits(proc)
         env = process_environment(proc, launch.extra_env)
+        if launch.seccomp is not None and not launch.seccomp.no_new_privileges:
+            # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: it
+            # has to come before the capabilities are dropped (as in runc).
+            load_seccomp(lib, launch.seccomp, launch.listener_fd, hook_state(cfg, launch.cid, os_getpid_host(), "creating"))
         apply_user(lib, proc)
         try:
             os.chdir(proc.cwd)
@@ -1507,12 +1620,25 @@ def init_main(launch):
         for hook in cfg.hooks["startContainer"]:
             run_hook(hook, state)
         restore_signal_defaults()
-        lib.close_range_from(3 + launch.keep_fds)
+        apply_exec_labels(proc)
+        close_fds_except(lib, 3 + launch.keep_fds, launch.listener_fd)
+        if launch.seccomp is not None and launch.seccomp.no_new_privileges:
+            # As late as possible: only execve runs under the filter after this.
+            load_seccomp(lib, launch.seccomp, launch.listener_fd, state)
         os.execve(executable, proc.args, env)
     except BaseException as exc:
         text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
         os.write(2, ("minirun: container %s: %s\n" % (launch.cid, text)).encode())
         os._exit(127)
+
+
+def close_fds_except(lib, first, keep):
+    """Close every fd from `first` on, but `keep` (the seccomp listener socket, if any)."""
+    if keep is None or keep < first:
+        lib.close_range_from(first)
+        return
+    os.closerange(first, keep)
+    lib.close_range_from(keep + 1)
 
 
 def os_getpid_host():
@@ -1593,18 +1719,45 @@ def make_file(path, mode=0o644):
     os.close(fd)
 
 
+def walk_in_root(root, path, is_file=False):
+    """An O_PATH fd on `path` inside root, creating what is missing.
+
+    The path is first resolved inside root (a dangling symlink such as
+    /etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf leads to where
+    it points). The resolved path is then walked one component at a time from
+    an fd on root, never following a symlink: if the rootfs changes under us
+    (a directory swapped for a symlink out of it), the walk fails instead of
+    creating anything outside. A missing last component becomes an empty file
+    when is_file, else a directory.
+    """
+    resolved = resolve_in_root(root, path)
+    parts = [p for p in resolved[len(root.rstrip("/")):].split("/") if p]
+    fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            flags = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC | (0 if last else os.O_DIRECTORY)
+            try:
+                step = os.open(part, flags, dir_fd=fd)
+            except FileNotFoundError:
+                if last and is_file:
+                    os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                     0o644, dir_fd=fd))
+                else:
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                step = os.open(part, flags, dir_fd=fd)
+            os.close(fd)
+            fd = step
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def make_target(root, path, is_file):
     """Create a mount point (a directory, or an empty file for a file bind) inside root."""
-    host = resolve_in_root(root, path)
-    # The parents of the *resolved* path: a dangling symlink such as
-    # /etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf needs them.
-    os.makedirs(os.path.dirname(host), 0o755, exist_ok=True)
-    if not os.path.lexists(host):
-        if is_file:
-            make_file(host)
-        else:
-            os.mkdir(host, 0o755)
-    return host
+    os.close(walk_in_root(root, path, is_file))
+    return resolve_in_root(root, path)
 
 
 def fd_path(fd):
@@ -1646,30 +1799,34 @@ def prepare_rootfs(launch):
     if launch.setup_dev:
         create_devices(lib, root, default_devices() + cfg.devices)
         for target, link in DEFAULT_DEV_SYMLINKS:
-            try:
-                os.symlink(target, make_link_path(root, link))
-            except FileExistsError:
-                pass
+            make_symlink_in_root(root, target, link)
         if os.path.exists("/proc/kcore"):
-            try:
-                os.symlink("/proc/kcore", make_link_path(root, "/dev/core"))
-            except FileExistsError:
-                pass
+            make_symlink_in_root(root, "/proc/kcore", "/dev/core")
     elif cfg.devices:
         create_devices(lib, root, cfg.devices)
     make_target(root, cfg.process.cwd, is_file=False)
 
 
-def make_link_path(root, path):
-    host = resolve_in_root(root, os.path.dirname(path))
-    os.makedirs(host, 0o755, exist_ok=True)
-    return os.path.join(host, os.path.basename(path))
+def make_symlink_in_root(root, target, path):
+    """symlinkat in the directory of `path`, reached by walk_in_root; an existing entry stays."""
+    directory = walk_in_root(root, os.path.dirname(path))
+    try:
+        os.symlink(target, os.path.basename(path), dir_fd=directory)
+    except FileExistsError:
+        pass
+    finally:
+        os.close(directory)
 
 
 def mount_one(launch, mount):
     lib, root = launch.lib, launch.cfg.root_path
     if mount.type == "cgroup" or (mount.type == "cgroup2" and launch.cgroup_mounts[0] == "v1"):
         return mount_cgroup(launch, mount)
+    if mount.type in ("proc", "sysfs") and resolve_in_root(root, mount.destination) != root.rstrip("/") + mount.destination:
+        # A rootfs whose /proc is a symlink would get procfs mounted where the
+        # symlink points, and masked paths protecting nothing (CVE-2019-19921).
+        raise OSError(40, "%s is a symlink in the root filesystem; refusing to mount %s there"
+                      % (mount.destination, mount.type))
     is_file = mount.is_bind and not os.path.isdir(mount.source)
     make_target(root, mount.destination, is_file)
     copy_from = None
@@ -1680,7 +1837,7 @@ def mount_one(launch, mount):
         if mount.is_bind:
             lib.mount(mount.source, fd_path(fd), None, mount.flags & (MS_BIND | MS_REC))
         else:
-            mount_filesystem(lib, mount, fd_path(fd))
+            mount_filesystem(lib, mount, fd_path(fd), launch.cfg.mount_label)
     finally:
         os.close(fd)
     # From here on the destination names the new mount: open it again.
@@ -1701,11 +1858,14 @@ def mount_one(launch, mount):
             os.close(copy_from)
 
 
-def mount_filesystem(lib, mount, target):
+def mount_filesystem(lib, mount, target, mount_label=""):
     """A non-bind mount, with the fallbacks runc uses where the kernel says no."""
     source = mount.source or mount.type
+    data = mount.data
+    if mount_label and mount.type in ("tmpfs", "devpts", "mqueue"):
+        data = ",".join(filter(None, [data, 'context="%s"' % mount_label]))
     try:
-        lib.mount(source, target, mount.type, mount.flags, mount.data)
+        lib.mount(source, target, mount.type, mount.flags, data)
         return
     except OSError as exc:
         failure = exc
@@ -1772,17 +1932,27 @@ def create_devices(lib, root, devices):
     for device in devices:  # a device listed again overrides the earlier entry
         latest[device.path] = device
     for device in latest.values():
-        host = make_link_path(root, device.path)
-        if os.path.lexists(host) and not os.path.isdir(host):
-            os.unlink(host)
+        name = os.path.basename(device.path)
+        directory = walk_in_root(root, os.path.dirname(device.path))
         try:
-            os.mknod(host, kinds[device.kind] | device.mode, os.makedev(device.major, device.minor))
-            os.chown(host, device.uid, device.gid)
-        except PermissionError:
-            make_file(host)
-            lib.mount(device.path, host, None, MS_BIND)
+            try:
+                os.unlink(name, dir_fd=directory)  # whatever the rootfs had there, a symlink included
+            except (FileNotFoundError, IsADirectoryError):
+                pass
+            try:
+                os.mknod(name, kinds[device.kind] | device.mode, os.makedev(device.major, device.minor),
+                         dir_fd=directory)
+                os.chown(name, device.uid, device.gid, dir_fd=directory, follow_symlinks=False)
+            except PermissionError:  # no mknod in a user namespace: bind the host's node
+                node = walk_in_root(root, device.path, is_file=True)
+                try:
+                    lib.mount(device.path, fd_path(node), None, MS_BIND)
+                finally:
+                    os.close(node)
         except OSError as exc:
             raise Error("linux.devices: %s: %s" % (device.path, exc.strerror)) from None
+        finally:
+            os.close(directory)
 
 
 def pivot_into(lib, root):
@@ -1961,9 +2131,348 @@ def mount_cgroup(launch, mount):
 # ===========================================================================
 # 8. Security: capabilities, seccomp, LSMs
 # ===========================================================================
-# seccomp and the LSM labels are refused by refuse_unsupported() until they
-# are implemented: running without a filter the user asked for is worse
-# than not running.
+# seccomp is compiled here, in Python, to classic BPF: no libseccomp. The
+# compiled program is a decision made by `create` before clone; the init only
+# loads it, as late as it can. LSM labels are written to /proc/self/attr; a
+# label asked for on a host without that LSM is refused, never skipped.
+
+# SCMP_ARCH_* -> (syscall table, AUDIT_ARCH_*, bit set in the syscall number,
+# 64-bit arguments). x32 shares x86_64's audit arch; its syscalls carry
+# __X32_SYSCALL_BIT, so an x86_64 filter must tell the two apart.
+SECCOMP_ARCHES = {
+    "SCMP_ARCH_X86_64": ("x86_64", 0xC000003E, 0, True),
+    "SCMP_ARCH_X86": ("x86", 0x40000003, 0, False),
+    "SCMP_ARCH_X32": ("x32", 0xC000003E, 0x40000000, False),
+    "SCMP_ARCH_AARCH64": ("aarch64", 0xC00000B7, 0, True),
+    "SCMP_ARCH_ARM": ("arm", 0x40000028, 0, False),
+}
+NATIVE_SECCOMP_ARCH = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}
+X32_SYSCALL_BIT = 0x40000000
+SECCOMP_RET_KILL_PROCESS = 0x80000000
+BPF_MAX_INSTRUCTIONS = 4096
+
+# Classic BPF opcodes the compiler uses.
+BPF_LD_W_ABS, BPF_ALU_AND_K, BPF_JA = 0x20, 0x54, 0x05
+BPF_JEQ, BPF_JGT, BPF_JGE, BPF_RET_K = 0x15, 0x25, 0x35, 0x06
+
+
+class BpfAssembler:
+    """Builds a classic BPF program from its last instruction backwards.
+
+    Jumps in classic BPF only go forward, by at most 255 instructions for a
+    conditional jump. Emitting backwards means every target exists when a jump
+    to it is written, so its offset is known at once; a target out of reach
+    is reached through an unconditional `ja` (32-bit offset) placed right
+    after the branch. Labels are indexes from the end of the program.
+    """
+
+    def __init__(self):
+        self.reversed = []
+        self.returns = {}
+
+    def _emit(self, code, jt, jf, k):
+        self.reversed.append((code, jt, jf, k & 0xFFFFFFFF))
+        return len(self.reversed) - 1
+
+    def _offset(self, label):
+        return len(self.reversed) - 1 - label
+
+    def load(self, offset):
+        return self._emit(BPF_LD_W_ABS, 0, 0, offset)
+
+    def and_mask(self, mask):
+        return self._emit(BPF_ALU_AND_K, 0, 0, mask)
+
+    def ret(self, value):
+        if value not in self.returns:
+            self.returns[value] = self._emit(BPF_RET_K, 0, 0, value)
+        return self.returns[value]
+
+    def jump(self, label):
+        return self._emit(BPF_JA, 0, 0, self._offset(label))
+
+    def _reach(self, label):
+        """A label within a conditional jump's reach that does what `label` does."""
+        if self._offset(label) <= 255:
+            return label
+        code, _, _, k = self.reversed[label]
+        if code == BPF_RET_K:  # a fresh copy of a far `ret` costs no more than a `ja`, and no hop
+            self.returns[k] = self._emit(BPF_RET_K, 0, 0, k)
+            return self.returns[k]
+        return self.jump(label)
+
+    def branch(self, code, k, if_true, if_false):
+        if_true = self._reach(if_true)
+        if_false = self._reach(if_false)
+        if_true = self._reach(if_true)  # if_false's trampoline may have pushed it out of reach
+        return self._emit(code, self._offset(if_true), self._offset(if_false), k)
+
+    def program(self):
+        return list(reversed(self.reversed))
+
+
+def syscall_table(arch):
+    """name -> number for one architecture, from the tables at the end of this file."""
+    table, number = {}, 0
+    for token in SYSCALL_TABLES[arch].split():
+        if token[0] == "@":
+            number = int(token[1:])
+            continue
+        table[token] = number
+        number += 1
+    return table
+
+
+def seccomp_arches(profile, machine):
+    """The SCMP_ARCH_* names to filter for: the native one always (libseccomp's
+    rule), plus the listed ones this file knows. An arch it has no table for
+    cannot run on this host anyway; its syscalls meet the bad-arch action."""
+    native = NATIVE_SECCOMP_ARCH.get(machine)
+    if native is None:
+        raise ConfigError("linux.seccomp", "no seccomp support for this machine (%s)" % machine)
+    chosen = [native]
+    for name in profile.architectures:
+        if name in SECCOMP_ARCHES and name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
+def compile_seccomp(profile, machine):
+    """linux.seccomp -> a list of (code, jt, jf, k) classic BPF instructions.
+
+    Program layout, in execution order:
+        ld arch; one jeq per audit arch -> its section; else kill (bad arch)
+        section: ld nr; [x86_64: jge X32_SYSCALL_BIT -> the x32 tree]
+                 a binary search over intervals of syscall numbers, each
+                 interval leading to one block (or to the default action)
+        block:   the rules deciding that syscall (see syscall_rules), in
+                 order; the first whose conditions all hold gives its
+                 action, else the default
+    A syscall costs a handful of comparisons, whatever the profile's size.
+    """
+    asm = BpfAssembler()
+    default = asm.ret(profile.default_action)
+    bad_arch = asm.ret(SECCOMP_RET_KILL_PROCESS)
+    arches = seccomp_arches(profile, machine)
+    blocks = {}
+    trees = {}
+    for name in arches:
+        table_name, audit, bit, wide = SECCOMP_ARCHES[name]
+        trees[name] = _emit_syscall_tree(asm, profile, syscall_table(table_name), bit, wide, default, blocks)
+    sections = []
+    for name in arches:
+        table_name, audit, bit, wide = SECCOMP_ARCHES[name]
+        if audit in (a for a, _ in sections):
+            continue
+        if audit == SECCOMP_ARCHES["SCMP_ARCH_X86_64"][1]:
+            x32 = trees.get("SCMP_ARCH_X32", bad_arch)
+            native = trees.get("SCMP_ARCH_X86_64", bad_arch)
+            asm.branch(BPF_JGE, X32_SYSCALL_BIT, x32, native)
+        else:
+            asm.jump(trees[name])
+        sections.append((audit, asm.load(0)))  # seccomp_data.nr
+    next_check = bad_arch
+    for audit, start in reversed(sections):
+        next_check = asm.branch(BPF_JEQ, audit, start, next_check)
+    asm.load(4)  # seccomp_data.arch
+    program = asm.program()
+    if len(program) > BPF_MAX_INSTRUCTIONS:
+        raise ConfigError("linux.seccomp", "the compiled filter has %d instructions, over the kernel's limit of %d"
+                          % (len(program), BPF_MAX_INSTRUCTIONS))
+    return program
+
+
+def syscall_rules(profile, table):
+    """number -> the indexes of the rules that decide it, in the order they are tried.
+
+    What runc and libseccomp make of a profile: a rule whose action is the
+    default action is dropped (runc), and an unconditional rule for a
+    syscall overrides its conditional ones whatever their order (libseccomp
+    merges rules per syscall); otherwise conditional rules are tried in
+    profile order and the first whose conditions all hold decides.
+    """
+    rules_by_number = {}
+    for index, rule in enumerate(profile.rules):
+        if rule.action == profile.default_action:
+            continue
+        for name in rule.names:
+            number = table.get(name)
+            if number is None:
+                continue  # unknown to this arch: skipped, as runc does
+            rules = rules_by_number.setdefault(number, [])
+            if index not in rules:
+                rules.append(index)
+    for number, rules in rules_by_number.items():
+        unconditional = [i for i in rules if not profile.rules[i].conditions]
+        if unconditional:
+            rules_by_number[number] = unconditional[:1]
+    return rules_by_number
+
+
+def _emit_syscall_tree(asm, profile, table, bit, wide, default, blocks):
+    rules_by_number = {number | bit: rules for number, rules in syscall_rules(profile, table).items()}
+    intervals = []  # (first number, label): contiguous, from 0 up to 2**32 - 1
+    cursor = 0
+    for number in sorted(rules_by_number):
+        key = (tuple(rules_by_number[number]), wide)
+        if key not in blocks:  # syscalls with the same rules share one block
+            blocks[key] = _emit_rules(asm, [profile.rules[i] for i in key[0]], wide, default)
+        if number > cursor:
+            intervals.append((cursor, default))
+        intervals.append((number, blocks[key]))
+        cursor = number + 1
+    if cursor <= 0xFFFFFFFF:
+        intervals.append((cursor, default))
+    merged = []
+    for first, label in intervals:  # neighbours with the same block are one interval
+        if not merged or merged[-1][1] != label:
+            merged.append((first, label))
+    return _emit_search(asm, merged)
+
+
+def _emit_search(asm, intervals):
+    """A balanced tree of `jge` over contiguous intervals; the leaves are blocks."""
+    if len(intervals) == 1:
+        return intervals[0][1]
+    middle = len(intervals) // 2
+    upper = _emit_search(asm, intervals[middle:])
+    lower = _emit_search(asm, intervals[:middle])
+    return asm.branch(BPF_JGE, intervals[middle][0], upper, lower)
+
+
+def _emit_rules(asm, rules, wide, default):
+    next_rule = default
+    for rule in reversed(rules):
+        match = asm.ret(rule.action)
+        for condition in reversed(rule.conditions):
+            match = _emit_condition(asm, condition, wide, match, next_rule)
+        next_rule = match
+    return next_rule
+
+
+def _emit_condition(asm, condition, wide, match, fail):
+    """One argument comparison; 64-bit values are compared as high and low words.
+
+    seccomp_data.args[i] is a u64 at 16 + 8*i, little-endian on every arch
+    here: the low word first. 32-bit arches compare the low word only.
+    """
+    index, op, value, value_two = condition
+    low_offset, high_offset = 16 + 8 * index, 20 + 8 * index
+    if op in ("SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE"):  # negations of EQ, GE, GT
+        op = {"SCMP_CMP_NE": "SCMP_CMP_EQ", "SCMP_CMP_LT": "SCMP_CMP_GE", "SCMP_CMP_LE": "SCMP_CMP_GT"}[op]
+        match, fail = fail, match
+    low, high = value & 0xFFFFFFFF, value >> 32
+    if op == "SCMP_CMP_MASKED_EQ":
+        want_low, want_high = value_two & 0xFFFFFFFF, value_two >> 32
+        asm.branch(BPF_JEQ, want_low, match, fail)
+        asm.and_mask(low)
+        start = asm.load(low_offset)
+        if wide:
+            asm.branch(BPF_JEQ, want_high, start, fail)
+            asm.and_mask(high)
+            start = asm.load(high_offset)
+        return start
+    code = {"SCMP_CMP_EQ": BPF_JEQ, "SCMP_CMP_GT": BPF_JGT, "SCMP_CMP_GE": BPF_JGE}[op]
+    asm.branch(code, low, match, fail)
+    start = asm.load(low_offset)
+    if wide:
+        if op == "SCMP_CMP_EQ":
+            asm.branch(BPF_JEQ, high, start, fail)
+        else:  # high word decides unless equal; then the low word does
+            equal_high = asm.branch(BPF_JEQ, high, start, fail)
+            asm.branch(BPF_JGT, high, match, equal_high)
+        start = asm.load(high_offset)
+    return start
+
+
+class SeccompPlan:
+    """What the init needs to load the filter: bytes, flags, and where to send a listener."""
+
+    __slots__ = ("program", "flags", "notify", "listener_path", "listener_metadata", "no_new_privileges")
+
+
+def plan_seccomp(cfg, lib):
+    """Compile the filter and check it against this kernel, before any clone."""
+    profile = cfg.seccomp
+    plan = SeccompPlan()
+    plan.program = compile_seccomp(profile, os.uname().machine)
+    actions = {profile.default_action & 0xFFFF0000} | {rule.action & 0xFFFF0000 for rule in profile.rules}
+    for action in actions:
+        if not lib.seccomp_action_available(action):
+            name = next(k for k, v in SECCOMP_ACTIONS.items() if v == action)
+            raise ConfigError("linux.seccomp", "this kernel does not support %s" % name)
+    plan.notify = profile.uses_notify()
+    plan.flags = 0
+    for flag in profile.flags:
+        bit = SECCOMP_FILTER_FLAGS[flag]
+        if bit == 1:  # TSYNC: the init has a single thread
+            continue
+        if bit == 32 and not plan.notify:
+            LOG.warning("linux.seccomp.flags: %s only applies with SCMP_ACT_NOTIFY and is left out" % flag)
+            continue
+        # WAIT_KILLABLE_RECV is only valid together with NEW_LISTENER.
+        if lib.seccomp_flag_available(bit | (8 if bit == 32 else 0)):
+            plan.flags |= bit
+        else:
+            LOG.warning("linux.seccomp.flags: %s is not supported by this kernel and is left out" % flag)
+    plan.listener_path = profile.listener_path
+    plan.listener_metadata = profile.listener_metadata
+    plan.no_new_privileges = cfg.process.no_new_privileges
+    return plan
+
+
+def load_seccomp(lib, plan, listener_fd, state):
+    """Install the filter; with SCMP_ACT_NOTIFY, hand the listener to the agent.
+
+    The agent gets one sendmsg carrying the listener fd and the container
+    process state JSON of the runtime spec (fds, pid, metadata, state).
+    """
+    notify_fd = lib.seccomp_load(plan.program, plan.flags | (8 if plan.notify else 0))  # NEW_LISTENER
+    if plan.notify:
+        message = {"ociVersion": SPEC_VERSION, "fds": ["seccompFd"], "pid": state["pid"],
+                   "metadata": plan.listener_metadata, "state": state}
+        lib.send_fd(listener_fd, notify_fd, json_dumps(message))
+        os.close(notify_fd)
+        os.close(listener_fd)
+
+
+def lsm_available(name):
+    """Is the AppArmor or SELinux LSM active on this host?"""
+    if name == "apparmor":
+        try:
+            with open("/sys/module/apparmor/parameters/enabled") as enabled:
+                return enabled.read().strip() == "Y" and os.path.isdir("/sys/kernel/security/apparmor")
+        except OSError:
+            return False
+    return os.path.exists("/sys/fs/selinux/enforce")
+
+
+def check_lsm_support(cfg):
+    """Refuse labels the host cannot enforce: running unconfined is worse than not running."""
+    proc = cfg.process
+    if proc.apparmor_profile and not lsm_available("apparmor"):
+        raise ConfigError("process.apparmorProfile",
+                          "AppArmor is not enabled on this host; refusing to run without profile %r"
+                          % proc.apparmor_profile)
+    if proc.selinux_label and not lsm_available("selinux"):
+        raise ConfigError("process.selinuxLabel", "SELinux is not enabled on this host; refusing to run without label %r"
+                          % proc.selinux_label)
+    if cfg.mount_label and not lsm_available("selinux"):
+        raise ConfigError("linux.mountLabel", "SELinux is not enabled on this host; refusing to run without mount label %r"
+                          % cfg.mount_label)
+
+
+def apply_exec_labels(proc):
+    """Ask the LSM to switch label at execve (AppArmor change_onexec, SELinux exec context)."""
+    if proc.apparmor_profile:
+        path = "/proc/self/attr/apparmor/exec"
+        if not os.path.exists(path):  # kernels before 5.8
+            path = "/proc/self/attr/exec"
+        with open(path, "w") as attr:
+            attr.write("exec " + proc.apparmor_profile)
+    if proc.selinux_label:
+        with open("/proc/self/attr/exec", "w") as attr:
+            attr.write(proc.selinux_label)
 
 
 def apply_user(lib, proc):
@@ -2211,7 +2720,9 @@ def create_container(store, cid, opts, console_fd=None):
     if opts.console_socket is not None and not cfg.process.terminal:
         raise Error("--console-socket was given but process.terminal is false")
     check_host(cfg)
+    check_lsm_support(cfg)
     lib = libc()
+    seccomp = plan_seccomp(cfg, lib) if cfg.seccomp is not None else None
     lock_fd = store.reserve(cid)
     own_fds = []
     joiner = init = None
@@ -2236,6 +2747,13 @@ def create_container(store, cid, opts, console_fd=None):
         if console_fd is not None:
             launch.console_fd = lift_fd(console_fd, floor)
             own_fds.append(launch.console_fd)
+        launch.seccomp = seccomp
+        if seccomp is not None and seccomp.notify:
+            try:
+                launch.listener_fd = lift_fd(lib.connect_unix(seccomp.listener_path), floor)
+            except OSError as exc:
+                raise ConfigError("linux.seccomp.listenerPath", os_error_text(exc)) from None
+            own_fds.append(launch.listener_fd)
         launch.namespace_fds = {k: lift_fd(fd, floor) for k, fd in open_namespaces(cfg, lib).items()}
         own_fds.extend(launch.namespace_fds.values())
         launch.setup_dev = not any(m.destination == "/dev" and m.is_bind for m in cfg.mounts)
@@ -2274,6 +2792,14 @@ def create_container(store, cid, opts, console_fd=None):
             raise Error(text)
         if init is None:
             raise Error("container setup failed: the namespace joiner exited (status %s)" % status)
+        if cfg.process.oom_score_adj is not None:
+            # Written from here: the init is non-dumpable, and in a user
+            # namespace its /proc files belong to the host's root.
+            try:
+                with open("/proc/%d/oom_score_adj" % init, "w") as adj:
+                    adj.write(str(cfg.process.oom_score_adj))
+            except OSError as exc:
+                raise ConfigError("process.oomScoreAdj", os_error_text(exc)) from None
         channel.send("go")
         state = ContainerState(
             id=cid, pid=init, pid_start=process_start_time(init), bundle=bundle, rootfs=cfg.root_path,
@@ -2811,6 +3337,269 @@ def main(argv=None):
         os.write(2, ("minirun: internal error: %s: %s\n" % (type(exc).__name__, exc)).encode())
         code = 1
     return code
+
+
+# ===========================================================================
+# 12. Appendix: syscall tables
+# ===========================================================================
+# Syscall names -> numbers for the seccomp compiler, per architecture,
+# generated from the kernel's UAPI headers (Linux 6.1: asm/unistd_64.h,
+# unistd_32.h, unistd_x32.h, and the arm64/armhf cross headers), plus the
+# syscalls numbered 451-470 since, which have one number on every arch.
+# Each table lists names in number order; "@N" continues at number N.
+# x32 numbers are given without __X32_SYSCALL_BIT (0x40000000).
+
+SYSCALL_TABLES = {
+    "x86_64": (
+        "@0 read write open close stat fstat lstat poll lseek mmap mprotect munmap brk rt_sigaction "
+        "rt_sigprocmask rt_sigreturn ioctl pread64 pwrite64 readv writev access pipe select "
+        "sched_yield mremap msync mincore madvise shmget shmat shmctl dup dup2 pause nanosleep "
+        "getitimer alarm setitimer getpid sendfile socket connect accept sendto recvfrom sendmsg "
+        "recvmsg shutdown bind listen getsockname getpeername socketpair setsockopt getsockopt clone "
+        "fork vfork execve exit wait4 kill uname semget semop semctl shmdt msgget msgsnd msgrcv "
+        "msgctl fcntl flock fsync fdatasync truncate ftruncate getdents getcwd chdir fchdir rename "
+        "mkdir rmdir creat link unlink symlink readlink chmod fchmod chown fchown lchown umask "
+        "gettimeofday getrlimit getrusage sysinfo times ptrace getuid syslog getgid setuid setgid "
+        "geteuid getegid setpgid getppid getpgrp setsid setreuid setregid getgroups setgroups "
+        "setresuid getresuid setresgid getresgid getpgid setfsuid setfsgid getsid capget capset "
+        "rt_sigpending rt_sigtimedwait rt_sigqueueinfo rt_sigsuspend sigaltstack utime mknod uselib "
+        "personality ustat statfs fstatfs sysfs getpriority setpriority sched_setparam sched_getparam "
+        "sched_setscheduler sched_getscheduler sched_get_priority_max sched_get_priority_min "
+        "sched_rr_get_interval mlock munlock mlockall munlockall vhangup modify_ldt pivot_root "
+        "_sysctl prctl arch_prctl adjtimex setrlimit chroot sync acct settimeofday mount umount2 "
+        "swapon swapoff reboot sethostname setdomainname iopl ioperm create_module init_module "
+        "delete_module get_kernel_syms query_module quotactl nfsservctl getpmsg putpmsg afs_syscall "
+        "tuxcall security gettid readahead setxattr lsetxattr fsetxattr getxattr lgetxattr fgetxattr "
+        "listxattr llistxattr flistxattr removexattr lremovexattr fremovexattr tkill time futex "
+        "sched_setaffinity sched_getaffinity set_thread_area io_setup io_destroy io_getevents "
+        "io_submit io_cancel get_thread_area lookup_dcookie epoll_create epoll_ctl_old epoll_wait_old "
+        "remap_file_pages getdents64 set_tid_address restart_syscall semtimedop fadvise64 "
+        "timer_create timer_settime timer_gettime timer_getoverrun timer_delete clock_settime "
+        "clock_gettime clock_getres clock_nanosleep exit_group epoll_wait epoll_ctl tgkill utimes "
+        "vserver mbind set_mempolicy get_mempolicy mq_open mq_unlink mq_timedsend mq_timedreceive "
+        "mq_notify mq_getsetattr kexec_load waitid add_key request_key keyctl ioprio_set ioprio_get "
+        "inotify_init inotify_add_watch inotify_rm_watch migrate_pages openat mkdirat mknodat "
+        "fchownat futimesat newfstatat unlinkat renameat linkat symlinkat readlinkat fchmodat "
+        "faccessat pselect6 ppoll unshare set_robust_list get_robust_list splice tee sync_file_range "
+        "vmsplice move_pages utimensat epoll_pwait signalfd timerfd_create eventfd fallocate "
+        "timerfd_settime timerfd_gettime accept4 signalfd4 eventfd2 epoll_create1 dup3 pipe2 "
+        "inotify_init1 preadv pwritev rt_tgsigqueueinfo perf_event_open recvmmsg fanotify_init "
+        "fanotify_mark prlimit64 name_to_handle_at open_by_handle_at clock_adjtime syncfs sendmmsg "
+        "setns getcpu process_vm_readv process_vm_writev kcmp finit_module sched_setattr "
+        "sched_getattr renameat2 seccomp getrandom memfd_create kexec_file_load bpf execveat "
+        "userfaultfd membarrier mlock2 copy_file_range preadv2 pwritev2 pkey_mprotect pkey_alloc "
+        "pkey_free statx io_pgetevents rseq @424 pidfd_send_signal io_uring_setup io_uring_enter "
+        "io_uring_register open_tree move_mount fsopen fsconfig fsmount fspick pidfd_open clone3 "
+        "close_range openat2 pidfd_getfd faccessat2 process_madvise epoll_pwait2 mount_setattr "
+        "quotactl_fd landlock_create_ruleset landlock_add_rule landlock_restrict_self memfd_secret "
+        "process_mrelease futex_waitv set_mempolicy_home_node cachestat fchmodat2 map_shadow_stack "
+        "futex_wake futex_wait futex_requeue statmount listmount lsm_get_self_attr lsm_set_self_attr "
+        "lsm_list_modules mseal setxattrat getxattrat listxattrat removexattrat open_tree_attr "
+        "file_getattr file_setattr listns"
+    ),
+    "x86": (
+        "@0 restart_syscall exit fork read write open close waitpid creat link unlink execve chdir "
+        "time mknod chmod lchown break oldstat lseek getpid mount umount setuid getuid stime ptrace "
+        "alarm oldfstat pause utime stty gtty access nice ftime sync kill rename mkdir rmdir dup pipe "
+        "times prof brk setgid getgid signal geteuid getegid acct umount2 lock ioctl fcntl mpx "
+        "setpgid ulimit oldolduname umask chroot ustat dup2 getppid getpgrp setsid sigaction sgetmask "
+        "ssetmask setreuid setregid sigsuspend sigpending sethostname setrlimit getrlimit getrusage "
+        "gettimeofday settimeofday getgroups setgroups select symlink oldlstat readlink uselib swapon "
+        "reboot readdir mmap munmap truncate ftruncate fchmod fchown getpriority setpriority profil "
+        "statfs fstatfs ioperm socketcall syslog setitimer getitimer stat lstat fstat olduname iopl "
+        "vhangup idle vm86old wait4 swapoff sysinfo ipc fsync sigreturn clone setdomainname uname "
+        "modify_ldt adjtimex mprotect sigprocmask create_module init_module delete_module "
+        "get_kernel_syms quotactl getpgid fchdir bdflush sysfs personality afs_syscall setfsuid "
+        "setfsgid _llseek getdents _newselect flock msync readv writev getsid fdatasync _sysctl mlock "
+        "munlock mlockall munlockall sched_setparam sched_getparam sched_setscheduler "
+        "sched_getscheduler sched_yield sched_get_priority_max sched_get_priority_min "
+        "sched_rr_get_interval nanosleep mremap setresuid getresuid vm86 query_module poll nfsservctl "
+        "setresgid getresgid prctl rt_sigreturn rt_sigaction rt_sigprocmask rt_sigpending "
+        "rt_sigtimedwait rt_sigqueueinfo rt_sigsuspend pread64 pwrite64 chown getcwd capget capset "
+        "sigaltstack sendfile getpmsg putpmsg vfork ugetrlimit mmap2 truncate64 ftruncate64 stat64 "
+        "lstat64 fstat64 lchown32 getuid32 getgid32 geteuid32 getegid32 setreuid32 setregid32 "
+        "getgroups32 setgroups32 fchown32 setresuid32 getresuid32 setresgid32 getresgid32 chown32 "
+        "setuid32 setgid32 setfsuid32 setfsgid32 pivot_root mincore madvise getdents64 fcntl64 @224 "
+        "gettid readahead setxattr lsetxattr fsetxattr getxattr lgetxattr fgetxattr listxattr "
+        "llistxattr flistxattr removexattr lremovexattr fremovexattr tkill sendfile64 futex "
+        "sched_setaffinity sched_getaffinity set_thread_area get_thread_area io_setup io_destroy "
+        "io_getevents io_submit io_cancel fadvise64 @252 exit_group lookup_dcookie epoll_create "
+        "epoll_ctl epoll_wait remap_file_pages set_tid_address timer_create timer_settime "
+        "timer_gettime timer_getoverrun timer_delete clock_settime clock_gettime clock_getres "
+        "clock_nanosleep statfs64 fstatfs64 tgkill utimes fadvise64_64 vserver mbind get_mempolicy "
+        "set_mempolicy mq_open mq_unlink mq_timedsend mq_timedreceive mq_notify mq_getsetattr "
+        "kexec_load waitid @286 add_key request_key keyctl ioprio_set ioprio_get inotify_init "
+        "inotify_add_watch inotify_rm_watch migrate_pages openat mkdirat mknodat fchownat futimesat "
+        "fstatat64 unlinkat renameat linkat symlinkat readlinkat fchmodat faccessat pselect6 ppoll "
+        "unshare set_robust_list get_robust_list splice sync_file_range tee vmsplice move_pages "
+        "getcpu epoll_pwait utimensat signalfd timerfd_create eventfd fallocate timerfd_settime "
+        "timerfd_gettime signalfd4 eventfd2 epoll_create1 dup3 pipe2 inotify_init1 preadv pwritev "
+        "rt_tgsigqueueinfo perf_event_open recvmmsg fanotify_init fanotify_mark prlimit64 "
+        "name_to_handle_at open_by_handle_at clock_adjtime syncfs sendmmsg setns process_vm_readv "
+        "process_vm_writev kcmp finit_module sched_setattr sched_getattr renameat2 seccomp getrandom "
+        "memfd_create bpf execveat socket socketpair bind connect listen accept4 getsockopt "
+        "setsockopt getsockname getpeername sendto sendmsg recvfrom recvmsg shutdown userfaultfd "
+        "membarrier mlock2 copy_file_range preadv2 pwritev2 pkey_mprotect pkey_alloc pkey_free statx "
+        "arch_prctl io_pgetevents rseq @393 semget semctl shmget shmctl shmat shmdt msgget msgsnd "
+        "msgrcv msgctl clock_gettime64 clock_settime64 clock_adjtime64 clock_getres_time64 "
+        "clock_nanosleep_time64 timer_gettime64 timer_settime64 timerfd_gettime64 timerfd_settime64 "
+        "utimensat_time64 pselect6_time64 ppoll_time64 @416 io_pgetevents_time64 recvmmsg_time64 "
+        "mq_timedsend_time64 mq_timedreceive_time64 semtimedop_time64 rt_sigtimedwait_time64 "
+        "futex_time64 sched_rr_get_interval_time64 pidfd_send_signal io_uring_setup io_uring_enter "
+        "io_uring_register open_tree move_mount fsopen fsconfig fsmount fspick pidfd_open clone3 "
+        "close_range openat2 pidfd_getfd faccessat2 process_madvise epoll_pwait2 mount_setattr "
+        "quotactl_fd landlock_create_ruleset landlock_add_rule landlock_restrict_self memfd_secret "
+        "process_mrelease futex_waitv set_mempolicy_home_node cachestat fchmodat2 map_shadow_stack "
+        "futex_wake futex_wait futex_requeue statmount listmount lsm_get_self_attr lsm_set_self_attr "
+        "lsm_list_modules mseal setxattrat getxattrat listxattrat removexattrat open_tree_attr "
+        "file_getattr file_setattr listns"
+    ),
+    "x32": (
+        "@0 read write open close stat fstat lstat poll lseek mmap mprotect munmap brk @14 "
+        "rt_sigprocmask @17 pread64 pwrite64 @21 access pipe select sched_yield mremap msync mincore "
+        "madvise shmget shmat shmctl dup dup2 pause nanosleep getitimer alarm setitimer getpid "
+        "sendfile socket connect accept sendto @48 shutdown bind listen getsockname getpeername "
+        "socketpair @56 clone fork vfork @60 exit wait4 kill uname semget semop semctl shmdt msgget "
+        "msgsnd msgrcv msgctl fcntl flock fsync fdatasync truncate ftruncate getdents getcwd chdir "
+        "fchdir rename mkdir rmdir creat link unlink symlink readlink chmod fchmod chown fchown "
+        "lchown umask gettimeofday getrlimit getrusage sysinfo times @102 getuid syslog getgid setuid "
+        "setgid geteuid getegid setpgid getppid getpgrp setsid setreuid setregid getgroups setgroups "
+        "setresuid getresuid setresgid getresgid getpgid setfsuid setfsgid getsid capget capset @130 "
+        "rt_sigsuspend @132 utime mknod @135 personality ustat statfs fstatfs sysfs getpriority "
+        "setpriority sched_setparam sched_getparam sched_setscheduler sched_getscheduler "
+        "sched_get_priority_max sched_get_priority_min sched_rr_get_interval mlock munlock mlockall "
+        "munlockall vhangup modify_ldt pivot_root @157 prctl arch_prctl adjtimex setrlimit chroot "
+        "sync acct settimeofday mount umount2 swapon swapoff reboot sethostname setdomainname iopl "
+        "ioperm @175 init_module delete_module @179 quotactl @181 getpmsg putpmsg afs_syscall tuxcall "
+        "security gettid readahead setxattr lsetxattr fsetxattr getxattr lgetxattr fgetxattr "
+        "listxattr llistxattr flistxattr removexattr lremovexattr fremovexattr tkill time futex "
+        "sched_setaffinity sched_getaffinity @207 io_destroy io_getevents @210 io_cancel @212 "
+        "lookup_dcookie epoll_create @216 remap_file_pages getdents64 set_tid_address restart_syscall "
+        "semtimedop fadvise64 @223 timer_settime timer_gettime timer_getoverrun timer_delete "
+        "clock_settime clock_gettime clock_getres clock_nanosleep exit_group epoll_wait epoll_ctl "
+        "tgkill utimes @237 mbind set_mempolicy get_mempolicy mq_open mq_unlink mq_timedsend "
+        "mq_timedreceive @245 mq_getsetattr @248 add_key request_key keyctl ioprio_set ioprio_get "
+        "inotify_init inotify_add_watch inotify_rm_watch migrate_pages openat mkdirat mknodat "
+        "fchownat futimesat newfstatat unlinkat renameat linkat symlinkat readlinkat fchmodat "
+        "faccessat pselect6 ppoll unshare @275 splice tee sync_file_range @280 utimensat epoll_pwait "
+        "signalfd timerfd_create eventfd fallocate timerfd_settime timerfd_gettime accept4 signalfd4 "
+        "eventfd2 epoll_create1 dup3 pipe2 inotify_init1 @298 perf_event_open @300 fanotify_init "
+        "fanotify_mark prlimit64 name_to_handle_at open_by_handle_at clock_adjtime syncfs @308 setns "
+        "getcpu @312 kcmp finit_module sched_setattr sched_getattr renameat2 seccomp getrandom "
+        "memfd_create kexec_file_load bpf @323 userfaultfd membarrier mlock2 copy_file_range @329 "
+        "pkey_mprotect pkey_alloc pkey_free statx io_pgetevents rseq @424 pidfd_send_signal "
+        "io_uring_setup io_uring_enter io_uring_register open_tree move_mount fsopen fsconfig fsmount "
+        "fspick pidfd_open clone3 close_range openat2 pidfd_getfd faccessat2 process_madvise "
+        "epoll_pwait2 mount_setattr quotactl_fd landlock_create_ruleset landlock_add_rule "
+        "landlock_restrict_self memfd_secret process_mrelease futex_waitv set_mempolicy_home_node "
+        "cachestat fchmodat2 map_shadow_stack futex_wake futex_wait futex_requeue statmount listmount "
+        "lsm_get_self_attr lsm_set_self_attr lsm_list_modules mseal setxattrat getxattrat listxattrat "
+        "removexattrat open_tree_attr file_getattr file_setattr listns @512 rt_sigaction rt_sigreturn "
+        "ioctl readv writev recvfrom sendmsg recvmsg execve ptrace rt_sigpending rt_sigtimedwait "
+        "rt_sigqueueinfo sigaltstack timer_create mq_notify kexec_load waitid set_robust_list "
+        "get_robust_list vmsplice move_pages preadv pwritev rt_tgsigqueueinfo recvmmsg sendmmsg "
+        "process_vm_readv process_vm_writev setsockopt getsockopt io_setup io_submit execveat preadv2 "
+        "pwritev2"
+    ),
+    "aarch64": (
+        "@0 io_setup io_destroy io_submit io_cancel io_getevents setxattr lsetxattr fsetxattr "
+        "getxattr lgetxattr fgetxattr listxattr llistxattr flistxattr removexattr lremovexattr "
+        "fremovexattr getcwd lookup_dcookie eventfd2 epoll_create1 epoll_ctl epoll_pwait dup dup3 "
+        "fcntl inotify_init1 inotify_add_watch inotify_rm_watch ioctl ioprio_set ioprio_get flock "
+        "mknodat mkdirat unlinkat symlinkat linkat renameat umount2 mount pivot_root nfsservctl "
+        "statfs fstatfs truncate ftruncate fallocate faccessat chdir fchdir chroot fchmod fchmodat "
+        "fchownat fchown openat close vhangup pipe2 quotactl getdents64 lseek read write readv writev "
+        "pread64 pwrite64 preadv pwritev sendfile pselect6 ppoll signalfd4 vmsplice splice tee "
+        "readlinkat newfstatat fstat sync fsync fdatasync sync_file_range timerfd_create "
+        "timerfd_settime timerfd_gettime utimensat acct capget capset personality exit exit_group "
+        "waitid set_tid_address unshare futex set_robust_list get_robust_list nanosleep getitimer "
+        "setitimer kexec_load init_module delete_module timer_create timer_gettime timer_getoverrun "
+        "timer_settime timer_delete clock_settime clock_gettime clock_getres clock_nanosleep syslog "
+        "ptrace sched_setparam sched_setscheduler sched_getscheduler sched_getparam sched_setaffinity "
+        "sched_getaffinity sched_yield sched_get_priority_max sched_get_priority_min "
+        "sched_rr_get_interval restart_syscall kill tkill tgkill sigaltstack rt_sigsuspend "
+        "rt_sigaction rt_sigprocmask rt_sigpending rt_sigtimedwait rt_sigqueueinfo rt_sigreturn "
+        "setpriority getpriority reboot setregid setgid setreuid setuid setresuid getresuid setresgid "
+        "getresgid setfsuid setfsgid times setpgid getpgid getsid setsid getgroups setgroups uname "
+        "sethostname setdomainname getrlimit setrlimit getrusage umask prctl getcpu gettimeofday "
+        "settimeofday adjtimex getpid getppid getuid geteuid getgid getegid gettid sysinfo mq_open "
+        "mq_unlink mq_timedsend mq_timedreceive mq_notify mq_getsetattr msgget msgctl msgrcv msgsnd "
+        "semget semctl semtimedop semop shmget shmctl shmat shmdt socket socketpair bind listen "
+        "accept connect getsockname getpeername sendto recvfrom setsockopt getsockopt shutdown "
+        "sendmsg recvmsg readahead brk munmap mremap add_key request_key keyctl clone execve mmap "
+        "fadvise64 swapon swapoff mprotect msync mlock munlock mlockall munlockall mincore madvise "
+        "remap_file_pages mbind get_mempolicy set_mempolicy migrate_pages move_pages "
+        "rt_tgsigqueueinfo perf_event_open accept4 recvmmsg @260 wait4 prlimit64 fanotify_init "
+        "fanotify_mark name_to_handle_at open_by_handle_at clock_adjtime syncfs setns sendmmsg "
+        "process_vm_readv process_vm_writev kcmp finit_module sched_setattr sched_getattr renameat2 "
+        "seccomp getrandom memfd_create bpf execveat userfaultfd membarrier mlock2 copy_file_range "
+        "preadv2 pwritev2 pkey_mprotect pkey_alloc pkey_free statx io_pgetevents rseq kexec_file_load "
+        "@424 pidfd_send_signal io_uring_setup io_uring_enter io_uring_register open_tree move_mount "
+        "fsopen fsconfig fsmount fspick pidfd_open clone3 close_range openat2 pidfd_getfd faccessat2 "
+        "process_madvise epoll_pwait2 mount_setattr quotactl_fd landlock_create_ruleset "
+        "landlock_add_rule landlock_restrict_self memfd_secret process_mrelease futex_waitv "
+        "set_mempolicy_home_node cachestat fchmodat2 map_shadow_stack futex_wake futex_wait "
+        "futex_requeue statmount listmount lsm_get_self_attr lsm_set_self_attr lsm_list_modules mseal "
+        "setxattrat getxattrat listxattrat removexattrat open_tree_attr file_getattr file_setattr "
+        "listns"
+    ),
+    "arm": (
+        "@0 restart_syscall exit fork read write open close @8 creat link unlink execve chdir @14 "
+        "mknod chmod lchown @19 lseek getpid mount @23 setuid getuid @26 ptrace @29 pause @33 access "
+        "nice @36 sync kill rename mkdir rmdir dup pipe times @45 brk setgid getgid @49 geteuid "
+        "getegid acct umount2 @54 ioctl fcntl @57 setpgid @60 umask chroot ustat dup2 getppid getpgrp "
+        "setsid sigaction @70 setreuid setregid sigsuspend sigpending sethostname setrlimit @77 "
+        "getrusage gettimeofday settimeofday getgroups setgroups @83 symlink @85 readlink uselib "
+        "swapon reboot @91 munmap truncate ftruncate fchmod fchown getpriority setpriority @99 statfs "
+        "fstatfs @103 syslog setitimer getitimer stat lstat fstat @111 vhangup @114 wait4 swapoff "
+        "sysinfo @118 fsync sigreturn clone setdomainname uname @124 adjtimex mprotect sigprocmask "
+        "@128 init_module delete_module @131 quotactl getpgid fchdir bdflush sysfs personality @138 "
+        "setfsuid setfsgid _llseek getdents _newselect flock msync readv writev getsid fdatasync "
+        "_sysctl mlock munlock mlockall munlockall sched_setparam sched_getparam sched_setscheduler "
+        "sched_getscheduler sched_yield sched_get_priority_max sched_get_priority_min "
+        "sched_rr_get_interval nanosleep mremap setresuid getresuid @168 poll nfsservctl setresgid "
+        "getresgid prctl rt_sigreturn rt_sigaction rt_sigprocmask rt_sigpending rt_sigtimedwait "
+        "rt_sigqueueinfo rt_sigsuspend pread64 pwrite64 chown getcwd capget capset sigaltstack "
+        "sendfile @190 vfork ugetrlimit mmap2 truncate64 ftruncate64 stat64 lstat64 fstat64 lchown32 "
+        "getuid32 getgid32 geteuid32 getegid32 setreuid32 setregid32 getgroups32 setgroups32 fchown32 "
+        "setresuid32 getresuid32 setresgid32 getresgid32 chown32 setuid32 setgid32 setfsuid32 "
+        "setfsgid32 getdents64 pivot_root mincore madvise fcntl64 @224 gettid readahead setxattr "
+        "lsetxattr fsetxattr getxattr lgetxattr fgetxattr listxattr llistxattr flistxattr removexattr "
+        "lremovexattr fremovexattr tkill sendfile64 futex sched_setaffinity sched_getaffinity "
+        "io_setup io_destroy io_getevents io_submit io_cancel exit_group lookup_dcookie epoll_create "
+        "epoll_ctl epoll_wait remap_file_pages @256 set_tid_address timer_create timer_settime "
+        "timer_gettime timer_getoverrun timer_delete clock_settime clock_gettime clock_getres "
+        "clock_nanosleep statfs64 fstatfs64 tgkill utimes arm_fadvise64_64 pciconfig_iobase "
+        "pciconfig_read pciconfig_write mq_open mq_unlink mq_timedsend mq_timedreceive mq_notify "
+        "mq_getsetattr waitid socket bind connect listen accept getsockname getpeername socketpair "
+        "send sendto recv recvfrom shutdown setsockopt getsockopt sendmsg recvmsg semop semget semctl "
+        "msgsnd msgrcv msgget msgctl shmat shmdt shmget shmctl add_key request_key keyctl semtimedop "
+        "vserver ioprio_set ioprio_get inotify_init inotify_add_watch inotify_rm_watch mbind "
+        "get_mempolicy set_mempolicy openat mkdirat mknodat fchownat futimesat fstatat64 unlinkat "
+        "renameat linkat symlinkat readlinkat fchmodat faccessat pselect6 ppoll unshare "
+        "set_robust_list get_robust_list splice arm_sync_file_range @341 sync_file_range2 tee "
+        "vmsplice move_pages getcpu epoll_pwait kexec_load utimensat signalfd timerfd_create eventfd "
+        "fallocate timerfd_settime timerfd_gettime signalfd4 eventfd2 epoll_create1 dup3 pipe2 "
+        "inotify_init1 preadv pwritev rt_tgsigqueueinfo perf_event_open recvmmsg accept4 "
+        "fanotify_init fanotify_mark prlimit64 name_to_handle_at open_by_handle_at clock_adjtime "
+        "syncfs sendmmsg setns process_vm_readv process_vm_writev kcmp finit_module sched_setattr "
+        "sched_getattr renameat2 seccomp getrandom memfd_create bpf execveat userfaultfd membarrier "
+        "mlock2 copy_file_range preadv2 pwritev2 pkey_mprotect pkey_alloc pkey_free statx rseq "
+        "io_pgetevents migrate_pages kexec_file_load @403 clock_gettime64 clock_settime64 "
+        "clock_adjtime64 clock_getres_time64 clock_nanosleep_time64 timer_gettime64 timer_settime64 "
+        "timerfd_gettime64 timerfd_settime64 utimensat_time64 pselect6_time64 ppoll_time64 @416 "
+        "io_pgetevents_time64 recvmmsg_time64 mq_timedsend_time64 mq_timedreceive_time64 "
+        "semtimedop_time64 rt_sigtimedwait_time64 futex_time64 sched_rr_get_interval_time64 "
+        "pidfd_send_signal io_uring_setup io_uring_enter io_uring_register open_tree move_mount "
+        "fsopen fsconfig fsmount fspick pidfd_open clone3 close_range openat2 pidfd_getfd faccessat2 "
+        "process_madvise epoll_pwait2 mount_setattr quotactl_fd landlock_create_ruleset "
+        "landlock_add_rule landlock_restrict_self @448 process_mrelease futex_waitv "
+        "set_mempolicy_home_node cachestat fchmodat2 map_shadow_stack futex_wake futex_wait "
+        "futex_requeue statmount listmount lsm_get_self_attr lsm_set_self_attr lsm_list_modules mseal "
+        "setxattrat getxattrat listxattrat removexattrat open_tree_attr file_getattr file_setattr "
+        "listns"
+    ),
+}
 
 
 def run_as_program():

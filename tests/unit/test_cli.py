@@ -8,7 +8,6 @@ process (sleep) standing in for the container's init where one must be alive.
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -376,18 +375,107 @@ def test_create_without_a_config_json_names_it_and_leaves_no_state(tmp_path, roo
     assert not os.path.exists(os.path.join(root, "c1"))
 
 
-def test_create_of_a_config_with_seccomp_is_refused_naming_linux_seccomp(tmp_path, root):
+def seccomp_config(**changes):
+    """base_config with a small valid seccomp profile, `changes` applied to it."""
     raw = base_config()
-    raw["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ERRNO"}
+    raw["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [
+            {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+        ],
+    }
+    raw["linux"]["seccomp"].update(changes)
+    return raw
+
+
+def broken_rule(index, **fields):
+    raw = seccomp_config()
+    raw["linux"]["seccomp"]["syscalls"][index].update(fields)
+    return raw
+
+
+def broken_condition(**fields):
+    raw = seccomp_config()
+    raw["linux"]["seccomp"]["syscalls"][1]["args"][0].update(fields)
+    return raw
+
+
+@pytest.mark.parametrize("raw,field,detail", [
+    (broken_rule(2, action="SCMP_ACT_FROB"), "linux.seccomp.syscalls[2].action", "SCMP_ACT_FROB"),
+    (broken_condition(op="SCMP_CMP_SIMILAR"), "linux.seccomp.syscalls[1].args[0].op", "SCMP_CMP_SIMILAR"),
+    (broken_condition(index=6), "linux.seccomp.syscalls[1].args[0].index", "out of range"),
+    (broken_rule(0, action="SCMP_ACT_NOTIFY"), "linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY"),
+    (seccomp_config(defaultAction="SCMP_ACT_NOTIFY", listenerPath="/run/agent.sock"),
+     "linux.seccomp.defaultAction", "SCMP_ACT_NOTIFY"),
+    (broken_rule(0, errnoRet=1), "linux.seccomp.syscalls[0].errnoRet", "SCMP_ACT_ERRNO"),
+], ids=["unknown-action", "unknown-op", "bad-arg-index", "notify-without-listener", "notify-as-default",
+        "errnoRet-on-allow"])
+def test_create_of_a_malformed_seccomp_profile_is_refused_naming_the_field_before_anything_is_created(
+        tmp_path, root, raw, field, detail):
+    (tmp_path / "rootfs").mkdir()
     (tmp_path / "config.json").write_text(json.dumps(raw))
-    assert_clean_failure(run_cli("--root", root, "create", "-b", str(tmp_path), "c1"), "linux.seccomp")
+    line = assert_clean_failure(run_cli("--root", root, "create", "-b", str(tmp_path), "c1"), field, detail)
+    assert line.startswith("minirun: config.json: %s: " % field)
+    assert not os.path.exists(os.path.join(root, "c1"))
+
+
+@pytest.mark.skipif(os.uname().machine not in ("x86_64", "aarch64"),
+                    reason="seccomp is compiled for x86_64 and aarch64 only")
+def test_create_of_a_profile_over_the_kernel_limit_is_refused_naming_linux_seccomp(tmp_path, root):
+    rules = [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1 + i % 100,
+              "args": [{"index": 0, "value": i, "op": "SCMP_CMP_EQ"}]} for i in range(3000)]
+    (tmp_path / "rootfs").mkdir()
+    (tmp_path / "config.json").write_text(json.dumps(seccomp_config(syscalls=rules)))
+    assert_clean_failure(run_cli("--root", root, "create", "-b", str(tmp_path), "c1"), "linux.seccomp", "4096")
+    assert not os.path.exists(os.path.join(root, "c1"))
+
+
+@pytest.mark.parametrize("where,key,field,lsm,lsm_name", [
+    ("process", "apparmorProfile", "process.apparmorProfile", "apparmor", "AppArmor"),
+    ("process", "selinuxLabel", "process.selinuxLabel", "selinux", "SELinux"),
+    ("linux", "mountLabel", "linux.mountLabel", "selinux", "SELinux"),
+])
+def test_create_with_an_lsm_label_is_refused_on_a_host_without_that_lsm(tmp_path, root, where, key, field, lsm,
+                                                                       lsm_name):
+    if minirun.lsm_available(lsm):
+        pytest.skip("needs a host without %s" % lsm_name)
+    raw = seccomp_config()
+    raw[where][key] = "container-label"
+    (tmp_path / "rootfs").mkdir()
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    assert_clean_failure(run_cli("--root", root, "create", "-b", str(tmp_path), "c1"),
+                         field, "%s is not enabled" % lsm_name, "container-label")
     assert not os.path.exists(os.path.join(root, "c1"))
 
 
 @pytest.mark.skipif(not os.path.isdir(FIXTURES), reason="needs ../shared/fixtures")
-def test_create_of_a_docker_config_is_refused_for_its_seccomp_profile(tmp_path, root):
-    shutil.copy(os.path.join(FIXTURES, "docker-run-echo-hi.config.json"), str(tmp_path / "config.json"))
-    assert_clean_failure(run_cli("--root", root, "create", "--bundle", str(tmp_path), "c1"), "linux.seccomp")
+def test_create_of_a_docker_config_gets_past_its_seccomp_profile_to_the_apparmor_check(tmp_path, root):
+    """Docker's config as dockerd writes it on an AppArmor host (plus the
+    profile name), with its rootfs and bind sources made real: the seccomp
+    profile is accepted, and only the missing LSM stops create."""
+    if minirun.lsm_available("apparmor"):
+        pytest.skip("needs a host without AppArmor")
+    with open(os.path.join(FIXTURES, "docker-run-echo-hi.config.json")) as handle:
+        raw = json.load(handle)
+    assert raw["linux"]["seccomp"]["syscalls"]
+    raw["process"]["apparmorProfile"] = "docker-default"
+    raw["root"]["path"] = str(tmp_path / "rootfs")
+    (tmp_path / "rootfs").mkdir()
+    for i, mount in enumerate(raw["mounts"]):
+        if mount["type"] == "bind":
+            mount["source"] = str(tmp_path / ("bind-source-%d" % i))
+            open(mount["source"], "w").close()
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    log = tmp_path / "minirun.log"
+    result = run_cli("--root", root, "--log", log, "--log-format", "json", "create", "--bundle", str(tmp_path), "c1")
+    line = assert_clean_failure(result, "process.apparmorProfile", "AppArmor is not enabled", "docker-default")
+    assert "seccomp" not in line
+    assert not os.path.exists(os.path.join(root, "c1"))
+    levels = [json.loads(entry)["level"] for entry in log.read_text().splitlines()]
+    assert levels == ["warning", "error"]  # cgroups not applied; then the refusal
 
 
 def test_create_with_a_terminal_but_no_console_socket_is_refused(tmp_path, root):

@@ -160,10 +160,39 @@ def test_make_target_creates_the_missing_parents_of_a_dangling_symlinks_target(r
     assert os.path.isfile(host)
 
 
-def test_make_link_path_creates_the_parent_and_returns_the_link_location(root):
-    path = minirun.make_link_path(root, "/dev/pts/ptmx")
-    assert path == os.path.join(root, "dev", "pts", "ptmx")
-    assert os.path.isdir(os.path.join(root, "dev", "pts")) and not os.path.lexists(path)
+def test_make_symlink_in_root_creates_the_parent_and_the_link(root):
+    minirun.make_symlink_in_root(root, "pts/ptmx", "/dev/ptmx")
+    assert os.path.isdir(os.path.join(root, "dev"))
+    assert os.readlink(os.path.join(root, "dev", "ptmx")) == "pts/ptmx"
+
+
+def test_make_symlink_in_root_leaves_an_existing_entry_alone(root):
+    os.makedirs(os.path.join(root, "dev"))
+    with open(os.path.join(root, "dev", "ptmx"), "w") as handle:
+        handle.write("kept")
+    minirun.make_symlink_in_root(root, "pts/ptmx", "/dev/ptmx")
+    with open(os.path.join(root, "dev", "ptmx")) as handle:
+        assert handle.read() == "kept"
+
+
+def test_walk_in_root_fails_closed_on_a_symlink_that_appears_after_resolution(root, monkeypatch):
+    # Stand in for a rootfs changed between resolve_in_root and the walk: the
+    # walk itself must refuse to step through the symlink, and create nothing
+    # where it points.
+    os.symlink(os.path.join(os.path.dirname(root), "outside"), os.path.join(root, "swapped"))
+    monkeypatch.setattr(minirun, "resolve_in_root", lambda r, p: os.path.join(r, p.lstrip("/")))
+    with pytest.raises(OSError):
+        minirun.walk_in_root(root, "/swapped/made-outside", is_file=False)
+    assert outside_untouched(root)
+
+
+def test_walk_in_root_returns_an_fd_on_the_created_file(root):
+    fd = minirun.walk_in_root(root, "/etc/hostname", is_file=True)
+    try:
+        assert os.readlink("/proc/self/fd/%d" % fd) == os.path.join(root, "etc", "hostname")
+    finally:
+        os.close(fd)
+    assert os.path.isfile(os.path.join(root, "etc", "hostname"))
 
 
 # --- copy_tree (tmpcopyup) -------------------------------------------------------

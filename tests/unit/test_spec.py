@@ -10,6 +10,7 @@ import minirun
 from minirun import (MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC,
                      MS_RELATIME, MS_SHARED, MS_SLAVE)
 
+from . import bpf
 from .helpers import FIXTURES, StandInConfig, base_config, with_namespaces
 
 BUNDLE = "/bundles/b1"
@@ -663,28 +664,71 @@ def test_cgroups_path_is_recorded():
 # --- refuse_unsupported and capability_mask ----------------------------------
 
 
-def test_seccomp_is_refused_naming_linux_seccomp():
+def test_a_seccomp_profile_is_parsed_and_passes_refuse_unsupported(capfd):
     raw = base_config()
-    raw["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ERRNO"}
+    raw["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ERRNO",
+                               "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}
     cfg = parse(raw)
-    with pytest.raises(minirun.ConfigError) as caught:
-        minirun.refuse_unsupported(cfg)
-    assert caught.value.field == "linux.seccomp"
-    assert "linux.seccomp" in str(caught.value)
+    assert cfg.seccomp.default_action == 0x00050001  # SECCOMP_RET_ERRNO | EPERM
+    assert [(rule.names, rule.action) for rule in cfg.seccomp.rules] == [(["read"], 0x7FFF0000)]
+    minirun.refuse_unsupported(cfg)
+    assert capfd.readouterr().err == ""
+    assert len(minirun.compile_seccomp(cfg.seccomp, "x86_64")) > 0
 
 
-@pytest.mark.parametrize("where,key,field", [
-    ("process", "apparmorProfile", "process.apparmorProfile"),
-    ("process", "selinuxLabel", "process.selinuxLabel"),
-    ("linux", "mountLabel", "linux.mountLabel"),
-])
-def test_lsm_labels_are_refused_naming_their_field(where, key, field):
+def test_a_malformed_seccomp_profile_is_refused_at_parse_naming_its_field():
+    raw = base_config()
+    raw["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ERRNO",
+                               "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"},
+                                            {"names": ["write"], "action": "SCMP_ACT_ALOW"}]}
+    error = config_error(raw)
+    assert error.field == "linux.seccomp.syscalls[1].action"
+    assert "SCMP_ACT_ALOW" in str(error)
+
+
+LSM_LABELS = [
+    ("process", "apparmorProfile", "process.apparmorProfile", "apparmor", "AppArmor"),
+    ("process", "selinuxLabel", "process.selinuxLabel", "selinux", "SELinux"),
+    ("linux", "mountLabel", "linux.mountLabel", "selinux", "SELinux"),
+]
+
+
+@pytest.mark.parametrize("where,key,field,lsm,lsm_name", LSM_LABELS)
+def test_lsm_labels_are_parsed_and_not_refused_as_unsupported(where, key, field, lsm, lsm_name, capfd):
+    raw = base_config()
+    raw[where][key] = "system_u:system_r:container_t:s0"
+    cfg = parse(raw)
+    label = cfg.process.apparmor_profile or cfg.process.selinux_label or cfg.mount_label
+    assert label == "system_u:system_r:container_t:s0"
+    minirun.refuse_unsupported(cfg)
+    assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("where,key,field,lsm,lsm_name", LSM_LABELS)
+def test_lsm_labels_are_refused_on_a_host_without_that_lsm_naming_their_field(where, key, field, lsm, lsm_name):
+    if minirun.lsm_available(lsm):
+        pytest.skip("needs a host without %s" % lsm_name)
     raw = base_config()
     raw[where][key] = "some-label"
     cfg = parse(raw)
     with pytest.raises(minirun.ConfigError) as caught:
-        minirun.refuse_unsupported(cfg)
+        minirun.check_lsm_support(cfg)
     assert caught.value.field == field
+    message = str(caught.value)
+    assert message.startswith("config.json: %s: " % field)
+    assert "%s is not enabled" % lsm_name in message and "some-label" in message
+
+
+def test_a_config_without_lsm_labels_passes_check_lsm_support():
+    minirun.check_lsm_support(parse(base_config()))
+
+
+@pytest.mark.parametrize("where,key", [("process", "apparmorProfile"), ("process", "selinuxLabel"),
+                                       ("linux", "mountLabel")])
+def test_lsm_labels_must_be_strings(where, key):
+    raw = base_config()
+    raw[where][key] = 5
+    assert config_error(raw).field == "%s.%s" % (where, key)
 
 
 @pytest.mark.parametrize("where,key,value,field", [
@@ -747,16 +791,20 @@ def load_fixture(tmp_path, name):
 
 @needs_fixtures
 @pytest.mark.parametrize("name", fixture_files("*.config.json"))
-def test_engine_config_parses_and_only_seccomp_is_refused(tmp_path, name):
+def test_engine_config_parses_passes_refuse_unsupported_and_its_seccomp_profile_compiles(tmp_path, name):
     raw, cfg = load_fixture(tmp_path, name)
     assert cfg.process.args == raw["process"]["args"]
     assert len(cfg.mounts) == len(raw.get("mounts", []))
-    if "seccomp" in raw.get("linux", {}):
-        with pytest.raises(minirun.ConfigError) as caught:
-            minirun.refuse_unsupported(cfg)
-        assert caught.value.field == "linux.seccomp"
-        cfg.seccomp = None  # everything else in the fixture must be acceptable
     minirun.refuse_unsupported(cfg)
+    seccomp = raw.get("linux", {}).get("seccomp")
+    if seccomp is None:
+        assert cfg.seccomp is None
+        return
+    assert len(cfg.seccomp.rules) == len(seccomp.get("syscalls", []))
+    for machine in ("x86_64", "aarch64"):
+        program = minirun.compile_seccomp(cfg.seccomp, machine)
+        bpf.check_program(program)  # the kernel's static rules, 4096 instructions at most among them
+        assert len(program) <= 4096
 
 
 @needs_fixtures
