@@ -1231,6 +1231,11 @@ class Store:
         """Make ROOT/ID and return a locked fd on it; fails if the ID is taken."""
         validate_id(cid)
         os.makedirs(self.root, 0o700, exist_ok=True)
+        mode = os.stat(self.root).st_mode
+        if mode & 0o022:
+            # Others could rename or replace ROOT/ID and hijack a container's state.
+            raise Error("--root %s is writable by other users (mode %o); refusing to keep state there"
+                        % (self.root, mode & 0o7777))
         try:
             os.mkdir(self.path(cid), 0o700)
         except FileExistsError:
@@ -1467,6 +1472,8 @@ class Launch:
         self.close_in_child = []     # create's own fds, closed first thing in the joiner
         self.seccomp = None          # a SeccompPlan: the compiled filter
         self.listener_fd = None      # connected to linux.seccomp.listenerPath, for SCMP_ACT_NOTIFY
+        self.capabilities = None     # {set: bitmask}, or None to leave the capabilities alone
+        self.host_pid = None         # the init's pid on the host, taken before the pivot
 
 
 def child_failure(channel, exc):
@@ -1541,6 +1548,7 @@ def init_main(launch):
     channel = Channel(launch.channel)
     try:
         channel.expect("go")
+        launch.host_pid = os_getpid_host()  # /proc/self names the container's pid after the pivot
         os.umask(0)  # device nodes and mount points get exactly the modes asked for
         lib.prctl(PR_SET_PDEATHSIG, 9)  # if create dies before "ready", so do we
         if not launch.no_new_keyring:
@@ -1554,7 +1562,7 @@ def init_main(launch):
         if cfg.hooks["prestart"] or cfg.hooks["createRuntime"]:
             channel.send("hooks")
             channel.expect("hooks-done")
-        state = hook_state(cfg, launch.cid, os_getpid_host(), "creating")
+        state = hook_state(cfg, launch.cid, launch.host_pid, "creating")
         for hook in cfg.hooks["createContainer"]:
             run_hook(hook, state)
         if cfg.new_namespace("mount"):
@@ -1590,11 +1598,17 @@ def init_main(launch):
         if launch.seccomp is not None and not launch.seccomp.no_new_privileges:
             # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: it
             # has to come before the capabilities are dropped (as in runc).
-            load_seccomp(lib, launch.seccomp, launch.listener_fd, hook_state(cfg, launch.cid, os_getpid_host(), "creating"))
-        apply_user(lib, proc)
+            load_seccomp(lib, launch.seccomp, launch.listener_fd, hook_state(cfg, launch.cid, launch.host_pid, "creating"))
+        apply_user(lib, proc, launch.capabilities)
         try:
             os.chdir(proc.cwd)
+            # A cwd reached through a host fd (/proc/self/fd/N of a preserved
+            # directory fd) lies outside the root: getcwd then fails with
+            # ENOENT ("unreachable"). Refuse it (the CVE-2024-21626 class).
+            os.getcwd()
         except OSError as exc:
+            if exc.errno == 2 and os.path.isdir("."):
+                raise Error("process.cwd: %s leads outside the container's root filesystem" % proc.cwd) from None
             raise Error("process.cwd: %s" % os_error_text(exc)) from None
         executable = find_executable(proc.args[0], env)
         os.umask(proc.umask if proc.umask is not None else 0o022)
@@ -1616,7 +1630,7 @@ def init_main(launch):
             pass
         # fifo_fd stays open (close-on-exec) until execve: `start` waits for
         # it to close, so that poststart hooks run after the process started.
-        state = hook_state(cfg, launch.cid, os_getpid_host(), "created")
+        state = hook_state(cfg, launch.cid, launch.host_pid, "created")
         for hook in cfg.hooks["startContainer"]:
             run_hook(hook, state)
         restore_signal_defaults()
@@ -2475,7 +2489,17 @@ def apply_exec_labels(proc):
             attr.write(proc.selinux_label)
 
 
-def apply_user(lib, proc):
+def plan_capabilities(proc):
+    """{set: bitmask} for the five sets, or None when the config gives none.
+    Decided by create, so that a warning about an unknown name is logged by
+    the runtime, never from inside the container."""
+    if not proc.capabilities["_given"]:
+        return None
+    return {kind: capability_mask(proc.capabilities[kind], "process.capabilities." + kind)
+            for kind in CAPABILITY_SETS}
+
+
+def apply_user(lib, proc, masks):
     """Switch to the process user and set the five capability sets.
 
     Order matters: the bounding set is trimmed while we still hold
@@ -2483,9 +2507,7 @@ def apply_user(lib, proc):
     user; capset then sets effective/permitted/inheritable, and ambient
     capabilities (which need permitted and inheritable) come last.
     """
-    caps = proc.capabilities
-    if caps["_given"]:
-        masks = {kind: capability_mask(caps[kind], "process.capabilities." + kind) for kind in CAPABILITY_SETS}
+    if masks is not None:
         lib.prctl(PR_SET_KEEPCAPS, 1)
         for bit in range(last_capability() + 1):
             if not masks["bounding"] >> bit & 1:
@@ -2500,7 +2522,7 @@ def apply_user(lib, proc):
         os.setresuid(proc.uid, proc.uid, proc.uid)
     except OSError as exc:
         raise Error("process.user: cannot become %d:%d: %s" % (proc.uid, proc.gid, exc.strerror)) from None
-    if caps["_given"]:
+    if masks is not None:
         lib.prctl(PR_SET_KEEPCAPS, 0)
         try:
             lib.capset(masks["effective"], masks["permitted"], masks["inheritable"])
@@ -2748,6 +2770,7 @@ def create_container(store, cid, opts, console_fd=None):
             launch.console_fd = lift_fd(console_fd, floor)
             own_fds.append(launch.console_fd)
         launch.seccomp = seccomp
+        launch.capabilities = plan_capabilities(cfg.process)
         if seccomp is not None and seccomp.notify:
             try:
                 launch.listener_fd = lift_fd(lib.connect_unix(seccomp.listener_path), floor)
@@ -2772,6 +2795,10 @@ def create_container(store, cid, opts, console_fd=None):
         def joiner_entry():
             for fd in launch.close_in_child:
                 os.close(fd)
+            # The children report to create over the channel; a log line
+            # written from here could land inside the container's rootfs.
+            LOG.path, LOG._fd = None, None
+            LOG.threshold = len(Log.LEVELS)
             joiner_main(launch)
 
         joiner = lib.clone(joiner_entry, 0)
@@ -2950,6 +2977,7 @@ def wait_for_exit(pid, seconds):
 
 
 def delete_container(store, cid, force=False):
+    validate_id(cid)  # --force forgives a missing container, not a bad ID
     try:
         lock_fd = store.lock(cid)
     except Error:

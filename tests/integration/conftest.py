@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from .helpers import (
-    BUSYBOX, DEFAULT_TIMEOUT, RUNTIME, assert_no_traceback, base_config,
+    BUSYBOX, DEFAULT_TIMEOUT, HERE, RUNTIME, assert_no_traceback, base_config,
     bind_mount, deep_merge, mounts_under, new_id, processes_inside,
 )
 
@@ -84,6 +84,23 @@ def rootfs(tmp_path, rootfs_template):
     dest = tmp_path / "rootfs"
     subprocess.run(["cp", "-a", rootfs_template, str(dest)], check=True)
     return dest
+
+
+@pytest.fixture(scope="session")
+def syscall_probe(tmp_path_factory):
+    """probes/syscall_probe.c built once per session (a static binary the
+    security tests copy into their rootfs: see security_helpers)."""
+    source = HERE / "probes" / "syscall_probe.c"
+    binary = tmp_path_factory.mktemp("probe") / "syscall_probe"
+    try:
+        result = subprocess.run(["gcc", "-static", "-O2", "-o", str(binary), str(source)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                universal_newlines=True, timeout=DEFAULT_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip("needs gcc and static glibc: %s" % exc)
+    if result.returncode != 0:
+        pytest.skip("needs gcc and static glibc: %s" % result.stdout.strip()[-300:])
+    return binary
 
 
 @pytest.fixture

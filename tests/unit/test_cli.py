@@ -647,3 +647,23 @@ def test_parse_flags_accepts_flags_after_positionals_unless_told_to_stop():
     assert minirun.parse_flags(["c1", "-d"], FLAGS, "x") == ({"detach": True}, ["c1"])
     values, rest = minirun.parse_flags(["-f", "cmd", "-d", "--bundle"], FLAGS, "x", stop_at_positional=True)
     assert values == {"force": True} and rest == ["cmd", "-d", "--bundle"]
+
+
+# --- the state directory's own safety --------------------------------------------
+
+
+def test_delete_force_forgives_a_missing_container_but_not_a_bad_id(root):
+    assert run_cli("--root", root, "delete", "--force", "never-created").returncode == 0
+    assert_clean_failure(run_cli("--root", root, "delete", "--force", "../escape"), "invalid container id")
+
+
+def test_a_root_directory_other_users_can_write_is_refused(tmp_path):
+    shared = tmp_path / "shared-root"
+    shared.mkdir()
+    os.chmod(str(shared), 0o777)
+    bundle = tmp_path / "bundle"
+    (bundle / "rootfs").mkdir(parents=True)
+    (bundle / "config.json").write_text(json.dumps(base_config()))
+    result = run_cli("--root", str(shared), "create", "--bundle", str(bundle), "c1")
+    assert_clean_failure(result, "writable by other users")
+    assert os.listdir(str(shared)) == []
