@@ -30,7 +30,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
 # Debian packages: what the tests need, and what the benchmark adds.
-DEPS_PACKAGES := busybox-static iproute2 util-linux procps python3-venv
+DEPS_PACKAGES := busybox-static iproute2 util-linux procps python3-venv gcc libc6-dev
 BENCH_PACKAGES := runc crun
 
 BUNDLES := hello shell sleeper
