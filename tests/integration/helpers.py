@@ -420,17 +420,40 @@ class ConsoleReceiver:
         return self.fds
 
     def close(self):
-        self.sock.close()
+        close_listener(self.sock, self.path, self.fds)
+        self.fds = []
+
+
+def close_listener(sock, path, fds):
+    """Close a test's listening AF_UNIX socket, remove its path, close the fds it received."""
+    sock.close()
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    for fd in fds:
         try:
-            os.unlink(self.path)
+            os.close(fd)
         except OSError:
             pass
-        for fd in self.fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self.fds = []
+
+
+def run_through_shell(rt, shell_argv, runtime_args, env, stdout, name):
+    """Run the runtime through a shell that prepares its fds first (`exec "$@"
+    3<...`). stderr goes to a file: the container keeps it, so a pipe would
+    not see EOF while it lives. Returns a CompletedProcess with that stderr."""
+    import subprocess
+
+    argv = list(shell_argv) + rt.argv(*runtime_args)
+    err_path = rt.tmp / ("%s-%d.err" % (name, len(rt.calls)))
+    rt.calls.append(argv)
+    with open(str(err_path), "w+") as err:
+        proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
+                              stderr=err, timeout=DEFAULT_TIMEOUT, cwd=str(rt.tmp))
+        err.seek(0)
+        result = subprocess.CompletedProcess(argv, proc.returncode, "", err.read())
+    assert_no_traceback(result)
+    return result
 
 
 def read_until(fd, pattern, timeout=DEFAULT_TIMEOUT):

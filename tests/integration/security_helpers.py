@@ -18,7 +18,7 @@ import threading
 
 import pytest
 
-from .helpers import DEFAULT_TIMEOUT, FIXTURES_DIR
+from .helpers import DEFAULT_TIMEOUT, FIXTURES_DIR, close_listener
 
 PROBE = "/bin/probe"  # where install_probe puts it inside the rootfs
 
@@ -263,16 +263,7 @@ class NotifyAgent:
     def stop(self):
         self._stop.set()
         self.thread.join(DEFAULT_TIMEOUT)
-        self.sock.close()
-        try:
-            os.unlink(self.path)
-        except OSError:
-            pass
-        for fd in self.fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        close_listener(self.sock, self.path, self.fds)
         self.fds = []
 
 

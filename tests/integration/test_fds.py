@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from .helpers import DEFAULT_TIMEOUT, assert_no_traceback
+from .helpers import DEFAULT_TIMEOUT, assert_no_traceback, run_through_shell
 
 # run the runtime with fds 3 and 4 open on two files
 WITH_FDS = ('if [ -n "$LISTEN_FDS" ]; then export LISTEN_PID=$$; fi; '
@@ -31,15 +31,8 @@ def fd_files(tmp_path):
 def runtime_with_fds(rt, fd_files, *args, stdout, **env_extra):
     """Run the runtime with fds 3 and 4 open.  stderr goes to a file: the
     container keeps it, so a pipe would not see EOF while it lives."""
-    argv = ["/bin/sh", "-c", WITH_FDS, "sh"] + rt.argv(*args)
     env = dict(os.environ, FD3=str(fd_files[0]), FD4=str(fd_files[1]), **env_extra)
-    err_path = rt.tmp / "with-fds.err"
-    with open(str(err_path), "w+") as err:
-        proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
-                              stderr=err, timeout=DEFAULT_TIMEOUT, cwd=str(rt.tmp))
-        err.seek(0)
-        result = subprocess.CompletedProcess(argv, proc.returncode, "", err.read())
-    assert_no_traceback(result)
+    result = run_through_shell(rt, ["/bin/sh", "-c", WITH_FDS, "sh"], args, env, stdout, "with-fds")
     assert result.returncode == 0, result.stderr
     return result
 

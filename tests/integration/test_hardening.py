@@ -23,8 +23,8 @@ import pytest
 
 from .helpers import (
     DEFAULT_TIMEOUT, IS_MINIRUN, IS_RUNC, MINIRUN, RUNTIME, ConsoleReceiver, assert_error,
-    assert_no_traceback, base_config, bind_mount, mountinfo, proc_status, tmpfs_mount,
-    wait_for,
+    assert_no_traceback, base_config, bind_mount, mountinfo, proc_status, run_through_shell,
+    tmpfs_mount, wait_for,
 )
 from .security_helpers import PROBE, install_probe, probe_results
 
@@ -184,17 +184,9 @@ def run_with_dir_fds(rt, directory, fds, *args, stdout=subprocess.DEVNULL):
     caller that leaks, or passes with --preserve-fds, host directories)."""
     redirections = " ".join('%d<"$LEAKED_DIR"' % n for n in fds)
     # bash: dash reads "10<" as an argument "10" and a redirection of stdin
-    argv = ["bash", "-c", 'exec "$@" ' + redirections, "bash"] + rt.argv(*args)
     env = dict(os.environ, LEAKED_DIR=str(directory))
-    err_path = rt.tmp / ("dir-fds-%d.err" % len(rt.calls))
-    rt.calls.append(argv)
-    with open(str(err_path), "w+") as err:
-        proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=stdout,
-                              stderr=err, timeout=DEFAULT_TIMEOUT, cwd=str(rt.tmp))
-        err.seek(0)
-        result = subprocess.CompletedProcess(argv, proc.returncode, "", err.read())
-    assert_no_traceback(result)
-    return result
+    return run_through_shell(rt, ["bash", "-c", 'exec "$@" ' + redirections, "bash"], args, env, stdout,
+                             "dir-fds")
 
 
 FD_RANGE = list(range(3, 11))
