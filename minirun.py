@@ -309,6 +309,20 @@ class Libc:
         lib.recvmsg.restype = ctypes.c_ssize_t
         self.syscalls = SYSCALLS.get(os.uname().machine, {})
 
+        # Defined here, before any clone: the init uses them after pivot_root,
+        # and Python 3.14's ctypes imports a helper module (ctypes._layout)
+        # the first time a Structure is defined, which cannot be found there.
+        class IOVec(ctypes.Structure):
+            _fields_ = [("base", c_void_p), ("len", ctypes.c_size_t)]
+
+        class MsgHdr(ctypes.Structure):
+            _fields_ = [("name", c_void_p), ("namelen", ctypes.c_uint32),
+                        ("iov", ctypes.POINTER(IOVec)), ("iovlen", ctypes.c_size_t),
+                        ("control", c_void_p), ("controllen", ctypes.c_size_t),
+                        ("flags", c_int)]
+
+        self.IOVec, self.MsgHdr = IOVec, MsgHdr
+
     def check(self, result, what, path=None):
         if result == -1:
             errno = self.ctypes.get_errno()
@@ -460,18 +474,8 @@ class Libc:
 
     def _msghdr(self, payload, control):
         ctypes = self.ctypes
-
-        class IOVec(ctypes.Structure):
-            _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-
-        class MsgHdr(ctypes.Structure):
-            _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
-                        ("iov", ctypes.POINTER(IOVec)), ("iovlen", ctypes.c_size_t),
-                        ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
-                        ("flags", ctypes.c_int)]
-
-        iov = IOVec(ctypes.addressof(payload), len(payload))
-        hdr = MsgHdr(None, 0, ctypes.pointer(iov), 1, ctypes.addressof(control), len(control), 0)
+        iov = self.IOVec(ctypes.addressof(payload), len(payload))
+        hdr = self.MsgHdr(None, 0, ctypes.pointer(iov), 1, ctypes.addressof(control), len(control), 0)
         return hdr, iov
 
     def send_fd(self, sock, fd, name):
