@@ -7,10 +7,14 @@
 #   make unit         unit tests only (no root needed)
 #   make integration  integration tests only
 #   make bench        minirun vs runc vs crun (installs runc and crun if missing)
+#   make vm-test      the VM lab: integration tests in throwaway VMs, kernel x cgroup mode
+#   make vm-ci        the lab's CI subset (oldest and newest kernel, cgroup v2)
+#   make vm-boxes     build the lab's boxes only; make vm-clean removes all the lab made
 #   make clean
 #
 # Variables: PYTHON (interpreter that runs minirun.py), EXTRA_TEST_PACKAGES
-# (more pip packages for the test venv), PYTEST_ARGS, BENCH_ARGS.
+# (more pip packages for the test venv), PYTEST_ARGS, BENCH_ARGS; for the lab
+# KERNELS, MODES and LAB_ARGS (see vm/lab.py --help).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := test
@@ -24,7 +28,8 @@ export MINIRUN_PYTHON := $(PYTHON)
 
 VENV := .venv
 VENV_STAMP := $(VENV)/.minirun-packages
-TEST_PACKAGES := pytest pytest-xdist
+# python-vagrant drives the VM lab (vm/lab.py); the runtime never imports it.
+TEST_PACKAGES := pytest pytest-xdist python-vagrant
 EXTRA_TEST_PACKAGES ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -32,6 +37,17 @@ BENCH_ARGS ?=
 # Debian packages: what the tests need, and what the benchmark adds.
 DEPS_PACKAGES := busybox-static iproute2 util-linux procps python3-venv gcc libc6-dev
 BENCH_PACKAGES := runc crun
+# The VM lab's host side, installed by the vm-* targets only.
+VM_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu \
+	libvirt-clients dnsmasq-base iptables vagrant vagrant-libvirt debootstrap \
+	debian-archive-keyring e2fsprogs rsync openssh-client python3-venv
+
+# The VM lab: KERNELS="bullseye sid" (default: all in vm/kernels.py),
+# MODES="v2 v1" (default: each kernel's own), LAB_ARGS="--boot qemu ...".
+KERNELS ?=
+MODES ?=
+LAB_ARGS ?=
+LAB := $(VENV)/bin/python vm/lab.py
 
 BUNDLES := hello shell sleeper
 ROOTFS_DIRS := $(addprefix bundles/,$(addsuffix /rootfs,$(BUNDLES)))
@@ -64,7 +80,8 @@ for i in 1 2 3; do "$${apt[@]}" update </dev/null && break; \
 "$${apt[@]}" install -y --no-install-recommends "$${missing[@]}" </dev/null
 endef
 
-.PHONY: all deps bench-deps venv rootfs bundles demo test unit integration bench clean _need-root
+.PHONY: all deps bench-deps venv rootfs bundles demo test unit integration bench clean _need-root \
+	vm-test vm-ci vm-boxes vm-clean
 
 all: test
 
@@ -120,6 +137,24 @@ integration: deps venv bundles
 
 bench: bench-deps
 	$(PYTHON) tests/bench/bench.py $(BENCH_ARGS)
+
+vm-boxes:
+	@$(call apt_ensure,$(VM_PACKAGES))
+	@$(MAKE) --no-print-directory venv
+	$(LAB) boxes $(KERNELS)
+
+vm-test:
+	@$(call apt_ensure,$(VM_PACKAGES))
+	@$(MAKE) --no-print-directory venv
+	$(LAB) test --kernels "$(KERNELS)" --modes "$(MODES)" $(LAB_ARGS) </dev/null
+
+vm-ci:
+	@$(MAKE) --no-print-directory vm-test KERNELS="bullseye sid" MODES=v2
+
+# Everything the lab made: VMs, libvirt volumes and network, vagrant boxes,
+# the box cache and the results (a libvirtd it started keeps running).
+vm-clean:
+	@if [ -x $(VENV)/bin/python ]; then $(LAB) clean; else $(PYTHON) vm/lab.py clean; fi
 
 clean:
 	rm -rf --one-file-system $(VENV) $(ROOTFS_DIRS) .pytest_cache
