@@ -37,10 +37,11 @@ BENCH_ARGS ?=
 # Debian packages: what the tests need, and what the benchmark adds.
 DEPS_PACKAGES := busybox-static iproute2 util-linux procps python3-venv gcc libc6-dev
 BENCH_PACKAGES := runc crun
-# The VM lab's host side, installed by the vm-* targets only.
+# The VM lab's host side, installed by the vm-* targets only (gcc builds the
+# security tests' static syscall probe for the guests, which have no compiler).
 VM_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu \
 	libvirt-clients dnsmasq-base iptables vagrant vagrant-libvirt debootstrap \
-	debian-archive-keyring e2fsprogs rsync openssh-client python3-venv
+	debian-archive-keyring e2fsprogs rsync openssh-client python3-venv gcc libc6-dev
 
 # The VM lab: KERNELS="bullseye sid" (default: all in vm/kernels.py),
 # MODES="v2 v1" (default: each kernel's own), LAB_ARGS="--boot qemu ...".

@@ -266,8 +266,7 @@ def python_version(root):
 def make_box(kernel, root, dest, logfile):
     """Fill dest with box.img, the kernel, the initramfs and the metadata."""
     version, vmlinuz, initrd = kernel_files(root)
-    info = {"name": kernel.name, "suite": kernel.suite, "box": os.path.basename(dest),
-            "kernel": version, "python": python_version(root),
+    info = {"name": kernel.name, "suite": kernel.suite, "kernel": version, "python": python_version(root),
             "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     shutil.copy(vmlinuz, os.path.join(dest, "vmlinuz"))
     shutil.copy(initrd, os.path.join(dest, "initrd.img"))
@@ -286,7 +285,7 @@ def make_box(kernel, root, dest, logfile):
                 '  config.vm.provider :libvirt do |lv|\n'
                 '    lv.driver = "qemu"\n'
                 '  end\n'
-                'end\n' % info["box"])
+                'end\n' % box_name(kernel))
     with open(os.path.join(dest, "info.json"), "w") as f:
         json.dump(info, f, indent=1)
     return info
@@ -319,6 +318,7 @@ def build(kernel):
     os.rename(staging, dest)
     shutil.copy(logfile, os.path.join(dest, "build.log"))
     remove_tree(work)
+    info["box"] = name
     info["build_seconds"] = round(time.monotonic() - started)
     with open(os.path.join(dest, "info.json"), "w") as f:
         json.dump(info, f, indent=1)

@@ -89,7 +89,16 @@ def rootfs(tmp_path, rootfs_template):
 @pytest.fixture(scope="session")
 def syscall_probe(tmp_path_factory):
     """probes/syscall_probe.c built once per session (a static binary the
-    security tests copy into their rootfs: see security_helpers)."""
+    security tests copy into their rootfs: see security_helpers).
+
+    MINIRUN_SYSCALL_PROBE names one built elsewhere: the VM lab's guests have
+    no compiler, so the lab builds it on the host (static, it runs on every
+    kernel of the matrix)."""
+    prebuilt = os.environ.get("MINIRUN_SYSCALL_PROBE")
+    if prebuilt:
+        if not os.access(prebuilt, os.X_OK):
+            pytest.fail("MINIRUN_SYSCALL_PROBE=%s is not an executable file" % prebuilt)
+        return Path(prebuilt)
     source = HERE / "probes" / "syscall_probe.c"
     binary = tmp_path_factory.mktemp("probe") / "syscall_probe"
     try:

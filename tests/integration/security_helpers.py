@@ -7,6 +7,7 @@ the real listener fd the runtime sends it."""
 
 import array
 import copy
+import ctypes
 import errno
 import json
 import os
@@ -276,6 +277,23 @@ def _ppid(pid):
     except OSError:
         pass
     return None
+
+
+SYS_SECCOMP_X86_64 = 317
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 8
+SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 32
+
+
+def kernel_accepts_seccomp_flags(flags):
+    """Whether this kernel knows the filter ``flags``, asked independently of
+    the runtime: seccomp() with a NULL program fails EFAULT once the flags
+    pass their check and EINVAL when they don't; nothing is installed."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    rc = libc.syscall(ctypes.c_long(SYS_SECCOMP_X86_64), ctypes.c_long(SECCOMP_SET_MODE_FILTER),
+                      ctypes.c_long(flags), ctypes.c_void_p(None))
+    return rc == -1 and ctypes.get_errno() == errno.EFAULT
 
 
 def process_state(pid):

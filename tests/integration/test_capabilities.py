@@ -3,13 +3,18 @@ ambient are there): names the runtime does not know are skipped with a
 warning, as runc does; what the bounding set and noNewPrivileges mean for a
 process that gains privileges by executing a setuid-root binary."""
 
+import ctypes
+import os
+import subprocess
+
 import pytest
 
 from .helpers import (
-    DOCKER_DEFAULT_CAPS, IS_MINIRUN, assert_error, cap_mask, host_bounding_caps,
-    read_json_log,
+    CAPS, DOCKER_DEFAULT_CAPS, IS_MINIRUN, assert_error, cap_mask, read_json_log,
 )
 from .security_helpers import install_probe, probe_results
+
+PR_CAPBSET_DROP = 24
 
 
 def status_caps(text):
@@ -45,27 +50,53 @@ def test_runtime_log_is_not_written_inside_the_rootfs(rt, make_bundle, rootfs, c
     assert sorted(p.name for p in mirror.iterdir()) == []
 
 
+def without_in_bounding_set(cap_name):
+    """A preexec_fn dropping ``cap_name`` from the runtime's bounding set."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    number = CAPS[cap_name]
+
+    def drop():
+        if libc.prctl(PR_CAPBSET_DROP, number, 0, 0, 0) != 0:
+            os._exit(126)
+    return drop
+
+
 def test_capability_missing_from_the_runtimes_own_sets_fails_cleanly(rt, make_bundle, cid):
-    """This host's bounding set has no CAP_SYS_RESOURCE: the runtime cannot
+    """The runtime runs without CAP_SYS_RESOURCE in its bounding set (as it
+    does on hosts that drop it, like this project's CI machine): it cannot
     grant it, and must say so rather than start the process without it."""
-    if "CAP_SYS_RESOURCE" in host_bounding_caps():
-        pytest.skip("the host's bounding set has CAP_SYS_RESOURCE")
     caps = {k: DOCKER_DEFAULT_CAPS + ["CAP_SYS_RESOURCE"]
             for k in ("bounding", "effective", "permitted")}
     bundle = make_bundle(["true"], process={"capabilities": caps})
-    result = rt("create", "--bundle", bundle, cid, check=False, log=True)
+    result = rt.finish(rt.popen("create", "--bundle", bundle, cid, log=True,
+                                preexec_fn=without_in_bounding_set("CAP_SYS_RESOURCE")))
     assert_error(result, "process.capabilities", log=rt.log)
     assert rt("state", cid, check=False).returncode == 1
     rt.assert_clean()
 
 
+@pytest.fixture
+def suid_rootfs(rt, rootfs):
+    """The rootfs on a mount that honours setuid bits.  pytest's tmp may sit
+    on a nosuid tmpfs (Debian 13's /tmp is one), and the runtime's bind
+    mount of the rootfs keeps nosuid: so the rootfs is bound onto itself and
+    that mount made suid.  Taken down before ``rt`` checks for leftovers."""
+    subprocess.run(["mount", "--bind", str(rootfs), str(rootfs)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,suid", str(rootfs)], check=True)
+        assert not os.statvfs(str(rootfs)).f_flag & os.ST_NOSUID
+        yield rootfs
+    finally:
+        subprocess.run(["umount", str(rootfs)], check=True)
+
+
 @pytest.mark.parametrize("nnp", [False, True], ids=["no-nnp", "nnp"])
-def test_setuid_root_binary_and_the_bounding_set(rt, make_bundle, rootfs, syscall_probe, cid,
-                                                 nnp):
+def test_setuid_root_binary_and_the_bounding_set(rt, make_bundle, suid_rootfs, syscall_probe,
+                                                 cid, nnp):
     """A non-root process executes a setuid-root binary.  Without
     noNewPrivileges it becomes euid 0 with exactly the bounding set as
     effective capabilities, never more; with it, nothing is gained."""
-    install_probe(rootfs, syscall_probe, path="/bin/suid-probe", mode=0o4755)
+    install_probe(suid_rootfs, syscall_probe, path="/bin/suid-probe", mode=0o4755)
     bounding = ["CAP_KILL", "CAP_CHOWN", "CAP_NET_BIND_SERVICE"]
     caps = {"bounding": bounding, "effective": [], "permitted": [], "inheritable": []}
     bundle = make_bundle(["/bin/suid-probe", "ids"],

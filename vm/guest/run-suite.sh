@@ -3,17 +3,29 @@
 #   run-suite.sh SRC OUT [PYTEST ARGS...]
 # Records what the guest really is (kernel, Python, pytest, and the cgroup
 # layout it booted with, read from /sys/fs/cgroup), then runs the integration
-# tests from a local copy of SRC's minirun.py and tests/ (SRC may be a
-# read-only share; minirun caches its bytecode beside itself).  Leaves
-# guest.env, junit.xml, pytest.log and pytest-exit in OUT.
+# tests from a local copy of SRC (SRC may be a read-only share; minirun caches
+# its bytecode beside itself).  SRC is the payload vm/lab.py staged: minirun.py
+# and tests/, the engine fixtures, and the syscall probe built on the host.
+# Leaves guest.env, junit.xml, pytest.log and pytest-exit in OUT.
 set -u
 src=$1 out=$2
 shift 2
 work=/var/tmp/minirun-lab
 rm -rf "$work"
-mkdir -p "$work" "$out"
-cp -a "$src/minirun.py" "$src/tests" "$work/"
+mkdir -p "$work/minirun" "$out"
+cp -a "$src/minirun.py" "$src/tests" "$work/minirun/"
 find "$work" -name __pycache__ -type d -prune -exec rm -rf {} +
+# the engine fixtures go where the tests look for them: ../shared beside the repo
+if [ -d "$src/fixtures" ]; then
+    mkdir -p "$work/shared"
+    cp -a "$src/fixtures" "$work/shared/"
+fi
+# the guests have no compiler: the security tests use the probe the host built
+if [ -f "$src/syscall_probe" ]; then
+    cp "$src/syscall_probe" "$work/syscall_probe"
+    chmod 755 "$work/syscall_probe"
+    export MINIRUN_SYSCALL_PROBE="$work/syscall_probe"
+fi
 
 # unified: cgroup2 at /sys/fs/cgroup.  hybrid: v1 controllers on a tmpfs
 # there, cgroup2 at /sys/fs/cgroup/unified.  legacy: v1 only.
@@ -38,7 +50,7 @@ cgroup_mode() {
 } > "$out/guest.env"
 cat "$out/guest.env"
 
-cd "$work"
+cd "$work/minirun"
 {
     MINIRUN_PYTHON=/usr/bin/python3 python3 -m pytest -p no:cacheprovider -rfE \
         --junitxml="$out/junit.xml" "$@" </dev/null

@@ -1,0 +1,190 @@
+"""The VM lab's judgement (vm/lab.py): how a run's results become its row in
+the table, and what a guest is given to run.
+
+The lab itself is exercised by running it (`make vm-test`, `make vm-ci`);
+these tests pin down the verdicts it must reach from the files a guest
+leaves behind: a run passes only when the guest was the kernel, Python and
+cgroup layout asked for and every test passed, and a run that left nothing,
+or was killed at its timeout, never reads as a pass.
+"""
+
+import os
+import stat
+import struct
+import sys
+
+import pytest
+
+from .helpers import REPO
+
+sys.path.insert(0, os.path.join(REPO, "vm"))
+import kernels  # noqa: E402
+import lab  # noqa: E402
+
+PT_INTERP = 3
+
+
+def junit(tests=3, failures=(), errors=(), skipped=0):
+    cases = []
+    for i in range(tests):
+        name = "test_%d" % i
+        body = ""
+        if name in failures:
+            body = '<failure message="boom">assert False</failure>'
+        elif name in errors:
+            body = '<error message="setup">fixture</error>'
+        cases.append('<testcase classname="tests.integration.test_x" name="%s">%s</testcase>'
+                     % (name, body))
+    return ('<?xml version="1.0"?><testsuites><testsuite name="pytest" tests="%d" '
+            'failures="%d" errors="%d" skipped="%d">%s</testsuite></testsuites>'
+            % (tests, len(failures), len(errors), skipped, "".join(cases)))
+
+
+@pytest.fixture
+def bullseye_run(tmp_path):
+    """A bullseye cgroup-v2 run whose results directory is tmp_path."""
+    run = lab.Run(kernels.KERNELS["bullseye"], "v2")
+    run.out = str(tmp_path)
+    run.seconds = 300.0
+    return run
+
+
+def leave(run, env=None, junit_xml=None, exit_status="0"):
+    """Write the files a guest leaves in its results directory."""
+    env = dict({"kernel": "5.10.0-32-amd64", "python": "3.9.2", "pytest": "6.0.2",
+                "cgroup": "unified"}, **(env or {}))
+    with open(os.path.join(run.out, "guest.env"), "w") as f:
+        f.write("".join("%s=%s\n" % kv for kv in env.items()))
+    if junit_xml is not None:
+        with open(os.path.join(run.out, "junit.xml"), "w") as f:
+            f.write(junit_xml)
+    if exit_status is not None:
+        with open(os.path.join(run.out, "pytest-exit"), "w") as f:
+            f.write(exit_status + "\n")
+
+
+# --------------------------------------------------------------------------
+# verdicts
+
+def test_a_guest_that_was_what_was_asked_for_and_passed_everything_passes(bullseye_run):
+    leave(bullseye_run, junit_xml=junit(tests=5))
+    row = lab.verdict(bullseye_run)
+    assert row["result"] == "pass"
+    assert row["problems"] == []
+    assert row["tests"] == {"tests": 5, "failures": 0, "errors": 0, "skipped": 0}
+    assert (row["uname"], row["python"], row["cgroup"]) == ("5.10.0-32-amd64", "3.9.2", "unified")
+
+
+def test_a_failed_test_fails_the_run_and_is_named(bullseye_run):
+    leave(bullseye_run, junit_xml=junit(tests=4, failures=("test_2",)), exit_status="1")
+    row = lab.verdict(bullseye_run)
+    assert row["result"] == "fail"
+    assert row["failed"] == ["tests.integration.test_x::test_2"]
+    assert "1 failed, 0 errors" in row["problems"]
+
+
+def test_an_error_in_a_fixture_fails_the_run(bullseye_run):
+    leave(bullseye_run, junit_xml=junit(tests=2, errors=("test_0",)), exit_status="1")
+    row = lab.verdict(bullseye_run)
+    assert row["result"] == "fail"
+    assert row["failed"] == ["tests.integration.test_x::test_0"]
+
+
+def test_a_guest_booted_in_the_wrong_cgroup_mode_fails_even_if_tests_pass(bullseye_run):
+    leave(bullseye_run, env={"cgroup": "hybrid"}, junit_xml=junit())
+    row = lab.verdict(bullseye_run)
+    assert row["result"] == "fail"
+    assert any("asked for cgroup v2" in p and "hybrid" in p for p in row["problems"])
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("kernel", "6.1.0-50-amd64", "expected kernel 5.10.x"),
+    ("python", "3.11.2", "expected Python 3.9"),
+])
+def test_a_guest_with_another_kernel_or_python_than_its_entry_fails(bullseye_run, field, value,
+                                                                     expected):
+    leave(bullseye_run, env={field: value}, junit_xml=junit())
+    row = lab.verdict(bullseye_run)
+    assert row["result"] == "fail"
+    assert any(expected in p for p in row["problems"])
+
+
+def test_a_run_that_collected_no_tests_fails(bullseye_run):
+    leave(bullseye_run, junit_xml=junit(tests=0), exit_status="5")
+    row = lab.verdict(bullseye_run)
+    assert row["result"] == "fail"
+    assert "pytest exit status 5" in row["problems"]
+
+
+def test_a_run_whose_pytest_died_without_junit_fails(bullseye_run):
+    leave(bullseye_run, junit_xml=None, exit_status=None)
+    row = lab.verdict(bullseye_run)
+    assert row["result"] == "fail"
+    assert "no junit.xml" in row["problems"]
+    assert "pytest exit status missing" in row["problems"]
+
+
+def test_a_run_that_left_nothing_is_an_error(bullseye_run):
+    row = lab.verdict(bullseye_run)
+    assert row["result"] == "error"
+    assert row["tests"] is None
+
+
+def test_a_run_killed_at_its_timeout_is_reported_as_a_timeout(bullseye_run):
+    # even when the guest had got as far as writing a passing junit.xml
+    leave(bullseye_run, junit_xml=junit())
+    bullseye_run.timed_out = True
+    assert lab.verdict(bullseye_run)["result"] == "timeout"
+
+
+def test_v1_accepts_a_hybrid_or_a_legacy_layout(tmp_path):
+    run = lab.Run(kernels.KERNELS["bullseye"], "v1")
+    run.out = str(tmp_path)
+    for layout in ("hybrid", "legacy"):
+        leave(run, env={"cgroup": layout}, junit_xml=junit())
+        assert lab.verdict(run)["result"] == "pass", layout
+
+
+def test_the_table_counts_passed_failed_and_skipped(bullseye_run):
+    leave(bullseye_run, junit_xml=junit(tests=6, failures=("test_1",), skipped=2), exit_status="1")
+    text = lab.table([lab.verdict(bullseye_run)])
+    header, rule, line = text.splitlines()
+    assert header.split()[:4] == ["kernel", "cgroup", "result", "tests"]
+    assert "bullseye  v2 (unified)  fail    3 passed, 1 failed, 2 skipped" in line
+    assert line.rstrip().endswith("5m00s")
+
+
+# --------------------------------------------------------------------------
+# what a guest runs
+
+def test_the_guest_runs_the_whole_integration_suite():
+    assert lab.pytest_args(kernels.KERNELS["sid"]) == ["tests/integration"]
+
+
+def test_known_failures_of_a_kernel_are_left_out_on_that_kernel_only(monkeypatch):
+    monkeypatch.setattr(kernels, "KNOWN_FAILURES",
+                        {"bullseye": {"test_b": "why", "test_a": "why"}})
+    assert lab.pytest_args(kernels.KERNELS["bullseye"]) == [
+        "tests/integration", "-k", "not test_a and not test_b"]
+    assert lab.pytest_args(kernels.KERNELS["sid"]) == ["tests/integration"]
+
+
+def test_the_payload_holds_the_runtime_the_tests_and_a_static_probe(tmp_path):
+    payload = tmp_path / "payload"
+    lab.stage_payload(str(payload))
+    assert (payload / "minirun.py").read_bytes() == open(os.path.join(REPO, "minirun.py"), "rb").read()
+    assert (payload / "tests" / "integration" / "conftest.py").is_file()
+    assert (payload / "vm" / "guest" / "run-suite.sh").is_file()
+    assert not list(payload.rglob("__pycache__"))
+    if os.path.isdir(os.path.join(os.path.dirname(REPO), "shared", "fixtures")):
+        assert list((payload / "fixtures" / "engine-configs").glob("*.json"))
+
+    probe = payload / "syscall_probe"
+    assert os.stat(str(probe)).st_mode & stat.S_IXUSR
+    data = probe.read_bytes()
+    assert data[:4] == b"\x7fELF" and data[4] == 2      # 64-bit ELF
+    # static: no program interpreter, so it runs on every guest's libc
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    types = [struct.unpack_from("<I", data, phoff + i * phentsize)[0] for i in range(phnum)]
+    assert types and PT_INTERP not in types
