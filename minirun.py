@@ -2465,6 +2465,16 @@ def lsm_available(name):
     return os.path.exists("/sys/fs/selinux/enforce")
 
 
+def apparmor_loaded_profiles():
+    """Names of the AppArmor profiles loaded in the kernel ("NAME (MODE)" lines)."""
+    try:
+        with open("/sys/kernel/security/apparmor/profiles") as f:
+            return {line.rpartition(" (")[0] for line in f if line.strip()}
+    except OSError as exc:
+        raise ConfigError("process.apparmorProfile",
+                          "cannot list the loaded AppArmor profiles: %s" % os_error_text(exc)) from None
+
+
 def check_lsm_support(cfg):
     """Refuse labels the host cannot enforce: running unconfined is worse than not running."""
     proc = cfg.process
@@ -2472,6 +2482,13 @@ def check_lsm_support(cfg):
         raise ConfigError("process.apparmorProfile",
                           "AppArmor is not enabled on this host; refusing to run without profile %r"
                           % proc.apparmor_profile)
+    # The profile is switched to at execve, after `start` (change_onexec), where
+    # an unknown name could only kill the process; like runc, say so at create.
+    # "unconfined" is AppArmor's name for no profile and is never listed.
+    if proc.apparmor_profile and proc.apparmor_profile != "unconfined" \
+            and proc.apparmor_profile not in apparmor_loaded_profiles():
+        raise ConfigError("process.apparmorProfile",
+                          "AppArmor profile %r is not loaded" % proc.apparmor_profile)
     if proc.selinux_label and not lsm_available("selinux"):
         raise ConfigError("process.selinuxLabel", "SELinux is not enabled on this host; refusing to run without label %r"
                           % proc.selinux_label)

@@ -1,11 +1,12 @@
-"""LSM labels on a host without that LSM: process.apparmorProfile,
-process.selinuxLabel and linux.mountLabel asked for where AppArmor or
-SELinux is not enabled make create fail with a clear error naming the field
-(running the container unconfined would be a silent pass), and leave nothing
-behind.  An empty string is "unset" (engines write it) and is no error.
+"""LSM labels.  On a host without that LSM, process.apparmorProfile,
+process.selinuxLabel and linux.mountLabel make create fail with a clear
+error naming the field (running the container unconfined would be a silent
+pass), and leave nothing behind.  An empty string is "unset" (engines write
+it) and is no error.
 
-Each test is skipped on a host that has the LSM: there the label would be
-applied, which these tests do not cover."""
+On a host with AppArmor (the VM lab's Debian kernels enable it), a profile
+that is not loaded is refused at create, and "unconfined" is applied at
+execve.  Each test is skipped where its LSM is, or is not, enabled."""
 
 import os
 
@@ -28,6 +29,7 @@ def selinux_enabled():
 
 needs_no_apparmor = pytest.mark.skipif(apparmor_enabled(), reason="the host has AppArmor enabled")
 needs_no_selinux = pytest.mark.skipif(selinux_enabled(), reason="the host has SELinux enabled")
+needs_apparmor = pytest.mark.skipif(not apparmor_enabled(), reason="needs AppArmor")
 
 APPARMOR = ({"process": {"apparmorProfile": "docker-default"}}, "process.apparmorProfile")
 SELINUX_PROCESS = ({"process": {"selinuxLabel": "system_u:system_r:container_t:s0:c1,c2"}},
@@ -78,3 +80,22 @@ def test_empty_labels_are_unset(rt, make_bundle, cid):
                          process={"apparmorProfile": "", "selinuxLabel": ""},
                          linux={"mountLabel": ""})
     assert rt("run", "--bundle", bundle, cid).stdout == "unconfined-is-what-was-asked\n"
+
+
+@needs_apparmor
+@pytest.mark.parametrize("command", ["create", "run"])
+def test_apparmor_profile_that_is_not_loaded_is_refused(rt, make_bundle, shared, cid, command):
+    bundle = make_bundle(["sh", "-c", "touch /shared/ran"], shared=True,
+                         process={"apparmorProfile": "minirun-test-not-loaded"})
+    result = rt(command, "--bundle", bundle, cid, check=False, log=True)
+    assert_error(result, "process.apparmorProfile", "minirun-test-not-loaded", log=rt.log)
+    assert rt("state", cid, check=False).returncode == 1
+    assert not (shared / "ran").exists()
+    rt.assert_clean()
+
+
+@needs_apparmor
+def test_apparmor_unconfined_is_applied_at_exec(rt, make_bundle, cid):
+    bundle = make_bundle(["cat", "/proc/self/attr/current"],
+                         process={"apparmorProfile": "unconfined"})
+    assert rt("run", "--bundle", bundle, cid).stdout.strip() == "unconfined"
