@@ -49,8 +49,9 @@ REPO = os.path.dirname(VM_DIR)
 RESULTS_DIR = os.environ.get("LAB_RESULTS", os.path.join(VM_DIR, "results"))
 RUN_STATE_DIR = os.path.join(boxes.CACHE_DIR, "runs")   # vagrant dotfiles, qemu pidfiles
 
-# The in-VM suite: all of tests/integration (~3x the host's time under TCG:
-# ~13 minutes a run), less the known failures of vm/kernels.py.
+# The in-VM suite: all of tests/integration (under TCG on one vCPU, ~10x
+# the host's time: 14-16 minutes a run), less the known failures of
+# vm/kernels.py.
 SUITE = ["tests/integration"]
 
 GUEST_RESULTS = "/var/tmp/lab-results"          # vagrant path, inside the guest
