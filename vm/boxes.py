@@ -264,7 +264,8 @@ def python_version(root):
 
 
 def make_box(kernel, root, dest, logfile):
-    """Fill dest with box.img, the kernel, the initramfs and the metadata."""
+    """Fill dest with box.img, the kernel, the initramfs and the metadata;
+    returns the box's info (build() completes it and writes info.json)."""
     version, vmlinuz, initrd = kernel_files(root)
     info = {"name": kernel.name, "suite": kernel.suite, "kernel": version, "python": python_version(root),
             "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -286,8 +287,6 @@ def make_box(kernel, root, dest, logfile):
                 '    lv.driver = "qemu"\n'
                 '  end\n'
                 'end\n' % box_name(kernel))
-    with open(os.path.join(dest, "info.json"), "w") as f:
-        json.dump(info, f, indent=1)
     return info
 
 

@@ -20,6 +20,7 @@ starts libvirtd, and on machines whose /dev/kvm is unusable.
 """
 
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -42,7 +43,7 @@ def have_tools():
     """What is missing for the libvirt path (empty when nothing is)."""
     missing = []
     for tool in ("virsh", "libvirtd", "vagrant", "qemu-system-x86_64"):
-        if subprocess.run(["sh", "-c", "command -v " + tool], stdout=subprocess.DEVNULL).returncode:
+        if not shutil.which(tool):
             missing.append(tool)
     if not missing:
         plugins = subprocess.run(["vagrant", "plugin", "list"], stdout=subprocess.PIPE,

@@ -387,16 +387,22 @@ def verdict(run):
     return row
 
 
+def passed_and_failed(tests):
+    """(passed, failed) of a run's JUnit totals; an error counts as a failure."""
+    failed = tests["failures"] + tests["errors"]
+    return tests["tests"] - failed - tests["skipped"], failed
+
+
 def table(rows):
     header = ("kernel", "cgroup", "result", "tests", "uname -r", "python", "time")
     lines = []
     for r in rows:
         t = r["tests"]
         if t:
-            passed = t["tests"] - t["failures"] - t["errors"] - t["skipped"]
+            passed, failed = passed_and_failed(t)
             tests = "%d passed" % passed
-            if t["failures"] or t["errors"]:
-                tests += ", %d failed" % (t["failures"] + t["errors"])
+            if failed:
+                tests += ", %d failed" % failed
             if t["skipped"]:
                 tests += ", %d skipped" % t["skipped"]
         else:
@@ -610,23 +616,14 @@ def cmd_test(opts):
     bad = [r for r in rows if r["result"] != "pass"]
     # one closing line over all runs, as CI reads it (a run that did not
     # pass counts as at least one failure: a timeout, a wrong cgroup mode)
-    passed = sum(r["tests"]["tests"] - r["tests"]["failures"] - r["tests"]["errors"]
-                 - r["tests"]["skipped"] for r in rows if r["tests"])
-    failed = sum(max(1, r["tests"]["failures"] + r["tests"]["errors"] if r["tests"] else 1)
-                 for r in bad)
+    passed = sum(passed_and_failed(r["tests"])[0] for r in rows if r["tests"])
+    failed = sum(max(1, passed_and_failed(r["tests"])[1] if r["tests"] else 1) for r in bad)
     print("lab: %d passed, %d failed" % (passed, failed), flush=True)
     return 1 if bad else 0
 
 
 def cmd_boxes(opts):
-    if os.geteuid() != 0:
-        raise SystemExit("lab: building boxes needs root")
-    selected = kernels.select(parse_list(opts.kernels))
-    boxes.build_all(selected, jobs=2)
-    for k in selected:
-        info = boxes.box_info(k)
-        say("%-9s %s  kernel %s  python %s" % (k.name, boxes.box_name(k), info["kernel"],
-                                             info["python"]))
+    boxes.main(parse_list(opts.kernels))   # builds what is missing, lists them all
     return 0
 
 

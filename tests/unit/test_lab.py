@@ -172,7 +172,8 @@ def test_known_failures_of_a_kernel_are_left_out_on_that_kernel_only(monkeypatch
 def test_the_payload_holds_the_runtime_the_tests_and_a_static_probe(tmp_path):
     payload = tmp_path / "payload"
     lab.stage_payload(str(payload))
-    assert (payload / "minirun.py").read_bytes() == open(os.path.join(REPO, "minirun.py"), "rb").read()
+    with open(os.path.join(REPO, "minirun.py"), "rb") as f:
+        assert (payload / "minirun.py").read_bytes() == f.read()
     assert (payload / "tests" / "integration" / "conftest.py").is_file()
     assert (payload / "vm" / "guest" / "run-suite.sh").is_file()
     assert not list(payload.rglob("__pycache__"))
