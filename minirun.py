@@ -411,7 +411,8 @@ class Libc:
         """openat2(RESOLVE_IN_ROOT): resolve path with root_fd as '/', atomically."""
         import struct
 
-        how = self.ctypes.create_string_buffer(struct.pack("=QQQ", flags, 0, 0x08 | 0x02))  # IN_ROOT|NO_MAGICLINKS
+        # uapi openat2.h: RESOLVE_IN_ROOT is 0x10 (0x08 is RESOLVE_BENEATH, which refuses absolute symlinks with EXDEV).
+        how = self.ctypes.create_string_buffer(struct.pack("=QQQ", flags, 0, 0x10 | 0x02))  # IN_ROOT|NO_MAGICLINKS
         rel = self.ctypes.create_string_buffer(os.fsencode(path.lstrip("/") or "."))
         addr = self.ctypes.addressof
         return self.syscall("openat2", root_fd, addr(rel), addr(how), 24)
@@ -553,11 +554,12 @@ SIGRTMIN, SIGRTMAX = 34, 64
 
 
 def parse_signal(text):
-    """'TERM', 'SIGTERM', 'term', '15', 'RTMIN+2' -> 15 etc., as runc accepts them."""
+    """'TERM', 'SIGTERM', 'term', '15', 'RTMIN+2' -> 15 etc., as runc accepts them.
+    0 is valid: `kill ID 0` probes whether the container can be signalled."""
     raw = text.strip()
     if raw.isdigit():
         num = int(raw)
-        if 0 < num <= SIGRTMAX:
+        if 0 <= num <= SIGRTMAX:
             return num
         raise Error("invalid signal %s" % text)
     name = raw.upper()
@@ -917,7 +919,9 @@ def _parse_hooks(raw):
             hook.field = field
             hook.path = _absolute(_field(item, "path", (str,), field + ".path", required=True), field + ".path")
             hook.args = _string_list(item, "args", field + ".args") or [hook.path]
-            hook.env = _string_list(item, "env", field + ".env")
+            # No env at all: the hook inherits the runtime's environment, as
+            # runc's hooks do (so PATH works); an empty list means empty.
+            hook.env = _string_list(item, "env", field + ".env") if item.get("env") is not None else None
             hook.timeout = _field(item, "timeout", (int,), field + ".timeout")
             if hook.timeout is not None and hook.timeout <= 0:
                 raise ConfigError(field + ".timeout", "must be a positive number of seconds")
@@ -1120,15 +1124,15 @@ def _check_consistency(cfg):
         elif key in SYSCTL_IPC or key.startswith("fs.mqueue."):
             needed = "ipc"
         elif key in ("kernel.hostname", "kernel.domainname"):
-            needed = "uts"
+            # Two writers of one value would race at create: the field owns it.
+            raise ConfigError("linux.sysctl.%s" % key, "the %s field sets this; use it instead"
+                              % key.partition(".")[2])
         else:
             raise ConfigError("linux.sysctl.%s" % key, "not a namespaced sysctl; refusing to change the host")
         if needed not in cfg.namespaces:
             raise ConfigError("linux.sysctl.%s" % key, "needs a %s namespace of the container's own" % needed)
-    for kind in CAPABILITY_SETS:
-        for name in cfg.process.capabilities[kind]:
-            if not name.startswith("CAP_"):
-                raise ConfigError("process.capabilities.%s" % kind, "%r is not a capability name" % name)
+    # Capability names are not checked here: an unknown one is skipped with a
+    # warning when the masks are planned (capability_mask), as runc 1.1 does.
 
 
 def refuse_unsupported(cfg):
@@ -1151,6 +1155,28 @@ def capability_mask(names, field):
             continue
         mask |= 1 << bit
     return mask
+
+
+def effective_ambient(masks):
+    """The masks with ambient trimmed to what the kernel can raise.
+
+    PR_CAP_AMBIENT_RAISE refuses a capability that is not both permitted and
+    inheritable. runc ignores that refusal and `runc spec` writes ambient
+    capabilities without an inheritable set, so such bits are left unraised
+    here too, with a warning naming them, instead of failing the container.
+    Returns a new dict; None (no capabilities given) stays None.
+    """
+    if masks is None:
+        return None
+    raisable = masks["ambient"] & masks["permitted"] & masks["inheritable"]
+    dropped = masks["ambient"] & ~raisable
+    if dropped:
+        names = ["CAP_" + CAPABILITIES[bit] for bit in range(len(CAPABILITIES)) if dropped >> bit & 1]
+        LOG.warning("process.capabilities.ambient: %s left unraised: an ambient capability must also be "
+                    "permitted and inheritable" % ", ".join(names))
+    trimmed = dict(masks)
+    trimmed["ambient"] = raisable
+    return trimmed
 
 
 _LAST_CAP = None
@@ -2266,17 +2292,21 @@ def compile_seccomp(profile, machine):
         block:   the rules deciding that syscall (see syscall_rules), in
                  order; the first whose conditions all hold gives its
                  action, else the default
+    A number above every syscall the profile names on that arch lands on
+    ENOSYS instead of the default (see newer_syscalls_get_enosys).
     A syscall costs a handful of comparisons, whatever the profile's size.
     """
     asm = BpfAssembler()
     default = asm.ret(profile.default_action)
     bad_arch = asm.ret(SECCOMP_RET_KILL_PROCESS)
+    enosys = asm.ret(SECCOMP_RET_ERRNO_ENOSYS) if newer_syscalls_get_enosys(profile) else None
     arches = seccomp_arches(profile, machine)
     blocks = {}
     trees = {}
     for name in arches:
         table_name, audit, bit, wide = SECCOMP_ARCHES[name]
-        trees[name] = _emit_syscall_tree(asm, profile, syscall_table(table_name), bit, wide, default, blocks)
+        trees[name] = _emit_syscall_tree(asm, profile, syscall_table(table_name), bit, wide, default, blocks,
+                                         enosys)
     sections = []
     for name in arches:
         table_name, audit, bit, wide = SECCOMP_ARCHES[name]
@@ -2298,6 +2328,32 @@ def compile_seccomp(profile, machine):
         raise ConfigError("linux.seccomp", "the compiled filter has %d instructions, over the kernel's limit of %d"
                           % (len(program), BPF_MAX_INSTRUCTIONS))
     return program
+
+
+SECCOMP_RET_ERRNO_ENOSYS = 0x00050000 | 38
+
+
+def newer_syscalls_get_enosys(profile):
+    """Does a syscall newer than the profile get ENOSYS rather than the default?
+
+    A profile written before clone3, faccessat2 or openat2 existed refuses
+    them with its default action, typically EPERM, and a libc probing the new
+    call then fails instead of falling back to the old one: only ENOSYS means
+    "not here". Like runc, numbers above the highest syscall the profile
+    names on an arch get ENOSYS, unless the default lets calls through
+    (ALLOW, LOG, and TRACE, whose tracer handles new calls itself).
+    """
+    permissive = {SECCOMP_ACTIONS[name] for name in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG")}
+    return profile.default_action not in permissive and \
+        profile.default_action & 0xFFFF0000 != SECCOMP_ACTIONS["SCMP_ACT_TRACE"]
+
+
+def last_named_syscall(profile, table):
+    """The highest number in `table` of any name in any rule (whatever its
+    action: a rule dropped as equal to the default still says the profile
+    knows that syscall), or None when the profile names none on this arch."""
+    numbers = [table[name] for rule in profile.rules for name in rule.names if name in table]
+    return max(numbers) if numbers else None
 
 
 def syscall_rules(profile, table):
@@ -2327,8 +2383,10 @@ def syscall_rules(profile, table):
     return rules_by_number
 
 
-def _emit_syscall_tree(asm, profile, table, bit, wide, default, blocks):
+def _emit_syscall_tree(asm, profile, table, bit, wide, default, blocks, enosys=None):
     rules_by_number = {number | bit: rules for number, rules in syscall_rules(profile, table).items()}
+    last = last_named_syscall(profile, table)
+    newest = None if enosys is None or last is None else last | bit
     intervals = []  # (first number, label): contiguous, from 0 up to 2**32 - 1
     cursor = 0
     for number in sorted(rules_by_number):
@@ -2339,7 +2397,13 @@ def _emit_syscall_tree(asm, profile, table, bit, wide, default, blocks):
             intervals.append((cursor, default))
         intervals.append((number, blocks[key]))
         cursor = number + 1
-    if cursor <= 0xFFFFFFFF:
+    if newest is not None:
+        if cursor <= newest:
+            intervals.append((cursor, default))
+        cursor = max(cursor, newest + 1)
+        if cursor <= 0xFFFFFFFF:
+            intervals.append((cursor, enosys))
+    elif cursor <= 0xFFFFFFFF:
         intervals.append((cursor, default))
     merged = []
     for first, label in intervals:  # neighbours with the same block are one interval
@@ -2575,8 +2639,19 @@ def hook_state(cfg, cid, pid, status):
     return state
 
 
-def run_hook(hook, state):
+def hook_environment(hook):
+    """The hook's env, or the runtime's own when the hook gives none (runc)."""
+    if hook.env is None:
+        return dict(os.environ)
+    return dict(entry.partition("=")[::2] for entry in hook.env)
+
+
+def run_hook(hook, state, cwd=None, umask=None):
     """Run one hook to completion; raise Error naming it if it fails or times out.
+
+    cwd and umask, when given, are applied in the child before execve:
+    createContainer hooks run in the container's root filesystem with umask
+    0022 (as runc runs them), whatever the init's own umask is then.
 
     Feeding stdin, collecting output and waiting for the exit share one poll
     loop, so the timeout holds even for a hook that never reads its stdin.
@@ -2586,18 +2661,25 @@ def run_hook(hook, state):
 
     stdin_r, stdin_w = os.pipe()
     out_r, out_w = os.pipe()
-    env = dict(entry.partition("=")[::2] for entry in hook.env)
+    env = hook_environment(hook)
     pid = os.fork()
     if pid == 0:  # fork, not clone: no namespaces change, and it execs at once
+        step = "cannot execute"
         try:
             os.dup2(stdin_r, 0)
             os.dup2(out_w, 1)
             os.dup2(out_w, 2)
             os.closerange(3, 1 << 16)
+            if cwd is not None:
+                step = "cannot enter %s" % cwd
+                os.chdir(cwd)
+                step = "cannot execute"
+            if umask is not None:
+                os.umask(umask)
             restore_signal_defaults()
             os.execve(hook.path, hook.args, env)
         except BaseException as exc:
-            os.write(2, ("cannot execute: %s" % (exc.strerror if isinstance(exc, OSError) else exc)).encode())
+            os.write(2, ("%s: %s" % (step, exc.strerror if isinstance(exc, OSError) else exc)).encode())
         finally:
             os._exit(127)
     os.close(stdin_r)
