@@ -3328,15 +3328,20 @@ def owner_name(path):
 
 
 def default_spec(rootless):
-    """The config.json `spec` writes: runc's default, a shell on a terminal."""
+    """The config.json `spec` writes: what runc 1.1's `spec` writes, field for
+    field (tests/fixtures/runc-spec holds runc's own output), so that scripts
+    editing runc's default keep working; only the hostname is minirun's.
+    runc's ambient capabilities come without an inheritable set: the kernel
+    cannot raise them, and they are left unraised (effective_ambient)."""
     caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
     spec = {
-        "ociVersion": "1.0.2",
+        "ociVersion": "1.0.2-dev",
         "process": {
             "terminal": True, "user": {"uid": 0, "gid": 0}, "args": ["sh"],
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
             "cwd": "/",
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "capabilities": {"bounding": list(caps), "effective": list(caps), "permitted": list(caps),
+                             "ambient": list(caps)},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": True,
         },
@@ -3358,7 +3363,8 @@ def default_spec(rootless):
              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
         ],
         "linux": {
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                             "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
                             "/proc/scsi"],
@@ -3366,17 +3372,21 @@ def default_spec(rootless):
         },
     }
     if rootless:
+        # As runc's --rootless: a user namespace mapping the caller, no network
+        # namespace, no device cgroup rules, /sys bound from the host (sysfs
+        # cannot be mounted without a network namespace), devpts without gid=5.
         linux = spec["linux"]
-        linux["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup", "user")]
-        linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
-        linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
-        mounts = [m for m in spec["mounts"] if m["type"] not in ("sysfs", "cgroup")]
-        for m in mounts:
+        del linux["resources"]
+        linux["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "user")]
+        rootless_linux = {"uidMappings": [{"containerID": 0, "hostID": os.geteuid(), "size": 1}],
+                          "gidMappings": [{"containerID": 0, "hostID": os.getegid(), "size": 1}]}
+        rootless_linux.update(linux)
+        spec["linux"] = rootless_linux
+        for m in spec["mounts"]:
             if m["type"] == "devpts":
-                m["options"] = [o for o in m["options"] if o != "gid=5"]
-        mounts.append({"destination": "/sys", "type": "none", "source": "/sys",
-                       "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
-        spec["mounts"] = mounts
+                m["options"].remove("gid=5")
+            elif m["type"] == "sysfs":
+                m.update(type="none", source="/sys", options=["rbind", "nosuid", "noexec", "nodev", "ro"])
     return spec
 
 
