@@ -166,8 +166,8 @@ def test_a_hook_without_env_inherits_the_runtime_environment(tmp_path, monkeypat
     monkeypatch.setenv("MINIRUN_TEST_INHERITED", "from-the-runtime")
     monkeypatch.setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
     out = tmp_path / "env"
-    script = write_script(tmp_path, "hook", 'echo "$MINIRUN_TEST_INHERITED|$PATH|$(basename $(command -v cat))" > "%s"\n'
-                          % out)
+    script = write_script(tmp_path, "hook",
+                          'echo "$MINIRUN_TEST_INHERITED|$PATH|$(basename $(command -v cat))" > "%s"\n' % out)
     hook = make_hook(script)
     hook.env = None
     minirun.run_hook(hook, STATE)

@@ -380,7 +380,8 @@ def test_hooks_are_read_per_phase_with_args_defaulting_to_the_path():
         "prestart": [{"path": "/bin/a"}],
         "poststop": [{"path": "/bin/b", "args": ["b", "-x"], "env": ["K=V"], "timeout": 5}]}))
     (a,) = cfg.hooks["prestart"]
-    assert (a.path, a.args, a.env, a.timeout, a.field) == ("/bin/a", ["/bin/a"], None, None, "hooks.prestart[0]")  # env None: inherit
+    # env None: the hook inherits the runtime's environment
+    assert (a.path, a.args, a.env, a.timeout, a.field) == ("/bin/a", ["/bin/a"], None, None, "hooks.prestart[0]")
     (b,) = cfg.hooks["poststop"]
     assert (b.args, b.env, b.timeout, b.field) == (["b", "-x"], ["K=V"], 5, "hooks.poststop[0]")
     assert cfg.hooks["createRuntime"] == []
