@@ -760,11 +760,12 @@ SIGRTMIN, SIGRTMAX = 34, 64
 
 
 def parse_signal(text):
-    """'TERM', 'SIGTERM', 'term', '15', 'RTMIN+2' -> 15 etc., as runc accepts them."""
+    """'TERM', 'SIGTERM', 'term', '15', 'RTMIN+2' -> 15 etc., as runc accepts them.
+    0 is valid: `kill ID 0` probes whether the container can be signalled."""
     raw = text.strip()
     if raw.isdigit():
         num = int(raw)
-        if 0 < num <= SIGRTMAX:
+        if 0 <= num <= SIGRTMAX:
             return num
         raise Error("invalid signal %s" % text)
     name = raw.upper()
@@ -1274,7 +1275,9 @@ def _parse_hooks(raw):
             hook.field = field
             hook.path = _absolute(_field(item, "path", (str,), field + ".path", required=True), field + ".path")
             hook.args = _string_list(item, "args", field + ".args") or [hook.path]
-            hook.env = _string_list(item, "env", field + ".env")
+            # No env at all: the hook inherits the runtime's environment, as
+            # runc's hooks do (so PATH works); an empty list means empty.
+            hook.env = _string_list(item, "env", field + ".env") if item.get("env") is not None else None
             hook.timeout = _field(item, "timeout", (int,), field + ".timeout")
             if hook.timeout is not None and hook.timeout <= 0:
                 raise ConfigError(field + ".timeout", "must be a positive number of seconds")
@@ -1478,15 +1481,15 @@ def _check_consistency(cfg):
         elif key in SYSCTL_IPC or key.startswith("fs.mqueue."):
             needed = "ipc"
         elif key in ("kernel.hostname", "kernel.domainname"):
-            needed = "uts"
+            # Two writers of one value would race at create: the field owns it.
+            raise ConfigError("linux.sysctl.%s" % key, "the %s field sets this; use it instead"
+                              % key.partition(".")[2])
         else:
             raise ConfigError("linux.sysctl.%s" % key, "not a namespaced sysctl; refusing to change the host")
         if needed not in cfg.namespaces:
             raise ConfigError("linux.sysctl.%s" % key, "needs a %s namespace of the container's own" % needed)
-    for kind in CAPABILITY_SETS:
-        for name in cfg.process.capabilities[kind]:
-            if not name.startswith("CAP_"):
-                raise ConfigError("process.capabilities.%s" % kind, "%r is not a capability name" % name)
+    # Capability names are not checked here: an unknown one is skipped with a
+    # warning when the masks are planned (capability_mask), as runc 1.1 does.
 
 
 def refuse_unsupported(cfg):
@@ -1510,6 +1513,28 @@ def capability_mask(names, field, last=None):
             continue
         mask |= 1 << bit
     return mask
+
+
+def effective_ambient(masks):
+    """The masks with ambient trimmed to what the kernel can raise.
+
+    PR_CAP_AMBIENT_RAISE refuses a capability that is not both permitted and
+    inheritable. runc ignores that refusal and `runc spec` writes ambient
+    capabilities without an inheritable set, so such bits are left unraised
+    here too, with a warning naming them, instead of failing the container.
+    Returns a new dict; None (no capabilities given) stays None.
+    """
+    if masks is None:
+        return None
+    raisable = masks["ambient"] & masks["permitted"] & masks["inheritable"]
+    dropped = masks["ambient"] & ~raisable
+    if dropped:
+        names = ["CAP_" + CAPABILITIES[bit] for bit in range(len(CAPABILITIES)) if dropped >> bit & 1]
+        LOG.warning("process.capabilities.ambient: %s left unraised: an ambient capability must also be "
+                    "permitted and inheritable" % ", ".join(names))
+    trimmed = dict(masks)
+    trimmed["ambient"] = raisable
+    return trimmed
 
 
 def last_capability():
@@ -2393,17 +2418,21 @@ def compile_seccomp(profile, machine):
         block:   the rules deciding that syscall (see syscall_rules), in
                  order; the first whose conditions all hold gives its
                  action, else the default
+    A number above every syscall the profile names on that arch lands on
+    ENOSYS instead of the default (see newer_syscalls_get_enosys).
     A syscall costs a handful of comparisons, whatever the profile's size.
     """
     asm = BpfAssembler()
     default = asm.ret(profile.default_action)
     bad_arch = asm.ret(SECCOMP_RET_KILL_PROCESS)
+    enosys = asm.ret(SECCOMP_RET_ERRNO_ENOSYS) if newer_syscalls_get_enosys(profile) else None
     arches = seccomp_arches(profile, machine)
     blocks = {}
     trees = {}
     for name in arches:
         table_name, audit, bit, wide = SECCOMP_ARCHES[name]
-        trees[name] = _emit_syscall_tree(asm, profile, syscall_table(table_name), bit, wide, default, blocks)
+        trees[name] = _emit_syscall_tree(asm, profile, syscall_table(table_name), bit, wide, default, blocks,
+                                         enosys)
     sections = []
     for name in arches:
         table_name, audit, bit, wide = SECCOMP_ARCHES[name]
@@ -2425,6 +2454,32 @@ def compile_seccomp(profile, machine):
         raise ConfigError("linux.seccomp", "the compiled filter has %d instructions, over the kernel's limit of %d"
                           % (len(program), BPF_MAX_INSTRUCTIONS))
     return program
+
+
+SECCOMP_RET_ERRNO_ENOSYS = 0x00050000 | 38
+
+
+def newer_syscalls_get_enosys(profile):
+    """Does a syscall newer than the profile get ENOSYS rather than the default?
+
+    A profile written before clone3, faccessat2 or openat2 existed refuses
+    them with its default action, typically EPERM, and a libc probing the new
+    call then fails instead of falling back to the old one: only ENOSYS means
+    "not here". Like runc, numbers above the highest syscall the profile
+    names on an arch get ENOSYS, unless the default lets calls through
+    (ALLOW, LOG, and TRACE, whose tracer handles new calls itself).
+    """
+    permissive = {SECCOMP_ACTIONS[name] for name in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG")}
+    return profile.default_action not in permissive and \
+        profile.default_action & 0xFFFF0000 != SECCOMP_ACTIONS["SCMP_ACT_TRACE"]
+
+
+def last_named_syscall(profile, table):
+    """The highest number in `table` of any name in any rule (whatever its
+    action: a rule dropped as equal to the default still says the profile
+    knows that syscall), or None when the profile names none on this arch."""
+    numbers = [table[name] for rule in profile.rules for name in rule.names if name in table]
+    return max(numbers) if numbers else None
 
 
 def syscall_rules(profile, table):
@@ -2454,8 +2509,10 @@ def syscall_rules(profile, table):
     return rules_by_number
 
 
-def _emit_syscall_tree(asm, profile, table, bit, wide, default, blocks):
+def _emit_syscall_tree(asm, profile, table, bit, wide, default, blocks, enosys=None):
     rules_by_number = {number | bit: rules for number, rules in syscall_rules(profile, table).items()}
+    last = last_named_syscall(profile, table)
+    newest = None if enosys is None or last is None else last | bit
     intervals = []  # (first number, label): contiguous, from 0 up to 2**32 - 1
     cursor = 0
     for number in sorted(rules_by_number):
@@ -2466,7 +2523,13 @@ def _emit_syscall_tree(asm, profile, table, bit, wide, default, blocks):
             intervals.append((cursor, default))
         intervals.append((number, blocks[key]))
         cursor = number + 1
-    if cursor <= 0xFFFFFFFF:
+    if newest is not None:
+        if cursor <= newest:
+            intervals.append((cursor, default))
+        cursor = max(cursor, newest + 1)
+        if cursor <= 0xFFFFFFFF:
+            intervals.append((cursor, enosys))
+    elif cursor <= 0xFFFFFFFF:
         intervals.append((cursor, default))
     merged = []
     for first, label in intervals:  # neighbours with the same block are one interval
@@ -2600,14 +2663,9 @@ def plan_capabilities(proc, host, field="process"):
     if not proc.capabilities["_given"]:
         return None
     last = host.last_capability
-    masks = {kind: capability_mask(proc.capabilities[kind], "%s.capabilities.%s" % (field, kind), last)
-             for kind in CAPABILITY_SETS}
-    raisable = masks["ambient"] & masks["permitted"] & masks["inheritable"]
-    if raisable != masks["ambient"]:
-        LOG.debug("%s.capabilities.ambient: capabilities that are not permitted and inheritable are not raised"
-                  % field)
-        masks["ambient"] = raisable
-    return masks
+    return effective_ambient({kind: capability_mask(proc.capabilities[kind], "%s.capabilities.%s" % (field, kind),
+                                                    last)
+                              for kind in CAPABILITY_SETS})
 
 # ===========================================================================
 # 10. Hooks
@@ -2626,8 +2684,19 @@ def hook_state(cid, pid, bundle, annotations, status):
     return state
 
 
-def run_hook(hook, state):
+def hook_environment(hook):
+    """The hook's env, or the runtime's own when the hook gives none (runc)."""
+    if hook.env is None:
+        return dict(os.environ)
+    return dict(entry.partition("=")[::2] for entry in hook.env)
+
+
+def run_hook(hook, state, cwd=None, umask=None):
     """Run one hook to completion; raise Error naming it if it fails or times out.
+
+    cwd and umask, when given, are applied in the child before execve:
+    createContainer hooks run in the container's root filesystem with umask
+    0022 (as runc runs them), whatever the init's own umask is then.
 
     Feeding stdin, collecting output and waiting for the exit share one poll
     loop, so the timeout holds even for a hook that never reads its stdin.
@@ -2637,18 +2706,25 @@ def run_hook(hook, state):
 
     stdin_r, stdin_w = os.pipe()
     out_r, out_w = os.pipe()
-    env = dict(entry.partition("=")[::2] for entry in hook.env)
+    env = hook_environment(hook)
     pid = os.fork()
     if pid == 0:  # fork, not clone: no namespaces change, and it execs at once
+        step = "cannot execute"
         try:
             os.dup2(stdin_r, 0)
             os.dup2(out_w, 1)
             os.dup2(out_w, 2)
             kernel().close_fds_from(3)  # every fd, also those above 65535
+            if cwd is not None:
+                step = "cannot enter %s" % cwd
+                os.chdir(cwd)
+                step = "cannot execute"
+            if umask is not None:
+                os.umask(umask)
             restore_signal_defaults()
             os.execve(hook.path, hook.args, env)
         except BaseException as exc:
-            os.write(2, ("cannot execute: %s" % (exc.strerror if isinstance(exc, OSError) else exc)).encode())
+            os.write(2, ("%s: %s" % (step, exc.strerror if isinstance(exc, OSError) else exc)).encode())
         finally:
             os._exit(127)
     os.close(stdin_r)
@@ -3470,7 +3546,9 @@ def init_main(k, plan, fds):
             channel.expect(Msg.HOOKS_DONE)
         state = hook_state(plan.cid, host_pid, plan.bundle, plan.annotations, "creating")
         for hook in plan.hooks["createContainer"]:
-            run_hook(hook, state)
+            # In the container's namespaces, before the pivot: runc runs
+            # them from the root filesystem, with the usual umask.
+            run_hook(hook, state, cwd=rootfs.root if rootfs is not None else None, umask=0o022)
         if rootfs is not None:
             if rootfs.no_pivot:
                 move_root(k, rootfs.root)
@@ -4289,15 +4367,20 @@ def owner_name(path):
 
 
 def default_spec(rootless):
-    """The config.json `spec` writes: runc's default, a shell on a terminal."""
+    """The config.json `spec` writes: what runc 1.1's `spec` writes, field for
+    field (tests/fixtures/runc-spec holds runc's own output), so that scripts
+    editing runc's default keep working; only the hostname is minirun's.
+    runc's ambient capabilities come without an inheritable set: the kernel
+    cannot raise them, and they are left unraised (effective_ambient)."""
     caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
     spec = {
-        "ociVersion": "1.0.2",
+        "ociVersion": "1.0.2-dev",
         "process": {
             "terminal": True, "user": {"uid": 0, "gid": 0}, "args": ["sh"],
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
             "cwd": "/",
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "capabilities": {"bounding": list(caps), "effective": list(caps), "permitted": list(caps),
+                             "ambient": list(caps)},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": True,
         },
@@ -4319,7 +4402,8 @@ def default_spec(rootless):
              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
         ],
         "linux": {
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                             "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
                             "/proc/scsi"],
@@ -4327,17 +4411,21 @@ def default_spec(rootless):
         },
     }
     if rootless:
+        # As runc's --rootless: a user namespace mapping the caller, no network
+        # namespace, no device cgroup rules, /sys bound from the host (sysfs
+        # cannot be mounted without a network namespace), devpts without gid=5.
         linux = spec["linux"]
-        linux["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup", "user")]
-        linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
-        linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
-        mounts = [m for m in spec["mounts"] if m["type"] not in ("sysfs", "cgroup")]
-        for m in mounts:
+        del linux["resources"]
+        linux["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "user")]
+        rootless_linux = {"uidMappings": [{"containerID": 0, "hostID": os.geteuid(), "size": 1}],
+                          "gidMappings": [{"containerID": 0, "hostID": os.getegid(), "size": 1}]}
+        rootless_linux.update(linux)
+        spec["linux"] = rootless_linux
+        for m in spec["mounts"]:
             if m["type"] == "devpts":
-                m["options"] = [o for o in m["options"] if o != "gid=5"]
-        mounts.append({"destination": "/sys", "type": "none", "source": "/sys",
-                       "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
-        spec["mounts"] = mounts
+                m["options"].remove("gid=5")
+            elif m["type"] == "sysfs":
+                m.update(type="none", source="/sys", options=["rbind", "nosuid", "noexec", "nodev", "ro"])
     return spec
 
 

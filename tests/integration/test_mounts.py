@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from .helpers import bind_mount, mountinfo, tmpfs_mount
+from .helpers import IS_MINIRUN, base_config, bind_mount, mountinfo, tmpfs_mount
 
 MOUNTINFO_SCRIPT = "cat /proc/self/mountinfo"
 
@@ -205,6 +205,30 @@ def test_default_special_filesystems(rt, make_bundle, cid):
     assert {"nosuid", "noexec"} <= set(pts["options"])
 
 
+@pytest.mark.xfail(IS_MINIRUN, strict=True,
+                   reason="lead: /dev ro: create devpts, devices and symlinks before the read-only remount")
+def test_dev_mounted_read_only_still_has_its_devices_and_devpts(rt, make_bundle, cid):
+    """A read-only /dev (runc remounts it ro once it is populated): the
+    devices, symlinks and devpts are there, /proc/mounts shows /dev ro, and
+    nothing new can be created in it."""
+    cfg = base_config("rootfs")
+    dev = next(dict(m) for m in cfg["mounts"] if m["destination"] == "/dev")
+    dev["options"] = dev["options"] + ["ro"]
+    script = ("test -c /dev/null && test -c /dev/zero && test -c /dev/urandom && echo devices; "
+              "test -L /dev/fd && readlink /dev/ptmx; "
+              "touch /dev/new 2>/dev/null || echo refused; "
+              "grep ' /dev ' /proc/mounts; grep ' /dev/pts ' /proc/mounts")
+    bundle = make_bundle(["sh", "-c", script],
+                         mounts=[dev if m["destination"] == "/dev" else m for m in cfg["mounts"]])
+    result = rt("run", "--bundle", bundle, cid, check=False, log=True)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:3] == ["devices", "pts/ptmx", "refused"], lines
+    dev_line, pts_line = lines[3].split(), lines[4].split()
+    assert (dev_line[2], "ro" in dev_line[3].split(",")) == ("tmpfs", True), lines[3]
+    assert pts_line[2] == "devpts", lines[4]
+
+
 def test_proc_is_the_containers(rt, make_bundle, cid):
     bundle = make_bundle(["sh", "-c", "ls -d /proc/[0-9]* | wc -l; readlink /proc/self"])
     count, self_pid = run_out(rt, bundle, cid).split()
@@ -307,6 +331,38 @@ def test_symlinked_bind_destination_stays_inside_the_rootfs(rt, make_bundle, roo
         assert "marker" in result.stdout
     else:
         rt.assert_clean()
+
+
+@pytest.mark.parametrize("kind", ["directory", "file"])
+def test_destination_through_an_absolute_symlink_inside_the_rootfs_lands_on_its_target(
+        rt, make_bundle, rootfs, hostdir, tmp_path, cid, kind):
+    """An absolute symlink in the rootfs is resolved with the rootfs as `/`
+    (`/conf -> /real/conf`, `/etc/localtime -> /usr/share/zoneinfo/UTC`): the
+    mount lands on the target inside the root, as runc does."""
+    if kind == "directory":
+        (rootfs / "real" / "conf").mkdir(parents=True)
+        (rootfs / "real" / "conf" / "original").write_text("rootfs\n")
+        os.symlink("/real/conf", str(rootfs / "conf"))
+        mount, link, target = bind_mount(hostdir, "/conf"), "/conf/marker", "/real/conf/marker"
+    else:
+        zone = rootfs / "usr" / "share" / "zoneinfo"
+        zone.mkdir(parents=True)
+        (zone / "UTC").write_text("rootfs zone\n")
+        os.symlink("/usr/share/zoneinfo/UTC", str(rootfs / "etc" / "localtime"))
+        mount, link, target = bind_mount(hostdir / "marker", "/etc/localtime"), "/etc/localtime", \
+            "/usr/share/zoneinfo/UTC"
+    script = "cat %s %s; readlink %s; echo done" % (link, target, link.rsplit("/marker", 1)[0])
+    result = rt("run", "--bundle", make_bundle(["sh", "-c", script], extra_mounts=[mount]), cid,
+                check=False, log=True)
+    assert result.returncode == 0, result.stderr
+    symlink = "/real/conf" if kind == "directory" else "/usr/share/zoneinfo/UTC"
+    assert result.stdout.split("\n") == ["from-host", "from-host", symlink, "done", ""]
+    # in the container's mount namespace only: the rootfs on the host is as it was
+    if kind == "directory":
+        assert os.listdir(str(rootfs / "real" / "conf")) == ["original"]
+    else:
+        assert (rootfs / "usr" / "share" / "zoneinfo" / "UTC").read_text() == "rootfs zone\n"
+    rt.assert_clean()
 
 
 # --------------------------------------------------------------------------

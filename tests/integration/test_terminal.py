@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from .helpers import ConsoleReceiver, read_all, read_until
+from .helpers import IS_MINIRUN, ConsoleReceiver, read_all, read_until
 
 TIOCGPTN = 0x80045430
 
@@ -137,4 +137,32 @@ def test_run_detach_with_console_socket(rt, make_bundle, console, cid):
     os.write(fds[0], b"echo detached-$((6*7))\n")
     read_until(fds[0], "detached-42")
     os.write(fds[0], b"exit\n")
+    rt.wait_status(cid, "stopped")
+
+
+TTY_OWNER_SCRIPT = "stat -L -c owner=%u:%g $(tty); stat -c console=%u:%g /dev/console; echo end-of-test"
+
+
+@pytest.mark.xfail(IS_MINIRUN, strict=True,
+                   reason="lead: chown the pty slave to process.user.uid (and the rootfs's tty group) "
+                          "before the process runs")
+@pytest.mark.parametrize("how", ["create", "run-detach"])
+def test_terminal_belongs_to_the_process_user(rt, make_bundle, console, cid, how):
+    """The pty slave (the process's stdio, and /dev/console) is owned by
+    process.user.uid, with the tty group (5 in this rootfs's /etc/group, and
+    devpts' gid=5), as runc leaves it: a non-root process can use its tty
+    (mesg, write, chmod of its own terminal)."""
+    bundle = make_bundle(["sh", "-c", TTY_OWNER_SCRIPT],
+                         process={"terminal": True, "user": {"uid": 1000, "gid": 1000}})
+    receiver = console()
+    if how == "create":
+        rt("create", "--bundle", bundle, "--console-socket", receiver.path, cid)
+        fds = receiver.receive()
+        rt("start", cid)
+    else:
+        rt("run", "--detach", "--console-socket", receiver.path, "--bundle", bundle, cid)
+        fds = receiver.receive()
+    out = read_until(fds[0], "end-of-test").decode(errors="replace").replace("\r", "").split()
+    assert "owner=1000:5" in out, out
+    assert "console=1000:5" in out, out
     rt.wait_status(cid, "stopped")

@@ -15,7 +15,7 @@ import pytest
 
 import minirun
 
-from .helpers import FIXTURES, MINIRUN, base_config, cli_argv, cli_env, run_cli
+from .helpers import FIXTURES, MINIRUN, REPO, base_config, cli_argv, cli_env, run_cli
 
 
 @pytest.fixture
@@ -538,9 +538,61 @@ def test_rootless_spec_has_a_user_namespace_mapping_the_current_ids(tmp_path):
     cfg = minirun.parse_config(raw, str(tmp_path))
     assert cfg.new_namespace("user") and not cfg.new_namespace("network")
     assert cfg.uid_mappings == [(0, os.geteuid(), 1)]
-    assert not any(m.type in ("sysfs", "cgroup") for m in cfg.mounts)
+    assert not any(m.type == "sysfs" for m in cfg.mounts)
     sys_mount = next(m for m in cfg.mounts if m.destination == "/sys")
     assert sys_mount.is_bind and sys_mount.source == "/sys"
+
+
+# What runc 1.1.5 (Debian 12: 1.1.5+ds1-1+deb12u1) writes, run as root: see
+# tests/fixtures/runc-spec/README.md.
+RUNC_SPEC_VERSION = "1.1.5"
+RUNC_SPEC = os.path.join(REPO, "tests", "fixtures", "runc-spec")
+
+
+def runc_spec(name):
+    with open(os.path.join(RUNC_SPEC, name)) as handle:
+        return json.load(handle)
+
+
+@pytest.mark.parametrize("rootless,fixture", [(False, "config.json"), (True, "rootless-config.json")],
+                         ids=["default", "rootless"])
+def test_spec_writes_what_runc_1_1_spec_writes_but_the_hostname(tmp_path, rootless, fixture):
+    """The same namespaces, mounts, capabilities (ambient included), masked and
+    read-only paths, rlimits and resources as runc 1.1's `spec`, in its order."""
+    result = run_cli("spec", *(["--rootless"] if rootless else []), "--bundle", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    ours = json.loads((tmp_path / "config.json").read_text())
+    theirs = runc_spec(fixture)
+    assert theirs["hostname"] == "runc" and ours["hostname"] == "minirun"
+    ours["hostname"] = "runc"
+    if rootless:  # runc maps the caller, root when the fixture was made
+        for key, ident in (("uidMappings", os.geteuid()), ("gidMappings", os.getegid())):
+            assert theirs["linux"][key] == [{"containerID": 0, "hostID": 0, "size": 1}]
+            theirs["linux"][key][0]["hostID"] = ident
+    assert json.dumps(ours, indent=1) == json.dumps(theirs, indent=1)  # keys in runc's order too
+
+
+def test_the_runc_spec_fixture_is_runc_1_1_output():
+    theirs = runc_spec("config.json")
+    assert theirs["ociVersion"] == "1.0.2-dev"  # runc 1.1's runtime-spec
+    assert theirs["process"]["capabilities"]["ambient"] and "inheritable" not in theirs["process"]["capabilities"]
+    with open(os.path.join(RUNC_SPEC, "README.md")) as handle:
+        assert "runc %s" % RUNC_SPEC_VERSION in handle.read()
+
+
+@pytest.mark.parametrize("fixture", ["config.json", "rootless-config.json"])
+def test_runc_spec_output_is_accepted_as_it_is(tmp_path, fixture):
+    cfg = minirun.parse_config(runc_spec(fixture), str(tmp_path))
+    minirun.refuse_unsupported(cfg)  # linux.resources: a warning, not a refusal
+    assert cfg.process.capabilities["ambient"] == ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+
+
+@pytest.mark.parametrize("rootless", [False, True], ids=["default", "rootless"])
+def test_a_script_adding_a_cgroup_namespace_to_the_default_spec_is_not_listed_twice(tmp_path, rootless):
+    raw = minirun.default_spec(rootless)
+    assert "cgroup" not in [ns["type"] for ns in raw["linux"]["namespaces"]]
+    raw["linux"]["namespaces"].append({"type": "cgroup"})
+    assert minirun.parse_config(raw, str(tmp_path)).new_namespace("cgroup")
 
 
 def test_spec_into_a_missing_bundle_directory_is_a_plain_error(tmp_path):

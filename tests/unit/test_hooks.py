@@ -156,3 +156,73 @@ def test_hook_state_of_a_parsed_config_names_its_bundle():
     cfg = minirun.parse_config(raw, "/srv/bundle")
     state = minirun.hook_state(cfg, "c1", 7, "creating")
     assert state["bundle"] == "/srv/bundle" and state["annotations"] == {"k": "v"}
+
+
+# --- runc parity: the environment, working directory and umask of a hook -------------
+
+
+def test_a_hook_without_env_inherits_the_runtime_environment(tmp_path, monkeypatch):
+    """As runc's hooks do (Go's exec with a nil Env): PATH works in hook scripts."""
+    monkeypatch.setenv("MINIRUN_TEST_INHERITED", "from-the-runtime")
+    monkeypatch.setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    out = tmp_path / "env"
+    script = write_script(tmp_path, "hook",
+                          'echo "$MINIRUN_TEST_INHERITED|$PATH|$(basename $(command -v cat))" > "%s"\n' % out)
+    hook = make_hook(script)
+    hook.env = None
+    minirun.run_hook(hook, STATE)
+    assert out.read_text() == "from-the-runtime|/usr/sbin:/usr/bin:/sbin:/bin|cat\n"
+
+
+def test_hooks_without_env_parse_to_none_and_an_empty_env_stays_empty():
+    raw = {"createRuntime": [{"path": "/bin/true"}, {"path": "/bin/true", "env": []},
+                             {"path": "/bin/true", "env": ["A=1"]}]}
+    hooks = minirun._parse_hooks(raw)["createRuntime"]
+    assert [h.env for h in hooks] == [None, [], ["A=1"]]
+    # and a hook kept in the state file for start/delete keeps the difference
+    assert [minirun.Hook.from_json(h.to_json()).env for h in hooks] == [None, [], ["A=1"]]
+
+
+def test_an_empty_env_gives_the_hook_an_empty_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIRUN_TEST_LEAK", "should-not-arrive")
+    out = tmp_path / "env"
+    script = write_script(tmp_path, "hook", 'echo "${MINIRUN_TEST_LEAK-unset}" > "%s"\n' % out)
+    minirun.run_hook(make_hook(script, env=[]), STATE)
+    assert out.read_text() == "unset\n"
+
+
+def test_run_hook_applies_cwd_and_umask_in_the_hook_only(tmp_path):
+    """createContainer hooks run in the root filesystem with umask 0022 (runc)."""
+    workdir = tmp_path / "rootfs"
+    workdir.mkdir()
+    out = tmp_path / "seen"
+    script = write_script(tmp_path, "hook", 'echo "$(pwd) $(umask)" > "%s"; touch made\n' % out)
+    before_cwd, before_umask = os.getcwd(), os.umask(0)
+    try:
+        minirun.run_hook(make_hook(script, env=["PATH=/usr/bin:/bin"]), STATE, cwd=str(workdir), umask=0o022)
+        after_umask = os.umask(before_umask)
+    finally:
+        os.umask(before_umask)
+    assert out.read_text() == "%s 0022\n" % workdir
+    assert (workdir / "made").stat().st_mode & 0o777 == 0o644
+    assert os.getcwd() == before_cwd and after_umask == 0  # the runtime's own are untouched
+
+
+def test_run_hook_without_cwd_and_umask_leaves_them_as_the_runtime_has_them(tmp_path):
+    out = tmp_path / "seen"
+    script = write_script(tmp_path, "hook", 'echo "$(pwd) $(umask)" > "%s"\n' % out)
+    before = os.umask(0o027)
+    try:
+        minirun.run_hook(make_hook(script, env=["PATH=/usr/bin:/bin"]), STATE)
+    finally:
+        os.umask(before)
+    assert out.read_text() == "%s 0027\n" % os.getcwd()
+
+
+def test_a_cwd_the_hook_cannot_enter_fails_naming_the_hook_and_the_directory(tmp_path):
+    script = write_script(tmp_path, "hook", "exit 0\n")
+    missing = str(tmp_path / "no-such-root")
+    with pytest.raises(minirun.Error) as caught:
+        minirun.run_hook(make_hook(script, field="hooks.createContainer[0]"), STATE, cwd=missing)
+    message = str(caught.value)
+    assert "hooks.createContainer[0]" in message and missing in message and "exit status 127" in message

@@ -14,7 +14,11 @@ with `expected_action`, a plain reading of what the profile means:
     conditional rule, in profile order, whose conditions all hold (AND)
     gives its action; otherwise the default does;
   * conditions compare 64-bit values on x86_64 and aarch64, and the low 32
-    bits only on x86, x32 and arm.
+    bits only on x86, x32 and arm;
+  * a number above every syscall the profile names on its arch (in any rule,
+    whatever its action) returns ENOSYS instead of the default action, unless
+    the default is ALLOW, LOG or TRACE (runc's -ENOSYS stub), so a libc
+    probing a syscall newer than the profile falls back.
 
 The reading works on the raw JSON, with the kernel's SECCOMP_RET_* and
 AUDIT_ARCH_* constants written out here, so parse and compile are both under
@@ -44,6 +48,7 @@ KILL_PROCESS = 0x80000000
 ALLOW = 0x7FFF0000
 EPERM, ENOSYS = 1, 38
 ERRNO_EPERM = 0x00050000 | EPERM
+ERRNO_ENOSYS = 0x00050000 | ENOSYS
 
 # linux/audit.h
 AUDIT_X86_64, AUDIT_I386, AUDIT_AARCH64, AUDIT_ARM = 0xC000003E, 0x40000003, 0xC00000B7, 0x40000028
@@ -129,6 +134,10 @@ def expected_action(raw, machine, nr, arch, args=(0,) * 6):
     table = TABLES[table_name]
     number = nr - X32_BIT if abi == "SCMP_ARCH_X32" else nr
     default = action_value(raw["defaultAction"], raw.get("defaultErrnoRet"))
+    named = [table[name] for rule in raw.get("syscalls") or [] for name in rule["names"] if name in table]
+    permissive = raw["defaultAction"] in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE")
+    if named and not permissive and number > max(named):
+        return ERRNO_ENOSYS
     naming = [rule for rule in raw.get("syscalls") or []
               if any(table.get(name) == number for name in rule["names"])
               and action_value(rule["action"], rule.get("errnoRet")) != default]
@@ -455,6 +464,109 @@ def test_64_bit_arches_compare_all_64_bits_and_32_bit_arches_the_low_word(op, va
     narrow = condition_holds({"index": 3, "op": op, "value": value, "valueTwo": value_two}, args, wide=False)
     x86_personality = number_of("SCMP_ARCH_X86", "personality")
     assert decide(raw, "x86_64", x86_personality, AUDIT_I386, args) == (ERRNO_EPERM if narrow else ALLOW)
+
+
+# --- syscalls newer than the profile: ENOSYS (runc's -ENOSYS stub) ------------------
+
+GETPID, CLONE3, FACCESSAT2, OPENAT2 = 39, 435, 439, 437  # x86_64
+
+
+def allow_list(*names, default="SCMP_ACT_ERRNO", **extra):
+    raw = {"defaultAction": default, "syscalls": [{"names": list(names), "action": "SCMP_ACT_ALLOW"}]}
+    raw.update(extra)
+    return raw
+
+
+def test_a_number_above_every_named_syscall_gets_enosys_not_the_default():
+    raw = allow_list("getpid", "read")
+    assert decide(raw, "x86_64", GETPID, AUDIT_X86_64) == ALLOW
+    assert decide(raw, "x86_64", 0, AUDIT_X86_64) == ALLOW
+    assert decide(raw, "x86_64", 1, AUDIT_X86_64) == ERRNO_EPERM  # write: known to be older, the default
+    assert decide(raw, "x86_64", GETPID - 1, AUDIT_X86_64) == ERRNO_EPERM
+    for nr in (GETPID + 1, CLONE3, 1000, X32_BIT - 1):
+        assert decide(raw, "x86_64", nr, AUDIT_X86_64) == ERRNO_ENOSYS
+
+
+def test_a_syscall_the_profile_knows_keeps_its_decision_even_above_the_others():
+    """clone3 named (ENOSYS here is Docker's own rule) and openat2 refused by a
+    rule of its own: the profile's decisions; only what lies above them is new."""
+    raw = {"defaultAction": "SCMP_ACT_ERRNO",
+           "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ALLOW"},
+                        {"names": ["openat2"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+                        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    assert decide(raw, "x86_64", OPENAT2, AUDIT_X86_64) == 0x00050000 | 13
+    # a rule equal to the default is dropped, but its syscall is still known
+    assert decide(raw, "x86_64", CLONE3, AUDIT_X86_64) == ERRNO_EPERM
+    assert decide(raw, "x86_64", 436, AUDIT_X86_64) == ERRNO_EPERM  # close_range: below openat2
+    assert decide(raw, "x86_64", FACCESSAT2, AUDIT_X86_64) == ERRNO_ENOSYS
+
+
+@pytest.mark.parametrize("default", ["SCMP_ACT_ALLOW", "SCMP_ACT_LOG", "SCMP_ACT_TRACE"])
+def test_a_permissive_default_lets_newer_syscalls_meet_it(default):
+    raw = {"defaultAction": default, "syscalls": [{"names": ["getpid"], "action": "SCMP_ACT_ERRNO"}]}
+    assert decide(raw, "x86_64", CLONE3, AUDIT_X86_64) == RET[default]
+
+
+@pytest.mark.parametrize("default", ["SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL", "SCMP_ACT_TRAP"])
+def test_a_killing_default_still_answers_newer_syscalls_with_enosys(default):
+    raw = allow_list("getpid", default=default)
+    assert decide(raw, "x86_64", GETPID - 1, AUDIT_X86_64) == RET[default]
+    assert decide(raw, "x86_64", CLONE3, AUDIT_X86_64) == ERRNO_ENOSYS
+
+
+def test_a_profile_naming_nothing_on_an_arch_keeps_the_default_there():
+    assert decide({"defaultAction": "SCMP_ACT_ERRNO"}, "x86_64", CLONE3, AUDIT_X86_64) == ERRNO_EPERM
+    raw = allow_list("no_such_syscall")
+    assert decide(raw, "x86_64", CLONE3, AUDIT_X86_64) == ERRNO_EPERM
+
+
+def test_each_arch_has_its_own_newest_syscall():
+    """arch_prctl is 158 on x86_64 and 384 on i386; x32 numbers carry the x32 bit."""
+    raw = allow_list("arch_prctl", architectures=["SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+    assert decide(raw, "x86_64", 159, AUDIT_X86_64) == ERRNO_ENOSYS
+    assert decide(raw, "x86_64", 300, AUDIT_I386) == ERRNO_EPERM
+    assert decide(raw, "x86_64", 385, AUDIT_I386) == ERRNO_ENOSYS
+    assert decide(raw, "x86_64", X32_BIT | 158, AUDIT_X86_64) == ALLOW
+    assert decide(raw, "x86_64", X32_BIT | 157, AUDIT_X86_64) == ERRNO_EPERM
+    assert decide(raw, "x86_64", X32_BIT | 159, AUDIT_X86_64) == ERRNO_ENOSYS
+    assert decide(raw, "x86_64", U32, AUDIT_X86_64) == ERRNO_ENOSYS
+    assert decide(raw, "x86_64", 3, AUDIT_AARCH64) == KILL_PROCESS  # not filtered: the arch check first
+
+
+def test_a_default_errno_ret_is_kept_below_the_newest_and_enosys_above():
+    raw = allow_list("getpid", defaultErrnoRet=EPROTONOSUPPORT)
+    assert decide(raw, "x86_64", 1, AUDIT_X86_64) == 0x00050000 | EPROTONOSUPPORT
+    assert decide(raw, "x86_64", CLONE3, AUDIT_X86_64) == ERRNO_ENOSYS
+
+
+EPROTONOSUPPORT = 93
+
+
+# --- errnoRet, on every rule ------------------------------------------------------
+
+
+def test_errno_ret_is_honoured_on_a_rule_with_several_conditions():
+    raw = {"defaultAction": "SCMP_ACT_ALLOW",
+           "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 200,
+                         "args": [{"index": 0, "value": 7, "op": "SCMP_CMP_EQ"},
+                                  {"index": 1, "value": 1 << 32, "op": "SCMP_CMP_GT"}]}]}
+    assert decide(raw, "x86_64", PERSONALITY, AUDIT_X86_64, (7, (1 << 32) + 1, 0, 0, 0, 0)) == 0x00050000 | 200
+    assert decide(raw, "x86_64", PERSONALITY, AUDIT_X86_64, (7, 1 << 32, 0, 0, 0, 0)) == ALLOW
+
+
+def test_ored_rules_for_one_syscall_each_keep_their_own_errno():
+    raw = {"defaultAction": "SCMP_ACT_ERRNO",
+           "syscalls": [{"names": ["getpid", "personality"], "action": "SCMP_ACT_ALLOW"}] + [
+               {"names": ["getpriority"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno_ret,
+                "args": [{"index": 0, "value": which, "op": "SCMP_CMP_EQ"},
+                         {"index": 1, "value": 5, "op": "SCMP_CMP_MASKED_EQ", "valueTwo": 4}]}
+               for which, errno_ret in ((0, 200), (1, 201), (2, 202))]}
+    getpriority = 140
+    for which, errno_ret in ((0, 200), (1, 201), (2, 202)):
+        assert decide(raw, "x86_64", getpriority, AUDIT_X86_64, (which, 4, 0, 0, 0, 0)) == 0x00050000 | errno_ret
+        assert decide(raw, "x86_64", getpriority, AUDIT_X86_64, (which, 6, 0, 0, 0, 0)) == 0x00050000 | errno_ret
+        assert decide(raw, "x86_64", getpriority, AUDIT_X86_64, (which, 1, 0, 0, 0, 0)) == ERRNO_EPERM
+    assert decide(raw, "x86_64", getpriority, AUDIT_X86_64, (3, 4, 0, 0, 0, 0)) == ERRNO_EPERM
 
 
 def test_on_x86_64_every_number_from_the_x32_bit_up_is_an_x32_number_as_in_libseccomp():

@@ -263,10 +263,17 @@ def test_capabilities_are_read_per_set_and_given_is_recorded():
     assert parse(base_config()).process.capabilities["_given"] is False
 
 
-def test_capability_without_cap_prefix_is_refused_naming_the_set():
-    exc = config_error(base_config(process=process(capabilities={"effective": ["CAP_KILL", "NET_ADMIN"]})))
-    assert exc.field == "process.capabilities.effective"
-    assert "NET_ADMIN" in str(exc)
+@pytest.mark.parametrize("name", ["NET_ADMIN", "CAP_FROM_THE_FUTURE", "cap_kill", ""])
+def test_an_unknown_capability_name_is_accepted_at_parse_and_ignored_with_a_warning(name, capfd):
+    """runc 1.1 warns about names it does not know and goes on: a missing
+    capability only takes privilege away."""
+    p = parse(base_config(process=process(capabilities={"effective": ["CAP_KILL", name]}))).process
+    assert p.capabilities["effective"] == ["CAP_KILL", name]
+    assert capfd.readouterr().err == ""  # nothing yet: the plan warns, once
+    masks = minirun.plan_capabilities(p)
+    assert masks["effective"] == 1 << 5
+    err = capfd.readouterr().err
+    assert "warning" in err and "process.capabilities.effective" in err and repr(name)[1:-1] in err
 
 
 # --- mounts ------------------------------------------------------------------
@@ -373,7 +380,8 @@ def test_hooks_are_read_per_phase_with_args_defaulting_to_the_path():
         "prestart": [{"path": "/bin/a"}],
         "poststop": [{"path": "/bin/b", "args": ["b", "-x"], "env": ["K=V"], "timeout": 5}]}))
     (a,) = cfg.hooks["prestart"]
-    assert (a.path, a.args, a.env, a.timeout, a.field) == ("/bin/a", ["/bin/a"], [], None, "hooks.prestart[0]")
+    # env None: the hook inherits the runtime's environment
+    assert (a.path, a.args, a.env, a.timeout, a.field) == ("/bin/a", ["/bin/a"], None, None, "hooks.prestart[0]")
     (b,) = cfg.hooks["poststop"]
     assert (b.args, b.env, b.timeout, b.field) == (["b", "-x"], ["K=V"], 5, "hooks.poststop[0]")
     assert cfg.hooks["createRuntime"] == []
@@ -569,8 +577,6 @@ def test_device_file_mode_beyond_07777_is_refused():
     ("kernel.shmmax", "ipc"),
     ("kernel.msgmax", "ipc"),
     ("fs.mqueue.msg_max", "ipc"),
-    ("kernel.hostname", "uts"),
-    ("kernel.domainname", "uts"),
 ])
 def test_namespaced_sysctl_is_accepted_with_its_namespace_and_refused_without(key, namespace):
     raw = with_namespaces(base_config(), namespace)
@@ -580,6 +586,15 @@ def test_namespaced_sysctl_is_accepted_with_its_namespace_and_refused_without(ke
     raw["linux"]["sysctl"] = {key: "1"}
     exc = config_error(raw)
     assert exc.field == "linux.sysctl." + key and namespace in str(exc)
+
+
+@pytest.mark.parametrize("key,owner", [("kernel.hostname", "hostname"), ("kernel.domainname", "domainname")])
+def test_hostname_and_domainname_sysctls_are_refused_naming_the_field_that_owns_them(key, owner):
+    raw = with_namespaces(base_config(), "uts")
+    raw["linux"]["sysctl"] = {key: "box"}
+    exc = config_error(raw)
+    assert exc.field == "linux.sysctl." + key
+    assert "the %s field" % owner in str(exc)
 
 
 def test_sysctl_in_a_joined_namespace_is_accepted():
@@ -768,6 +783,46 @@ def test_capability_mask_skips_unknown_names_with_a_warning(capfd):
     assert mask == 1 << 13
     err = capfd.readouterr().err
     assert "CAP_FROM_THE_FUTURE" in err and "process.capabilities.bounding" in err and "warning" in err
+
+
+def masks(**sets):
+    names = {"bounding": [], "effective": [], "inheritable": [], "permitted": [], "ambient": []}
+    names.update(sets)
+    return {kind: minirun.capability_mask(value, kind) for kind, value in names.items()}
+
+
+def test_effective_ambient_keeps_what_is_permitted_and_inheritable():
+    both = ["CAP_KILL", "CAP_NET_RAW"]
+    given = masks(bounding=both, permitted=both, inheritable=both, effective=both, ambient=both)
+    assert minirun.effective_ambient(given) == given
+
+
+def test_effective_ambient_leaves_unraisable_bits_out_with_a_warning_naming_them(capfd):
+    """`runc spec` writes ambient capabilities without an inheritable set; the
+    kernel refuses to raise them and runc ignores that: so do we."""
+    caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+    given = masks(bounding=caps, effective=caps, permitted=caps, ambient=caps)
+    trimmed = minirun.effective_ambient(given)
+    assert trimmed["ambient"] == 0
+    assert {k: v for k, v in trimmed.items() if k != "ambient"} == {k: v for k, v in given.items() if k != "ambient"}
+    assert given["ambient"] == minirun.capability_mask(caps, "x")  # the input is not changed
+    err = capfd.readouterr().err
+    assert "warning" in err and "process.capabilities.ambient" in err
+    assert all(name in err for name in caps)
+
+
+def test_effective_ambient_needs_both_permitted_and_inheritable(capfd):
+    given = masks(permitted=["CAP_KILL", "CAP_CHOWN"], inheritable=["CAP_KILL", "CAP_NET_RAW"],
+                  ambient=["CAP_KILL", "CAP_CHOWN", "CAP_NET_RAW"])
+    assert minirun.effective_ambient(given)["ambient"] == 1 << 5
+    err = capfd.readouterr().err
+    assert "CAP_CHOWN" in err and "CAP_NET_RAW" in err and "CAP_KILL" not in err
+
+
+def test_effective_ambient_is_quiet_when_nothing_is_left_out_and_passes_none(capfd):
+    assert minirun.effective_ambient(masks(permitted=["CAP_KILL"], ambient=[]))["ambient"] == 0
+    assert minirun.effective_ambient(None) is None
+    assert capfd.readouterr().err == ""
 
 
 # --- engine fixtures ----------------------------------------------------------
