@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from .helpers import (
-    CAPS, DOCKER_DEFAULT_CAPS, IS_MINIRUN, assert_error, cap_mask, read_json_log,
+    CAPS, DOCKER_DEFAULT_CAPS, assert_error, cap_mask, read_json_log,
 )
 from .security_helpers import install_probe, probe_results
 
@@ -131,8 +131,6 @@ RUNC_SPEC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file_
                          "fixtures", "runc-spec", "config.json")
 
 
-@pytest.mark.xfail(IS_MINIRUN, strict=True,
-                   reason="lead wires effective_ambient: apply_user must get effective_ambient(masks)")
 def test_runc_spec_bundle_with_ambient_but_no_inheritable_capabilities_runs(rt, tmp_path, rootfs, cid):
     """`runc spec` (1.1) writes ambient capabilities and no inheritable set.
     The kernel cannot raise an ambient capability that is not also

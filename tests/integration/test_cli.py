@@ -244,9 +244,6 @@ def test_spec_rootless_adds_a_user_namespace(rt, tmp_path):
         assert mappings and all({"containerID", "hostID", "size"} <= set(m) for m in mappings)
 
 
-@pytest.mark.xfail(IS_MINIRUN, strict=True,
-                   reason="lead wires effective_ambient: runc's default asks for ambient capabilities "
-                          "without an inheritable set")
 def test_spec_output_runs(rt, tmp_path, rootfs, cid):
     """The generated config is usable: with a rootfs beside it and no
     terminal, it runs."""
@@ -284,9 +281,6 @@ def test_spec_writes_what_runc_1_1_writes(rt, tmp_path, rootless):
     assert ours == theirs
 
 
-@pytest.mark.xfail(IS_MINIRUN, strict=True,
-                   reason="lead wires effective_ambient: runc's default asks for ambient capabilities "
-                          "without an inheritable set")
 def test_a_script_adding_a_cgroup_namespace_to_the_default_spec_runs(rt, tmp_path, rootfs, cid):
     """Scripts edit runc's default: one that adds a cgroup namespace must not
     find it listed already ("listed twice")."""

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from .helpers import IS_MINIRUN, IS_RUNC, ns_id, pid_alive, wait_for
+from .helpers import IS_RUNC, ns_id, pid_alive, wait_for
 
 HOOK = """#!/bin/sh
 name="$1"
@@ -268,8 +268,6 @@ echo made > made-by-hook
 """
 
 
-@pytest.mark.xfail(IS_MINIRUN, strict=True,
-                   reason="lead: the init passes cwd=cfg.root_path, umask=0o022 to run_hook for createContainer")
 def test_create_container_hooks_run_in_the_rootfs_with_umask_0022(rt, make_bundle, rootfs, tmp_path,
                                                                   shared, cid):
     """runc enters the root filesystem before running createContainer hooks
@@ -293,9 +291,6 @@ def test_create_container_hooks_run_in_the_rootfs_with_umask_0022(rt, make_bundl
 
 @pytest.mark.skipif(IS_RUNC, reason="runc 1.1's start exits 0 before startContainer hooks run, and "
                                     "runs poststart at create: the issue asks minirun to be better")
-@pytest.mark.xfail(IS_MINIRUN, strict=True,
-                   reason="lead: start waits for the startContainer hooks, fails naming the hook, "
-                          "runs no poststart hook and leaves the container stopped")
 def test_a_failing_start_container_hook_fails_start_and_runs_no_poststart(rt, make_bundle, hook_script,
                                                                          shared, cid):
     failing = hook_entry("/hooks/hook.sh", "startContainer", "/shared")

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from .helpers import IS_MINIRUN, base_config, bind_mount, mountinfo, tmpfs_mount
+from .helpers import base_config, bind_mount, mountinfo, tmpfs_mount
 
 MOUNTINFO_SCRIPT = "cat /proc/self/mountinfo"
 
@@ -205,8 +205,6 @@ def test_default_special_filesystems(rt, make_bundle, cid):
     assert {"nosuid", "noexec"} <= set(pts["options"])
 
 
-@pytest.mark.xfail(IS_MINIRUN, strict=True,
-                   reason="lead: /dev ro: create devpts, devices and symlinks before the read-only remount")
 def test_dev_mounted_read_only_still_has_its_devices_and_devpts(rt, make_bundle, cid):
     """A read-only /dev (runc remounts it ro once it is populated): the
     devices, symlinks and devpts are there, /proc/mounts shows /dev ro, and

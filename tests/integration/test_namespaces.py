@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from .helpers import IS_MINIRUN, IS_RUNC, ns_id, proc_status, wait_for
+from .helpers import IS_RUNC, ns_id, proc_status, wait_for
 
 ALL = ["pid", "network", "ipc", "uts", "mount"]
 PROC_NAME = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts",
@@ -203,9 +203,6 @@ def test_join_an_existing_uts_namespace_by_path(rt, make_bundle, cid):
     assert rt("run", "--bundle", bundle, cid).stdout.strip() == "joined-uts"
 
 
-@pytest.mark.xfail(IS_MINIRUN, strict=True,
-                   reason="lead: accept hostname with a joined uts namespace (section 3 refuses it: "
-                          "'setting the hostname needs a new uts namespace') and set it after setns")
 def test_join_a_uts_namespace_by_path_with_hostname_set(rt, make_bundle, cid):
     """runc sets the hostname in the joined namespace: the container and the
     namespace's other members see it; the host's hostname is untouched."""

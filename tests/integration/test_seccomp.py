@@ -243,9 +243,6 @@ def test_errno_ret_of_each_ored_rule_with_several_conditions(rt, make_bundle, pr
 
 @pytest.mark.skipif(IS_RUNC, reason="runc 1.1.5 also loads the filter before entering process.cwd, "
                                     "and fails: chdir to cwd ... failed: errno 200 (fixed in later runc)")
-@pytest.mark.xfail(IS_MINIRUN, strict=True,
-                   reason="lead: load the filter after process.cwd is entered (without noNewPrivileges "
-                          "it is loaded before apply_user and the chdir)")
 def test_a_profile_refusing_chdir_and_fchdir_still_starts_the_container(rt, make_bundle, probe_rootfs, cid):
     """Without noNewPrivileges the filter must be loaded while the runtime
     still has CAP_SYS_ADMIN; the working directory is entered before it

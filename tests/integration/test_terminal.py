@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from .helpers import IS_MINIRUN, ConsoleReceiver, read_all, read_until
+from .helpers import ConsoleReceiver, read_all, read_until
 
 TIOCGPTN = 0x80045430
 
@@ -143,9 +143,6 @@ def test_run_detach_with_console_socket(rt, make_bundle, console, cid):
 TTY_OWNER_SCRIPT = "stat -L -c owner=%u:%g $(tty); stat -c console=%u:%g /dev/console; echo end-of-test"
 
 
-@pytest.mark.xfail(IS_MINIRUN, strict=True,
-                   reason="lead: chown the pty slave to process.user.uid (and the rootfs's tty group) "
-                          "before the process runs")
 @pytest.mark.parametrize("how", ["create", "run-detach"])
 def test_terminal_belongs_to_the_process_user(rt, make_bundle, console, cid, how):
     """The pty slave (the process's stdio, and /dev/console) is owned by
