@@ -338,7 +338,8 @@ def plot_ratios(rows, title):
     top = 70
     row_h = len(PLOT_SERIES) * bar_h + gap
     footer = "ratio of medians, log scale; left of 1: minirun is faster or smaller"
-    width = max(label_w + plot_w + value_w, Canvas.text_width(title, scale) + 20)
+    width = max(label_w + plot_w + value_w, Canvas.text_width(title, scale) + 20,
+                Canvas.text_width(footer, scale) + 20)
     height = top + len(rows) * row_h + 70
     c = Canvas(width, height)
     c.text(10, 10, title, scale=scale)
@@ -359,7 +360,7 @@ def plot_ratios(rows, title):
         c.rect(x, top - 4, x + 1, bottom, (215, 215, 215))
         s = _tick_label(t)
         c.text(x - Canvas.text_width(s, scale) // 2, bottom + 8, s, scale=scale)
-    c.text(label_w, bottom + 8 + line_h + 12, footer, color=(90, 90, 90), scale=scale)
+    c.text(10, bottom + 8 + line_h + 12, footer, color=(90, 90, 90), scale=scale)
     x1 = int(xpos(1.0))
     for i, (label, ratios) in enumerate(rows):
         y = top + i * row_h
@@ -1214,6 +1215,7 @@ def parse_args(argv=None):
                     help="local image for the docker row (default busybox; never pulled)")
     ap.add_argument("--out", default=DEFAULT_OUT, help="result file (default %(default)s)")
     ap.add_argument("--plot", default=None, help="PNG of the ratios (default: --out with .png)")
+    ap.add_argument("--replot", metavar="RESULT", help="only redraw --plot from a result file (no root)")
     args = ap.parse_args(argv)
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
@@ -1223,12 +1225,28 @@ def parse_args(argv=None):
             ap.error("unknown runtime %r (known: %s)" % (n, ", ".join(ALL_RUNTIMES)))
     args.names = names
     if args.plot is None:
-        args.plot = os.path.splitext(args.out)[0] + ".png"
+        args.plot = os.path.splitext(args.replot or args.out)[0] + ".png"
     return args
+
+
+def write_plot(result, path):
+    # Every row some runtime measured, so a row where minirun is still n/a
+    # shows as such (and lights up when the command lands).
+    rows = [(r["name"], r["ratios"]) for r in result["rows"]
+            if r["kind"] != "floor" and any("median" in v for v in r["results"].values())]
+    title = "minirun vs runc and crun, %s, kernel %s, %d rounds" % (
+        result["started"][:10], result["host"]["kernel"], result["rounds"]["rounds"])
+    with open(path, "wb") as f:
+        f.write(plot_ratios(rows, title))
 
 
 def main():
     args = parse_args()
+    if args.replot:
+        with open(args.replot) as f:
+            write_plot(validate_result(json.load(f)), args.plot)
+        print("wrote %s" % args.plot)
+        return 0
     if os.geteuid() != 0:
         sys.exit("bench.py: needs root (containers, namespaces, cgroups)")
     if os.environ.get(IN_NS_ENV) != "1":
@@ -1346,13 +1364,7 @@ def main():
         with open(args.out, "w") as f:
             json.dump(result, f, indent=1)
             f.write("\n")
-        # Every row some runtime measured, so a row where minirun is still
-        # n/a shows as such (and lights up when the command lands).
-        plot_rows = [(r["name"], r["ratios"]) for r in result["rows"]
-                     if r["kind"] != "floor" and any("median" in v for v in r["results"].values())]
-        with open(args.plot, "wb") as f:
-            f.write(plot_ratios(plot_rows, "minirun vs runc and crun, %s, kernel %s, %d rounds"
-                                % (started[:10], host["kernel"], args.rounds)))
+        write_plot(result, args.plot)
         print()
         print("markdown:")
         for line in markdown_table(result, names):

@@ -218,3 +218,11 @@ def test_the_plot_is_a_valid_png_with_a_line_at_one_and_a_bar_per_ratio():
     # the 1.0 line: a black column spanning the rows
     assert any(all(pixels[y][3 * x:3 * x + 3] == b"\x00\x00\x00" for y in range(80, 140))
                for x in range(width))
+
+
+def test_a_result_file_replots_to_a_valid_png(tmp_path):
+    path = str(tmp_path / "bench.png")
+    bench.write_plot(sample_result(), path)
+    with open(path, "rb") as f:
+        width, height, _ = decode_rgb_png(f.read())
+    assert width > 0 and height > 0
