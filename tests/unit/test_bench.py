@@ -226,3 +226,38 @@ def test_a_result_file_replots_to_a_valid_png(tmp_path):
     with open(path, "rb") as f:
         width, height, _ = decode_rgb_png(f.read())
     assert width > 0 and height > 0
+
+
+# --------------------------------------------------------------------------
+# what counts as a call that does not count (n/a at the warm-up)
+
+def call(rc=0, out="", err=""):
+    return bench.Call(["rt", "x"], 0.01, rc, out, err, None, 0.005)
+
+
+def test_a_successful_call_has_no_failure_and_its_stderr_is_a_warning():
+    assert call().failure() is None
+    assert call(err="\nwarning: slow\nmore\n").warning() == "warning: slow"
+
+
+def test_a_non_zero_exit_is_a_failure_named_by_its_first_line():
+    assert call(rc=1, err="\n  container x does not exist \nusage\n").failure() == \
+        "container x does not exist (exit 1)"
+    assert call(rc=2).failure() == "exit status 2"
+
+
+def test_not_implemented_is_a_failure_whatever_the_exit_status():
+    assert call(rc=0, err="minirun: exec is not implemented by minirun yet").failure() == \
+        "minirun: exec is not implemented by minirun yet (exit 0)"
+
+
+def test_time_rounds_record_all_but_peak_rss_and_rss_rounds_only_peak_rss():
+    rt = bench.Runtime("minirun", "/bin/true", "/nonexistent", spawner=None)
+    rt.record("state", 1.0)  # the warm-up records nothing
+    rt.recording = "time"
+    rt.record("state", 2.0)
+    rt.record("peak RSS: state", 9.0)
+    rt.recording = "rss"
+    rt.record("state", 3.0)
+    rt.record("peak RSS: state", 8.0)
+    assert rt.samples == {"state": [2.0], "peak RSS: state": [8.0]}
