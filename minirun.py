@@ -1042,6 +1042,19 @@ class Hook:
 
     @classmethod
     def from_json(cls, raw):
+        """A Hook from state.json; ValueError if any field is not what to_json writes."""
+        def strings(value, allow_none=False):
+            return (allow_none and value is None) or (
+                isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+        ok = (isinstance(raw, dict) and isinstance(raw.get("path"), str) and raw["path"].startswith("/")
+              and strings(raw.get("args")) and strings(raw.get("env"), allow_none=True)
+              and (raw.get("timeout") is None or (isinstance(raw["timeout"], int)
+                                                  and not isinstance(raw["timeout"], bool)
+                                                  and raw["timeout"] > 0))
+              and isinstance(raw.get("field"), str))
+        if not ok:
+            raise ValueError("malformed hook")
         hook = cls()
         for key in cls.__slots__:
             setattr(hook, key, raw[key])
@@ -1581,7 +1594,7 @@ class ContainerState:
         "version": ((int,), True), "id": ((str,), True), "pid": ((int,), True),
         "pid_start": ((int,), True), "bundle": ((str,), True), "rootfs": ((str,), True),
         "created": ((str,), True), "annotations": ((dict,), True), "own_pid_namespace": ((bool,), True),
-        "hooks": ((dict,), True),
+        "mnt_ns": ((str,), True), "hooks": ((dict,), True),
     }
     FIELDS = tuple(SCHEMA)
 
@@ -1646,23 +1659,30 @@ class ContainerState:
         """The init's pid, once shown to be this container's; None if it has exited.
 
         A live process with the recorded pid and start time could still be
-        somebody else's if state.json was forged: with a pid namespace of its
-        own, the init must also be pid 1 of a pid namespace that is not the
-        runtime's. Anything else is refused, never signalled.
+        somebody else's if state.json was forged: it must also be in the
+        mount namespace recorded at create, which is not the runtime's own,
+        and with a pid namespace of its own, be pid 1 of a pid namespace that
+        is not the runtime's. Anything else is refused, never signalled.
         """
         if not self.alive():
             return None
-        if self.own_pid_namespace:
-            try:
+        try:
+            mnt_ns = os.readlink("/proc/%d/ns/mnt" % self.pid)
+            own_mnt_ns = os.readlink("/proc/self/ns/mnt")
+            nspid = []
+            if self.own_pid_namespace:
                 theirs = os.readlink("/proc/%d/ns/pid" % self.pid)
                 ours = os.readlink("/proc/self/ns/pid")
                 with open("/proc/%d/status" % self.pid) as status:
                     nspid = next((line.split()[1:] for line in status if line.startswith("NSpid:")), [])
-            except OSError:
-                return None
-            if theirs == ours or len(nspid) < 2 or nspid[-1] != "1":
-                raise Error("container %s: pid %d is not the container's init (state file forged or stale); "
-                            "refusing to signal it" % (self.id, self.pid))
+        except OSError:
+            return None  # it exited while we looked
+        proven = mnt_ns == self.mnt_ns and mnt_ns != own_mnt_ns
+        if self.own_pid_namespace:
+            proven = proven and theirs != ours and len(nspid) >= 2 and nspid[-1] == "1"
+        if not proven:
+            raise Error("container %s: pid %d is not the container's init (state file forged or stale); "
+                        "refusing to signal it" % (self.id, self.pid))
         return self.pid
 
     def oci_state(self, status=None):
@@ -2831,7 +2851,7 @@ class CreatePlan:
 
 
 class ExecPlan:
-    __slots__ = ("cid", "pid", "join", "process", "cgroup")
+    __slots__ = ("cid", "pid", "bundle", "annotations", "join", "process", "cgroup")
 
 
 class CreateOptions:
@@ -3073,10 +3093,8 @@ def exec_process(cfg, opts):
         proc.apparmor_profile = opts.apparmor
     if opts.process_label is not None:
         proc.selinux_label = opts.process_label
-    if opts.tty and opts.detach and opts.console_socket is None:
-        raise UsageError("exec: --tty with --detach needs --console-socket")
-    if proc.terminal and not opts.tty and opts.process_file is None:
-        proc.terminal = False
+    if proc.terminal and opts.detach and opts.console_socket is None:
+        raise UsageError("exec: a terminal with --detach needs --console-socket")
     return proc
 
 
@@ -3085,6 +3103,7 @@ def plan_exec(cid, pid, cfg, opts, host):
     proc = exec_process(cfg, opts)
     plan = ExecPlan()
     plan.cid, plan.pid = cid, pid
+    plan.bundle, plan.annotations = cfg.bundle, cfg.annotations
     # Every namespace the container has, through its init's /proc entries:
     # those it shares with the runtime are left alone (setns into one's own
     # user namespace is even an error).
@@ -3257,14 +3276,15 @@ def attach_terminal(k, slave):
 def enter_cwd(k, pplan):
     try:
         k.chdir(pplan.cwd)
+    except OSError as exc:
+        raise Error("%s.cwd: %s" % (pplan.field, os_error_text(exc))) from None
+    try:
         # A cwd reached through a host fd (/proc/self/fd/N of a preserved
         # directory fd) lies outside the root: getcwd then fails with
         # ENOENT ("unreachable"). Refuse it (the CVE-2024-21626 class).
         os.getcwd()
-    except OSError as exc:
-        if exc.errno == E.ENOENT and os.path.isdir("."):
-            raise Error("%s.cwd: %s leads outside the container's root filesystem" % (pplan.field, pplan.cwd)) from None
-        raise Error("%s.cwd: %s" % (pplan.field, os_error_text(exc))) from None
+    except OSError:
+        raise Error("%s.cwd: %s leads outside the container's root filesystem" % (pplan.field, pplan.cwd)) from None
 
 
 def prepare_process(k, pplan, listener_fd, state):
@@ -3641,7 +3661,8 @@ def exec_process_main(k, plan, fds):
         k.prctl(PR_SET_PDEATHSIG, 9)
         channel.expect(Msg.GO)
         k.chdir("/")
-        state = hook_state(plan.cid, plan.pid, "", {}, "running")
+        # The seccomp agent is told about this process, not the init.
+        state = hook_state(plan.cid, os_getpid_host(), plan.bundle, plan.annotations, "running")
         if pplan.terminal:
             master, slave, slave_path = open_terminal(k, pplan)
             k.send_fd(fds.console, master, slave_path)
@@ -3816,6 +3837,7 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
         state = ContainerState(
             id=cid, pid=init, pid_start=process_start_time(init), bundle=bundle, rootfs=cfg.root_path,
             created=rfc3339(), annotations=cfg.annotations, own_pid_namespace=plan.own_pid_namespace,
+            mnt_ns=os.readlink("/proc/%d/ns/mnt" % init),
             hooks={phase: [h.to_json() for h in plan.hooks[phase]] for phase in ("poststart", "poststop")})
         if state.pid_start is None:
             raise Error("container init exited during setup (status %s)" % reap(init))
@@ -3979,7 +4001,13 @@ def delete_container(store, cid, force=False):
             # A created container is deleted without --force, as runc does:
             # `docker run` of a bad command relies on it. SIGKILL to the init
             # of a pid namespace kills every process in it (the kernel does).
-            init = state.proven_init()
+            try:
+                init = state.proven_init()
+            except Error as exc:
+                if not force:
+                    raise
+                LOG.warning("%s; removing its state without signalling it" % exc)
+                init = None
             if init is not None:
                 signal_pids([init], 9)
                 if not wait_for_exit(init, 10):
@@ -4311,7 +4339,9 @@ def features(host):
                 "operators": list(SECCOMP_OPERATORS),
                 "archs": arches,
                 "knownFlags": sorted(SECCOMP_FILTER_FLAGS),
-                "supportedFlags": sorted(SECCOMP_FILTER_FLAGS),
+                # TSYNC needs no kernel support here (one thread); the rest is asked of the kernel.
+                "supportedFlags": sorted(name for name, bit in SECCOMP_FILTER_FLAGS.items()
+                                         if bit == 1 or host.seccomp_flag_available(bit | (8 if bit == 32 else 0))),
             },
             "apparmor": {"enabled": host.apparmor},
             "selinux": {"enabled": host.selinux},
