@@ -132,20 +132,14 @@ def test_the_timeout_holds_even_when_the_state_is_larger_than_a_pipe_buffer(tmp_
 # --- hook_state -------------------------------------------------------------------
 
 
-class StandIn:
-    def __init__(self, bundle, annotations):
-        self.bundle = bundle
-        self.annotations = annotations
-
-
 def test_hook_state_has_the_spec_fields():
-    state = minirun.hook_state(StandIn("/srv/b", {}), "c1", 4242, "creating")
+    state = minirun.hook_state("c1", 4242, "/srv/b", {}, "creating")
     assert state == {"ociVersion": minirun.SPEC_VERSION, "id": "c1", "status": "creating", "pid": 4242,
                      "bundle": "/srv/b"}
 
 
 def test_hook_state_includes_annotations_when_there_are_some():
-    state = minirun.hook_state(StandIn("/b", {"io.kubernetes.pod": "p"}), "c1", 1, "created")
+    state = minirun.hook_state("c1", 1, "/b", {"io.kubernetes.pod": "p"}, "created")
     assert state["annotations"] == {"io.kubernetes.pod": "p"}
     assert state["status"] == "created"
 
@@ -154,7 +148,7 @@ def test_hook_state_of_a_parsed_config_names_its_bundle():
     raw = {"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"]},
            "linux": {"namespaces": [{"type": "mount"}]}, "annotations": {"k": "v"}}
     cfg = minirun.parse_config(raw, "/srv/bundle")
-    state = minirun.hook_state(cfg, "c1", 7, "creating")
+    state = minirun.hook_state("c1", 7, cfg.bundle, cfg.annotations, "creating")
     assert state["bundle"] == "/srv/bundle" and state["annotations"] == {"k": "v"}
 
 

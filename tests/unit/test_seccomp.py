@@ -72,7 +72,7 @@ ALL_NAMES = sorted(set().union(*TABLES.values()))
 
 DOCKER_FIXTURE = os.path.join(FIXTURES, "docker-run-echo-hi.config.json")
 needs_docker_fixture = pytest.mark.skipif(not os.path.exists(DOCKER_FIXTURE),
-                                          reason="needs ../shared/fixtures/engine-configs/%s"
+                                          reason="needs the engine fixture %s"
                                           % os.path.basename(DOCKER_FIXTURE))
 on_a_machine_with_seccomp_support = pytest.mark.skipif(
     os.uname().machine not in NATIVE, reason="minirun compiles seccomp for x86_64 and aarch64 only")
@@ -256,7 +256,7 @@ def test_the_interpreter_fails_loudly_on_an_unknown_opcode_even_unchecked():
 def docker():
     """(raw linux.seccomp, compiled for x86_64) of Docker's default profile."""
     if not os.path.exists(DOCKER_FIXTURE):
-        pytest.skip("needs ../shared/fixtures/engine-configs/docker-run-echo-hi.config.json")
+        pytest.skip("needs the engine fixture docker-run-echo-hi.config.json")
     with open(DOCKER_FIXTURE) as handle:
         raw = json.load(handle)["linux"]["seccomp"]
     return raw, compile_raw(raw, "x86_64")
@@ -901,10 +901,26 @@ def test_syscall_tables_give_each_number_one_name_but_arm_s_documented_alias():
         assert shared == ({341: ["arm_sync_file_range", "sync_file_range2"]} if arch == "arm" else {}), arch
 
 
-def test_syscall_tables_agree_with_the_numbers_the_runtime_calls_itself():
-    for machine, numbers in minirun.SYSCALLS.items():
-        table = minirun.syscall_table(machine)
-        assert {name: table[name] for name in numbers} == numbers
+# The numbers of the syscalls the runtime makes itself, as the kernel's
+# uapi headers define them: the runtime reads them from the same tables.
+RUNTIME_NUMBERS = {
+    "x86_64": {"pivot_root": 155, "capset": 126, "keyctl": 250, "personality": 135, "seccomp": 317,
+               "openat2": 437, "close_range": 436, "mount_setattr": 442, "bpf": 321},
+    "aarch64": {"pivot_root": 41, "capset": 91, "keyctl": 219, "personality": 92, "seccomp": 277,
+                "openat2": 437, "close_range": 436, "mount_setattr": 442, "bpf": 280},
+}
+
+
+@pytest.mark.parametrize("machine", sorted(RUNTIME_NUMBERS))
+def test_syscall_tables_give_every_syscall_the_runtime_calls_itself_its_number(machine):
+    table = minirun.syscall_table(machine)
+    assert set(minirun.RUNTIME_SYSCALLS) == set(RUNTIME_NUMBERS[machine])
+    assert {name: table[name] for name in minirun.RUNTIME_SYSCALLS} == RUNTIME_NUMBERS[machine]
+
+
+@pytest.mark.skipif(os.uname().machine not in RUNTIME_NUMBERS, reason="minirun runs on x86_64 and aarch64 only")
+def test_the_kernel_seam_takes_its_syscall_numbers_from_the_tables():
+    assert minirun.kernel().syscalls == RUNTIME_NUMBERS[os.uname().machine]
 
 
 HOST_HEADERS = "/usr/include/x86_64-linux-gnu/asm"
@@ -1135,6 +1151,11 @@ def log_lines(path):
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def plan_for(cfg):
+    """plan_seccomp as create calls it, with this host's real facts (probed)."""
+    return minirun.plan_seccomp(cfg.seccomp, cfg.process.no_new_privileges, minirun.Host())
+
+
 def config_with_seccomp(seccomp, no_new_privileges=True):
     raw = base_config(process={"args": ["sh"], "cwd": "/", "noNewPrivileges": no_new_privileges})
     raw["linux"]["seccomp"] = seccomp
@@ -1146,13 +1167,13 @@ def config_with_seccomp(seccomp, no_new_privileges=True):
 def test_plan_seccomp_accepts_docker_profile_on_this_kernel(docker, log_file):
     raw, _program = docker
     cfg = config_with_seccomp(raw, no_new_privileges=False)
-    lib = minirun.libc()
-    plan = minirun.plan_seccomp(cfg, lib)
+    kernel = minirun.kernel()
+    plan = plan_for(cfg)
     assert plan.program == minirun.compile_seccomp(cfg.seccomp, os.uname().machine)
     assert plan.flags == 0 and plan.notify is False and plan.no_new_privileges is False
     actions = {cfg.seccomp.default_action} | {rule.action for rule in cfg.seccomp.rules}
     assert {action & 0xFFFF0000 for action in actions} == {0x00050000, ALLOW}
-    assert all(lib.seccomp_action_available(action & 0xFFFF0000) for action in actions)
+    assert all(kernel.seccomp_action_available(action & 0xFFFF0000) for action in actions)
     assert log_lines(log_file) == []
 
 
@@ -1163,7 +1184,7 @@ def test_plan_seccomp_finds_every_action_available_on_this_kernel(name, log_file
         pytest.skip("SECCOMP_RET_USER_NOTIF needs Linux 5.0")
     cfg = config_with_seccomp({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
                                "syscalls": [{"names": ["mkdir"], "action": name}]})
-    plan = minirun.plan_seccomp(cfg, minirun.libc())
+    plan = plan_for(cfg)
     assert plan.notify == (name == "SCMP_ACT_NOTIFY")
     assert plan.listener_path == "/run/agent.sock" and plan.no_new_privileges is True
 
@@ -1174,14 +1195,14 @@ def test_plan_seccomp_keeps_the_flags_this_kernel_supports(log_file):
         pytest.skip("SECCOMP_FILTER_FLAG_SPEC_ALLOW needs Linux 4.17")
     cfg = config_with_seccomp({"defaultAction": "SCMP_ACT_ALLOW",
                                "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]})
-    assert minirun.plan_seccomp(cfg, minirun.libc()).flags == 2 | 4
+    assert plan_for(cfg).flags == 2 | 4
     assert log_lines(log_file) == []
 
 
 @on_a_machine_with_seccomp_support
 def test_plan_seccomp_leaves_tsync_out_silently_since_the_init_has_one_thread(log_file):
     cfg = config_with_seccomp({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_TSYNC"]})
-    assert minirun.plan_seccomp(cfg, minirun.libc()).flags == 0
+    assert plan_for(cfg).flags == 0
     assert log_lines(log_file) == []
 
 
@@ -1190,7 +1211,7 @@ def test_plan_seccomp_drops_a_flag_the_kernel_refuses_with_a_warning(log_file):
     # WAIT_KILLABLE_RECV without a listener is refused by every kernel (EINVAL).
     cfg = config_with_seccomp({"defaultAction": "SCMP_ACT_ALLOW",
                                "flags": ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]})
-    plan = minirun.plan_seccomp(cfg, minirun.libc())
+    plan = plan_for(cfg)
     assert plan.flags == 2
     (line,) = log_lines(log_file)
     assert line["level"] == "warning"
@@ -1204,7 +1225,7 @@ def test_plan_seccomp_keeps_wait_killable_recv_for_a_notify_profile_on_a_kernel_
     cfg = config_with_seccomp({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
                                "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
                                "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]})
-    plan = minirun.plan_seccomp(cfg, minirun.libc())
+    plan = plan_for(cfg)
     assert plan.notify and plan.flags & 32
     assert log_lines(log_file) == []
 
@@ -1215,7 +1236,7 @@ CHILD = r"""
 import ctypes, json, os, sys
 import minirun
 spec = json.loads(sys.stdin.read())
-lib = minirun.libc()
+lib = minirun.kernel()
 libc = ctypes.CDLL(None, use_errno=True)
 libc.syscall.restype = ctypes.c_long
 pid = os.getpid()

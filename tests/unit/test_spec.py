@@ -721,13 +721,12 @@ def test_lsm_labels_are_parsed_and_not_refused_as_unsupported(where, key, field,
 
 @pytest.mark.parametrize("where,key,field,lsm,lsm_name", LSM_LABELS)
 def test_lsm_labels_are_refused_on_a_host_without_that_lsm_naming_their_field(where, key, field, lsm, lsm_name):
-    if minirun.lsm_available(lsm):
-        pytest.skip("needs a host without %s" % lsm_name)
+    host = minirun.Host(facts={"apparmor": False, "selinux": False})
     raw = base_config()
     raw[where][key] = "some-label"
     cfg = parse(raw)
     with pytest.raises(minirun.ConfigError) as caught:
-        minirun.check_lsm_support(cfg)
+        minirun.check_lsm_support(cfg.process, cfg.mount_label, host)
     assert caught.value.field == field
     message = str(caught.value)
     assert message.startswith("config.json: %s: " % field)
@@ -735,7 +734,27 @@ def test_lsm_labels_are_refused_on_a_host_without_that_lsm_naming_their_field(wh
 
 
 def test_a_config_without_lsm_labels_passes_check_lsm_support():
-    minirun.check_lsm_support(parse(base_config()))
+    cfg = parse(base_config())
+    minirun.check_lsm_support(cfg.process, cfg.mount_label, minirun.Host(facts={"apparmor": False, "selinux": False}))
+
+
+def test_an_apparmor_profile_must_be_loaded_on_an_apparmor_host():
+    raw = base_config()
+    raw["process"]["apparmorProfile"] = "docker-default"
+    cfg = parse(raw)
+    loaded = minirun.Host(facts={"apparmor": True, "apparmor_profiles": frozenset(["docker-default"])})
+    minirun.check_lsm_support(cfg.process, cfg.mount_label, loaded)
+    missing = minirun.Host(facts={"apparmor": True, "apparmor_profiles": frozenset(["other"])})
+    with pytest.raises(minirun.ConfigError) as caught:
+        minirun.check_lsm_support(cfg.process, cfg.mount_label, missing)
+    assert caught.value.field == "process.apparmorProfile" and "not loaded" in str(caught.value)
+
+
+def test_unconfined_needs_no_loaded_profile_on_an_apparmor_host():
+    raw = base_config()
+    raw["process"]["apparmorProfile"] = "unconfined"
+    cfg = parse(raw)
+    minirun.check_lsm_support(cfg.process, cfg.mount_label, minirun.Host(facts={"apparmor": True, "apparmor_profiles": None}))
 
 
 @pytest.mark.parametrize("where,key", [("process", "apparmorProfile"), ("process", "selinuxLabel"),
@@ -827,7 +846,7 @@ def test_effective_ambient_is_quiet_when_nothing_is_left_out_and_passes_none(cap
 
 # --- engine fixtures ----------------------------------------------------------
 
-needs_fixtures = pytest.mark.skipif(not os.path.isdir(FIXTURES), reason="needs ../shared/fixtures")
+needs_fixtures = pytest.mark.skipif(not os.path.isdir(FIXTURES), reason="needs the engine fixtures (tests/fixtures or ../shared/fixtures)")
 
 
 def fixture_files(pattern):

@@ -1,10 +1,9 @@
-"""Section 4: container IDs, the state store under --root, and status from the live system."""
+"""Section 5: container IDs, the versioned state store under --root, and status from the live system."""
 
 import json
 import os
 import signal
 import stat
-import time
 
 import pytest
 
@@ -96,9 +95,10 @@ def test_save_then_load_round_trips_every_field(tmp_path):
 def test_state_file_is_json_readable_by_others_tools_and_private(tmp_path):
     store = minirun.Store(str(tmp_path))
     os.close(store.reserve("c1"))
-    store.save(state_for("c1", pid=7))
+    store.save(state_for("c1", pid=7, pid_start=1))
     path = tmp_path / "c1" / "state.json"
     assert json.loads(path.read_text())["pid"] == 7
+    assert store.load("c1").pid == 7
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
@@ -149,7 +149,7 @@ def test_write_atomically_creates_a_file_with_the_mode_asked_for(tmp_path):
 def test_remove_deletes_the_directory_and_its_files(tmp_path):
     store = minirun.Store(str(tmp_path))
     os.close(store.reserve("c1"))
-    store.save(state_for("c1"))
+    store.save(state_for("c1", pid=7, pid_start=1))
     os.mkfifo(str(tmp_path / "c1" / "exec.fifo"))
     store.remove("c1")
     assert not (tmp_path / "c1").exists()
@@ -171,15 +171,20 @@ def test_ids_lists_container_directories_sorted_and_ignores_files(tmp_path):
 
 
 
-def wait_for_zombie(pid, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with open("/proc/%d/stat" % pid) as handle:
-            data = handle.read()
-        if data[data.rindex(")") + 2] == "Z":
-            return
-        time.sleep(0.01)
-    raise AssertionError("pid %d never became a zombie" % pid)
+def wait_for_zombie(pid):
+    """Wait for `pid` to exit (a pidfd turns readable then); our child stays a zombie until reaped."""
+    import select
+
+    pidfd = os.pidfd_open(pid)
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        assert poller.poll(30000), "pid %d never exited" % pid
+    finally:
+        os.close(pidfd)
+    with open("/proc/%d/stat" % pid) as handle:
+        data = handle.read()
+    assert data[data.rindex(")") + 2] == "Z"
 
 
 def live_state(tmp_path, child, **values):
@@ -271,3 +276,160 @@ def test_oci_state_takes_an_explicit_status(tmp_path, sleeper):
     state = live_state(tmp_path, sleeper)
     assert state.oci_state("stopped")["pid"] == 0
     assert state.oci_state("running")["pid"] == sleeper.pid
+
+
+# --- the versioned state file: validated on load ----------------------------------
+
+
+def valid_raw(cid="c1", **values):
+    """The JSON of a valid version-1 state file."""
+    raw = {"version": 1, "id": cid, "pid": 4242, "pid_start": 987654, "bundle": "/bundles/c1",
+           "rootfs": "/bundles/c1/rootfs", "created": "2024-01-01T00:00:00Z", "annotations": {"k": "v"},
+           "own_pid_namespace": True,
+           "hooks": {"poststop": [{"path": "/h", "args": ["/h", "x"], "env": ["A=1"], "timeout": 5,
+                                   "field": "hooks.poststop[0]"}]}}
+    raw.update(values)
+    return raw
+
+
+def test_a_saved_state_file_records_version_1_and_round_trips(tmp_path):
+    store = minirun.Store(str(tmp_path))
+    os.close(store.reserve("c1"))
+    raw = valid_raw()
+    store.save(minirun.ContainerState.from_json("c1", raw))
+    on_disk = json.loads((tmp_path / "c1" / "state.json").read_text())
+    assert on_disk == raw and on_disk["version"] == minirun.STATE_VERSION == 1
+    loaded = store.load("c1")
+    assert loaded.to_json() == raw
+    (hook,) = loaded.hooks_for("poststop")
+    assert (hook.path, hook.args, hook.env, hook.timeout) == ("/h", ["/h", "x"], ["A=1"], 5)
+
+
+def test_a_new_container_state_is_written_at_the_current_version():
+    state = minirun.ContainerState(id="c1", pid=1, pid_start=1, bundle="/b", rootfs="/r", created="t",
+                                   annotations={}, own_pid_namespace=False, hooks={})
+    assert state.to_json()["version"] == minirun.STATE_VERSION
+
+
+def corrupt(tmp_path, raw):
+    """The Error that loading `raw` as c1's state.json gives."""
+    store = minirun.Store(str(tmp_path))
+    os.close(store.reserve("c1"))
+    (tmp_path / "c1" / "state.json").write_text(json.dumps(raw))
+    with pytest.raises(minirun.Error) as caught:
+        store.load("c1")
+    assert not isinstance(caught.value, minirun.ContainerNotFound)
+    return str(caught.value)
+
+
+WRONG_TYPES = {
+    "id": 7, "pid": "4242", "pid_start": 1.5, "bundle": ["/b"], "rootfs": None, "created": 20240101,
+    "annotations": ["k=v"], "own_pid_namespace": 1, "hooks": [],
+}
+
+
+@pytest.mark.parametrize("field", sorted(WRONG_TYPES))
+def test_a_field_of_the_wrong_type_is_named(tmp_path, field):
+    message = corrupt(tmp_path, valid_raw(**{field: WRONG_TYPES[field]}))
+    assert message.startswith("container c1: corrupt state file: %s: " % field), message
+
+
+@pytest.mark.parametrize("field", sorted(minirun.ContainerState.SCHEMA))
+def test_a_missing_field_is_named(tmp_path, field):
+    raw = valid_raw()
+    del raw[field]
+    message = corrupt(tmp_path, raw)
+    assert message.startswith("container c1: corrupt state file: %s: " % field), message
+
+
+def test_a_boolean_is_not_a_pid(tmp_path):
+    message = corrupt(tmp_path, valid_raw(pid=True))
+    assert message.startswith("container c1: corrupt state file: pid: ")
+
+
+@pytest.mark.parametrize("version", [0, 2, "1", None])
+def test_a_state_file_of_another_version_is_refused_naming_the_version(tmp_path, version):
+    message = corrupt(tmp_path, valid_raw(version=version))
+    assert message.startswith("container c1: corrupt state file: version: ")
+    assert repr(version) in message
+
+
+def test_a_state_file_naming_another_container_is_refused_as_forged(tmp_path):
+    message = corrupt(tmp_path, valid_raw(id="other"))
+    assert message.startswith("container c1: corrupt state file: id: ") and "'other'" in message
+
+
+@pytest.mark.parametrize("pid,pid_start", [(0, 1), (-5, 1), (42, -1)])
+def test_a_pid_that_is_no_process_id_is_refused(tmp_path, pid, pid_start):
+    message = corrupt(tmp_path, valid_raw(pid=pid, pid_start=pid_start))
+    assert message.startswith("container c1: corrupt state file: pid: ")
+
+
+def test_a_relative_bundle_is_refused(tmp_path):
+    message = corrupt(tmp_path, valid_raw(bundle="bundles/c1"))
+    assert message == "container c1: corrupt state file: bundle: not an absolute path"
+
+
+def test_an_annotation_that_is_not_a_string_is_named(tmp_path):
+    message = corrupt(tmp_path, valid_raw(annotations={"k": 1}))
+    assert message.startswith("container c1: corrupt state file: annotations.k: ")
+
+
+@pytest.mark.parametrize("hooks,field", [
+    ({"prestart": []}, "hooks.prestart"),  # only poststart and poststop are kept for later
+    ({"poststop": {"path": "/h"}}, "hooks.poststop"),
+    ({"poststop": ["/h"]}, "hooks.poststop"),
+    ({"poststart": [{"path": "/h"}]}, "hooks.poststart"),  # args, env, timeout, field missing
+])
+def test_malformed_hooks_are_named(tmp_path, hooks, field):
+    message = corrupt(tmp_path, valid_raw(hooks=hooks))
+    assert message.startswith("container c1: corrupt state file: %s: " % field), message
+
+
+@pytest.mark.xfail(strict=True, reason="minirun bug: ContainerState.from_json accepts a hook whose fields have "
+                   "the wrong types (path 5, args 'x', env None, timeout 't') or a relative path: "
+                   "Hook.from_json copies the keys without checking them, and delete would run it")
+@pytest.mark.parametrize("hook", [
+    {"path": 5, "args": ["/h"], "env": [], "timeout": None, "field": "hooks.poststop[0]"},
+    {"path": "/h", "args": "x", "env": [], "timeout": None, "field": "hooks.poststop[0]"},
+    {"path": "/h", "args": ["/h"], "env": None, "timeout": None, "field": "hooks.poststop[0]"},
+    {"path": "/h", "args": ["/h"], "env": [], "timeout": "t", "field": "hooks.poststop[0]"},
+    {"path": "h", "args": ["h"], "env": [], "timeout": None, "field": "hooks.poststop[0]"},
+])
+def test_a_hook_with_fields_of_the_wrong_type_is_refused(tmp_path, hook):
+    message = corrupt(tmp_path, valid_raw(hooks={"poststop": [hook]}))
+    assert message.startswith("container c1: corrupt state file: hooks.poststop")
+
+
+# --- proven_init: never trust a pid from the state file ----------------------------
+
+
+def test_proven_init_refuses_a_live_process_that_is_not_pid_1_of_a_namespace_of_its_own(tmp_path, sleeper):
+    # A forged state file naming a live process of ours, with its true start
+    # time: it claims a pid namespace of its own, but the sleeper shares ours.
+    state = live_state(tmp_path, sleeper, own_pid_namespace=True)
+    assert state.alive()
+    with pytest.raises(minirun.Error) as caught:
+        state.proven_init()
+    assert "pid %d is not the container's init" % sleeper.pid in str(caught.value)
+    assert "refusing to signal it" in str(caught.value)
+    assert sleeper.poll() is None
+
+
+def test_proven_init_accepts_a_live_process_with_its_start_time_when_the_namespace_is_shared(tmp_path, sleeper):
+    state = live_state(tmp_path, sleeper, own_pid_namespace=False)
+    assert state.proven_init() == sleeper.pid
+
+
+@pytest.mark.parametrize("own_pid_namespace", [True, False])
+def test_proven_init_of_a_pid_with_another_start_time_is_none(tmp_path, sleeper, own_pid_namespace):
+    state = live_state(tmp_path, sleeper, own_pid_namespace=own_pid_namespace)
+    state.pid_start += 1  # the pid now belongs to some later process
+    assert state.proven_init() is None
+
+
+def test_proven_init_of_an_exited_process_is_none(tmp_path, sleeper):
+    state = live_state(tmp_path, sleeper, own_pid_namespace=True)
+    sleeper.kill()
+    sleeper.wait()
+    assert state.proven_init() is None
