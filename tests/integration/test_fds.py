@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from .helpers import DEFAULT_TIMEOUT, assert_no_traceback, run_through_shell
+from .helpers import IS_RUNC, DEFAULT_TIMEOUT, assert_no_traceback, run_through_shell
 
 # run the runtime with fds 3 and 4 open on two files
 WITH_FDS = ('if [ -n "$LISTEN_FDS" ]; then export LISTEN_PID=$$; fi; '
@@ -141,3 +141,26 @@ def test_run_large_output_through_a_pipe(rt, make_bundle, cid):
                             stdin=subprocess.DEVNULL, timeout=DEFAULT_TIMEOUT, cwd=str(rt.tmp))
     assert result.returncode == 0
     assert result.stdout == b"x" * 1000000
+
+
+def test_the_created_init_holds_only_stdio_and_the_exec_fifo(rt, make_bundle, cid, tmp_path):
+    """While the container waits for `start`, its init holds fds 0-2 (create's
+    stdio) and the exec fifo, nothing else: above all no end of the socket
+    create talks to its children over. Had the init kept create's end, it
+    would never see EOF when create dies early, and would block forever."""
+    bundle = make_bundle(["true"])
+    stdio = {}
+    with open(str(tmp_path / "stdout"), "w") as out, open(str(tmp_path / "stderr"), "w") as err:
+        rt("create", "--bundle", bundle, cid, stdout=out, stderr=err)
+        stdio = {1: os.path.realpath(out.name), 2: os.path.realpath(err.name)}
+    init = rt.state(cid)["pid"]
+    fds = {int(n): os.readlink("/proc/%d/fd/%s" % (init, n)) for n in os.listdir("/proc/%d/fd" % init)}
+    assert fds.get(0) == "/dev/null", fds
+    assert fds.get(1) == stdio[1] and fds.get(2) == stdio[2], fds
+    others = {n: target for n, target in fds.items() if n > 2}
+    assert not [t for t in others.values() if t.startswith(("socket:", "pipe:", "anon_inode:"))], others
+    if IS_RUNC:
+        # runc's init holds the exec fifo through an O_PATH fd and the
+        # /proc/self/exe clone it runs from: only files, no channel.
+        return
+    assert sorted(os.path.basename(t) for t in others.values()) == ["exec.fifo"], others

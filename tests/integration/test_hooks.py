@@ -5,10 +5,11 @@ env; a hook that fails or outlives its timeout fails the operation."""
 
 import json
 import os
+import sys
 
 import pytest
 
-from .helpers import IS_RUNC, ns_id, pid_alive, wait_for
+from .helpers import IS_RUNC, all_pids, ns_id, pid_alive, proc_status, wait_for
 
 HOOK = """#!/bin/sh
 name="$1"
@@ -216,3 +217,66 @@ def test_multiple_hooks_of_one_kind_run_in_order(rt, make_bundle, hook_script, s
     bundle = make_bundle(["true"], shared=True, hooks=hooks)
     rt("create", "--bundle", bundle, cid)
     assert order(shared) == ["one", "two", "three"]
+
+
+# Records what the container's init is executing when poststart runs: the
+# stat of /proc/PID/exe (the runtime's interpreter before execve, the
+# container's binary after).
+RECORD_EXE = """#!%s
+import json, os, sys
+pid = json.load(sys.stdin)["pid"]
+st = os.stat("/proc/%%d/exe" %% pid)
+with open(sys.argv[1], "w") as f:
+    f.write("%%d:%%d" %% (st.st_dev, st.st_ino))
+"""
+
+# Syscalls a process blocks in while it polls: poll and ppoll.
+POLL_SYSCALLS = {"x86_64": {"7", "271"}, "aarch64": {"73"}}
+
+
+def waits_for_the_exec(pid):
+    """`start` is blocked in poll with no child: not running a hook (hooks
+    are children it may poll for), so waiting for the init's exec."""
+    try:
+        with open("/proc/%d/syscall" % pid) as f:
+            polling = f.read().split()[0] in POLL_SYSCALLS[os.uname().machine]
+    except (OSError, IndexError):
+        return False
+    return polling and not [p for p in all_pids() if proc_status_or_none(p, "PPid") == str(pid)]
+
+
+def proc_status_or_none(pid, field):
+    try:
+        return proc_status(pid).get(field)
+    except OSError:
+        return None
+
+
+@pytest.mark.skipif(IS_RUNC, reason="runc 1.1 runs poststart hooks at create (fixed in runc 1.2)")
+def test_poststart_runs_after_the_process_has_execd(rt, make_bundle, rootfs, tmp_path, shared, cid):
+    """The init is held before execve by a startContainer hook blocked on a
+    fifo the test opens. A `start` that ran poststart now would record the
+    runtime's interpreter; a correct one blocks until the exec. The gate is
+    opened only once either has visibly happened (poststart's record exists,
+    or `start` sits in poll with no hook running), so the order is observed,
+    never raced."""
+    record = tmp_path / "poststart.exe"
+    hook = tmp_path / "record-exe"
+    hook.write_text(RECORD_EXE % sys.executable)
+    hook.chmod(0o755)
+    os.mkfifo(str(shared / "gate"))
+    hold = {"path": "/bin/sh", "args": ["sh", "-c", "echo > /shared/held; cat /shared/gate"]}
+    bundle = make_bundle(["sleep", "100"], shared=True, hooks={
+        "startContainer": [hold],
+        "poststart": [{"path": str(hook), "args": [str(hook), str(record)]}]})
+    rt("create", "--bundle", bundle, cid)
+    start = rt.popen("start", cid)
+    wait_for(lambda: (shared / "held").exists(), what="the startContainer hook to hold the init")
+    wait_for(lambda: record.exists() or waits_for_the_exec(start.pid),
+             what="poststart to run or start to wait for the exec")
+    os.close(os.open(str(shared / "gate"), os.O_WRONLY))
+    result = rt.finish(start)
+    assert result.returncode == 0, result.stderr
+    busybox = os.stat(str(rootfs / "bin" / "busybox"))
+    assert record.read_text() == "%d:%d" % (busybox.st_dev, busybox.st_ino)
+    assert rt.status(cid) == "running"

@@ -17,9 +17,10 @@ import sys
 import pytest
 
 from .helpers import (
-    DEFAULT_TIMEOUT, all_pids, cmdline, pid_alive, proc_status, runtime_marker,
-    wait_for,
+    DEFAULT_TIMEOUT, all_pids, cmdline, pid_alive, proc_status, run_through_shell,
+    runtime_marker, wait_for,
 )
+from .security_helpers import PROBE, install_probe
 
 RFC3339 = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -284,10 +285,33 @@ def test_two_containers_are_independent(rt, make_bundle):
     assert rt.status(b) == "running"
 
 
-def test_create_no_new_keyring(rt, make_bundle, cid, tmp_path):
-    bundle = make_bundle(["echo", "keyring-ok"])
-    with open(str(tmp_path / "out"), "w") as out:
-        rt("create", "--no-new-keyring", "--bundle", bundle, cid, stdout=out)
+# Runs argv[2:] in a new session keyring named argv[1] (keyctl
+# KEYCTL_JOIN_SESSION_KEYRING), standing in for an engine's own keyring.
+IN_SESSION_KEYRING = """
+import ctypes, os, platform, sys
+KEYCTL = {"x86_64": 250, "aarch64": 219}[platform.machine()]
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.syscall(KEYCTL, 1, sys.argv[1].encode()) < 0:
+    sys.exit("keyctl: %s" % os.strerror(ctypes.get_errno()))
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("no_new_keyring", [False, True])
+def test_session_keyring(rt, make_bundle, rootfs, syscall_probe, cid, tmp_path, no_new_keyring):
+    """By default the process runs in a new session keyring named after the
+    container; with --no-new-keyring in the caller's own."""
+    install_probe(rootfs, syscall_probe)
+    bundle = make_bundle([PROBE, "session-keyring"])
+    caller_keyring = "caller-%s" % cid
+    flags = ["--no-new-keyring"] if no_new_keyring else []
+    out_path = tmp_path / "out"
+    with open(str(out_path), "w") as out:
+        result = run_through_shell(rt, [sys.executable, "-c", IN_SESSION_KEYRING, caller_keyring],
+                                   ["create"] + flags + ["--bundle", str(bundle), cid],
+                                   dict(os.environ), out, "keyring")
+    assert result.returncode == 0, result.stderr
     rt("start", cid)
     rt.wait_status(cid, "stopped")
-    assert (tmp_path / "out").read_text() == "keyring-ok\n"
+    wanted = caller_keyring if no_new_keyring else cid
+    assert out_path.read_text() == "session-keyring=%s\n" % wanted

@@ -210,3 +210,29 @@ def test_join_a_namespace_path_that_does_not_exist_fails(rt, make_bundle, cid, t
     result = rt("create", "--bundle", bundle, cid, check=False)
     assert result.returncode != 0
     rt.assert_clean()
+
+
+DISTINCT_MAPS = {
+    "namespaces": namespaces(*(ALL + ["user"])),
+    "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+    "gidMappings": [{"containerID": 0, "hostID": 300000, "size": 1000},
+                    {"containerID": 1000, "hostID": 400000, "size": 64536}],
+}
+
+
+def test_uid_and_gid_maps_are_written_from_their_own_mappings(rt, make_bundle, rootfs, cid):
+    """Different uid and gid mappings (the gid one in two ranges): each map
+    file holds exactly its own mappings, as the host reads them."""
+    dest = rt.private_dir() / "rootfs"
+    subprocess.run(["cp", "-a", str(rootfs), str(dest)], check=True)
+    chown_tree(dest, 100000, 300000)
+    pid = running(rt, make_bundle, cid, linux=DISTINCT_MAPS, root={"path": str(dest)})
+    with open("/proc/%d/uid_map" % pid) as f:
+        uid_map = [line.split() for line in f]
+    with open("/proc/%d/gid_map" % pid) as f:
+        gid_map = [line.split() for line in f]
+    assert uid_map == [["0", "100000", "65536"]]
+    assert gid_map == [["0", "300000", "1000"], ["1000", "400000", "64536"]]
+    status = proc_status(pid)
+    assert status["Uid"].split() == ["100000"] * 4
+    assert status["Gid"].split() == ["300000"] * 4
