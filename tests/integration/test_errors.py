@@ -133,8 +133,7 @@ def test_failed_run_cleans_up(rt, make_bundle, cid):
 def test_invalid_container_ids_are_rejected(rt, make_bundle, tmp_path, bad_id):
     bundle = make_bundle(["sleep", "100"])
     result = rt("create", "--bundle", bundle, bad_id, check=False)
-    assert result.returncode != 0
-    assert result.stderr.strip()
+    assert_error(result, "invalid container id")
     assert not (tmp_path / "escape").exists()
     assert not (rt.root / "a").exists()
     listed = rt("list", "-q").stdout.split()
@@ -149,8 +148,7 @@ def test_create_with_an_existing_id_fails_without_harming_the_first(rt, make_bun
 
     second = make_bundle(["sh", "-c", "echo second > /shared/second"], shared=True)
     result = rt("create", "--bundle", second, cid, check=False)
-    assert result.returncode != 0
-    assert "exists" in result.stderr
+    assert_error(result, cid, "exists")
 
     after = rt.state(cid)
     assert after["status"] == "created"
@@ -166,8 +164,7 @@ def test_invalid_id_on_other_commands(rt):
     for command in (["state", "../x"], ["start", "../x"], ["kill", "../x"],
                     ["delete", "../x"]):
         result = rt(*command, check=False)
-        assert result.returncode != 0, command
-        assert result.stderr.strip()
+        assert_error(result, "invalid container id", "../x")
 
 
 # --------------------------------------------------------------------------

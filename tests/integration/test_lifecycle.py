@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from .helpers import (
-    DEFAULT_TIMEOUT, all_pids, cmdline, pid_alive, proc_status, run_through_shell,
+    DEFAULT_TIMEOUT, all_pids, assert_error, cmdline, pid_alive, proc_status, run_through_shell,
     runtime_marker, wait_for,
 )
 from .security_helpers import PROBE, install_probe
@@ -188,7 +188,7 @@ def test_start_of_a_running_container_fails(rt, make_bundle, cid):
     rt("start", cid)
     rt.wait_status(cid, "running")
     result = rt("start", cid, check=False)
-    assert result.returncode != 0
+    assert_error(result, "cannot start an already running container")
     assert rt.status(cid) == "running"
 
 
@@ -198,8 +198,7 @@ def test_start_of_a_stopped_container_fails(rt, make_bundle, cid):
     rt("start", cid)
     rt.wait_status(cid, "stopped")
     result = rt("start", cid, check=False)
-    assert result.returncode != 0
-    assert result.stderr.strip()
+    assert_error(result, "cannot start a container that has stopped")
     assert rt.status(cid) == "stopped"
 
 
@@ -223,8 +222,7 @@ def test_delete_of_a_running_container_needs_force(rt, make_bundle, cid):
     pid = rt.state(cid)["pid"]
 
     result = rt("delete", cid, check=False)
-    assert result.returncode != 0
-    assert result.stderr.strip()
+    assert_error(result, "cannot delete container", "not stopped")
     assert rt.status(cid) == "running"
     assert pid_alive(pid)
 
@@ -250,8 +248,7 @@ def test_delete_force_of_a_missing_container_succeeds(rt, cid):
 
 def test_delete_of_a_missing_container_fails(rt, cid):
     result = rt("delete", cid, check=False)
-    assert result.returncode != 0
-    assert "does not exist" in result.stderr
+    assert_error(result, "does not exist")
 
 
 def test_docker_sequence_delete_then_delete_force(rt, make_bundle, cid, tmp_path):

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from .helpers import IS_RUNC, ns_id, proc_status, wait_for
+from .helpers import IS_RUNC, assert_error, ns_id, proc_status, wait_for
 
 ALL = ["pid", "network", "ipc", "uts", "mount"]
 PROC_NAME = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts",
@@ -208,7 +208,7 @@ def test_join_a_namespace_path_that_does_not_exist_fails(rt, make_bundle, cid, t
     types = [t for t in ALL if t != "network"]
     bundle = make_bundle(["true"], linux={"namespaces": namespaces(*types, network=missing)})
     result = rt("create", "--bundle", bundle, cid, check=False)
-    assert result.returncode != 0
+    assert_error(result, str(missing))
     rt.assert_clean()
 
 

@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from .helpers import ConsoleReceiver, read_all, read_until
+from .helpers import ConsoleReceiver, assert_error, read_all, read_until
 
 TIOCGPTN = 0x80045430
 
@@ -97,8 +97,7 @@ def test_console_is_stdio_and_dev_console(rt, make_bundle, console, cid):
 def test_terminal_without_console_socket_fails_cleanly(rt, make_bundle, cid):
     bundle = make_bundle(["sh"], process={"terminal": True})
     result = rt("create", "--bundle", bundle, cid, check=False)
-    assert result.returncode != 0
-    assert result.stderr.strip()
+    assert_error(result, "process.terminal", "--console-socket")
     assert rt("state", cid, check=False).returncode == 1
     rt.assert_clean()
 
