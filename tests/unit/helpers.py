@@ -9,6 +9,17 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 MINIRUN = os.path.join(REPO, "minirun.py")
 FIXTURES = os.path.join(os.path.dirname(REPO), "shared", "fixtures", "engine-configs")
 
+
+def missing_fixtures(directory):
+    """None when `directory` holds the engine fixtures; else why not (the
+    suites fail their run with it rather than skip what needs them)."""
+    import glob
+
+    if not glob.glob(os.path.join(str(directory), "*.config.json")):
+        return ("the engine fixtures are missing: no *.config.json in %s (they come with the "
+                "repository; restore that directory)" % directory)
+    return None
+
 BASE_CONFIG = {
     "ociVersion": "1.0.2",
     "root": {"path": "rootfs"},
