@@ -110,7 +110,8 @@ def test_hooks_run_in_order_with_state_args_and_env(rt, make_bundle, hook_script
 
 HOOK_STATUS = {"prestart": "creating", "createRuntime": "creating", "createContainer": "creating",
                "startContainer": "created", "poststart": "running", "poststop": "stopped"}
-HOOK_STATUS_RUNC = dict(HOOK_STATUS)
+# runc 1.1 runs poststart hooks at `create` (fixed in runc 1.2)
+HOOK_STATUS_RUNC = dict(HOOK_STATUS, poststart="created")
 
 
 def test_hook_states(rt, make_bundle, hook_script, shared, cid):

@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from .helpers import (
-    DEFAULT_TIMEOUT, all_pids, assert_error, cmdline, pid_alive, proc_status, run_through_shell,
+    DEFAULT_TIMEOUT, IS_RUNC, all_pids, assert_error, cmdline, pid_alive, proc_status, run_through_shell,
     runtime_marker, wait_for,
 )
 from .security_helpers import PROBE, install_probe
@@ -310,5 +310,6 @@ def test_session_keyring(rt, make_bundle, rootfs, syscall_probe, cid, tmp_path, 
     assert result.returncode == 0, result.stderr
     rt("start", cid)
     rt.wait_status(cid, "stopped")
-    wanted = caller_keyring if no_new_keyring else cid
+    # runc names the new keyring "_ses.ID", minirun "ID"
+    wanted = caller_keyring if no_new_keyring else ("_ses." + cid if IS_RUNC else cid)
     assert out_path.read_text() == "session-keyring=%s\n" % wanted

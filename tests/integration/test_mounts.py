@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from .helpers import IS_MINIRUN, assert_error, bind_mount, mountinfo, run_through_shell, tmpfs_mount
+from .helpers import IS_MINIRUN, IS_RUNC, assert_error, bind_mount, mountinfo, run_through_shell, tmpfs_mount
 
 MOUNTINFO_SCRIPT = "cat /proc/self/mountinfo"
 
@@ -279,6 +279,9 @@ def run_under_caller_root(rt, bundle, cid, caller_root, tmp_path):
 @pytest.mark.parametrize("caller_root", ["private", "shared"])
 @pytest.mark.parametrize("propagation", sorted(ROOT_PROPAGATION))
 def test_rootfs_propagation(rt, make_bundle, cid, tmp_path, propagation, caller_root):
+    if IS_RUNC and "shared" in propagation:
+        pytest.skip("runc 1.1 leaves / private for (r)shared: it makes the rootfs's parent "
+                    "private for pivot_root and never applies the propagation after it")
     bundle = make_bundle(["cat", "/proc/self/mountinfo"],
                          linux={"rootfsPropagation": propagation})
     out = run_under_caller_root(rt, bundle, cid, caller_root, tmp_path)
@@ -415,8 +418,8 @@ CGROUP_MOUNT = {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cg
                 "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: the cgroup mount shows the host's root "
-                                       "hierarchies, not the container's cgroup")
+@pytest.mark.xfail(IS_MINIRUN, strict=True, reason="issue 11: the cgroup mount shows the host's "
+                                                   "root hierarchies, not the container's cgroup")
 def test_cgroup_mount_shows_the_containers_own_cgroup(rt, make_bundle, cid):
     """The cgroup filesystem at /sys/fs/cgroup is the container's own: it is
     not empty, and the processes it lists are the container's alone (a host
