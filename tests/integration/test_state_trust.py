@@ -15,7 +15,7 @@ import textwrap
 
 import pytest
 
-from .helpers import DEFAULT_TIMEOUT, IS_RUNC, RUNTIME, assert_error, pid_alive, wait_for
+from .helpers import DEFAULT_TIMEOUT, IS_RUNC, RUNTIME, assert_error, pid_alive
 
 pytestmark = pytest.mark.skipif(IS_RUNC, reason="minirun's state file format")
 
