@@ -126,6 +126,8 @@ def test_command_help_lists_its_flags():
     (["--log-format", "xml", "list"], "--log-format"),
     (["list", "--format", "yaml"], "--format"),
     (["create", "--preserve-fds", "many", "c1"], "--preserve-fds"),
+    (["create", "--preserve-fds", "\u00b2", "c1"], "--preserve-fds"),  # isdigit() but not int()
+    (["create", "--preserve-fds", "99999999999999999999", "c1"], "open files limit"),
     (["--root"], "needs a value"),
 ])
 def test_a_bad_command_line_fails_with_one_line_and_no_traceback(args, fragment, root):
@@ -667,3 +669,46 @@ def test_a_root_directory_other_users_can_write_is_refused(tmp_path):
     result = run_cli("--root", str(shared), "create", "--bundle", str(bundle), "c1")
     assert_clean_failure(result, "writable by other users")
     assert os.listdir(str(shared)) == []
+
+
+# --- one clean line, whatever the input ----------------------------------------
+
+
+def test_an_error_naming_a_path_with_a_newline_stays_on_one_line(tmp_path, root):
+    bundle = str(tmp_path / "two\nlines")
+    line = assert_clean_failure(run_cli("--root", root, "create", "--bundle", bundle, "c1"), "config.json")
+    assert "two\\nlines" in line
+
+
+def test_a_bundle_path_that_is_not_utf8_is_refused_with_one_line(tmp_path, root):
+    bundle = os.path.join(os.fsencode(str(tmp_path)), b"b\xff\xfe")
+    os.makedirs(os.path.join(bundle, b"rootfs"))
+    with open(os.path.join(bundle, b"config.json"), "w") as handle:
+        json.dump(base_config(), handle)
+    result = run_cli("--root", root, "create", "--bundle", os.fsdecode(bundle), "c1")
+    assert_clean_failure(result, "--bundle", "not valid UTF-8")
+    assert not os.path.exists(os.path.join(root, "c1"))
+
+
+def test_a_config_string_with_a_lone_surrogate_is_refused_with_one_line(tmp_path, root):
+    (tmp_path / "rootfs").mkdir()
+    raw = base_config()
+    raw["root"]["path"] = "rootfs\udcff"
+    (tmp_path / "config.json").write_text(json.dumps(raw))  # written as the escape \udcff
+    result = run_cli("--root", root, "create", "--bundle", str(tmp_path), "c1")
+    assert_clean_failure(result, "root.path", "not valid UTF-8")
+
+
+def test_an_os_error_with_no_better_wording_is_still_one_line_with_the_path(tmp_path):
+    root = tmp_path / "a-file"
+    root.write_text("")
+    line = assert_clean_failure(run_cli("--root", str(root), "list"), str(root), "Not a directory")
+    assert "internal error" not in line and "Errno" not in line
+
+
+def test_an_error_line_is_also_the_last_error_of_the_json_log(tmp_path, root):
+    log = tmp_path / "log.json"
+    bundle = str(tmp_path / "two\nlines")
+    run_cli("--root", root, "--log", str(log), "--log-format", "json", "create", "--bundle", bundle, "c1")
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert entries[-1]["level"] == "error" and "two\\nlines" in entries[-1]["msg"]
