@@ -818,7 +818,7 @@ def load_config(bundle):
     except UnicodeEncodeError:
         # Undecodable bytes arrive as surrogates: the bundle path is recorded in
         # the state and handed to hooks as JSON text, which cannot hold it.
-        raise Error("--bundle %s: the path is not valid UTF-8" % bundle.encode("utf-8", "backslashreplace").decode()) from None
+        raise Error("--bundle %s: the path is not valid UTF-8" % bundle) from None
     try:
         with open(path, "rb") as handle:
             text = handle.read().decode("utf-8")
