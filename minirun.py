@@ -1402,7 +1402,10 @@ class Store:
             raise Error("container with id %s already exists" % cid) from None
         except OSError as exc:
             raise Error("--root %s: %s" % (self.root, exc.strerror)) from None
-        return self._lock_dir(cid)
+        try:
+            return self._lock_dir(cid)
+        except FileNotFoundError:  # a `delete --force` of the ID came between mkdir and flock
+            raise Error("container %s was deleted while it was being created" % cid) from None
 
     def lock(self, cid, missing_ok=False):
         """A locked fd on ROOT/ID (waits for a create or delete in progress).
