@@ -763,7 +763,7 @@ def parse_signal(text):
     """'TERM', 'SIGTERM', 'term', '15', 'RTMIN+2' -> 15 etc., as runc accepts them.
     0 is valid: `kill ID 0` probes whether the container can be signalled."""
     raw = text.strip()
-    if raw.isdigit():
+    if is_decimal(raw):
         num = int(raw)
         if 0 <= num <= SIGRTMAX:
             return num
@@ -777,11 +777,17 @@ def parse_signal(text):
         if name == base:
             return origin
         sign, offset = name[len(base):len(base) + 1], name[len(base) + 1:]
-        if name.startswith(base) and sign in ("+", "-") and offset.isdigit():
+        if name.startswith(base) and sign in ("+", "-") and is_decimal(offset):
             number = origin + int(offset) if sign == "+" else origin - int(offset)
             if SIGRTMIN <= number <= SIGRTMAX:
                 return number
     raise Error('unknown signal "%s"' % text)
+
+
+def is_decimal(text):
+    """ASCII digits only: str.isdigit() also takes '²' (which int() refuses)
+    and '٣' (which int() reads as 3)."""
+    return text.isascii() and text.isdigit()
 
 
 def process_start_time(pid):
@@ -927,21 +933,14 @@ class Host:
     def namespace_is_ours(self, kind, path, include_host=True):
         """Is the namespace at `path` the runtime's own (or, with include_host,
         the host's: pid 1's)?"""
-        proc_name = NAMESPACE_PROC_NAMES[kind]
+        if include_host:
+            return namespace_is_runtimes_own(path, kind)
         try:
             target = os.stat(path)
+            own = os.stat("/proc/self/ns/" + NAMESPACE_PROC_NAMES[kind])
         except OSError:
             return False
-        candidates = ["/proc/self/ns/" + proc_name] + (["/proc/1/ns/" + proc_name] if include_host else [])
-        for mine in candidates:
-            try:
-                own = os.stat(mine)
-            except OSError:
-                continue
-            if (own.st_dev, own.st_ino) == (target.st_dev, target.st_ino):
-                return True
-        return False
-
+        return (own.st_dev, own.st_ino) == (target.st_dev, target.st_ino)
 
 HOST = Host()  # probes nothing until a fact is asked for
 
@@ -1009,6 +1008,32 @@ RECURSIVE_MOUNT_OPTIONS = {
 # change the host for everybody, so it is refused (as runc does).
 SYSCTL_IPC = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
               "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
+
+# Kernel limits a value must fit before it reaches a system call.
+# uid/gid: runc refuses ids above MaxInt32; (uid_t)-1 means "leave unchanged"
+# to setresuid/chown, so 4294967295 would silently keep the process root.
+ID_MAX = (1 << 31) - 1
+# /proc/PID/[ug]id_map: neither start may be (u32)-1, a range may not wrap,
+# and the kernel keeps at most 340 ranges (5 before Linux 4.15).
+ID_MAP_LIMIT = (1 << 32) - 1
+ID_MAP_RANGES_MAX = 340
+NGROUPS_MAX = 65536
+# mknod(2) takes a 32-bit dev_t, decoded as a 12-bit major and a 20-bit minor:
+# a larger number cannot be represented (glibc refuses it with EINVAL).
+DEVICE_MAJOR_MAX = (1 << 12) - 1
+DEVICE_MINOR_MAX = (1 << 20) - 1
+# /proc/PID/timens_offsets: the clock plus its offset must stay within
+# [0, KTIME_SEC_MAX / 2] seconds (kernel/time/namespace.c).
+TIME_OFFSET_SECS_MAX = 9223372036 // 2
+HOST_NAME_MAX = 64  # __NEW_UTS_LEN: sethostname/setdomainname refuse longer names
+# run_hook polls with a timeout in milliseconds, a C int.
+HOOK_TIMEOUT_MAX = ((1 << 31) - 1) // 1000
+# The names libseccomp (and so runc) knows. Knowing a name is not filtering
+# it: section 8 compiles only the architectures it has syscall tables for.
+SECCOMP_ARCH_NAMES = frozenset("SCMP_ARCH_" + name for name in (
+    "X86", "X86_64", "X32", "ARM", "AARCH64", "LOONGARCH64", "M68K", "MIPS", "MIPS64", "MIPS64N32",
+    "MIPSEL", "MIPSEL64", "MIPSEL64N32", "PPC", "PPC64", "PPC64LE", "S390", "S390X", "PARISC",
+    "PARISC64", "RISCV64", "SH", "SHEB"))
 
 DEFAULT_DEVICES = (  # path, major, minor: created when /dev is not bind-mounted from the host
     ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
@@ -1094,7 +1119,31 @@ def _field(obj, key, kinds, field, default=None, required=False):
         raise ConfigError(field, "expected %s, got a boolean" % _kind_names(kinds))
     if not isinstance(value, kinds):
         raise ConfigError(field, "expected %s, got %s" % (_kind_names(kinds), type(value).__name__))
+    if isinstance(value, str):
+        _check_text(value, field)
     return value
+
+
+def _check_text(value, field):
+    """Every string of config.json may reach the kernel as a C string (a path,
+    a mount option, an argv or env entry, a name): a NUL would silently cut it
+    there (`mode=755\\0x` became mode 007). And a lone surrogate (JSON
+    "\\udcff") is no text at all: it would become a raw byte in a path, or
+    break the JSON of the state and of hooks. Both are refused."""
+    if "\0" in value:
+        raise ConfigError(field, "contains a NUL byte")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(field, "is not valid UTF-8 (it contains a lone surrogate)") from None
+    return value
+
+
+def _check_keys(mapping, field):
+    """The keys of a JSON object given by the user (annotations, sysctl)."""
+    for key in mapping:
+        _check_text(key, field + " (a key)")
 
 
 def _kind_names(kinds):
@@ -1107,13 +1156,14 @@ def _string_list(obj, key, field):
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise ConfigError("%s[%d]" % (field, i), "expected a string")
+        _check_text(item, "%s[%d]" % (field, i))
     return list(items)
 
 
 def _uint(obj, key, field, default=None, required=False, limit=(1 << 32) - 1):
     value = _field(obj, key, (int,), field, default, required)
     if value is not None and not 0 <= value <= limit:
-        raise ConfigError(field, "%d is out of range" % value)
+        raise ConfigError(field, "%d is out of range (0 to %d)" % (value, limit))
     return value
 
 
@@ -1127,6 +1177,12 @@ def load_config(bundle):
     """Read BUNDLE/config.json and return a validated Config."""
     path = os.path.join(bundle, "config.json")
     try:
+        os.path.abspath(bundle).encode("utf-8")
+    except UnicodeEncodeError:
+        # Undecodable bytes arrive as surrogates: the bundle path is recorded in
+        # the state and handed to hooks as JSON text, which cannot hold it.
+        raise Error("--bundle %s: the path is not valid UTF-8" % bundle) from None
+    try:
         with open(path, "rb") as handle:
             text = handle.read().decode("utf-8")
     except FileNotFoundError:
@@ -1137,6 +1193,8 @@ def load_config(bundle):
         raw = json_loads(text)
     except ValueError as exc:
         raise Error("config.json: %s: invalid JSON: %s" % (path, exc)) from None
+    except RecursionError:
+        raise Error("config.json: %s: invalid JSON: nested too deeply" % path) from None
     if not isinstance(raw, dict):
         raise Error("config.json: %s: expected a JSON object" % path)
     return parse_config(raw, os.path.abspath(bundle))
@@ -1158,10 +1216,15 @@ def parse_config(raw, bundle):
     cfg.root_readonly = _field(root, "readonly", (bool,), "root.readonly", False)
     cfg.hostname = _field(raw, "hostname", (str,), "hostname")
     cfg.domainname = _field(raw, "domainname", (str,), "domainname")
+    for field, name in (("hostname", cfg.hostname), ("domainname", cfg.domainname)):
+        if name and len(name.encode()) > HOST_NAME_MAX:
+            raise ConfigError(field, "longer than the kernel's %d bytes" % HOST_NAME_MAX)
     cfg.annotations = _field(raw, "annotations", (dict,), "annotations", {})
+    _check_keys(cfg.annotations, "annotations")
     for key, value in cfg.annotations.items():
         if not isinstance(value, str):
             raise ConfigError("annotations.%s" % key, "expected a string")
+        _check_text(value, "annotations.%s" % key)
     cfg.unsupported = []
     cfg.process = _parse_process(_field(raw, "process", (dict,), "process", required=True), "process", cfg)
     cfg.mounts = [_parse_mount(m, i, bundle) for i, m in enumerate(_field(raw, "mounts", (list,), "mounts", []))]
@@ -1183,12 +1246,18 @@ def _parse_process(proc, field, cfg):
             raise ConfigError("%s.env[%d]" % (field, i), "%r is not KEY=VALUE" % entry)
     p.cwd = _absolute(_field(proc, "cwd", (str,), field + ".cwd", "/"), field + ".cwd")
     user = _field(proc, "user", (dict,), field + ".user", {})
-    p.uid = _uint(user, "uid", field + ".user.uid", 0)
-    p.gid = _uint(user, "gid", field + ".user.gid", 0)
+    p.uid = _uint(user, "uid", field + ".user.uid", 0, limit=ID_MAX)
+    p.gid = _uint(user, "gid", field + ".user.gid", 0, limit=ID_MAX)
     p.additional_gids = []
-    for i, gid in enumerate(_field(user, "additionalGids", (list,), field + ".user.additionalGids", [])):
-        if isinstance(gid, bool) or not isinstance(gid, int) or not 0 <= gid < (1 << 32):
-            raise ConfigError("%s.user.additionalGids[%d]" % (field, i), "expected a gid")
+    gids = _field(user, "additionalGids", (list,), field + ".user.additionalGids", [])
+    if len(gids) > NGROUPS_MAX:
+        raise ConfigError(field + ".user.additionalGids", "more than the kernel's %d groups" % NGROUPS_MAX)
+    for i, gid in enumerate(gids):
+        where = "%s.user.additionalGids[%d]" % (field, i)
+        if isinstance(gid, bool) or not isinstance(gid, int):
+            raise ConfigError(where, "expected a gid")
+        if not 0 <= gid <= ID_MAX:
+            raise ConfigError(where, "%d is out of range (0 to %d)" % (gid, ID_MAX))
         p.additional_gids.append(gid)
     p.umask = _uint(user, "umask", field + ".user.umask", None, limit=0o777)
     p.terminal = _field(proc, "terminal", (bool,), field + ".terminal", False)
@@ -1207,6 +1276,8 @@ def _parse_process(proc, field, cfg):
         seen.add(kind)
         soft = _uint(rl, "soft", where + ".soft", required=True, limit=(1 << 64) - 1)
         hard = _uint(rl, "hard", where + ".hard", required=True, limit=(1 << 64) - 1)
+        if soft > hard:
+            raise ConfigError(where + ".soft", "%d is above the hard limit %d (setrlimit refuses it)" % (soft, hard))
         p.rlimits.append((kind, RLIMITS[kind], soft, hard))
     p.oom_score_adj = _field(proc, "oomScoreAdj", (int,), field + ".oomScoreAdj")
     if p.oom_score_adj is not None and not -1000 <= p.oom_score_adj <= 1000:
@@ -1292,8 +1363,9 @@ def _parse_hooks(raw):
             # runc's hooks do (so PATH works); an empty list means empty.
             hook.env = _string_list(item, "env", field + ".env") if item.get("env") is not None else None
             hook.timeout = _field(item, "timeout", (int,), field + ".timeout")
-            if hook.timeout is not None and hook.timeout <= 0:
-                raise ConfigError(field + ".timeout", "must be a positive number of seconds")
+            if hook.timeout is not None and not 0 < hook.timeout <= HOOK_TIMEOUT_MAX:
+                raise ConfigError(field + ".timeout", "must be a positive number of seconds, at most %d"
+                                  % HOOK_TIMEOUT_MAX)
             hooks[phase].append(hook)
     return hooks
 
@@ -1318,6 +1390,9 @@ def _parse_linux(linux, cfg):
         if clock not in ("monotonic", "boottime"):
             raise ConfigError(field, "unknown clock (monotonic or boottime)")
         secs = _field(offset, "secs", (int,), field + ".secs", 0)
+        if not -TIME_OFFSET_SECS_MAX <= secs <= TIME_OFFSET_SECS_MAX:
+            raise ConfigError(field + ".secs", "%d is out of the kernel's range (-%d to %d)"
+                              % (secs, TIME_OFFSET_SECS_MAX, TIME_OFFSET_SECS_MAX))
         nanos = _uint(offset, "nanosecs", field + ".nanosecs", 0, limit=999_999_999)
         cfg.time_offsets[clock] = (secs, nanos)
     cfg.devices = [_parse_device(d, i) for i, d in enumerate(_field(linux, "devices", (list,), "linux.devices", []))]
@@ -1325,9 +1400,11 @@ def _parse_linux(linux, cfg):
     cfg.readonly_paths = [_absolute(p, "linux.readonlyPaths")
                           for p in _string_list(linux, "readonlyPaths", "linux.readonlyPaths")]
     cfg.sysctl = _field(linux, "sysctl", (dict,), "linux.sysctl", {})
+    _check_keys(cfg.sysctl, "linux.sysctl")
     for key, value in cfg.sysctl.items():
         if not isinstance(value, str):
             raise ConfigError("linux.sysctl.%s" % key, "expected a string")
+        _check_text(value, "linux.sysctl.%s" % key)
     propagation = _field(linux, "rootfsPropagation", (str,), "linux.rootfsPropagation", "")
     if propagation and propagation not in PROPAGATION_OPTIONS:
         raise ConfigError("linux.rootfsPropagation", "unknown propagation %r" % propagation)
@@ -1402,6 +1479,9 @@ def _parse_seccomp(raw):
     if profile.default_action == SECCOMP_ACTIONS["SCMP_ACT_NOTIFY"]:
         raise ConfigError("linux.seccomp.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action")
     profile.architectures = _string_list(raw, "architectures", "linux.seccomp.architectures")
+    for i, name in enumerate(profile.architectures):
+        if name not in SECCOMP_ARCH_NAMES:
+            raise ConfigError("linux.seccomp.architectures[%d]" % i, "unknown architecture %r" % name)
     profile.flags = []
     for flag in _string_list(raw, "flags", "linux.seccomp.flags"):
         if flag not in SECCOMP_FILTER_FLAGS:
@@ -1435,24 +1515,38 @@ def _parse_seccomp(raw):
 
 
 def _is_set(value):
-    """Engines write zero values to mean 'unset' (see engine-contract.md)."""
-    if isinstance(value, dict):
-        return any(_is_set(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_is_set(v) for v in value)
-    return bool(value)
+    """Engines write zero values to mean 'unset' (see engine-contract.md).
+    Iterative: a hostile config may nest deeper than Python's recursion limit."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif item:
+            return True
+    return False
 
 
 def _parse_id_mappings(linux, key):
     mappings = []
     for i, raw in enumerate(_field(linux, key, (list,), "linux." + key, [])):
         field = "linux.%s[%d]" % (key, i)
-        inside = _uint(raw, "containerID", field + ".containerID", required=True)
-        outside = _uint(raw, "hostID", field + ".hostID", required=True)
+        inside = _uint(raw, "containerID", field + ".containerID", required=True, limit=ID_MAP_LIMIT - 1)
+        outside = _uint(raw, "hostID", field + ".hostID", required=True, limit=ID_MAP_LIMIT - 1)
         size = _uint(raw, "size", field + ".size", required=True)
         if size == 0:
             raise ConfigError(field + ".size", "must be at least 1")
+        if max(inside, outside) + size > ID_MAP_LIMIT:
+            raise ConfigError(field + ".size", "the range ends past id %d" % (ID_MAP_LIMIT - 1))
+        for j, (other_inside, other_outside, other_size) in enumerate(mappings):
+            if (inside < other_inside + other_size and other_inside < inside + size) or \
+                    (outside < other_outside + other_size and other_outside < outside + size):
+                raise ConfigError(field, "overlaps linux.%s[%d] (the kernel refuses overlapping ranges)" % (key, j))
         mappings.append((inside, outside, size))
+    if len(mappings) > ID_MAP_RANGES_MAX:
+        raise ConfigError("linux." + key, "more than the kernel's %d ranges" % ID_MAP_RANGES_MAX)
     return mappings
 
 
@@ -1464,11 +1558,11 @@ def _parse_device(raw, index):
     if d.kind not in ("c", "b", "u", "p"):
         raise ConfigError(field + ".type", "unknown device type %r (c, b, u or p)" % d.kind)
     needs_numbers = d.kind != "p"
-    d.major = _uint(raw, "major", field + ".major", 0, required=needs_numbers)
-    d.minor = _uint(raw, "minor", field + ".minor", 0, required=needs_numbers)
+    d.major = _uint(raw, "major", field + ".major", 0, required=needs_numbers, limit=DEVICE_MAJOR_MAX)
+    d.minor = _uint(raw, "minor", field + ".minor", 0, required=needs_numbers, limit=DEVICE_MINOR_MAX)
     d.mode = _uint(raw, "fileMode", field + ".fileMode", 0o666, limit=0o7777)
-    d.uid = _uint(raw, "uid", field + ".uid", 0)
-    d.gid = _uint(raw, "gid", field + ".gid", 0)
+    d.uid = _uint(raw, "uid", field + ".uid", 0, limit=ID_MAX)
+    d.gid = _uint(raw, "gid", field + ".gid", 0, limit=ID_MAX)
     return d
 
 
@@ -1489,15 +1583,12 @@ def _check_consistency(cfg):
     if cfg.domainname and "uts" not in cfg.namespaces:
         raise ConfigError("domainname", "setting the domainname needs a uts namespace of the container's own")
     for key in cfg.sysctl:
-        if key.startswith("net."):
-            needed = "network"
-        elif key in SYSCTL_IPC or key.startswith("fs.mqueue."):
-            needed = "ipc"
-        elif key in ("kernel.hostname", "kernel.domainname"):
+        if key in ("kernel.hostname", "kernel.domainname"):
             # Two writers of one value would race at create: the field owns it.
             raise ConfigError("linux.sysctl.%s" % key, "the %s field sets this; use it instead"
                               % key.partition(".")[2])
-        else:
+        needed = sysctl_namespace(key)
+        if needed is None:
             raise ConfigError("linux.sysctl.%s" % key, "not a namespaced sysctl; refusing to change the host")
         if needed not in cfg.namespaces:
             raise ConfigError("linux.sysctl.%s" % key, "needs a %s namespace of the container's own" % needed)
@@ -1505,10 +1596,67 @@ def _check_consistency(cfg):
     # warning when the masks are planned (capability_mask), as runc 1.1 does.
 
 
+def sysctl_namespace(key):
+    """The namespace type a sysctl belongs to, or None for one of the whole host."""
+    if key.startswith("net."):
+        return "network"
+    if key in SYSCTL_IPC or key.startswith("fs.mqueue."):
+        return "ipc"
+    if key in ("kernel.hostname", "kernel.domainname"):
+        return "uts"
+    return None
+
+
+def check_sysctl_targets(cfg, is_runtimes_own):
+    """A namespaced sysctl is the container's only in a namespace of its own.
+    One joined by path may be the runtime's or the host's (`/proc/self/ns/net`,
+    `/proc/1/ns/net`): writing it there would change the host for everybody.
+    `is_runtimes_own(path, kind)` decides (namespace_is_runtimes_own on the
+    real system); this stays a pure rule that unit tests can drive."""
+    for key in cfg.sysctl:
+        kind = sysctl_namespace(key)
+        path = cfg.joined_namespace(kind) if kind else None
+        if path is not None and is_runtimes_own(path, kind):
+            raise ConfigError("linux.sysctl.%s" % key, "the %s namespace is joined from %s, which is the "
+                              "runtime's own or the host's; refusing to change it" % (kind, path))
+
+
+def namespace_is_runtimes_own(path, kind):
+    """Whether `path` (a path or an open fd) is the runtime's own namespace of
+    this type, or the host's (pid 1's): the same nsfs inode on the same device.
+    A path that cannot be examined is not claimed to be ours: opening it to
+    join it fails later and says why."""
+    try:
+        target = os.stat(path)
+    except OSError:
+        return False
+    for owner in ("self", "1"):
+        try:
+            own = os.stat("/proc/%s/ns/%s" % (owner, NAMESPACE_PROC_NAMES[kind]))
+        except OSError:  # /proc/1 is out of reach without privilege; so is writing its sysctls
+            continue
+        if (own.st_dev, own.st_ino) == (target.st_dev, target.st_ino):
+            return True
+    return False
+
+
+def kernel_refused(field, exc):
+    """The error for a value the kernel rejected when it was written (EINVAL,
+    ERANGE...): it names the field, never just "Invalid argument"."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return ConfigError(field, "the kernel refused the value: %s" % reason)
+
+
+def sysctl_error(key, exc):
+    """For the init's sysctl writes: raise sysctl_error(key, exc) from None."""
+    return kernel_refused("linux.sysctl.%s" % key, exc)
+
+
 def refuse_unsupported(cfg):
     """Settings minirun cannot apply make create fail, never pass silently."""
     if cfg.unsupported:
         raise ConfigError(cfg.unsupported[0], "not supported by minirun yet")
+    check_sysctl_targets(cfg, namespace_is_runtimes_own)
     if cfg.has_resources or cfg.cgroups_path:
         LOG.warning("linux.resources and linux.cgroupsPath are not applied: cgroups are not implemented yet")
 
@@ -1714,8 +1862,11 @@ class Store:
     def reserve(self, cid):
         """Make ROOT/ID and return a locked fd on it; fails if the ID is taken."""
         validate_id(cid)
-        os.makedirs(self.root, 0o700, exist_ok=True)
-        mode = os.stat(self.root).st_mode
+        try:
+            make_private_dirs(self.root)
+            mode = os.stat(self.root).st_mode
+        except OSError as exc:
+            raise Error("--root %s: %s" % (self.root, exc.strerror)) from None
         if mode & 0o022:
             # Others could rename or replace ROOT/ID and hijack a container's state.
             raise Error("--root %s is writable by other users (mode %o); refusing to keep state there"
@@ -1724,22 +1875,44 @@ class Store:
             os.mkdir(self.path(cid), 0o700)
         except FileExistsError:
             raise Error("container with id %s already exists" % cid) from None
-        return self._lock_dir(cid)
+        except OSError as exc:
+            raise Error("--root %s: %s" % (self.root, exc.strerror)) from None
+        try:
+            return self._lock_dir(cid)
+        except FileNotFoundError:  # a `delete --force` of the ID came between mkdir and flock
+            raise Error("container %s was deleted while it was being created" % cid) from None
 
-    def lock(self, cid):
-        """A locked fd on ROOT/ID (waits for a create or delete in progress)."""
+    def lock(self, cid, missing_ok=False):
+        """A locked fd on ROOT/ID (waits for a create or delete in progress).
+        A missing container is an Error, or None with missing_ok."""
         validate_id(cid)
         try:
             return self._lock_dir(cid)
         except FileNotFoundError:
+            if missing_ok:
+                return None
             raise ContainerNotFound("container %s does not exist" % cid) from None
 
     def _lock_dir(self, cid):
+        """flock ROOT/ID. Whoever held the lock may have deleted the container
+        meanwhile (parallel `delete --force`): a directory removed while we
+        waited has no links left, and the ID is then missing, or was taken
+        again by a new create, whose directory is locked instead."""
         import fcntl
 
-        fd = os.open(self.path(cid), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        return fd
+        path = self.path(cid)
+        while True:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                locked = os.fstat(fd)
+                current = os.stat(path)  # FileNotFoundError: deleted while we waited
+            except BaseException:
+                os.close(fd)
+                raise
+            if locked.st_nlink and (locked.st_dev, locked.st_ino) == (current.st_dev, current.st_ino):
+                return fd
+            os.close(fd)
 
     def load(self, cid):
         validate_id(cid)
@@ -1779,15 +1952,60 @@ class Store:
         return [n for n in names if os.path.isdir(os.path.join(self.root, n))]
 
 
-def write_atomically(path, text, mode=0o644):
-    """Write to a temporary file beside `path`, then rename it into place."""
+def make_private_dirs(path):
+    """mkdir -p for --root: the missing parents 0711 and the directory itself
+    0700, whatever the umask (os.makedirs applies the umask, and its mode only
+    to the last component: under umask 0 the parents came out 0777)."""
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for i, directory in enumerate(reversed(missing)):
+        mode = 0o700 if i == len(missing) - 1 else 0o711
+        try:
+            os.mkdir(directory, mode)
+        except FileExistsError:
+            continue  # made meanwhile by a concurrent create, which gave it the same mode
+        os.chmod(directory, mode)  # mkdir left out the umask's bits; this only adds them back
+
+
+def write_atomically(path, text, mode=0o644, what=None):
+    """Write to a temporary file beside `path`, then rename it into place.
+
+    On any failure (a directory at `path`, a full or read-only filesystem) the
+    temporary file is removed and an Error names `what` (e.g. "--pid-file")
+    and the path. O_EXCL|O_NOFOLLOW: a planted NAME.tmp-PID symlink is never
+    followed; a stale one (a crash of an earlier process of this pid) is
+    replaced."""
     tmp = "%s.tmp-%d" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    created = False
     try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+        try:
+            fd = os.open(tmp, flags, mode)
+        except FileExistsError:
+            os.unlink(tmp)
+            fd = os.open(tmp, flags, mode)
+        created = True
+        try:
+            data = text.encode()
+            while data:
+                data = data[os.write(fd, data):]
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException as exc:
+        if created:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(exc, OSError):
+            raise Error("%s%s: %s" % (what + " " if what else "cannot write ", path, exc.strerror)) from None
+        raise
 
 # ===========================================================================
 # 6. Terminals
@@ -2891,7 +3109,7 @@ def socket_activation_fds(environ, pid):
     contract: LISTEN_FDS counts only when LISTEN_PID names this very process
     (a stale LISTEN_FDS inherited from elsewhere must not hand fd 3 on)."""
     count = environ.get("LISTEN_FDS", "")
-    if count.isdigit() and int(count) > 0 and environ.get("LISTEN_PID") == str(pid):
+    if is_decimal(count) and int(count) > 0 and environ.get("LISTEN_PID") == str(pid):
         return int(count), ["LISTEN_FDS=" + count, "LISTEN_PID=1"]
     return 0, []
 
@@ -2957,20 +3175,10 @@ def default_devices():
 
 
 def plan_sysctl(cfg, host):
-    """[(file under /proc/sys, value, key)]; a namespaced key whose namespace is
-    joined to the runtime's own (or the host's) would change the host: refused."""
+    """[(file under /proc/sys, value, key)]. Which keys may be written at all
+    is decided in section 4 (check_sysctl_targets, _check_consistency)."""
     writes = []
     for key, value in cfg.sysctl.items():
-        if key.startswith("net."):
-            kind = "network"
-        elif key.startswith("kernel.") and key not in SYSCTL_IPC:
-            kind = "uts"
-        else:
-            kind = "ipc"
-        path = cfg.namespaces.get(kind)
-        if path and host.namespace_is_ours(kind, path):
-            raise ConfigError("linux.sysctl.%s" % key, "the %s namespace %s is the runtime's own or the host's; "
-                              "refusing to change the host" % (kind, path))
         writes.append(("/proc/sys/" + key.replace(".", "/"), value, key))
     return writes
 
@@ -3527,7 +3735,10 @@ def joiner_main(k, plan, fds):
             # Must be written before any process enters the new time namespace,
             # and before the setresuid below: a credential change makes us
             # non-dumpable, and /proc/self then belongs to the host's root.
-            k.write_file("/proc/self/timens_offsets", ns.time_offsets)
+            try:
+                k.write_file("/proc/self/timens_offsets", ns.time_offsets)
+            except OSError as exc:
+                raise kernel_refused("linux.timeOffsets", exc) from None
         if ns.new_user:
             # Become root of the new namespace when root is mapped, so the
             # init creates files and mounts as the container's root.
@@ -3586,7 +3797,7 @@ def init_main(k, plan, fds):
             try:
                 k.write_file(path, value)
             except OSError as exc:
-                raise Error("linux.sysctl.%s: %s" % (key, exc.strerror)) from None
+                raise sysctl_error(key, exc) from None
         if rootfs is not None:
             finish_rootfs(k, rootfs)
         if plan.hostname:
@@ -3799,6 +4010,8 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
                 raise ConfigError("linux.seccomp.listenerPath", os_error_text(exc)) from None
         for kind, path in plan.namespaces.join:
             fds.namespaces[kind] = lift_fd(open_namespace(k, kind, path, "linux.namespaces[%s].path" % kind), floor)
+        # Checked again on the opened namespaces: the paths may have changed since planning.
+        check_sysctl_targets(cfg, lambda _path, kind: namespace_is_runtimes_own(fds.namespaces[kind], kind))
         fifo = store.path(cid, FIFO_FILE)
         os.mkfifo(fifo, 0o600)
         fds.fifo = lift_fd(os.open(fifo, os.O_RDWR | os.O_CLOEXEC), floor)
@@ -3845,7 +4058,7 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
         store.save(state)
         if opts.pid_file:
             # containerd parses the pid file with Atoi: no trailing newline.
-            write_atomically(os.path.abspath(opts.pid_file), str(init))
+            write_atomically(os.path.abspath(opts.pid_file), str(init), what="--pid-file")
         channel.send(Msg.RELEASE)
         channel.expect(Msg.RELEASED)
         return state, cfg
@@ -4136,7 +4349,7 @@ def exec_container(store, cid, opts):
             master = k.recv_fd(relay_end)
         channel.expect_eof()
         if opts.pid_file:
-            write_atomically(os.path.abspath(opts.pid_file), str(process))
+            write_atomically(os.path.abspath(opts.pid_file), str(process), what="--pid-file")
     except BaseException:
         kill_and_reap((process, stage))
         for fd in (relay_end, master):
@@ -4288,8 +4501,14 @@ def create_options(values):
 
 def preserve_fds_value(values):
     preserve = values.get("preserve-fds", "0")
-    if not preserve.isdigit():
+    if not is_decimal(preserve):
         raise UsageError("--preserve-fds: %r is not a number" % preserve)
+    if int(preserve) > 0:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if int(preserve) + 3 > limit:
+            raise UsageError("--preserve-fds: %s is beyond the open files limit (%d)" % (preserve, limit))
     return int(preserve)
 
 
@@ -4353,7 +4572,8 @@ def features(host):
 
 
 def print_out(text):
-    os.write(1, text.encode())
+    # surrogateescape gives back the bytes of an undecodable path as they were.
+    os.write(1, text.encode("utf-8", "surrogateescape"))
 
 
 def cmd_list(store, values):
@@ -4537,23 +4757,35 @@ def dispatch(argv):
     raise UsageError("unknown command %r" % command)
 
 
+def report_error(message):
+    """One line on stderr and one `error` line in --log, whatever the message
+    holds: a newline from a hostile value must not start a second line, and a
+    surrogate (an undecodable byte of a path) must not fail the encoding."""
+    line = message.replace("\r", "\\r").replace("\n", "\\n")
+    LOG.error(line)
+    os.write(2, ("minirun: %s\n" % line).encode("utf-8", "backslashreplace"))
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
         code = dispatch(argv)
     except Error as exc:
-        LOG.error(str(exc))
-        os.write(2, ("minirun: %s\n" % exc).encode())
+        report_error(str(exc))
         code = 1
     except KeyboardInterrupt:
         code = 130
+    except OSError as exc:
+        # A kernel refusal no code path words better: still the path and the
+        # reason, not Python's exception text.
+        report_error(os_error_text(exc))
+        code = 1
     except Exception as exc:  # a bug: one line, and the traceback only with --debug
-        LOG.error("internal error: %s: %s" % (type(exc).__name__, exc))
         if LOG.threshold == Log.LEVELS["debug"]:
             import traceback
 
             traceback.print_exc()
-        os.write(2, ("minirun: internal error: %s: %s\n" % (type(exc).__name__, exc)).encode())
+        report_error("internal error: %s: %s" % (type(exc).__name__, exc))
         code = 1
     return code
 

@@ -210,9 +210,6 @@ def test_failing_start_container_hook_fails_start(rt, make_bundle, hook_script, 
 
 
 @pytest.mark.skipif(IS_RUNC, reason="runc 1.1's `start` returns (0) before the hook has even run")
-@pytest.mark.xfail(strict=True, reason="start_container: wait_for_exec returns when the init dies "
-                                       "before execve (its startContainer hook failed) and `start` "
-                                       "exits 0 with no error")
 def test_start_reports_a_failing_start_container_hook(rt, make_bundle, hook_script, shared, cid):
     entry = hook_entry("/hooks/hook.sh", "startContainer", "/shared")
     entry["env"].append("HOOK_EXIT=1")

@@ -173,6 +173,8 @@ def test_command_help_lists_its_flags():
     (["--log-format", "xml", "list"], "--log-format"),
     (["list", "--format", "yaml"], "--format"),
     (["create", "--preserve-fds", "many", "c1"], "--preserve-fds"),
+    (["create", "--preserve-fds", "\u00b2", "c1"], "--preserve-fds"),  # isdigit() but not int()
+    (["create", "--preserve-fds", "99999999999999999999", "c1"], "open files limit"),
     (["--root"], "needs a value"),
 ])
 def test_a_bad_command_line_fails_with_one_line_and_no_traceback(args, fragment, root):
@@ -805,11 +807,51 @@ def test_features_names_only_the_capabilities_and_lsms_of_this_host():
     assert len(minirun.features(features_host())["linux"]["capabilities"]) == 41
 
 
-@pytest.mark.xfail(strict=True, reason="minirun bug: features() lists every seccomp flag it knows as supportedFlags "
-                   "without asking the host (Host.seccomp_flag_available), so a kernel without "
-                   "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is said to support it; runc reports the kernel's")
 def test_features_lists_as_supported_only_the_seccomp_flags_this_kernel_has():
     host = features_host(**{"seccomp_flag_%x" % flag: flag != 32 | 8 for flag in (1, 2, 4, 32 | 8)})
     seccomp = minirun.features(host)["linux"]["seccomp"]
     assert "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" in seccomp["knownFlags"]
     assert "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV" not in seccomp["supportedFlags"]
+
+
+# --- one clean line, whatever the input ----------------------------------------
+
+
+def test_an_error_naming_a_path_with_a_newline_stays_on_one_line(tmp_path, root):
+    bundle = str(tmp_path / "two\nlines")
+    line = assert_clean_failure(run_cli("--root", root, "create", "--bundle", bundle, "c1"), "config.json")
+    assert "two\\nlines" in line
+
+
+def test_a_bundle_path_that_is_not_utf8_is_refused_with_one_line(tmp_path, root):
+    bundle = os.path.join(os.fsencode(str(tmp_path)), b"b\xff\xfe")
+    os.makedirs(os.path.join(bundle, b"rootfs"))
+    with open(os.path.join(bundle, b"config.json"), "w") as handle:
+        json.dump(base_config(), handle)
+    result = run_cli("--root", root, "create", "--bundle", os.fsdecode(bundle), "c1")
+    assert_clean_failure(result, "--bundle", "not valid UTF-8")
+    assert not os.path.exists(os.path.join(root, "c1"))
+
+
+def test_a_config_string_with_a_lone_surrogate_is_refused_with_one_line(tmp_path, root):
+    (tmp_path / "rootfs").mkdir()
+    raw = base_config()
+    raw["root"]["path"] = "rootfs\udcff"
+    (tmp_path / "config.json").write_text(json.dumps(raw))  # written as the escape \udcff
+    result = run_cli("--root", root, "create", "--bundle", str(tmp_path), "c1")
+    assert_clean_failure(result, "root.path", "not valid UTF-8")
+
+
+def test_an_os_error_with_no_better_wording_is_still_one_line_with_the_path(tmp_path):
+    root = tmp_path / "a-file"
+    root.write_text("")
+    line = assert_clean_failure(run_cli("--root", str(root), "list"), str(root), "Not a directory")
+    assert "internal error" not in line and "Errno" not in line
+
+
+def test_an_error_line_is_also_the_last_error_of_the_json_log(tmp_path, root):
+    log = tmp_path / "log.json"
+    bundle = str(tmp_path / "two\nlines")
+    run_cli("--root", root, "--log", str(log), "--log-format", "json", "create", "--bundle", bundle, "c1")
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert entries[-1]["level"] == "error" and "two\\nlines" in entries[-1]["msg"]

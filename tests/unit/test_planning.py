@@ -404,9 +404,6 @@ def test_an_unreadable_process_file_is_named(tmp_path, content, fragment):
     assert str(caught.value).startswith("--process %s: " % process_file) and fragment in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, reason="minirun bug: exec_process checks '--tty with --detach needs --console-socket' "
-                   "on opts.tty only; a --process file with terminal: true, --detach and no --console-socket "
-                   "is accepted (runc refuses: the pty master would go to a relay nobody reads)")
 def test_a_terminal_process_file_with_detach_needs_a_console_socket(tmp_path):
     process_file = tmp_path / "process.json"
     process_file.write_text(json.dumps({"args": ["sh"], "cwd": "/", "terminal": True}))

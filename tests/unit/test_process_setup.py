@@ -253,9 +253,6 @@ class CwdMissing(RecordingKernel):
         raise FileNotFoundError(2, "No such file or directory", path)
 
 
-@pytest.mark.xfail(strict=True, reason="minirun bug: enter_cwd reports a cwd that does not exist (chdir -> ENOENT) "
-                   "as 'leads outside the container's root filesystem': the ENOENT of chdir is taken for the "
-                   "ENOENT of getcwd on an unreachable cwd")
 def test_a_missing_cwd_is_refused_naming_process_cwd(tmp_path):
     with pytest.raises(minirun.Error) as caught:
         minirun.prepare_process(CwdMissing(tmp_path), plan_of(process_config(cwd="/nope")), None, STATE)

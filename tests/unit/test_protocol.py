@@ -362,10 +362,6 @@ def test_a_failing_exec_process_sends_one_error_instead_of_exec(tmp_path):
     assert "execve" not in [call[0] for call in read_calls()]
 
 
-@pytest.mark.xfail(strict=True, reason="minirun bug: exec_process_main builds the state for the seccomp agent with "
-                   "hook_state(plan.cid, plan.pid, '', {}, 'running'): its pid is the container init's, not the "
-                   "exec'd process's that the listener fd belongs to, and its bundle is empty (the spec's "
-                   "containerProcessState wants the process's pid and the container's bundle)")
 def test_the_seccomp_agent_of_an_exec_learns_the_exec_processes_pid_and_the_bundle(tmp_path):
     plan = exec_plan(tmp_path)
     pid, channel, read_calls = run_child(tmp_path, exec_process(plan))

@@ -54,3 +54,11 @@ def test_unknown_or_out_of_range_signals_are_refused_with_a_message(text):
 def test_offsets_outside_the_realtime_range_are_refused(text):
     with pytest.raises(minirun.Error):
         minirun.parse_signal(text)
+
+
+@pytest.mark.parametrize("text", ["\u00b2", "\u0663", "RTMIN+\u0663", "RTMAX-\u00b2", "\uff11\uff15"])
+def test_digits_other_than_ascii_are_refused_not_read_or_crashed_on(text):
+    # str.isdigit() takes "\u00b2" (int() then raises) and "\u0663" (int() reads 3).
+    with pytest.raises(minirun.Error) as caught:
+        minirun.parse_signal(text)
+    assert "signal" in str(caught.value)

@@ -4,6 +4,9 @@ import json
 import os
 import signal
 import stat
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -48,6 +51,56 @@ def test_reserve_creates_the_container_directory_with_mode_0700(tmp_path):
         assert stat.S_IMODE((tmp_path / "root").stat().st_mode) == 0o700
     finally:
         os.close(fd)
+
+
+def modes_from(top, leaf):
+    """{path relative to top: permission bits} for top's descendants down to leaf."""
+    modes = {}
+    path = leaf
+    while path != top:
+        modes[os.path.relpath(str(path), str(top))] = stat.S_IMODE(path.stat().st_mode)
+        path = path.parent
+    return modes
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o002, 0o022, 0o077])
+def test_reserve_makes_missing_parents_0711_and_the_root_0700_whatever_the_umask(tmp_path, umask):
+    # os.makedirs applied its mode to the last component only, and under
+    # umask 0 the parents came out 0777: anyone could swap the state root.
+    root = tmp_path / "a" / "b" / "root"
+    old = os.umask(umask)
+    try:
+        os.close(minirun.Store(str(root)).reserve("c1"))
+    finally:
+        os.umask(old)
+    assert modes_from(tmp_path, root / "c1") == {"a": 0o711, "a/b": 0o711, "a/b/root": 0o700,
+                                                 "a/b/root/c1": 0o700}
+
+
+def test_reserve_leaves_the_modes_of_existing_parents_alone(tmp_path):
+    (tmp_path / "shared").mkdir(mode=0o755)
+    os.chmod(str(tmp_path / "shared"), 0o755)
+    os.close(minirun.Store(str(tmp_path / "shared" / "root")).reserve("c1"))
+    assert stat.S_IMODE((tmp_path / "shared").stat().st_mode) == 0o755
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o702, 0o1777])
+def test_reserve_refuses_an_existing_root_writable_by_others(tmp_path, mode):
+    root = tmp_path / "root"
+    root.mkdir()
+    os.chmod(str(root), mode)
+    with pytest.raises(minirun.Error) as caught:
+        minirun.Store(str(root)).reserve("c1")
+    assert "writable by other users" in str(caught.value) and str(root) in str(caught.value)
+    assert os.listdir(str(root)) == []
+
+
+def test_reserve_under_a_root_that_is_a_file_is_an_error_naming_root(tmp_path):
+    (tmp_path / "file").write_text("")
+    for root in (tmp_path / "file", tmp_path / "file" / "below"):
+        with pytest.raises(minirun.Error) as caught:
+            minirun.Store(str(root)).reserve("c1")
+        assert str(caught.value).startswith("--root %s: " % root)
 
 
 def test_a_second_reserve_of_the_same_id_fails_with_already_exists(tmp_path):
@@ -144,6 +197,101 @@ def test_write_atomically_creates_a_file_with_the_mode_asked_for(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == 0o600
+
+
+def test_write_atomically_to_a_directory_names_the_file_and_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "pid"
+    target.mkdir()
+    with pytest.raises(minirun.Error) as caught:
+        minirun.write_atomically(str(target), "123", what="--pid-file")
+    assert str(caught.value) == "--pid-file %s: Is a directory" % target
+    assert sorted(os.listdir(str(tmp_path))) == ["pid"]
+    assert os.listdir(str(target)) == []
+
+
+def test_write_atomically_without_a_label_says_cannot_write(tmp_path):
+    with pytest.raises(minirun.Error) as caught:
+        minirun.write_atomically(str(tmp_path / "no" / "such" / "file"), "x")
+    assert str(caught.value) == "cannot write %s: No such file or directory" % (tmp_path / "no" / "such" / "file")
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_write_atomically_never_follows_a_planted_temporary_name(tmp_path):
+    # NAME.tmp-PID is predictable: a symlink there must not redirect the write.
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    target = tmp_path / "pid"
+    os.symlink(str(victim), "%s.tmp-%d" % (target, os.getpid()))
+    minirun.write_atomically(str(target), "123")
+    assert victim.read_text() == "precious"
+    assert target.read_text() == "123" and not target.is_symlink()
+    assert sorted(os.listdir(str(tmp_path))) == ["pid", "victim"]
+
+
+def blocked_flock_waiter(pid, inode):
+    """Whether /proc/locks shows `pid` waiting for an flock on `inode`."""
+    with open("/proc/locks") as locks:
+        for line in locks:
+            fields = line.split()
+            if "->" in fields and fields[fields.index("->") + 1] == "FLOCK":
+                rest = fields[fields.index("->") + 1:]
+                if rest[3] == str(pid) and rest[4].endswith(":%d" % inode):
+                    return True
+    return False
+
+
+def lock_in_a_child(root, cid):
+    """Another minirun process calling Store.lock(cid, missing_ok=True); it
+    prints the inode it locked, or None."""
+    code = ("import os, sys; sys.path.insert(0, %r); import minirun\n"
+            "fd = minirun.Store(%r).lock(%r, missing_ok=True)\n"
+            "print(None if fd is None else os.fstat(fd).st_ino)") % (os.path.dirname(minirun.__file__), root, cid)
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, universal_newlines=True)
+
+
+def wait_until_blocked(child, inode):
+    deadline = time.monotonic() + 20  # hang guard only
+    while not blocked_flock_waiter(child.pid, inode):
+        assert child.poll() is None, "the child did not wait for the lock"
+        assert time.monotonic() < deadline, "the child never blocked on the lock"
+        time.sleep(0.01)
+
+
+def test_a_lock_waiting_while_the_container_is_deleted_finds_it_missing(tmp_path):
+    # Parallel `delete --force`: the loser waited on the directory the winner
+    # removed; it must see "missing" (success with --force), not lock a ghost.
+    store = minirun.Store(str(tmp_path))
+    os.close(store.reserve("c1"))
+    fd = store.lock("c1")
+    inode = os.fstat(fd).st_ino
+    child = lock_in_a_child(str(tmp_path), "c1")
+    try:
+        wait_until_blocked(child, inode)
+        store.remove("c1")
+    finally:
+        os.close(fd)
+    out, _ = child.communicate(timeout=20)
+    assert out.strip() == "None"
+    with pytest.raises(minirun.Error) as caught:
+        store.lock("c1")
+    assert "does not exist" in str(caught.value)
+
+
+def test_a_lock_waiting_while_the_id_is_deleted_and_created_again_locks_the_new_one(tmp_path):
+    store = minirun.Store(str(tmp_path))
+    os.close(store.reserve("c1"))
+    fd = store.lock("c1")
+    child = lock_in_a_child(str(tmp_path), "c1")
+    try:
+        wait_until_blocked(child, os.fstat(fd).st_ino)
+        store.remove("c1")
+        new_fd = store.reserve("c1")
+        new_inode = os.fstat(new_fd).st_ino
+    finally:
+        os.close(fd)
+    os.close(new_fd)
+    out, _ = child.communicate(timeout=20)
+    assert out.strip() == str(new_inode)
 
 
 def test_remove_deletes_the_directory_and_its_files(tmp_path):
@@ -386,9 +534,6 @@ def test_malformed_hooks_are_named(tmp_path, hooks, field):
     assert message.startswith("container c1: corrupt state file: %s: " % field), message
 
 
-@pytest.mark.xfail(strict=True, reason="minirun bug: ContainerState.from_json accepts a hook whose fields have "
-                   "the wrong types (path 5, args 'x', env None, timeout 't') or a relative path: "
-                   "Hook.from_json copies the keys without checking them, and delete would run it")
 @pytest.mark.parametrize("hook", [
     {"path": 5, "args": ["/h"], "env": [], "timeout": None, "field": "hooks.poststop[0]"},
     {"path": "/h", "args": "x", "env": [], "timeout": None, "field": "hooks.poststop[0]"},
