@@ -1618,7 +1618,7 @@ def check_sysctl_targets(cfg, is_runtimes_own):
         path = cfg.joined_namespace(kind) if kind else None
         if path is not None and is_runtimes_own(path, kind):
             raise ConfigError("linux.sysctl.%s" % key, "the %s namespace is joined from %s, which is the "
-                              "runtime's own or the host's; refusing to change it" % (kind, path))
+                              "runtime's own or the host's; refusing to change the host" % (kind, path))
 
 
 def namespace_is_runtimes_own(path, kind):
@@ -2889,7 +2889,7 @@ def check_lsm_support(proc, mount_label, host, field="process"):
                           % mount_label)
 
 
-def plan_capabilities(proc, host, field="process"):
+def plan_capabilities(proc, host=None, field="process"):
     """{set: bitmask} for the five sets, or None when the config gives none.
 
     Decided by the runtime before clone, so that a warning about an unknown
@@ -2900,7 +2900,7 @@ def plan_capabilities(proc, host, field="process"):
     """
     if not proc.capabilities["_given"]:
         return None
-    last = host.last_capability
+    last = (host or HOST).last_capability
     return effective_ambient({kind: capability_mask(proc.capabilities[kind], "%s.capabilities.%s" % (field, kind),
                                                     last)
                               for kind in CAPABILITY_SETS})

@@ -57,7 +57,8 @@ def store_container(root, cid, pid=None, pid_start=1, fifo=False, **values):
     store = minirun.Store(root)
     os.close(store.reserve(cid))
     fields = dict(id=cid, pid=pid, pid_start=pid_start, bundle="/bundles/" + cid, rootfs="/bundles/rootfs",
-                  created="2024-05-01T10:00:00.5Z", annotations={}, own_pid_namespace=False, hooks={})
+                  created="2024-05-01T10:00:00.5Z", annotations={}, own_pid_namespace=False,
+                  mnt_ns="mnt:[4026532327]", hooks={})
     fields.update(values)
     store.save(minirun.ContainerState(**fields))
     if fifo:
@@ -373,23 +374,27 @@ def test_delete_of_a_running_container_needs_force(root, sleeper):
     directory = store_container(root, "c1", pid=sleeper.pid, pid_start=minirun.process_start_time(sleeper.pid))
     assert_clean_failure(run_cli("--root", root, "delete", "c1"), "not stopped", "running")
     assert os.path.isdir(directory) and sleeper.poll() is None
+
+
+# A state file naming a live process of ours (with its true start time) that
+# shares the runtime's mount namespace: no container init does, so the pid is
+# not proven to be the container's. kill refuses; delete --force removes the
+# state and signals nothing. (Signals reaching a real init: test_kill.py in
+# the integration suite.)
+
+def test_kill_refuses_a_pid_it_cannot_prove_is_the_containers(root, sleeper):
+    store_container(root, "c1", pid=sleeper.pid, pid_start=minirun.process_start_time(sleeper.pid))
+    assert_clean_failure(run_cli("--root", root, "kill", "c1", "KILL"), "not the container's init")
+    assert sleeper.poll() is None
+
+
+def test_delete_force_of_an_unproven_pid_removes_the_state_and_signals_nothing(root, sleeper):
+    directory = store_container(root, "c1", pid=sleeper.pid, pid_start=minirun.process_start_time(sleeper.pid))
     result = run_cli("--root", root, "delete", "--force", "c1")
     assert result.returncode == 0, result.stderr
-    assert sleeper.wait(timeout=5) == -9
+    assert "without signalling" in result.stderr
     assert not os.path.exists(directory)
-
-
-def test_kill_sends_the_named_signal_to_the_init(root, sleeper):
-    store_container(root, "c1", pid=sleeper.pid, pid_start=minirun.process_start_time(sleeper.pid))
-    result = run_cli("--root", root, "kill", "c1", "USR1")
-    assert result.returncode == 0, result.stderr
-    assert sleeper.wait(timeout=5) == -10
-
-
-def test_kill_defaults_to_sigterm(root, sleeper):
-    store_container(root, "c1", pid=sleeper.pid, pid_start=minirun.process_start_time(sleeper.pid))
-    assert run_cli("--root", root, "kill", "c1").returncode == 0
-    assert sleeper.wait(timeout=5) == -15
+    assert sleeper.poll() is None
 
 
 def test_start_of_a_created_container_writes_the_fifo_and_makes_it_running(root, sleeper):

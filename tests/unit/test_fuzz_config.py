@@ -61,6 +61,8 @@ def kernel_strings(value, where="cfg"):
             yield from kernel_strings(item, "%s[%d]" % (where, index))
     elif hasattr(value, "__slots__"):
         for name in value.__slots__:
+            if name == "source":  # the raw config, kept for exec, which parses it again
+                continue
             yield from kernel_strings(getattr(value, name, None), "%s.%s" % (where, name))
 
 
@@ -74,10 +76,19 @@ def plan(cfg, compile_seccomp=True):
     for device in cfg.devices:
         assert device.major < 1 << 12 and device.minor < 1 << 20, "accepted a dev_t mknod cannot take"
     minirun.check_sysctl_targets(cfg, lambda path, kind: path.startswith("/proc/"))
-    minirun.plan_capabilities(cfg.process)
-    minirun.process_environment(cfg.process, [])
-    if compile_seccomp and cfg.seccomp is not None and os.uname().machine in minirun.NATIVE_SECCOMP_ARCH:
-        minirun.compile_seccomp(cfg.seccomp, os.uname().machine)
+    minirun.plan_namespaces(cfg, FUZZ_HOST)
+    minirun.plan_sysctl(cfg, FUZZ_HOST)
+    seccomp = cfg.seccomp if compile_seccomp and os.uname().machine in minirun.NATIVE_SECCOMP_ARCH else None
+    minirun.plan_process(cfg.process, FUZZ_HOST, seccomp, cfg.personality)
+
+
+# Every fact planning may ask for, given: nothing is probed on this machine.
+FUZZ_HOST = minirun.Host(facts=dict(
+    {"euid": 0, "in_user_namespace": False, "last_capability": 40, "apparmor": True, "selinux": True,
+     "apparmor_profiles": None, "filesystems": frozenset(["proc", "tmpfs", "sysfs", "devpts", "mqueue", "cgroup"]),
+     "has_openat2": True, "has_kcore": True, "cgroup_mount_layout": ("v2", None, None)},
+    **{"seccomp_action_%x" % action: True for action in minirun.SECCOMP_ACTIONS.values()},
+    **{"seccomp_flag_%x" % flag: True for flag in (1, 2, 4, 32 | 8)}))
 
 
 def check_load(tmp_path, data, description):

@@ -36,7 +36,8 @@ def test_invalid_ids_are_refused_with_a_message(cid):
 
 def state_for(cid, **values):
     defaults = dict(id=cid, pid=0, pid_start=None, bundle="/b", rootfs="/b/rootfs",
-                    created="2024-01-01T00:00:00Z", annotations={}, own_pid_namespace=True, hooks={})
+                    created="2024-01-01T00:00:00Z", annotations={}, own_pid_namespace=True,
+                    mnt_ns="mnt:[4026532327]", hooks={})
     defaults.update(values)
     return minirun.ContainerState(**defaults)
 
@@ -433,7 +434,7 @@ def valid_raw(cid="c1", **values):
     """The JSON of a valid version-1 state file."""
     raw = {"version": 1, "id": cid, "pid": 4242, "pid_start": 987654, "bundle": "/bundles/c1",
            "rootfs": "/bundles/c1/rootfs", "created": "2024-01-01T00:00:00Z", "annotations": {"k": "v"},
-           "own_pid_namespace": True,
+           "own_pid_namespace": True, "mnt_ns": "mnt:[4026532327]",
            "hooks": {"poststop": [{"path": "/h", "args": ["/h", "x"], "env": ["A=1"], "timeout": 5,
                                    "field": "hooks.poststop[0]"}]}}
     raw.update(values)
@@ -455,7 +456,7 @@ def test_a_saved_state_file_records_version_1_and_round_trips(tmp_path):
 
 def test_a_new_container_state_is_written_at_the_current_version():
     state = minirun.ContainerState(id="c1", pid=1, pid_start=1, bundle="/b", rootfs="/r", created="t",
-                                   annotations={}, own_pid_namespace=False, hooks={})
+                                   annotations={}, own_pid_namespace=False, mnt_ns="mnt:[1]", hooks={})
     assert state.to_json()["version"] == minirun.STATE_VERSION
 
 
@@ -472,7 +473,7 @@ def corrupt(tmp_path, raw):
 
 WRONG_TYPES = {
     "id": 7, "pid": "4242", "pid_start": 1.5, "bundle": ["/b"], "rootfs": None, "created": 20240101,
-    "annotations": ["k=v"], "own_pid_namespace": 1, "hooks": [],
+    "annotations": ["k=v"], "own_pid_namespace": 1, "mnt_ns": 4026532327, "hooks": [],
 }
 
 
@@ -537,7 +538,6 @@ def test_malformed_hooks_are_named(tmp_path, hooks, field):
 @pytest.mark.parametrize("hook", [
     {"path": 5, "args": ["/h"], "env": [], "timeout": None, "field": "hooks.poststop[0]"},
     {"path": "/h", "args": "x", "env": [], "timeout": None, "field": "hooks.poststop[0]"},
-    {"path": "/h", "args": ["/h"], "env": None, "timeout": None, "field": "hooks.poststop[0]"},
     {"path": "/h", "args": ["/h"], "env": [], "timeout": "t", "field": "hooks.poststop[0]"},
     {"path": "h", "args": ["h"], "env": [], "timeout": None, "field": "hooks.poststop[0]"},
 ])
@@ -561,9 +561,21 @@ def test_proven_init_refuses_a_live_process_that_is_not_pid_1_of_a_namespace_of_
     assert sleeper.poll() is None
 
 
-def test_proven_init_accepts_a_live_process_with_its_start_time_when_the_namespace_is_shared(tmp_path, sleeper):
+def test_proven_init_refuses_a_live_process_in_the_runtimes_own_mount_namespace(tmp_path, sleeper):
+    # Even without a pid namespace of its own, a container's init lives in a
+    # mount namespace of its own, recorded at create: the sleeper shares ours.
     state = live_state(tmp_path, sleeper, own_pid_namespace=False)
-    assert state.proven_init() == sleeper.pid
+    state.mnt_ns = os.readlink("/proc/%d/ns/mnt" % sleeper.pid)
+    with pytest.raises(minirun.Error) as caught:
+        state.proven_init()
+    assert "not the container's init" in str(caught.value)
+
+
+def test_proven_init_refuses_a_process_in_another_mount_namespace_than_recorded(tmp_path, sleeper):
+    state = live_state(tmp_path, sleeper, own_pid_namespace=False)
+    state.mnt_ns = "mnt:[1]"
+    with pytest.raises(minirun.Error):
+        state.proven_init()
 
 
 @pytest.mark.parametrize("own_pid_namespace", [True, False])
