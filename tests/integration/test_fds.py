@@ -165,4 +165,6 @@ def test_the_created_init_holds_only_stdio_and_the_exec_fifo(rt, make_bundle, ci
         # runc's init is a Go program: it also holds the Go runtime's own
         # netpoller (an eventpoll and its wake-up pipe)
         return
-    assert sorted(os.path.basename(t) for t in others.values()) == ["exec.fifo"], others
+    # exec.fifo (which start writes) and start.error (where a failure after
+    # READY is reported to start): both close-on-exec, both in the state dir
+    assert sorted(os.path.basename(t) for t in others.values()) == ["exec.fifo", "start.error"], others
