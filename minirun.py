@@ -535,6 +535,26 @@ class Kernel:
         finally:
             os.close(fd)
 
+    def run_helper(self, path, args):
+        """Run a setuid helper (newuidmap, newgidmap) to completion: (status, its output).
+        posix_spawn, not subprocess: no thread, no import of the subprocess package."""
+        read_end, write_end = os.pipe()
+        try:
+            pid = os.posix_spawn(path, [os.path.basename(path)] + list(args), {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+                                 file_actions=[(os.POSIX_SPAWN_DUP2, write_end, 1), (os.POSIX_SPAWN_DUP2, write_end, 2)])
+        finally:
+            os.close(write_end)
+        output = b""
+        try:
+            while True:
+                chunk = os.read(read_end, 4096)
+                if not chunk:
+                    break
+                output += chunk
+        finally:
+            os.close(read_end)
+        return exit_code(os.waitpid(pid, 0)[1]), output.decode("utf-8", "replace")
+
     # -- credentials, limits and the process --------------------------------
 
     def setgroups(self, gids):
@@ -846,6 +866,68 @@ class Host:
     def rootless(self):
         """Not the real root of the host: ids must be mapped, devices bound."""
         return self.euid != 0 or self.in_user_namespace
+
+    @property
+    def egid(self):
+        return self._fact("egid", os.getegid)
+
+    @property
+    def user_name(self):
+        """The effective user's name in /etc/passwd, or None (subuid lines name users)."""
+        def probe():
+            entry = lookup_user(self.euid)
+            return entry[0] if entry else None
+        return self._fact("user_name", probe)
+
+    def subordinate_ids(self, kind):
+        """[(first, count)] the user may map through newuidmap ("uid") or
+        newgidmap ("gid"): the lines of /etc/subuid or /etc/subgid naming the
+        user by name or by number (shadow-utils accepts both)."""
+        def probe():
+            ranges = []
+            owners = {str(self.euid), self.user_name}
+            try:
+                with open("/etc/sub%s" % kind) as listing:
+                    for line in listing:
+                        fields = line.strip().split(":")
+                        if len(fields) == 3 and fields[0] in owners and fields[1].isdigit() and fields[2].isdigit():
+                            ranges.append((int(fields[1]), int(fields[2])))
+            except OSError:
+                pass
+            return ranges
+        return self._fact("subordinate_%sids" % kind, probe)
+
+    def id_map_helper(self, name):
+        """The path of newuidmap or newgidmap (Debian: package uidmap), or None."""
+        def probe():
+            directories = os.environ.get("PATH", "").split(":") + ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+            for directory in directories:
+                path = os.path.join(directory or ".", name)
+                if os.path.isfile(path) and os.access(path, os.X_OK):
+                    return path
+            return None
+        return self._fact("id_map_helper_" + name, probe)
+
+    @property
+    def cgroup_delegated(self):
+        """The user may manage cgroups: root of the host, or cgroup v2 with
+        the runtime's own cgroup's parent writable by the user (a delegated
+        subtree, as systemd's user@.service gives). A rootless user on cgroup
+        v1 never has one."""
+        def probe():
+            if not self.rootless:
+                return True
+            try:
+                with open("/proc/self/cgroup") as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                return False
+            if len(lines) != 1 or not lines[0].startswith("0::"):
+                return False  # v1 or hybrid: the v1 hierarchies are never delegated
+            own = "/sys/fs/cgroup" + lines[0][3:]
+            return os.access(os.path.dirname(own.rstrip("/")) or own, os.W_OK) and \
+                os.access(os.path.join(own, "cgroup.procs"), os.W_OK)
+        return self._fact("cgroup_delegated", probe)
 
     @property
     def last_capability(self):
@@ -1815,7 +1897,10 @@ class ContainerState:
         if not self.alive():
             return None
         try:
-            mnt_ns = os.readlink("/proc/%d/ns/mnt" % self.pid)
+            try:
+                mnt_ns = os.readlink("/proc/%d/ns/mnt" % self.pid)
+            except PermissionError:
+                return self._proven_unreadable_init()
             own_mnt_ns = os.readlink("/proc/self/ns/mnt")
             nspid = []
             if self.own_pid_namespace:
@@ -1828,6 +1913,28 @@ class ContainerState:
         proven = mnt_ns == self.mnt_ns and mnt_ns != own_mnt_ns
         if self.own_pid_namespace:
             proven = proven and theirs != ours and len(nspid) >= 2 and nspid[-1] == "1"
+        if not proven:
+            raise Error("container %s: pid %d is not the container's init (state file forged or stale); "
+                        "refusing to signal it" % (self.id, self.pid))
+        return self.pid
+
+    def _proven_unreadable_init(self):
+        """Rootless: a created init in a user namespace is non-dumpable until
+        its execve, so its namespace links are closed to an unprivileged
+        caller. The proof is then what the caller may read: the recorded start
+        time (checked by alive()), the caller's own uid, and pid 1 of a pid
+        namespace of its own. The root of the host always reads the links."""
+        if os.geteuid() == 0:
+            raise Error("container %s: cannot read /proc/%d/ns/mnt; refusing to signal it" % (self.id, self.pid))
+        try:
+            with open("/proc/%d/status" % self.pid) as status:
+                fields = {line.split(":")[0]: line.split()[1:] for line in status}
+        except OSError:
+            return None  # it exited while we looked
+        nspid = fields.get("NSpid", [])
+        proven = fields.get("Uid", [""])[:1] == [str(os.geteuid())]
+        if self.own_pid_namespace:
+            proven = proven and len(nspid) >= 2 and nspid[-1] == "1"
         if not proven:
             raise Error("container %s: pid %d is not the container's init (state file forged or stale); "
                         "refusing to signal it" % (self.id, self.pid))
@@ -2290,7 +2397,10 @@ def mount_one(k, rootfs, mount):
         # symlink points, and masked paths protecting nothing (CVE-2019-19921).
         raise OSError(E.ELOOP, "%s is a symlink in the root filesystem; refusing to mount %s there"
                       % (mount.destination, mount.type))
-    is_file = mount.is_bind and not os.path.isdir(mount.source)
+    source = mount.source
+    if mount.index in rootfs.bind_source_fds:  # opened by the joiner with the caller's ids
+        source = fd_path(rootfs.bind_source_fds[mount.index])
+    is_file = mount.is_bind and not os.path.isdir(source)
     make_target(k, root, mount.destination, is_file)
     copy_from = None
     if mount.tmpcopyup:
@@ -2298,7 +2408,7 @@ def mount_one(k, rootfs, mount):
     fd = open_in_root(k, root, mount.destination, use_openat2=rootfs.use_openat2)
     try:
         if mount.is_bind:
-            k.mount(mount.source, fd_path(fd), None, mount.flags & (MS_BIND | MS_REC))
+            k.mount(source, fd_path(fd), None, mount.flags & (MS_BIND | MS_REC))
         else:
             mount_filesystem(k, rootfs, mount, fd_path(fd))
     finally:
@@ -2322,34 +2432,29 @@ def mount_one(k, rootfs, mount):
 
 
 def mount_filesystem(k, rootfs, mount, target):
-    """A non-bind mount, with the fallbacks runc uses where the kernel says no."""
+    """A non-bind mount, or the host's bind planned in its place (plan_rootfs)."""
     source = mount.source or mount.type
     data = mount.data
     flags = mount.flags
     if mount in rootfs.readonly_after_dev:
         flags &= ~MS_RDONLY
+    if mount.type == "sysfs" and rootfs.bind_sysfs:
+        k.mount("/sys", target, None, MS_BIND | MS_REC)
+        remount_bind(k, target, MS_RDONLY | (flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)))
+        return
+    if mount.type == "mqueue" and rootfs.bind_mqueue:
+        k.mount("/dev/mqueue", target, None, MS_BIND | MS_REC)
+        return
+    if mount.type == "devpts" and mount.index in rootfs.devpts_drop_gid:
+        data = ",".join(o for o in data.split(",") if not o.startswith("gid=")) or None
     if rootfs.mount_label and mount.type in ("tmpfs", "devpts", "mqueue"):
         data = ",".join(filter(None, [data, 'context="%s"' % rootfs.mount_label]))
     try:
         k.mount(source, target, mount.type, flags, data)
-        return
     except OSError as exc:
-        failure = exc
-    if mount.type == "sysfs" and failure.errno == E.EPERM:
-        # No network namespace of our own in a user namespace: sysfs cannot
-        # be mounted, so the host's /sys is bound read-only instead.
-        k.mount("/sys", target, None, MS_BIND | MS_REC)
-        remount_bind(k, target, MS_RDONLY | (flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)))
-    elif mount.type == "mqueue" and failure.errno == E.EPERM:
-        k.mount("/dev/mqueue", target, None, MS_BIND | MS_REC)
-    elif mount.type == "devpts" and failure.errno in (E.EPERM, E.EINVAL) and mount.data and "gid=" in mount.data:
-        # gid=5 is not mapped in this user namespace: devpts without it.
-        data = ",".join(o for o in mount.data.split(",") if not o.startswith("gid="))
-        k.mount(source, target, mount.type, flags, data or None)
-    else:
-        if failure.errno == E.ENODEV:
+        if exc.errno == E.ENODEV:
             raise OSError(E.ENODEV, "unknown filesystem type %r" % mount.type) from None
-        raise failure
+        raise
 
 
 def copy_tree(k, source, target):
@@ -3042,16 +3147,24 @@ class NamespacePlan:
     """join: [(kind, path)] in NAMESPACE_JOIN_ORDER; new_flags: CLONE_NEW* to
     unshare after the user namespace; new_user, new_pid: bools; the id maps as
     the text written to /proc/PID/{uid,gid}_map; deny_setgroups: an
-    unprivileged writer must give up setgroups first (the kernel requires it)."""
+    unprivileged writer must give up setgroups first (the kernel requires it);
+    id_map_method: None (no new user namespace), "write" (the maps are written
+    to /proc/PID/*_map directly) or "helpers" (newuidmap/newgidmap write them:
+    several ranges or subordinate ids, which only a setuid helper may map for
+    an unprivileged user); maps_by_unprivileged: the writer is not the host's
+    root, so the joiner must be dumpable while its maps are written;
+    open_bind_sources: bind sources are opened before the ids change (below)."""
 
     __slots__ = ("join", "new_flags", "new_user", "new_pid", "uid_map", "gid_map", "deny_setgroups",
-                 "time_offsets", "root_uid_mapped", "root_gid_mapped")
+                 "time_offsets", "root_uid_mapped", "root_gid_mapped", "id_map_method", "uid_mappings",
+                 "gid_mappings", "maps_by_unprivileged", "open_bind_sources")
 
 
 class RootfsPlan:
     __slots__ = ("root", "readonly", "propagation", "mounts", "devices", "bind_devices", "dev_symlinks",
                  "readonly_after_dev", "masked_paths", "readonly_paths", "cwd", "mount_label", "no_pivot",
-                 "cgroup_layout", "use_openat2")
+                 "cgroup_layout", "use_openat2", "bind_sysfs", "bind_mqueue", "devpts_drop_gid",
+                 "bind_source_fds")
 
 
 class ProcessPlan:
@@ -3125,12 +3238,49 @@ def plan_namespaces(cfg, host):
             plan.new_flags |= NAMESPACE_FLAGS[kind]
     plan.uid_map = "".join("%d %d %d\n" % m for m in cfg.uid_mappings)
     plan.gid_map = "".join("%d %d %d\n" % m for m in cfg.gid_mappings)
-    plan.deny_setgroups = plan.new_user and host.euid != 0
+    plan.uid_mappings, plan.gid_mappings = list(cfg.uid_mappings), list(cfg.gid_mappings)
+    plan.id_map_method = plan_id_map_method(cfg, host) if plan.new_user else None
+    plan.maps_by_unprivileged = plan.new_user and host.rootless
+    plan.deny_setgroups = plan.id_map_method == "write" and host.rootless
+    # In a new user namespace the init works with the container's ids: a bind
+    # source under a directory only the host's caller may enter (pytest's
+    # 0700 tmp dir, a user's 0700 home) is out of its reach. The joiner opens
+    # every bind source while it still has the caller's ids (as runc opens
+    # them in its parent), and the init binds from the open fds.
+    plan.open_bind_sources = plan.new_user and "mount" in cfg.namespaces
     plan.root_uid_mapped = any(inside == 0 for inside, _outside, _size in cfg.uid_mappings)
     plan.root_gid_mapped = any(inside == 0 for inside, _outside, _size in cfg.gid_mappings)
     plan.time_offsets = "".join("%s %d %d\n" % (clock, secs, nanos)
                                 for clock, (secs, nanos) in cfg.time_offsets.items())
     return plan
+
+
+def plan_id_map_method(cfg, host):
+    """How the maps of a new user namespace are written, as runc decides it.
+
+    The host's root writes any map itself. An unprivileged user may write
+    only one line mapping its own id (and setgroups must be denied first);
+    anything else (subordinate ranges from /etc/subuid and /etc/subgid) goes
+    through the setuid helpers newuidmap/newgidmap, which check the ranges.
+    A range the user does not own is refused here, naming the mapping."""
+    if not host.rootless:
+        return "write"
+    own = {"uid": host.euid, "gid": host.egid}
+    mappings = {"uid": cfg.uid_mappings, "gid": cfg.gid_mappings}
+    if all(len(m) == 1 and m[0][1:] == (own[kind], 1) for kind, m in mappings.items()):
+        return "write"
+    for kind, key in (("uid", "linux.uidMappings"), ("gid", "linux.gidMappings")):
+        allowed = [(own[kind], 1)] + host.subordinate_ids(kind)
+        for i, (_inside, outside, size) in enumerate(mappings[kind]):
+            if not any(first <= outside and outside + size <= first + count for first, count in allowed):
+                raise ConfigError("%s[%d]" % (key, i),
+                                  "host %ss %d-%d are neither the caller's own %s %d nor in its ranges in /etc/sub%s"
+                                  % (kind, outside, outside + size - 1, kind, own[kind], kind))
+        helper = "new%smap" % kind
+        if host.id_map_helper(helper) is None:
+            raise ConfigError(key, "mapping more than the caller's own %s needs %s (package uidmap), "
+                                   "which is not installed" % (kind, helper))
+    return "helpers"
 
 
 def plan_rootfs(cfg, opts, host):
@@ -3147,6 +3297,21 @@ def plan_rootfs(cfg, opts, host):
     rootfs.use_openat2 = host.has_openat2
     # Device nodes cannot be made in a user namespace: bind the host's.
     rootfs.bind_devices = "user" in cfg.namespaces or host.rootless
+    # What a user namespace cannot mount, decided here rather than from an
+    # errno: sysfs needs a network namespace the user namespace owns, mqueue
+    # an ipc namespace it owns; the host's are bound read-only instead, as
+    # runc's rootless specs do. devpts refuses a gid= the namespace does not map.
+    in_user_ns = "user" in cfg.namespaces
+    rootfs.bind_sysfs = in_user_ns and not cfg.new_namespace("network")
+    rootfs.bind_mqueue = in_user_ns and not cfg.new_namespace("ipc")
+    rootfs.devpts_drop_gid = set()
+    if in_user_ns:
+        for m in cfg.mounts:
+            gid = [o[4:] for o in (m.data or "").split(",") if o.startswith("gid=")] if m.type == "devpts" else []
+            if gid and not (gid[0].isdigit() and any(inside <= int(gid[0]) < inside + size
+                                                     for inside, _outside, size in cfg.gid_mappings)):
+                rootfs.devpts_drop_gid.add(m.index)
+    rootfs.bind_source_fds = {}  # mount index -> O_PATH fd, filled by the joiner (open_bind_sources)
     dev_is_bind = any(m.destination == "/dev" and m.is_bind for m in cfg.mounts)
     devices = cfg.devices if dev_is_bind else default_devices() + cfg.devices
     latest = {}
@@ -3727,10 +3892,25 @@ def joiner_main(k, plan, fds):
         join_namespaces(k, ns.join, fds, "linux.namespaces")
         if ns.new_user:
             k.unshare(CLONE_NEWUSER)
+            if ns.maps_by_unprivileged:
+                # A non-dumpable process's /proc/PID files belong to the host's
+                # root: the unprivileged create (and newuidmap, which checks
+                # that the caller owns /proc/PID) could not write our maps.
+                # Dumpable only for this window, as runc does: the namespace
+                # is new and empty, only its owner (the caller) can reach us.
+                k.prctl(PR_SET_DUMPABLE, 1)
             channel.send(Msg.USERNS)
             channel.expect(Msg.IDMAPS_WRITTEN)
+            # Still dumpable (when the caller is unprivileged) until the init
+            # has received GO: `create` reads the init's /proc/PID/ns/mnt for
+            # state.json first. No container process exists yet.
         if ns.new_flags:  # after the user namespace, so that it owns them
             k.unshare(ns.new_flags)
+        if ns.open_bind_sources and plan.rootfs is not None:
+            # With the caller's ids still (before the setresuid below), in
+            # the new mount namespace (a bind from another namespace's mount
+            # is refused): the init binds from these fds.
+            open_bind_sources(k, plan.rootfs, 3 + plan.process.keep_fds)
         if ns.time_offsets:
             # Must be written before any process enters the new time namespace,
             # and before the setresuid below: a credential change makes us
@@ -3755,6 +3935,16 @@ def joiner_main(k, plan, fds):
     os._exit(0)
 
 
+def open_bind_sources(k, rootfs, floor):
+    for m in rootfs.mounts:
+        if m.is_bind:
+            try:
+                fd = k.open(m.source, os.O_PATH | os.O_CLOEXEC)
+            except OSError as exc:
+                raise ConfigError("mounts[%d].source" % m.index, os_error_text(exc)) from None
+            rootfs.bind_source_fds[m.index] = lift_fd(fd, floor)
+
+
 def init_main(k, plan, fds):
     """Stage 2 of create: the container's init, from root filesystem to execve."""
     channel = Channel(fds.channel)
@@ -3762,6 +3952,8 @@ def init_main(k, plan, fds):
     try:
         k.prctl(PR_SET_PDEATHSIG, 9)  # if create dies before state.json exists, so do we
         channel.expect(Msg.GO)
+        if plan.namespaces.maps_by_unprivileged:
+            k.prctl(PR_SET_DUMPABLE, 0)  # the joiner left it dumpable for the unprivileged create
         host_pid = os_getpid_host()  # /proc/self names the container's pid after the pivot
         k.umask(0)  # device nodes and mount points get exactly the modes asked for
         if plan.session_keyring is not None:
@@ -3772,6 +3964,8 @@ def init_main(k, plan, fds):
                     raise
         if rootfs is not None:
             prepare_rootfs(k, rootfs)
+            for fd in rootfs.bind_source_fds.values():
+                k.close(fd)
         if plan.hooks["prestart"] or plan.hooks["createRuntime"]:
             channel.send(Msg.RUN_HOOKS)
             channel.expect(Msg.HOOKS_DONE)
@@ -3947,14 +4141,26 @@ def open_namespace(k, kind, path, field):
     return fd
 
 
-def write_id_maps(k, pid, ns):
+def write_id_maps(k, pid, ns, host=None):
+    """The maps of the joiner's new user namespace, by the planned method."""
+    fields = (("uid", ns.uid_map, ns.uid_mappings, "linux.uidMappings"),
+              ("gid", ns.gid_map, ns.gid_mappings, "linux.gidMappings"))
+    if ns.id_map_method == "helpers":
+        host = host or HOST
+        for kind, _text, mappings, field in fields:
+            args = [str(pid)] + ["%d %d %d" % m for m in mappings]
+            status, output = k.run_helper(host.id_map_helper("new%smap" % kind), " ".join(args).split())
+            if status != 0:
+                raise ConfigError(field, "new%smap refused the mapping: %s"
+                                  % (kind, output.strip().splitlines()[-1] if output.strip() else "status %d" % status))
+        return
     if ns.deny_setgroups:  # an unprivileged writer must give up setgroups first
         k.write_file("/proc/%d/setgroups" % pid, "deny")
-    for name, text, field in (("uid_map", ns.uid_map, "linux.uidMappings"), ("gid_map", ns.gid_map, "linux.gidMappings")):
+    for kind, text, _mappings, field in fields:
         try:
-            k.write_file("/proc/%d/%s" % (pid, name), text)
+            k.write_file("/proc/%d/%s_map" % (pid, kind), text)
         except OSError as exc:
-            raise ConfigError(field, "cannot write %s: %s" % (name, exc.strerror)) from None
+            raise ConfigError(field, "cannot write %s_map: %s" % (kind, exc.strerror)) from None
 
 
 def spawn(k, fds, entry):
@@ -4024,13 +4230,16 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
         channel.send(Msg.PLACED)  # the cgroup step (issue 11) goes right before this
         if plan.namespaces.new_user:
             channel.expect(Msg.USERNS)
-            write_id_maps(k, joiner, plan.namespaces)
+            write_id_maps(k, joiner, plan.namespaces, HOST)
             channel.send(Msg.IDMAPS_WRITTEN)
         try:
             init = channel.expect(Msg.INIT_PID)
         finally:
             reap(joiner)
             joiner = None
+        # Read before GO: an unprivileged caller can read it only while the
+        # init is still dumpable (see joiner_main).
+        mnt_ns = os.readlink("/proc/%d/ns/mnt" % init)
         if plan.oom_score_adj is not None:
             # Written from here: the init is non-dumpable, and in a user
             # namespace its /proc files belong to the host's root.
@@ -4050,7 +4259,7 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
         state = ContainerState(
             id=cid, pid=init, pid_start=process_start_time(init), bundle=bundle, rootfs=cfg.root_path,
             created=rfc3339(), annotations=cfg.annotations, own_pid_namespace=plan.own_pid_namespace,
-            mnt_ns=os.readlink("/proc/%d/ns/mnt" % init),
+            mnt_ns=mnt_ns,
             hooks={phase: [h.to_json() for h in plan.hooks[phase]] for phase in ("poststart", "poststop")})
         if state.pid_start is None:
             raise Error("container init exited during setup (status %s)" % reap(init))
