@@ -895,7 +895,7 @@ class Host:
             except OSError:
                 pass
             return ranges
-        return self._fact("subordinate_%sids" % kind, probe)
+        return self._fact("subordinate_%ss" % kind, probe)
 
     def id_map_helper(self, name):
         """The path of newuidmap or newgidmap (Debian: package uidmap), or None."""
@@ -1180,7 +1180,7 @@ class Config:
     __slots__ = ("bundle", "oci_version", "root_path", "root_readonly", "hostname", "domainname",
                  "process", "mounts", "hooks", "annotations", "namespaces", "uid_mappings",
                  "gid_mappings", "time_offsets", "devices", "masked_paths", "readonly_paths",
-                 "sysctl", "rootfs_propagation", "personality", "cgroups_path", "has_resources",
+                 "sysctl", "rootfs_propagation", "personality", "cgroups_path", "has_resources", "has_limits",
                  "seccomp", "mount_label", "unsupported", "source")
 
     def new_namespace(self, kind):
@@ -1503,6 +1503,8 @@ def _parse_linux(linux, cfg):
     cfg.cgroups_path = _field(linux, "cgroupsPath", (str,), "linux.cgroupsPath", "")
     resources = _field(linux, "resources", (dict,), "linux.resources", {})
     cfg.has_resources = any(_is_set(v) for v in resources.values())
+    # Limits proper: device rules are not one (a user namespace cannot mknod anyway).
+    cfg.has_limits = any(_is_set(v) for key, v in resources.items() if key != "devices")
     raw_seccomp = _field(linux, "seccomp", (dict,), "linux.seccomp")
     cfg.seccomp = _parse_seccomp(raw_seccomp) if raw_seccomp is not None else None
     cfg.mount_label = _field(linux, "mountLabel", (str,), "linux.mountLabel", "")
@@ -3178,7 +3180,7 @@ class ProcessPlan:
 class CreatePlan:
     __slots__ = ("cid", "bundle", "namespaces", "rootfs", "sysctl", "hostname", "domainname", "hooks",
                  "process", "session_keyring", "oom_score_adj", "annotations", "own_pid_namespace",
-                 "terminal", "cgroup")
+                 "terminal", "cgroup", "cgroups_skipped")
 
 
 class ExecPlan:
@@ -3330,6 +3332,24 @@ def plan_rootfs(cfg, opts, host):
     return rootfs
 
 
+def plan_rootless_cgroups(cfg, host):
+    """True when the container gets no cgroup of its own: a rootless caller
+    to whom no cgroup subtree is delegated (Host.cgroup_delegated). Then, as
+    runc's rootless mode: with neither limits nor linux.cgroupsPath the
+    container simply stays in the caller's cgroup; limits, or a cgroupsPath
+    to create, are refused (runc: "cannot set ... limit: container could not
+    join or create cgroup" / "permission denied"). Device rules are not
+    limits: runc ignores them in rootless mode, and so does minirun."""
+    if not host.rootless or host.cgroup_delegated:
+        return False
+    why = "cgroups are not delegated to this user (cgroup v2 with a delegated subtree is needed)"
+    if cfg.has_limits:
+        raise ConfigError("linux.resources", "cannot set limits: " + why)
+    if cfg.cgroups_path:
+        raise ConfigError("linux.cgroupsPath", "cannot create or join a cgroup: " + why)
+    return True
+
+
 def default_devices():
     devices = []
     for path, major, minor in DEFAULT_DEVICES:
@@ -3394,6 +3414,7 @@ def plan_create(cid, cfg, opts, host, environ=None, pid=None):
         raise Error("--console-socket was given but process.terminal is false")
     check_host_paths(cfg, host)
     plan = CreatePlan()
+    plan.cgroups_skipped = plan_rootless_cgroups(cfg, host)
     plan.cid = cid
     plan.bundle = cfg.bundle
     plan.annotations = cfg.annotations
@@ -4697,9 +4718,14 @@ def parse_flags(args, flags, where, stop_at_positional=False):
 
 
 def default_root():
-    if os.geteuid() != 0 and os.environ.get("XDG_RUNTIME_DIR"):
-        return os.path.join(os.environ["XDG_RUNTIME_DIR"], "minirun")
-    return DEFAULT_ROOT
+    """/run/minirun for root; $XDG_RUNTIME_DIR/minirun for any other user (as
+    runc's $XDG_RUNTIME_DIR/runc), whose state must not land in a shared
+    directory it cannot write anyway."""
+    if os.geteuid() == 0:
+        return DEFAULT_ROOT
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        raise UsageError("XDG_RUNTIME_DIR is not set: a non-root user needs it or --root for the state directory")
+    return os.path.join(os.environ["XDG_RUNTIME_DIR"], "minirun")
 
 
 def create_options(values):
@@ -4926,7 +4952,8 @@ def dispatch(argv):
                          % (command, wanted, len(positional), COMMANDS[command][1]))
     if positional and command not in ("list", "spec", "features"):
         validate_id(positional[0])
-    store = Store(os.path.abspath(global_values.get("root") or default_root()))
+    needs_store = command not in ("spec", "features")
+    store = Store(os.path.abspath(global_values.get("root") or (default_root() if needs_store else DEFAULT_ROOT)))
     LOG.debug("%s %s" % (command, " ".join(args)))
     if command == "create":
         create_container(store, positional[0], create_options(values))

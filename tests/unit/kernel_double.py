@@ -258,6 +258,10 @@ class RecordingKernel(minirun.Kernel):
         self.record("recv_fd", sock)
         return FAKE_FD + 4
 
+    def run_helper(self, path, args):
+        self.record("run_helper", path, tuple(args))
+        return 0, ""
+
     def clone(self, child_main, flags):
         self.record("clone", flags)
         return FAKE_PID

@@ -36,7 +36,9 @@ class ForeignNamespaces(minirun.Host):
 def host(euid=0, kind=minirun.Host, **facts):
     base = dict(SECCOMP_FACTS, euid=euid, in_user_namespace=False, apparmor=False, selinux=False,
                 last_capability=40, filesystems=FILESYSTEMS, cgroup_mount_layout=("v2", None, None),
-                has_openat2=True, has_kcore=True, systemd=False)
+                has_openat2=True, has_kcore=True, systemd=False, egid=euid, user_name="user",
+                subordinate_uids=[], subordinate_gids=[], id_map_helper_newuidmap="/usr/bin/newuidmap",
+                id_map_helper_newgidmap="/usr/bin/newgidmap", cgroup_delegated=euid == 0)
     base.update(facts)
     return kind(facts=base)
 
@@ -169,7 +171,7 @@ def test_id_maps_are_the_text_written_to_the_map_files(tmp_path):
 
 
 def test_root_unmapped_is_planned_as_such(tmp_path):
-    p, _ = plan(tmp_path, userns_config([(1000, 1000, 1)], [(0, 100, 1)]), euid=1000)
+    p, _ = plan(tmp_path, userns_config([(1000, 1000, 1)], [(0, 100, 1)]), euid=1000, subordinate_gids=[(100, 1)])
     assert not p.namespaces.root_uid_mapped and p.namespaces.root_gid_mapped
 
 
