@@ -2390,6 +2390,17 @@ def make_symlink_in_root(k, root, target, path):
         k.close(directory)
 
 
+def host_bind_instead(mount, source, extra_flags):
+    """The bind of the host's `source` planned in place of a filesystem a
+    user namespace cannot mount (RootfsPlan.bind_sysfs, bind_mqueue)."""
+    bind = Mount()
+    for name in Mount.__slots__:
+        setattr(bind, name, getattr(mount, name))
+    bind.type, bind.source, bind.is_bind, bind.data = "bind", source, True, None
+    bind.flags = MS_BIND | MS_REC | extra_flags | (mount.flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC))
+    return bind
+
+
 def mount_one(k, rootfs, mount):
     root = rootfs.root
     if mount.type == "cgroup" or (mount.type == "cgroup2" and rootfs.cgroup_layout[0] == "v1"):
@@ -2399,6 +2410,10 @@ def mount_one(k, rootfs, mount):
         # symlink points, and masked paths protecting nothing (CVE-2019-19921).
         raise OSError(E.ELOOP, "%s is a symlink in the root filesystem; refusing to mount %s there"
                       % (mount.destination, mount.type))
+    if mount.type == "sysfs" and rootfs.bind_sysfs:  # after the symlink check, which holds for it too
+        mount = host_bind_instead(mount, "/sys", MS_RDONLY)
+    elif mount.type == "mqueue" and rootfs.bind_mqueue:
+        mount = host_bind_instead(mount, "/dev/mqueue", 0)
     source = mount.source
     if mount.index in rootfs.bind_source_fds:  # opened by the joiner with the caller's ids
         source = fd_path(rootfs.bind_source_fds[mount.index])
@@ -2440,13 +2455,6 @@ def mount_filesystem(k, rootfs, mount, target):
     flags = mount.flags
     if mount in rootfs.readonly_after_dev:
         flags &= ~MS_RDONLY
-    if mount.type == "sysfs" and rootfs.bind_sysfs:
-        k.mount("/sys", target, None, MS_BIND | MS_REC)
-        remount_bind(k, target, MS_RDONLY | (flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)))
-        return
-    if mount.type == "mqueue" and rootfs.bind_mqueue:
-        k.mount("/dev/mqueue", target, None, MS_BIND | MS_REC)
-        return
     if mount.type == "devpts" and mount.index in rootfs.devpts_drop_gid:
         data = ",".join(o for o in data.split(",") if not o.startswith("gid=")) or None
     if rootfs.mount_label and mount.type in ("tmpfs", "devpts", "mqueue"):

@@ -1,0 +1,327 @@
+"""Rootless containers: an unprivileged user runs the runtime.
+
+A dedicated user is made for this module (useradd, removed afterwards) with
+a subordinate id range of its own in /etc/subuid and /etc/subgid. Each test
+gives it a private XDG_RUNTIME_DIR (the runtime's default root is
+$XDG_RUNTIME_DIR/<runtime>) and a bundle in a world-readable directory (the
+user cannot enter pytest's 0700 tree), and runs every command as that user.
+After each test nothing may be left under the user's runtime directory.
+
+One test runs as root: a bind source under pytest's 0700 directory is
+reachable from a user-namespaced container because the runtime opens it
+before the ids change.
+"""
+
+import fcntl
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import uuid
+
+import pytest
+
+from .helpers import DEFAULT_TIMEOUT, IS_MINIRUN, IS_RUNC, RUNTIME, assert_no_traceback, bind_mount, wait_for
+
+SUBORDINATE_COUNT = 65536
+ACCOUNTS_LOCK = "/tmp/minirun-test-accounts.lock"  # xdist workers add users one at a time
+
+
+def accounts_locked():
+    handle = open(ACCOUNTS_LOCK, "a")
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
+class RootlessUser:
+    def __init__(self, name):
+        entry = pwd.getpwnam(name)
+        self.name, self.uid, self.gid = name, entry.pw_uid, entry.pw_gid
+        # A range derived from the uid: distinct per user, far from the usual 100000+ ones.
+        self.subordinate = 1000000000 + (self.uid % 10000) * SUBORDINATE_COUNT
+
+
+@pytest.fixture(scope="module")
+def user():
+    for tool in ("useradd", "usermod", "userdel"):
+        if shutil.which(tool) is None:
+            pytest.skip("needs %s (package passwd) to make the test user" % tool)
+    name = "mrl" + uuid.uuid4().hex[:8]
+    with accounts_locked():
+        subprocess.run(["useradd", "--no-create-home", "--user-group", "--shell", "/bin/sh", name], check=True)
+    try:
+        account = RootlessUser(name)
+        last = account.subordinate + SUBORDINATE_COUNT - 1
+        with accounts_locked():
+            subprocess.run(["usermod", "--add-subuids", "%d-%d" % (account.subordinate, last),
+                            "--add-subgids", "%d-%d" % (account.subordinate, last), name], check=True)
+        yield account
+    finally:
+        with accounts_locked():
+            subprocess.run(["userdel", name], check=True)
+            # userdel removes the subordinate ranges with the user (shadow >= 4.6):
+            # nothing of the test user may stay in the files.
+        for path in ("/etc/subuid", "/etc/subgid"):
+            with open(path) as f:
+                assert not any(line.startswith(name + ":") for line in f), "%s kept %s" % (path, name)
+
+
+class AsUser:
+    """Runs the runtime (or another program) as the rootless user, with its
+    own XDG_RUNTIME_DIR and no --root: the default root is under test."""
+
+    def __init__(self, user, runtime_dir):
+        self.user = user
+        self.runtime_dir = runtime_dir
+        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/", "XDG_RUNTIME_DIR": runtime_dir}
+        if "MINIRUN_PYTHON" in os.environ:
+            self.env["MINIRUN_PYTHON"] = os.environ["MINIRUN_PYTHON"]
+
+    def program(self, argv, cwd="/", env=None, check=True):
+        # Output to files, not pipes: a container made by `create` keeps the
+        # runtime's stdio, so a pipe would not see EOF before it exits.
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            code = subprocess.run(argv, cwd=cwd, env=self.env if env is None else env, user=self.user.uid,
+                                  group=self.user.gid, extra_groups=[], stdin=subprocess.DEVNULL,
+                                  stdout=out, stderr=err, timeout=DEFAULT_TIMEOUT).returncode
+            out.seek(0)
+            err.seek(0)
+            result = subprocess.CompletedProcess(argv, code, out.read(), err.read())
+        if check and result.returncode != 0:
+            raise AssertionError("%s exited %d\nstdout: %s\nstderr: %s"
+                                 % (" ".join(argv), result.returncode, result.stdout, result.stderr))
+        return result
+
+    def __call__(self, *args, check=True, env=None):
+        result = self.program(list(RUNTIME) + [str(a) for a in args], env=env, check=check)
+        assert_no_traceback(result)
+        return result
+
+    def status(self, cid):
+        result = self("state", cid, check=False)
+        return json.loads(result.stdout)["status"] if result.returncode == 0 else None
+
+    def state_dirs(self):
+        """What the runtime keeps under the user's runtime directory."""
+        found = []
+        for top, dirs, files in os.walk(self.runtime_dir):
+            found += [os.path.join(top, d) for d in dirs if d != "minirun" and d != "runc"]
+            found += [os.path.join(top, f) for f in files]
+        return found
+
+
+@pytest.fixture
+def as_user(user, rt):
+    runtime_dir = tempfile.mkdtemp(prefix="minirun-xdg-", dir="/tmp")
+    os.chown(runtime_dir, user.uid, user.gid)
+    os.chmod(runtime_dir, 0o700)
+    runner = AsUser(user, runtime_dir)
+    yield runner
+    # Clean up what a failed test left, then say that it was left.
+    listed = runner("list", "-q", check=False).stdout.split()
+    for cid in listed:
+        runner("delete", "--force", cid, check=False)
+    left = runner.state_dirs()
+    shutil.rmtree(runtime_dir, ignore_errors=True)
+    assert not listed and not left, "left under XDG_RUNTIME_DIR: %r %r" % (listed, left)
+
+
+@pytest.fixture
+def user_bundle(user, rt, rootfs_template, as_user):
+    """make(spec_from=..., args=[...], edit=fn): a bundle the user owns, its
+    config.json written by `spec --rootless` run as the user."""
+    def make(args, spec_from=None, edit=None):
+        top = rt.private_dir("mrl-")
+        bundle = top / "bundle"
+        bundle.mkdir()
+        subprocess.run(["cp", "-a", rootfs_template, str(bundle / "rootfs")], check=True)
+        os.chown(str(bundle), user.uid, user.gid)
+        spec = list(spec_from or RUNTIME) + ["spec", "--rootless"]
+        as_user.program(spec, cwd=str(bundle))
+        with open(str(bundle / "config.json")) as f:
+            cfg = json.load(f)
+        cfg["process"]["terminal"] = False
+        cfg["process"]["args"] = list(args)
+        if edit is not None:
+            edit(cfg)
+        with open(str(bundle / "config.json"), "w") as f:
+            json.dump(cfg, f)
+        return bundle
+    return make
+
+
+def ranges(text):
+    return [line.split() for line in text.strip().splitlines()]
+
+
+# --- the whole lifecycle, as the user ------------------------------------------------
+
+
+@pytest.mark.parametrize("spec_from", ["runtime", "runc"])
+def test_run_maps_the_user_to_root_of_the_container(as_user, user, user_bundle, spec_from):
+    if spec_from == "runc" and shutil.which("runc") is None:
+        pytest.skip("runc is not installed: no `runc spec --rootless` bundle to try")
+    bundle = user_bundle(["sh", "-c", "id -u; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups;"
+                          " test -d /sys/kernel && echo sys"],
+                         spec_from=None if spec_from == "runtime" else ["runc"])
+    result = as_user("run", "--bundle", bundle, "c" + uuid.uuid4().hex[:12])
+    lines = result.stdout.splitlines()
+    assert lines[0] == "0"
+    assert ranges("\n".join(lines[1:3])) == [["0", str(user.uid), "1"], ["0", str(user.gid), "1"]]
+    assert lines[3] == "deny"  # the kernel requires it for an unprivileged gid_map
+    assert lines[4] == "sys"
+
+
+def test_create_start_state_exec_kill_delete_list(as_user, user_bundle):
+    bundle = user_bundle(["sleep", "600"])
+    cid = "c" + uuid.uuid4().hex[:12]
+    as_user("create", "--bundle", bundle, cid)
+    assert as_user.status(cid) == "created"
+    assert cid in as_user("list", "-q").stdout.split()
+    # A created init is not yet dumpable: the user still proves and signals it.
+    as_user("start", cid)
+    assert as_user.status(cid) == "running"
+    exec_result = as_user("exec", cid, "sh", "-c", "id -u; cat /proc/1/cmdline")
+    assert exec_result.stdout.splitlines()[0] == "0"
+    assert exec_result.stdout.splitlines()[1].startswith("sleep")
+    as_user("kill", cid, "KILL")
+    wait_for(lambda: as_user.status(cid) == "stopped", what="the container to stop")
+    as_user("delete", cid)
+    assert as_user("list", "-q").stdout.split() == []
+
+
+def test_a_created_container_is_killed_and_deleted_by_its_user(as_user, user_bundle):
+    bundle = user_bundle(["sleep", "600"])
+    cid = "c" + uuid.uuid4().hex[:12]
+    as_user("create", "--bundle", bundle, cid)
+    as_user("kill", cid, "KILL")
+    wait_for(lambda: as_user.status(cid) == "stopped", what="the created container to stop")
+    as_user("delete", cid)
+
+
+# --- id mappings ------------------------------------------------------------------
+
+
+def subordinate_mappings(user):
+    return [{"containerID": 0, "hostID": user.uid, "size": 1},
+            {"containerID": 1, "hostID": user.subordinate, "size": SUBORDINATE_COUNT}]
+
+
+def test_subordinate_ranges_are_mapped_through_newuidmap(as_user, user, user_bundle):
+    if shutil.which("newuidmap") is None or shutil.which("newgidmap") is None:
+        pytest.skip("newuidmap/newgidmap are not installed (package uidmap)")
+
+    def edit(cfg):
+        cfg["linux"]["uidMappings"] = subordinate_mappings(user)
+        gids = subordinate_mappings(user)
+        gids[0]["hostID"] = user.gid
+        cfg["linux"]["gidMappings"] = gids
+        cfg["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [10]}
+
+    bundle = user_bundle(["sh", "-c", "id -u; id -g; id -G; cat /proc/self/uid_map"], edit=edit)
+    lines = as_user("run", "--bundle", bundle, "c" + uuid.uuid4().hex[:12]).stdout.splitlines()
+    assert lines[:3] == ["1000", "1000", "1000 10"]  # setgroups works: newgidmap leaves it allowed
+    assert ranges("\n".join(lines[3:])) == [["0", str(user.uid), "1"],
+                                            ["1", str(user.subordinate), str(SUBORDINATE_COUNT)]]
+
+
+def test_a_range_the_user_does_not_own_is_refused(as_user, user, user_bundle):
+    def edit(cfg):
+        cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": user.uid, "size": 1},
+                                       {"containerID": 1, "hostID": user.subordinate + SUBORDINATE_COUNT,
+                                        "size": 10}]
+
+    bundle = user_bundle(["true"], edit=edit)
+    result = as_user("run", "--bundle", bundle, "c" + uuid.uuid4().hex[:12], check=False)
+    assert result.returncode != 0
+    if IS_MINIRUN:
+        assert "linux.uidMappings[1]" in result.stderr and "/etc/subuid" in result.stderr
+
+
+# --- what an unprivileged user cannot do ------------------------------------------
+
+
+def test_sysfs_is_bound_from_the_host_without_a_network_namespace(as_user, user_bundle):
+    def edit(cfg):
+        at = [m["destination"] for m in cfg["mounts"]].index("/sys")
+        cfg["mounts"][at] = {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+                             "options": ["nosuid", "noexec", "nodev", "ro"]}
+
+    bundle = user_bundle(["sh", "-c", "test -d /sys/kernel && echo sys; touch /sys/x 2>/dev/null || echo ro"],
+                         edit=edit)
+    assert as_user("run", "--bundle", bundle, "c" + uuid.uuid4().hex[:12]).stdout.split() == ["sys", "ro"]
+
+
+def cgroups_delegated_to(user):
+    """The runtime's rule (Host.cgroup_delegated): cgroup v2 alone, and the
+    cgroup the user's commands start in (this test's own) is the user's."""
+    with open("/proc/self/cgroup") as f:
+        lines = f.read().splitlines()
+    if len(lines) != 1 or not lines[0].startswith("0::"):
+        return False
+    return os.stat("/sys/fs/cgroup" + lines[0][3:]).st_uid == user.uid
+
+
+def test_limits_without_delegated_cgroups_are_refused(as_user, user, user_bundle):
+    if cgroups_delegated_to(user):
+        pytest.skip("cgroups are delegated to users on this host: limits would apply")
+
+    def edit(cfg):
+        cfg["linux"]["resources"] = {"pids": {"limit": 100}}
+
+    bundle = user_bundle(["true"], edit=edit)
+    result = as_user("run", "--bundle", bundle, "c" + uuid.uuid4().hex[:12], check=False)
+    assert result.returncode == 1
+    if IS_MINIRUN:
+        assert "linux.resources" in result.stderr and "delegated" in result.stderr
+
+
+def test_without_limits_the_container_runs_in_the_users_cgroup(as_user, user_bundle):
+    def edit(cfg):
+        cfg["linux"]["resources"] = {"devices": [{"allow": False, "access": "rwm"}]}  # not a limit: ignored
+
+    bundle = user_bundle(["true"], edit=edit)
+    as_user("run", "--bundle", bundle, "c" + uuid.uuid4().hex[:12])
+
+
+@pytest.mark.skipif(IS_RUNC, reason="runc falls back to /run/runc when XDG_RUNTIME_DIR is unset")
+def test_no_runtime_dir_and_no_root_is_a_clear_error(as_user):
+    env = dict(as_user.env)
+    del env["XDG_RUNTIME_DIR"]
+    result = as_user("list", check=False, env=env)
+    assert result.returncode == 1
+    assert "XDG_RUNTIME_DIR" in result.stderr and "--root" in result.stderr
+
+
+# --- bind sources the mapped root cannot reach (as root) -----------------------------
+
+
+def test_a_bind_source_in_a_0700_directory_reaches_a_user_namespaced_container(rt, tmp_path, rootfs_template, cid):
+    # pytest's tmp_path lies under a 0700 directory of the host's root: the
+    # container's root (host uid 100000) cannot walk there by itself.
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "file").write_text("reached\n")
+    top = rt.private_dir()
+    root = top / "rootfs"
+    subprocess.run(["cp", "-a", rootfs_template, str(root)], check=True)
+    (root / "secret").mkdir()  # the container's root may not create it in a directory of the host's root
+    cfg = {
+        "ociVersion": "1.0.2",
+        "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": ["cat", "/secret/file"],
+                    "env": ["PATH=/bin"], "cwd": "/"},
+        "root": {"path": str(root)},
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                   {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+                   bind_mount(secret, "/secret")],
+        "linux": {"namespaces": [{"type": t} for t in ("pid", "mount", "user")],
+                  "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+                  "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]},
+    }
+    bundle = top / "bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    os.chmod(str(root), 0o755)
+    assert rt("run", "--bundle", bundle, cid).stdout == "reached\n"
