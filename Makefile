@@ -36,7 +36,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
 # Debian packages: what the tests need, and what the benchmark adds.
-DEPS_PACKAGES := busybox-static iproute2 util-linux procps python3-venv gcc libc6-dev
+DEPS_PACKAGES := busybox-static iproute2 util-linux procps python3-venv gcc libc6-dev uidmap passwd
 BENCH_PACKAGES := runc crun
 # The VM lab's host side, installed by the vm-* targets only (gcc builds the
 # security tests' static syscall probe for the guests, which have no compiler).

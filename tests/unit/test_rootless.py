@@ -1,0 +1,175 @@
+"""Rootless mode: the decisions planning (section 11) takes from the host's
+facts, and how create writes the id maps it planned (section 14).
+
+A Host is given its facts, so each rule is shown as root and as a user on
+any machine: how the ids are mapped (written directly, or through
+newuidmap/newgidmap), what a user namespace cannot mount and gets bound from
+the host instead, and what happens to cgroups when none are delegated.
+"""
+
+import pytest
+
+import minirun
+
+from .helpers import base_config
+from .kernel_double import RecordingKernel
+from .test_planning import plan, userns_config
+
+USER = 1000
+SUBORDINATE = [(100000, 65536)]
+
+
+def as_user(**facts):
+    """The facts of an unprivileged user with a subordinate range and the helpers installed."""
+    base = dict(euid=USER, egid=USER, subordinate_uids=SUBORDINATE, subordinate_gids=SUBORDINATE)
+    base.update(facts)
+    return base
+
+
+# --- id maps ------------------------------------------------------------------
+
+
+def test_the_users_own_id_alone_is_written_directly_with_setgroups_denied_first(tmp_path):
+    p, _ = plan(tmp_path, userns_config([(0, USER, 1)], [(0, USER, 1)]), **as_user())
+    ns = p.namespaces
+    assert ns.id_map_method == "write" and ns.deny_setgroups and ns.maps_by_unprivileged
+
+
+def test_the_hosts_root_writes_any_map_itself_and_keeps_setgroups(tmp_path):
+    p, _ = plan(tmp_path, userns_config([(0, 100000, 65536)], [(0, 100000, 65536)]), euid=0)
+    ns = p.namespaces
+    assert ns.id_map_method == "write" and not ns.deny_setgroups and not ns.maps_by_unprivileged
+
+
+def test_subordinate_ranges_go_through_the_setuid_helpers(tmp_path):
+    maps = [(0, USER, 1), (1, 100000, 65536)]
+    p, _ = plan(tmp_path, userns_config(maps, maps), **as_user())
+    ns = p.namespaces
+    assert ns.id_map_method == "helpers" and ns.maps_by_unprivileged
+    assert not ns.deny_setgroups  # newgidmap's caller may keep setgroups: supplementary groups work
+
+
+def test_one_range_needing_a_helper_sends_both_maps_through_the_helpers(tmp_path):
+    p, _ = plan(tmp_path, userns_config([(0, USER, 1)], [(0, USER, 1), (1, 100000, 10)]), **as_user())
+    assert p.namespaces.id_map_method == "helpers"
+
+
+@pytest.mark.parametrize("uid_maps,field", [
+    ([(0, USER, 1), (1, 100000, 65537)], "linux.uidMappings[1]"),   # one past the range
+    ([(0, USER + 1, 1)], "linux.uidMappings[0]"),                    # somebody else's id
+    ([(0, 0, 1)], "linux.uidMappings[0]"),                           # the host's root
+])
+def test_a_mapping_the_user_may_not_have_is_refused_naming_it(tmp_path, uid_maps, field):
+    with pytest.raises(minirun.ConfigError) as caught:
+        plan(tmp_path, userns_config(uid_maps, [(0, USER, 1)]), **as_user())
+    assert caught.value.field == field and "/etc/subuid" in str(caught.value)
+
+
+def test_without_the_helpers_several_ranges_are_refused_naming_the_package(tmp_path):
+    maps = [(0, USER, 1), (1, 100000, 65536)]
+    with pytest.raises(minirun.ConfigError) as caught:
+        plan(tmp_path, userns_config(maps, maps), **as_user(id_map_helper_newuidmap=None))
+    assert caught.value.field == "linux.uidMappings" and "uidmap" in str(caught.value)
+
+
+def test_helpers_are_run_with_the_pid_and_one_triple_per_range(tmp_path):
+    maps = [(0, USER, 1), (1, 100000, 65536)]
+    p, _ = plan(tmp_path, userns_config(maps, maps), **as_user())
+    k = RecordingKernel(tmp_path)
+    minirun.write_id_maps(k, 4242, p.namespaces, minirun.Host(facts=dict(
+        id_map_helper_newuidmap="/usr/bin/newuidmap", id_map_helper_newgidmap="/usr/bin/newgidmap")))
+    assert k.calls == [
+        ("run_helper", "/usr/bin/newuidmap", ("4242", "0", str(USER), "1", "1", "100000", "65536")),
+        ("run_helper", "/usr/bin/newgidmap", ("4242", "0", str(USER), "1", "1", "100000", "65536")),
+    ]
+
+
+def test_a_direct_write_denies_setgroups_before_the_maps(tmp_path):
+    p, _ = plan(tmp_path, userns_config([(0, USER, 1)], [(0, USER, 1)]), **as_user())
+    k = RecordingKernel(tmp_path)
+    minirun.write_id_maps(k, 4242, p.namespaces)
+    assert [call[1] for call in k.only("write_file")] == [
+        "/proc/4242/setgroups", "/proc/4242/uid_map", "/proc/4242/gid_map"]
+
+
+def test_bind_sources_are_opened_before_the_ids_change_in_a_new_user_namespace(tmp_path):
+    p, _ = plan(tmp_path, userns_config([(0, USER, 1)], [(0, USER, 1)]), **as_user())
+    assert p.namespaces.open_bind_sources
+    p, _ = plan(tmp_path, base_config())
+    assert not p.namespaces.open_bind_sources
+
+
+# --- what a user namespace cannot mount ---------------------------------------
+
+
+def with_mounts(namespaces, gid_maps=((0, USER, 1),)):
+    raw = userns_config([(0, USER, 1)], list(gid_maps))
+    raw["linux"]["namespaces"] = [{"type": t} for t in namespaces]
+    raw["mounts"] = [
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue"},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["newinstance", "gid=5"]},
+    ]
+    return raw
+
+
+def test_sysfs_and_mqueue_are_bound_from_the_host_without_namespaces_the_user_namespace_owns(tmp_path):
+    p, _ = plan(tmp_path, with_mounts(["mount", "user"]), **as_user())
+    assert p.rootfs.bind_sysfs and p.rootfs.bind_mqueue
+
+
+def test_a_new_network_and_ipc_namespace_let_sysfs_and_mqueue_be_mounted(tmp_path):
+    p, _ = plan(tmp_path, with_mounts(["mount", "user", "network", "ipc"]), **as_user())
+    assert not p.rootfs.bind_sysfs and not p.rootfs.bind_mqueue
+
+
+def test_without_a_user_namespace_nothing_is_bound_instead(tmp_path):
+    raw = with_mounts(["mount"])
+    del raw["linux"]["uidMappings"], raw["linux"]["gidMappings"]
+    p, _ = plan(tmp_path, raw)
+    assert not p.rootfs.bind_sysfs and not p.rootfs.bind_mqueue and not p.rootfs.devpts_drop_gid
+
+
+@pytest.mark.parametrize("gid_maps,dropped", [(((0, USER, 1),), {2}), (((0, USER, 1), (1, 100000, 65536)), set())])
+def test_devpts_drops_a_gid_the_namespace_does_not_map(tmp_path, gid_maps, dropped):
+    p, _ = plan(tmp_path, with_mounts(["mount", "user"], gid_maps), **as_user())
+    assert p.rootfs.devpts_drop_gid == dropped
+
+
+# --- cgroups ------------------------------------------------------------------
+
+
+def cgroup_config(resources=None, cgroups_path=None):
+    raw = userns_config([(0, USER, 1)], [(0, USER, 1)])
+    if resources is not None:
+        raw["linux"]["resources"] = resources
+    if cgroups_path is not None:
+        raw["linux"]["cgroupsPath"] = cgroups_path
+    return raw
+
+
+def test_without_delegation_and_without_limits_the_container_gets_no_cgroup(tmp_path):
+    p, _ = plan(tmp_path, cgroup_config(), **as_user(cgroup_delegated=False))
+    assert p.cgroups_skipped is True
+
+
+def test_device_rules_are_not_limits(tmp_path):
+    p, _ = plan(tmp_path, cgroup_config({"devices": [{"allow": False, "access": "rwm"}]}),
+                **as_user(cgroup_delegated=False))
+    assert p.cgroups_skipped is True
+
+
+@pytest.mark.parametrize("raw,field", [
+    (cgroup_config({"pids": {"limit": 10}}), "linux.resources"),
+    (cgroup_config(cgroups_path="/mine"), "linux.cgroupsPath"),
+])
+def test_without_delegation_limits_or_a_cgroup_path_are_refused(tmp_path, raw, field):
+    with pytest.raises(minirun.ConfigError) as caught:
+        plan(tmp_path, raw, **as_user(cgroup_delegated=False))
+    assert caught.value.field == field and "delegated" in str(caught.value)
+
+
+@pytest.mark.parametrize("facts", [as_user(cgroup_delegated=True), dict(euid=0)])
+def test_with_delegation_or_as_root_cgroups_are_managed(tmp_path, facts):
+    p, _ = plan(tmp_path, cgroup_config({"pids": {"limit": 10}}), **facts)
+    assert p.cgroups_skipped is False
