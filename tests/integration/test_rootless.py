@@ -325,3 +325,68 @@ def test_a_bind_source_in_a_0700_directory_reaches_a_user_namespaced_container(r
     (bundle / "config.json").write_text(json.dumps(cfg))
     os.chmod(str(root), 0o755)
     assert rt("run", "--bundle", bundle, cid).stdout == "reached\n"
+
+
+# --- id-mapped mounts (as root) ---------------------------------------------------
+
+
+def idmapped_bundle(rt, rootfs_template, data, mount):
+    top = rt.private_dir()
+    root = top / "rootfs"
+    subprocess.run(["cp", "-a", rootfs_template, str(root)], check=True)
+    (root / "data").mkdir()
+    cfg = {
+        "ociVersion": "1.2.0",
+        "process": {"terminal": False, "user": {"uid": 0, "gid": 0},
+                    "args": ["sh", "-c", "stat -c %u:%g /data/file && touch /data/made"],
+                    "env": ["PATH=/bin"], "cwd": "/"},
+        "root": {"path": str(root)},
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                   {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]},
+                   dict(mount, destination="/data", type="bind", source=str(data))],
+        "linux": {"namespaces": [{"type": t} for t in ("pid", "mount", "user")],
+                  "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+                  "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]},
+    }
+    bundle = top / "bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    return bundle
+
+
+def kernel_has_idmapped_mounts():
+    release = tuple(int(part) for part in os.uname().release.split("-")[0].split(".")[:2])
+    return release >= (5, 12)
+
+
+@pytest.mark.skipif(not kernel_has_idmapped_mounts(), reason="id-mapped mounts need Linux 5.12")
+@pytest.mark.parametrize("mount", [
+    {"options": ["rbind", "idmap"],
+     "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+     "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]},
+    {"options": ["rbind", "ridmap"]},  # the container's own mappings
+], ids=["own-mappings", "container-mappings"])
+def test_an_id_mapped_mount_shows_the_hosts_root_files_as_the_containers_root(rt, rootfs_template, cid, mount):
+    data = rt.private_dir("mri-")
+    (data / "file").write_text("x")  # owned by the host's root
+    os.chmod(str(data), 0o755)  # the container's root writes here only as the host's root, through the mapping
+    bundle = idmapped_bundle(rt, rootfs_template, data, mount)
+    assert rt("run", "--bundle", bundle, cid).stdout == "0:0\n"
+    made = os.stat(str(data / "made"))
+    assert (made.st_uid, made.st_gid) == (0, 0)  # written through the mapping back to the host's ids
+
+
+def test_a_rootless_id_mapped_mount_is_refused_naming_the_mount(as_user, user, user_bundle, rt):
+    data = rt.private_dir("mri-")
+    index = []
+
+    def edit(cfg):
+        cfg["mounts"].append({"destination": "/data", "type": "bind", "source": str(data),
+                              "options": ["rbind", "idmap"]})
+        index.append(len(cfg["mounts"]) - 1)
+
+    bundle = user_bundle(["true"], edit=edit)
+    result = as_user("run", "--bundle", bundle, "c" + uuid.uuid4().hex[:12], check=False)
+    assert result.returncode != 0
+    if IS_MINIRUN:
+        assert "mounts[%d]" % index[0] in result.stderr and "id-mapped" in result.stderr
