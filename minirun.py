@@ -372,7 +372,14 @@ TIOCSPTLCK = 0x40045431
 # for them, or had none in older releases). Their numbers come from the
 # appendix's tables, the same ones the seccomp compiler uses.
 RUNTIME_SYSCALLS = ("pivot_root", "capset", "keyctl", "personality", "seccomp", "openat2",
-                    "close_range", "mount_setattr", "bpf")
+                    "close_range", "mount_setattr", "bpf", "open_tree", "move_mount")
+# The new mount API (Linux 5.2; MOUNT_ATTR_IDMAP 5.12): id-mapped mounts.
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = 0o2000000
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_SYMLINKS = 0x10
+AT_EMPTY_PATH = 0x1000
+MOUNT_ATTR_IDMAP = 0x00100000
 NS_GET_NSTYPE = 0xB703
 RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_IN_ROOT = 0x10
@@ -465,6 +472,30 @@ class Kernel:
         raw = self.ctypes.create_string_buffer(os.fsencode(path))
         addr = self.ctypes.addressof
         self.syscall("mount_setattr", AT_FDCWD, addr(raw), AT_RECURSIVE, addr(attr), 32)
+
+    def open_tree(self, path, flags):
+        """open_tree(2) at path: with OPEN_TREE_CLONE, a detached copy of the mount there."""
+        raw = self.ctypes.create_string_buffer(os.fsencode(path))
+        return self.syscall("open_tree", AT_FDCWD, self.ctypes.addressof(raw), flags)
+
+    def idmap_tree(self, tree_fd, userns_fd, recursive):
+        """mount_setattr(MOUNT_ATTR_IDMAP) on a detached tree: its files' ids as userns_fd maps them."""
+        import struct
+
+        attr = self.ctypes.create_string_buffer(struct.pack("=QQQQ", MOUNT_ATTR_IDMAP, 0, 0, userns_fd))
+        empty = self.ctypes.create_string_buffer(b"")
+        addr = self.ctypes.addressof
+        self.syscall("mount_setattr", tree_fd, addr(empty), AT_EMPTY_PATH | (AT_RECURSIVE if recursive else 0),
+                     addr(attr), 32)
+
+    def move_mount(self, tree_fd, target):
+        """Attach a detached tree at target."""
+        empty = self.ctypes.create_string_buffer(b"")
+        raw = self.ctypes.create_string_buffer(os.fsencode(target))
+        addr = self.ctypes.addressof
+        # T_SYMLINKS: the target is a /proc/self/fd/N magic link to follow.
+        self.syscall("move_mount", tree_fd, addr(empty), AT_FDCWD, addr(raw),
+                     MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS)
 
     def setns(self, fd, nstype):
         self.check(self.lib.setns(fd, nstype), "setns")
@@ -909,6 +940,22 @@ class Host:
         return self._fact("id_map_helper_" + name, probe)
 
     @property
+    def has_idmapped_mounts(self):
+        """open_tree, move_mount and mount_setattr exist (MOUNT_ATTR_IDMAP came
+        with mount_setattr, Linux 5.12). mount_setattr with a bad fd answers
+        EBADF where the call exists and ENOSYS where it does not."""
+        def probe():
+            k = self._kernel_factory()
+            if not all(name in k.syscalls for name in ("open_tree", "move_mount", "mount_setattr")):
+                return False
+            try:
+                k.syscall("mount_setattr", -1, 0, 0, 0, 0)
+            except OSError as exc:
+                return exc.errno != E.ENOSYS
+            return True
+        return self._fact("has_idmapped_mounts", probe)
+
+    @property
     def cgroup_delegated(self):
         """The user may manage cgroups: root of the host, or cgroup v2 with
         the runtime's own cgroup's parent writable by the user (a delegated
@@ -1130,7 +1177,8 @@ DEFAULT_DEV_SYMLINKS = (
 
 class Mount:
     __slots__ = ("index", "destination", "type", "source", "flags", "data", "propagation",
-                 "recursive_set", "recursive_clear", "is_bind", "tmpcopyup")
+                 "recursive_set", "recursive_clear", "is_bind", "tmpcopyup", "idmap", "uid_mappings",
+                 "gid_mappings")
 
     def __repr__(self):
         return "Mount(%s %s on %s)" % (self.type, self.source, self.destination)
@@ -1393,6 +1441,7 @@ def _parse_mount(raw, index, bundle):
     m.flags = 0
     m.propagation, m.recursive_set, m.recursive_clear, data = [], 0, 0, []
     m.tmpcopyup = False
+    m.idmap = None  # "idmap" or "ridmap" (recursive)
     for option in options:
         if option in MOUNT_FLAG_OPTIONS:
             flag, clears = MOUNT_FLAG_OPTIONS[option]
@@ -1411,7 +1460,7 @@ def _parse_mount(raw, index, bundle):
         elif option == "tmpcopyup":
             m.tmpcopyup = True
         elif option in ("idmap", "ridmap"):
-            raise ConfigError(field + ".options", "%s (id-mapped mounts) is not supported" % option)
+            m.idmap = option
         else:
             data.append(option)  # filesystem-specific: mode=755, size=64k, newinstance, ...
     m.data = ",".join(data) or None
@@ -1425,6 +1474,15 @@ def _parse_mount(raw, index, bundle):
         raise ConfigError(field + ".type", "missing (only bind mounts may omit it)")
     if m.tmpcopyup and m.type != "tmpfs":
         raise ConfigError(field + ".options", "tmpcopyup needs a tmpfs mount")
+    m.uid_mappings = _parse_id_mappings(raw, "uidMappings", field)
+    m.gid_mappings = _parse_id_mappings(raw, "gidMappings", field)
+    if (m.uid_mappings or m.gid_mappings) and m.idmap is None:
+        m.idmap = "ridmap" if m.flags & MS_REC else "idmap"  # mappings alone ask for an id-mapped mount, as in runc
+    if m.idmap is not None and not m.is_bind:
+        raise ConfigError(field + ".options", "%s needs a bind mount" % m.idmap)
+    if bool(m.uid_mappings) != bool(m.gid_mappings):
+        raise ConfigError(field + (".gidMappings" if m.uid_mappings else ".uidMappings"),
+                          "an id-mapped mount needs both uidMappings and gidMappings")
     return m
 
 
@@ -1613,10 +1671,10 @@ def _is_set(value):
     return False
 
 
-def _parse_id_mappings(linux, key):
+def _parse_id_mappings(linux, key, where="linux"):
     mappings = []
-    for i, raw in enumerate(_field(linux, key, (list,), "linux." + key, [])):
-        field = "linux.%s[%d]" % (key, i)
+    for i, raw in enumerate(_field(linux, key, (list,), "%s.%s" % (where, key), [])):
+        field = "%s.%s[%d]" % (where, key, i)
         inside = _uint(raw, "containerID", field + ".containerID", required=True, limit=ID_MAP_LIMIT - 1)
         outside = _uint(raw, "hostID", field + ".hostID", required=True, limit=ID_MAP_LIMIT - 1)
         size = _uint(raw, "size", field + ".size", required=True)
@@ -1630,7 +1688,7 @@ def _parse_id_mappings(linux, key):
                 raise ConfigError(field, "overlaps linux.%s[%d] (the kernel refuses overlapping ranges)" % (key, j))
         mappings.append((inside, outside, size))
     if len(mappings) > ID_MAP_RANGES_MAX:
-        raise ConfigError("linux." + key, "more than the kernel's %d ranges" % ID_MAP_RANGES_MAX)
+        raise ConfigError("%s.%s" % (where, key), "more than the kernel's %d ranges" % ID_MAP_RANGES_MAX)
     return mappings
 
 
@@ -2417,6 +2475,8 @@ def mount_one(k, rootfs, mount):
     source = mount.source
     if mount.index in rootfs.bind_source_fds:  # opened by the joiner with the caller's ids
         source = fd_path(rootfs.bind_source_fds[mount.index])
+    elif mount.index in rootfs.idmapped_trees:
+        source = fd_path(rootfs.idmapped_trees[mount.index])
     is_file = mount.is_bind and not os.path.isdir(source)
     make_target(k, root, mount.destination, is_file)
     copy_from = None
@@ -2424,7 +2484,9 @@ def mount_one(k, rootfs, mount):
         copy_from = open_in_root(k, root, mount.destination, os.O_RDONLY | os.O_DIRECTORY, rootfs.use_openat2)
     fd = open_in_root(k, root, mount.destination, use_openat2=rootfs.use_openat2)
     try:
-        if mount.is_bind:
+        if mount.index in rootfs.idmapped_trees:
+            k.move_mount(rootfs.idmapped_trees[mount.index], fd_path(fd))
+        elif mount.is_bind:
             k.mount(source, fd_path(fd), None, mount.flags & (MS_BIND | MS_REC))
         else:
             mount_filesystem(k, rootfs, mount, fd_path(fd))
@@ -3174,7 +3236,7 @@ class RootfsPlan:
     __slots__ = ("root", "readonly", "propagation", "mounts", "devices", "bind_devices", "dev_symlinks",
                  "readonly_after_dev", "masked_paths", "readonly_paths", "cwd", "mount_label", "no_pivot",
                  "cgroup_layout", "use_openat2", "bind_sysfs", "bind_mqueue", "devpts_drop_gid",
-                 "bind_source_fds")
+                 "bind_source_fds", "idmapped", "idmapped_trees")
 
 
 class ProcessPlan:
@@ -3322,6 +3384,8 @@ def plan_rootfs(cfg, opts, host):
                                                      for inside, _outside, size in cfg.gid_mappings)):
                 rootfs.devpts_drop_gid.add(m.index)
     rootfs.bind_source_fds = {}  # mount index -> O_PATH fd, filled by the joiner (open_bind_sources)
+    rootfs.idmapped = plan_idmapped_mounts(cfg, host)
+    rootfs.idmapped_trees = {}  # mount index -> detached tree fd, made by create (open_idmapped_trees)
     dev_is_bind = any(m.destination == "/dev" and m.is_bind for m in cfg.mounts)
     devices = cfg.devices if dev_is_bind else default_devices() + cfg.devices
     latest = {}
@@ -3338,6 +3402,31 @@ def plan_rootfs(cfg, opts, host):
     needs_layout = any(m.type in ("cgroup", "cgroup2") for m in cfg.mounts)
     rootfs.cgroup_layout = host.cgroup_mount_layout if needs_layout else (None, None, None)
     return rootfs
+
+
+def plan_idmapped_mounts(cfg, host):
+    """{mount index: (uid map text, gid map text, recursive)} of the id-mapped
+    mounts. Without mappings of its own a mount takes the container's user
+    namespace's (runc 1.2). The kernel lets only a superblock's owner (for
+    host filesystems, the host's root) id-map a mount, so rootless is refused,
+    as is a kernel without mount_setattr."""
+    idmapped = {}
+    for m in cfg.mounts:
+        if m.idmap is None:
+            continue
+        field = "mounts[%d]" % m.index
+        if host.rootless:
+            raise ConfigError(field, "id-mapped mounts need the host's root (the kernel lets only the "
+                                     "filesystem's owner id-map it)")
+        if not host.has_idmapped_mounts:
+            raise ConfigError(field, "id-mapped mounts need open_tree and mount_setattr (Linux 5.12)")
+        uids, gids = m.uid_mappings or cfg.uid_mappings, m.gid_mappings or cfg.gid_mappings
+        if not uids or not gids:
+            raise ConfigError(field + ".uidMappings", "%s without mappings needs the container's user namespace "
+                                                      "mappings (linux.uidMappings)" % m.idmap)
+        idmapped[m.index] = ("".join("%d %d %d\n" % r for r in uids), "".join("%d %d %d\n" % r for r in gids),
+                             m.idmap == "ridmap")
+    return idmapped
 
 
 def plan_rootless_cgroups(cfg, host):
@@ -3744,7 +3833,10 @@ def finish_process(k, pplan, listener_fd, state):
 #                                     the cgroup namespace)
 #                                    joins by path; unshare(user)
 #          <────────────────────── USERNS            (a new user namespace only)
-#   IDMAPS_WRITTEN ──────────────>   unshares the rest, time offsets, clone
+#   IDMAPS_WRITTEN ──────────────>   unshares the rest, time offsets
+#          <────────────────────── MOUNT_TREES       (id-mapped mounts only)
+#   one fd per id-mapped mount ──>   (SCM_RIGHTS: trees made in its mount namespace)
+#                                    opens bind sources (new user namespace), clone
 #          <────────────────────── INIT_PID n
 #   GO ───────────────────────────────────────────────────────>  root filesystem
 #          <───────────────────────────────────────────────────── RUN_HOOKS   (prestart/createRuntime)
@@ -3776,6 +3868,7 @@ class Msg:
     PLACED = "placed"
     USERNS = "userns"
     IDMAPS_WRITTEN = "idmaps-written"
+    MOUNT_TREES = "mount-trees"  # joiner -> create: send the id-mapped mounts' trees (SCM_RIGHTS, one each)
     INIT_PID = "init-pid"
     GO = "go"
     RUN_HOOKS = "run-hooks"
@@ -3789,7 +3882,7 @@ class Msg:
 
 # message -> the type of its value (None: no value)
 MESSAGE_VALUES = {
-    Msg.PLACED: None, Msg.USERNS: None, Msg.IDMAPS_WRITTEN: None, Msg.INIT_PID: int, Msg.GO: None,
+    Msg.PLACED: None, Msg.USERNS: None, Msg.IDMAPS_WRITTEN: None, Msg.MOUNT_TREES: None, Msg.INIT_PID: int, Msg.GO: None,
     Msg.RUN_HOOKS: None, Msg.HOOKS_DONE: None, Msg.READY: None, Msg.RELEASE: None, Msg.RELEASED: None,
     Msg.PROCESS_PID: int, Msg.ERROR: str,
 }
@@ -3935,6 +4028,9 @@ def joiner_main(k, plan, fds):
             # state.json first. No container process exists yet.
         if ns.new_flags:  # after the user namespace, so that it owns them
             k.unshare(ns.new_flags)
+        if plan.rootfs is not None and plan.rootfs.idmapped:
+            channel.send(Msg.MOUNT_TREES)  # create makes them in our new mount namespace
+            receive_idmapped_trees(k, plan.rootfs, fds.channel, 3 + plan.process.keep_fds)
         if ns.open_bind_sources and plan.rootfs is not None:
             # With the caller's ids still (before the setresuid below), in
             # the new mount namespace (a bind from another namespace's mount
@@ -3966,7 +4062,7 @@ def joiner_main(k, plan, fds):
 
 def open_bind_sources(k, rootfs, floor):
     for m in rootfs.mounts:
-        if m.is_bind:
+        if m.is_bind and m.index not in rootfs.idmapped:
             try:
                 fd = k.open(m.source, os.O_PATH | os.O_CLOEXEC)
             except OSError as exc:
@@ -3993,7 +4089,7 @@ def init_main(k, plan, fds):
                     raise
         if rootfs is not None:
             prepare_rootfs(k, rootfs)
-            for fd in rootfs.bind_source_fds.values():
+            for fd in list(rootfs.bind_source_fds.values()) + list(rootfs.idmapped_trees.values()):
                 k.close(fd)
         if plan.hooks["prestart"] or plan.hooks["createRuntime"]:
             channel.send(Msg.RUN_HOOKS)
@@ -4192,6 +4288,86 @@ def write_id_maps(k, pid, ns, host=None):
             raise ConfigError(field, "cannot write %s_map: %s" % (kind, exc.strerror)) from None
 
 
+def idmap_user_namespace(k, uid_map, gid_map):
+    """An fd on a user namespace with these maps: a child is cloned into a new
+    one, its maps written, the namespace opened, and the child ended."""
+    read_end, write_end = os.pipe()
+
+    def hold():
+        os.close(write_end)
+        os.read(read_end, 1)  # until the parent has opened the namespace
+        os._exit(0)
+
+    child = k.clone(hold, CLONE_NEWUSER)
+    try:
+        k.write_file("/proc/%d/uid_map" % child, uid_map)
+        k.write_file("/proc/%d/gid_map" % child, gid_map)
+        return os.open("/proc/%d/ns/user" % child, os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(write_end)
+        os.close(read_end)
+        reap(child)
+
+
+def send_idmapped_trees(k, joiner, rootfs, sock):
+    """Detached, id-mapped copies of the id-mapped mounts' sources, sent to
+    the joiner (whose init inherits them and attaches them with move_mount).
+
+    Made by `create`, the host's root: only it may id-map a host filesystem.
+    Made inside the container's mount namespace (setns there and back, as
+    runc's parent does): a detached tree belongs to the mount namespace it
+    was cloned in, and the kernel attaches it only where that namespace's
+    owner allows, so a tree cloned in the host's namespace could not be
+    attached in the container's (EINVAL)."""
+    userns = {}
+    own = cwd = target = None
+    trees = []
+    try:
+        for m in rootfs.mounts:
+            if m.index in rootfs.idmapped:
+                uid_map, gid_map, _recursive = rootfs.idmapped[m.index]
+                try:
+                    userns[m.index] = idmap_user_namespace(k, uid_map, gid_map)
+                except OSError as exc:
+                    raise ConfigError("mounts[%d].uidMappings" % m.index,
+                                      "cannot make the mapping: " + os_error_text(exc)) from None
+        own = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        target = os.open("/proc/%d/ns/mnt" % joiner, os.O_RDONLY | os.O_CLOEXEC)
+        k.setns(target, CLONE_NEWNS)
+        try:
+            for m in rootfs.mounts:
+                if m.index not in rootfs.idmapped:
+                    continue
+                field = "mounts[%d]" % m.index
+                try:
+                    tree = k.open_tree(m.source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC
+                                       | (AT_RECURSIVE if m.flags & MS_REC else 0))
+                except OSError as exc:
+                    raise ConfigError(field + ".source", os_error_text(exc)) from None
+                trees.append(tree)
+                try:
+                    k.idmap_tree(tree, userns[m.index], rootfs.idmapped[m.index][2])
+                except OSError as exc:
+                    raise ConfigError(field, "cannot id-map %s: %s"
+                                      % (m.source, os_error_text(exc).split(": ")[-1])) from None
+        finally:
+            k.setns(own, CLONE_NEWNS)
+            k.fchdir(cwd)
+        for tree in trees:
+            k.send_fd(sock, tree, "t")
+    finally:
+        for fd in trees + list(userns.values()) + [own, cwd, target]:
+            if fd is not None:
+                os.close(fd)
+
+
+def receive_idmapped_trees(k, rootfs, sock, floor):
+    """The joiner's side of send_idmapped_trees, in mount order."""
+    for index in sorted(rootfs.idmapped):
+        rootfs.idmapped_trees[index] = lift_fd(k.recv_fd(sock), floor)
+
+
 def spawn(k, fds, entry):
     """clone a child that runs entry() after closing the parent's fds; the
     parent then closes the child's ends and keeps its own."""
@@ -4261,6 +4437,9 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
             channel.expect(Msg.USERNS)
             write_id_maps(k, joiner, plan.namespaces, HOST)
             channel.send(Msg.IDMAPS_WRITTEN)
+        if plan.rootfs is not None and plan.rootfs.idmapped:
+            channel.expect(Msg.MOUNT_TREES)
+            send_idmapped_trees(k, joiner, plan.rootfs, parent_end)
         try:
             init = channel.expect(Msg.INIT_PID)
         finally:

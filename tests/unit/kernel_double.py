@@ -258,6 +258,16 @@ class RecordingKernel(minirun.Kernel):
         self.record("recv_fd", sock)
         return FAKE_FD + 4
 
+    def open_tree(self, path, flags):
+        self.record("open_tree", path, flags)
+        return FAKE_FD + 5
+
+    def idmap_tree(self, tree_fd, userns_fd, recursive):
+        self.record("idmap_tree", tree_fd, userns_fd, recursive)
+
+    def move_mount(self, tree_fd, target):
+        self.record("move_mount", tree_fd, self.resolve(target))
+
     def run_helper(self, path, args):
         self.record("run_helper", path, tuple(args))
         return 0, ""

@@ -7,6 +7,8 @@ newuidmap/newgidmap), what a user namespace cannot mount and gets bound from
 the host instead, and what happens to cgroups when none are delegated.
 """
 
+import os
+
 import pytest
 
 import minirun
@@ -173,3 +175,79 @@ def test_without_delegation_limits_or_a_cgroup_path_are_refused(tmp_path, raw, f
 def test_with_delegation_or_as_root_cgroups_are_managed(tmp_path, facts):
     p, _ = plan(tmp_path, cgroup_config({"pids": {"limit": 10}}), **facts)
     assert p.cgroups_skipped is False
+
+
+# --- id-mapped mounts ---------------------------------------------------------
+
+
+def idmapped_config(mount_extra, linux_maps=True):
+    raw = userns_config([(0, 100000, 65536)], [(0, 100000, 65536)]) if linux_maps else base_config()
+    raw["mounts"] = [dict({"destination": "/data", "type": "bind", "source": "data"}, **mount_extra)]
+    return raw
+
+
+def test_a_mounts_own_mappings_become_the_map_texts_of_its_user_namespace(tmp_path):
+    p, _ = plan(tmp_path, idmapped_config({"options": ["rbind", "idmap"],
+                                           "uidMappings": [{"containerID": 0, "hostID": 5000, "size": 10}],
+                                           "gidMappings": [{"containerID": 0, "hostID": 6000, "size": 10}]}),
+                has_idmapped_mounts=True)
+    assert p.rootfs.idmapped == {0: ("0 5000 10\n", "0 6000 10\n", False)}
+
+
+def test_ridmap_without_mappings_takes_the_containers_and_is_recursive(tmp_path):
+    p, _ = plan(tmp_path, idmapped_config({"options": ["rbind", "ridmap"]}), has_idmapped_mounts=True)
+    assert p.rootfs.idmapped == {0: ("0 100000 65536\n", "0 100000 65536\n", True)}
+
+
+def test_mappings_alone_ask_for_an_id_mapped_mount(tmp_path):
+    maps = [{"containerID": 0, "hostID": 5000, "size": 1}]
+    p, _ = plan(tmp_path, idmapped_config({"options": ["bind"], "uidMappings": maps, "gidMappings": maps}),
+                has_idmapped_mounts=True)
+    assert list(p.rootfs.idmapped) == [0]
+
+
+@pytest.mark.parametrize("extra,facts,field,words", [
+    ({"options": ["rbind", "idmap"]}, dict(has_idmapped_mounts=False), "mounts[0]", "5.12"),
+    ({"options": ["rbind", "idmap"]}, as_user(has_idmapped_mounts=True), "mounts[0]", "host's root"),
+])
+def test_id_mapped_mounts_are_refused_where_the_kernel_or_the_caller_cannot(tmp_path, extra, facts, field, words):
+    raw = idmapped_config(extra)
+    if facts.get("euid"):
+        raw["linux"]["uidMappings"] = raw["linux"]["gidMappings"] = [{"containerID": 0, "hostID": USER, "size": 1}]
+    with pytest.raises(minirun.ConfigError) as caught:
+        plan(tmp_path, raw, **facts)
+    assert caught.value.field == field and words in str(caught.value)
+
+
+@pytest.mark.parametrize("extra,field", [
+    ({"type": "tmpfs", "source": "tmpfs", "options": ["idmap"]}, "mounts[0].options"),
+    ({"options": ["rbind"], "uidMappings": [{"containerID": 0, "hostID": 5000, "size": 1}]},
+     "mounts[0].gidMappings"),
+    ({"options": ["rbind"], "uidMappings": [{"containerID": 0, "hostID": 5000, "size": 0}],
+      "gidMappings": [{"containerID": 0, "hostID": 5000, "size": 1}]}, "mounts[0].uidMappings[0].size"),
+])
+def test_bad_id_mapped_mounts_name_the_field(tmp_path, extra, field):
+    with pytest.raises(minirun.ConfigError) as caught:
+        plan(tmp_path, idmapped_config(extra), has_idmapped_mounts=True)
+    assert caught.value.field == field
+
+
+def test_without_mappings_anywhere_an_idmap_is_refused(tmp_path):
+    with pytest.raises(minirun.ConfigError) as caught:
+        plan(tmp_path, idmapped_config({"options": ["rbind", "idmap"]}, linux_maps=False), has_idmapped_mounts=True)
+    assert caught.value.field == "mounts[0].uidMappings"
+
+
+def test_the_init_attaches_a_received_tree_instead_of_binding(tmp_path):
+    p, _ = plan(tmp_path, idmapped_config({"options": ["rbind", "idmap"]}), has_idmapped_mounts=True)
+    root = tmp_path / "rootfs"
+    (root / "data").mkdir()
+    tree = os.open(str(tmp_path), os.O_PATH)
+    try:
+        p.rootfs.idmapped_trees[0] = tree
+        k = RecordingKernel(tmp_path)
+        minirun.mount_one(k, p.rootfs, p.rootfs.mounts[0])
+    finally:
+        os.close(tree)
+    assert k.only("move_mount") == [("move_mount", tree, str(root / "data"))]
+    assert not [c for c in k.only("mount") if c[3] is None and c[4] & minirun.MS_BIND]

@@ -353,9 +353,14 @@ def test_recursive_mount_attributes_are_split_into_set_and_clear():
 
 
 @pytest.mark.parametrize("option", ["idmap", "ridmap"])
-def test_id_mapped_mounts_are_refused_naming_the_options(option):
-    exc = config_error(mount(destination="/x", type="bind", source="/s", options=[option]))
-    assert exc.field == "mounts[0].options" and option in str(exc)
+def test_id_mapped_mount_options_are_parsed(option):
+    (m,) = parse(mount(destination="/x", type="bind", source="/s", options=[option])).mounts
+    assert m.idmap == option and m.data is None
+
+
+def test_an_id_mapped_mount_that_is_no_bind_is_refused_naming_the_options():
+    exc = config_error(mount(destination="/x", type="tmpfs", options=["idmap"]))
+    assert exc.field == "mounts[0].options" and "bind" in str(exc)
 
 
 def test_tmpcopyup_is_accepted_on_tmpfs():
