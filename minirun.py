@@ -4969,7 +4969,7 @@ def features(host):
         "ociVersionMax": SPEC_VERSION,
         "hooks": list(HOOK_PHASES),
         "mountOptions": sorted(set(MOUNT_FLAG_OPTIONS) | set(PROPAGATION_OPTIONS) | set(RECURSIVE_MOUNT_OPTIONS)
-                               | {"tmpcopyup"}),
+                               | {"tmpcopyup", "idmap", "ridmap"}),
         "linux": {
             "namespaces": list(NAMESPACE_TYPES),
             "capabilities": ["CAP_" + name for bit, name in enumerate(CAPABILITIES) if bit <= last],
@@ -4987,7 +4987,7 @@ def features(host):
             "apparmor": {"enabled": host.apparmor},
             "selinux": {"enabled": host.selinux},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            "mountExtensions": {"idmap": {"enabled": host.has_idmapped_mounts}},
         },
         "annotations": {"io.github.minirun.version": VERSION},
     }

@@ -794,7 +794,8 @@ def test_features_prints_the_runtime_spec_features_document(root):
     assert doc["ociVersionMin"] == "1.0.0" and doc["ociVersionMax"] == minirun.SPEC_VERSION
     assert doc["hooks"] == list(minirun.HOOK_PHASES)
     assert {"rbind", "rro", "tmpcopyup", "nosymfollow", "rprivate"} <= set(doc["mountOptions"])
-    assert "idmap" not in doc["mountOptions"]
+    assert {"idmap", "ridmap"} <= set(doc["mountOptions"])
+    assert doc["linux"]["mountExtensions"]["idmap"]["enabled"] is minirun.Host().has_idmapped_mounts
     assert doc["linux"]["namespaces"] == list(minirun.NAMESPACE_TYPES)
 
 
