@@ -218,11 +218,13 @@ def test_subordinate_ranges_are_mapped_through_newuidmap(as_user, user, user_bun
         gids = subordinate_mappings(user)
         gids[0]["hostID"] = user.gid
         cfg["linux"]["gidMappings"] = gids
-        cfg["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [10]}
+        # runc 1.1 refuses additionalGids in any rootless container; with
+        # newgidmap setgroups stays allowed, and minirun applies them.
+        cfg["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [] if IS_RUNC else [10]}
 
     bundle = user_bundle(["sh", "-c", "id -u; id -g; id -G; cat /proc/self/uid_map"], edit=edit)
     lines = as_user("run", "--bundle", bundle, "c" + uuid.uuid4().hex[:12]).stdout.splitlines()
-    assert lines[:3] == ["1000", "1000", "1000 10"]  # setgroups works: newgidmap leaves it allowed
+    assert lines[:3] == ["1000", "1000", "1000" if IS_RUNC else "1000 10"]
     assert ranges("\n".join(lines[3:])) == [["0", str(user.uid), "1"],
                                             ["1", str(user.subordinate), str(SUBORDINATE_COUNT)]]
 
@@ -243,6 +245,7 @@ def test_a_range_the_user_does_not_own_is_refused(as_user, user, user_bundle):
 # --- what an unprivileged user cannot do ------------------------------------------
 
 
+@pytest.mark.skipif(IS_RUNC, reason="runc 1.1 fails to mount sysfs here (EPERM) instead of binding the host's")
 def test_sysfs_is_bound_from_the_host_without_a_network_namespace(as_user, user_bundle):
     def edit(cfg):
         at = [m["destination"] for m in cfg["mounts"]].index("/sys")
@@ -360,6 +363,7 @@ def kernel_has_idmapped_mounts():
 
 
 @pytest.mark.skipif(not kernel_has_idmapped_mounts(), reason="id-mapped mounts need Linux 5.12")
+@pytest.mark.skipif(IS_RUNC, reason="runc 1.1 has no id-mapped mounts (it ignores the options; runc 1.2 has them)")
 @pytest.mark.parametrize("mount", [
     {"options": ["rbind", "idmap"],
      "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
