@@ -3751,8 +3751,25 @@ def open_terminal(k, pplan):
     (and the tty group where the image has one). Returns (master, slave, path)."""
     master, slave, slave_path = open_container_pty(k, pplan.console_height, pplan.console_width)
     tty_gid = lookup_group_id("tty")
-    k.chown(slave_path, pplan.uid, pplan.gid if tty_gid is None else tty_gid)
+    if tty_gid is None or not gid_is_mapped(tty_gid):
+        # A rootless namespace maps the caller's gid alone: the image's tty
+        # group (5) has no host gid, and chown to it fails (EINVAL).
+        tty_gid = pplan.gid
+    k.chown(slave_path, pplan.uid, tty_gid)
     return master, slave, slave_path
+
+
+def gid_is_mapped(gid):
+    """gid has a host gid in our user namespace (its gid_map, read in the container)."""
+    try:
+        with open("/proc/self/gid_map") as idmap:
+            for line in idmap:
+                inside, _outside, size = (int(field) for field in line.split())
+                if inside <= gid < inside + size:
+                    return True
+    except (OSError, ValueError):
+        return True  # no map to read: leave the decision to the kernel, as before
+    return False
 
 
 def attach_terminal(k, slave):

@@ -23,7 +23,8 @@ import uuid
 
 import pytest
 
-from .helpers import DEFAULT_TIMEOUT, IS_MINIRUN, IS_RUNC, RUNTIME, assert_no_traceback, bind_mount, wait_for
+from .helpers import (DEFAULT_TIMEOUT, IS_MINIRUN, IS_RUNC, RUNTIME, assert_no_traceback, bind_mount, read_all,
+                      wait_for)
 
 SUBORDINATE_COUNT = 65536
 ACCOUNTS_LOCK = "/tmp/minirun-test-accounts.lock"  # xdist workers add users one at a time
@@ -172,6 +173,30 @@ def test_run_maps_the_user_to_root_of_the_container(as_user, user, user_bundle, 
     assert ranges("\n".join(lines[1:3])) == [["0", str(user.uid), "1"], ["0", str(user.gid), "1"]]
     assert lines[3] == "deny"  # the kernel requires it for an unprivileged gid_map
     assert lines[4] == "sys"
+
+
+def test_run_with_the_default_terminal_in_the_foreground(as_user, user, user_bundle):
+    # The spec's default: terminal true. The image's tty group (5) is not
+    # mapped by a rootless namespace: the pty goes to the process's group.
+    bundle = user_bundle(["sh", "-c", "tty; ls -ln $(tty)"])
+    cfg = json.loads((bundle / "config.json").read_text())
+    cfg["process"]["terminal"] = True
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen(list(RUNTIME) + ["run", "--bundle", str(bundle), "c" + uuid.uuid4().hex[:12]],
+                                cwd="/", env=as_user.env, user=user.uid, group=user.gid, extra_groups=[],
+                                stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    finally:
+        os.close(slave)
+    try:
+        out = read_all(master).decode(errors="replace").replace("\r", "")
+    finally:
+        os.close(master)
+    assert proc.wait(timeout=DEFAULT_TIMEOUT) == 0, out
+    lines = [line for line in out.splitlines() if not line.startswith("minirun: warning")]
+    assert lines[0].startswith("/dev/pts/")
+    assert lines[1].split()[2:4] == ["0", "0"]  # owner and group: the container's root
 
 
 def test_create_start_state_exec_kill_delete_list(as_user, user_bundle):
