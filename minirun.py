@@ -4464,7 +4464,10 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
             joiner = None
         # Read before GO: an unprivileged caller can read it only while the
         # init is still dumpable (see joiner_main).
-        mnt_ns = os.readlink("/proc/%d/ns/mnt" % init)
+        try:
+            mnt_ns = os.readlink("/proc/%d/ns/mnt" % init)
+        except OSError as exc:
+            raise Error("container init exited during setup: %s" % os_error_text(exc)) from None
         if plan.oom_score_adj is not None:
             # Written from here: the init is non-dumpable, and in a user
             # namespace its /proc files belong to the host's root.
