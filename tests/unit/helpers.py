@@ -7,7 +7,7 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MINIRUN = os.path.join(REPO, "minirun.py")
-FIXTURES = os.path.join(os.path.dirname(REPO), "shared", "fixtures", "engine-configs")
+FIXTURES = os.path.join(REPO, "tests", "fixtures", "engine-configs")
 
 BASE_CONFIG = {
     "ociVersion": "1.0.2",

@@ -451,7 +451,7 @@ def test_create_with_an_lsm_label_is_refused_on_a_host_without_that_lsm(tmp_path
     assert not os.path.exists(os.path.join(root, "c1"))
 
 
-@pytest.mark.skipif(not os.path.isdir(FIXTURES), reason="needs ../shared/fixtures")
+@pytest.mark.skipif(not os.path.isdir(FIXTURES), reason="needs tests/fixtures/engine-configs")
 def test_create_of_a_docker_config_gets_past_its_seccomp_profile_to_the_apparmor_check(tmp_path, root):
     """Docker's config as dockerd writes it on an AppArmor host (plus the
     profile name), with its rootfs and bind sources made real: the seccomp

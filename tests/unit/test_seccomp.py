@@ -67,7 +67,7 @@ ALL_NAMES = sorted(set().union(*TABLES.values()))
 
 DOCKER_FIXTURE = os.path.join(FIXTURES, "docker-run-echo-hi.config.json")
 needs_docker_fixture = pytest.mark.skipif(not os.path.exists(DOCKER_FIXTURE),
-                                          reason="needs ../shared/fixtures/engine-configs/%s"
+                                          reason="needs tests/fixtures/engine-configs/%s"
                                           % os.path.basename(DOCKER_FIXTURE))
 on_a_machine_with_seccomp_support = pytest.mark.skipif(
     os.uname().machine not in NATIVE, reason="minirun compiles seccomp for x86_64 and aarch64 only")
@@ -247,7 +247,7 @@ def test_the_interpreter_fails_loudly_on_an_unknown_opcode_even_unchecked():
 def docker():
     """(raw linux.seccomp, compiled for x86_64) of Docker's default profile."""
     if not os.path.exists(DOCKER_FIXTURE):
-        pytest.skip("needs ../shared/fixtures/engine-configs/docker-run-echo-hi.config.json")
+        pytest.skip("needs tests/fixtures/engine-configs/docker-run-echo-hi.config.json")
     with open(DOCKER_FIXTURE) as handle:
         raw = json.load(handle)["linux"]["seccomp"]
     return raw, compile_raw(raw, "x86_64")

@@ -772,7 +772,7 @@ def test_capability_mask_skips_unknown_names_with_a_warning(capfd):
 
 # --- engine fixtures ----------------------------------------------------------
 
-needs_fixtures = pytest.mark.skipif(not os.path.isdir(FIXTURES), reason="needs ../shared/fixtures")
+needs_fixtures = pytest.mark.skipif(not os.path.isdir(FIXTURES), reason="needs tests/fixtures/engine-configs")
 
 
 def fixture_files(pattern):
