@@ -1,0 +1,43 @@
+"""Print the README's scenario table from a junit XML of the e2e suite:
+
+    .venv/bin/pytest tests/e2e --junitxml=e2e.xml; python3 tests/e2e/table.py e2e.xml
+"""
+
+import re
+import sys
+import xml.etree.ElementTree as ET
+
+ENGINES = {"test_docker": "Docker", "test_podman": "podman", "test_containerd": "containerd (ctr)"}
+
+
+def outcome(case):
+    skipped = case.find("skipped")
+    if case.find("failure") is not None or case.find("error") is not None:
+        return "**fail**"
+    if skipped is not None:
+        message = skipped.get("message", "")
+        if skipped.get("type") == "pytest.xfail":
+            issue = re.search(r"issue \d+", message)
+            return "xfail (%s)" % (issue.group(0) if issue else message)
+        return "skip: " + message
+    return "pass"
+
+
+def main(path):
+    rows = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        module = case.get("classname", "").rsplit(".", 1)[-1]
+        match = re.match(r"test_(.*)\[(minirun|runc)\]$", case.get("name", ""))
+        if module not in ENGINES or not match:
+            continue
+        scenario = "%s: %s" % (ENGINES[module], match.group(1).replace("_", " "))
+        rows.setdefault(scenario, {})[match.group(2)] = outcome(case)
+    print("| scenario | minirun | runc |")
+    print("|---|---|---|")
+    for scenario in sorted(rows, key=lambda s: (list(ENGINES.values()).index(s.split(":")[0]), )):
+        r = rows[scenario]
+        print("| %s | %s | %s |" % (scenario, r.get("minirun", "-"), r.get("runc", "-")))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
