@@ -163,6 +163,17 @@ def test_stop_sends_sigterm_first(docker):
 
 
 @runtimes()
+def test_stop_escalates_to_sigkill_and_kill_is_137(docker):
+    c = docker.detached(IMAGE, *SLEEP)      # pid 1 ignores SIGTERM it has no handler for
+    assert docker("stop", "-t", "1", c).returncode == 0
+    assert docker.state(c)["ExitCode"] == 137
+    c2 = docker.detached("-t", IMAGE, *SLEEP)
+    assert docker("kill", c2).returncode == 0
+    wait_for(lambda: not docker.state(c2)["Running"], what="the killed container to stop")
+    assert docker.state(c2)["ExitCode"] == 137
+
+
+@runtimes()
 def test_logs_and_attach(docker):
     c = docker.detached(IMAGE, "sh", "-c", "echo one; echo two >&2; sleep 100000")
     docker.wait_logs(c, "two")
@@ -445,3 +456,57 @@ def test_pid_host_stop_leaves_no_process(docker):
     finally:
         for pid in sleepers():      # the random marker in their argv proves them ours
             os.kill(pid, 9)
+
+
+# --------------------------------------------------------------------------
+# joining another container's namespaces, and more of the CLI
+
+
+def readlinks(docker, *args):
+    r = docker.run("--rm", *args, IMAGE, "sh", "-c", "for ns in net ipc pid; do "
+                   "readlink /proc/self/ns/$ns; done; ps -o pid,comm")
+    assert r.returncode == 0, r
+    return r.stdout.splitlines()
+
+
+@runtimes()
+def test_network_pid_and_ipc_of_another_container(docker):
+    a = docker.detached("--ipc", "shareable", IMAGE, *SLEEP)
+    pid = docker.state(a)["Pid"]
+    own = [os.readlink("/proc/%d/ns/%s" % (pid, ns)) for ns in ("net", "ipc", "pid")]
+    lines = readlinks(docker, "--network", "container:" + a, "--pid", "container:" + a,
+                      "--ipc", "container:" + a)
+    assert lines[:3] == own, lines
+    assert any(line.split()[-1] == "sleep" for line in lines[3:]), lines
+
+
+@runtimes()
+def test_create_start_attach_wait_and_env(docker):
+    c = docker.name()
+    r = docker("create", "--runtime", docker.runtime, "--name", c, "-e", "A=1", "--env", "B=two",
+               "--entrypoint", "sh", IMAGE, "-c", 'echo "$A $B"; exit 9')
+    assert r.returncode == 0, r
+    r = docker("start", "-a", c)
+    assert (r.returncode, r.stdout) == (9, "1 two\n"), r
+    assert docker("wait", c).stdout.strip() == "9"
+
+
+@runtimes()
+def test_shm_size_and_tmpfs_options(docker):
+    r = docker.run("--rm", "--shm-size", "2m", "--tmpfs", "/run:rw,size=1m,mode=1777", IMAGE,
+                   "sh", "-c", "df -k /dev/shm /run | tail -2")
+    lines = r.stdout.split("\n")
+    assert r.returncode == 0 and lines[0].split()[1] == "2048" and lines[1].split()[1] == "1024", r
+
+
+@runtimes()
+def test_stop_signal_and_restart_policy(docker):
+    c = docker.detached("--stop-signal", "USR1", IMAGE, "sh", "-c",
+                        'trap "echo usr1; exit 0" USR1; echo ready; while :; do sleep 0.1; done')
+    docker.wait_logs(c, "ready")
+    assert docker("stop", "-t", "30", c).returncode == 0
+    assert "usr1" in docker.logs(c) and docker.state(c)["ExitCode"] == 0
+    c2 = docker.detached("--restart", "on-failure:2", IMAGE, "sh", "-c", "echo run; exit 1")
+    wait_for(lambda: docker.logs(c2).count("run") == 3 and not docker.state(c2)["Restarting"]
+             and not docker.state(c2)["Running"], what="two restarts by the daemon")
+    assert docker.inspect(c2, "{{.RestartCount}}") == "2"

@@ -1,6 +1,7 @@
 """podman 4.3 with conmon (no daemon), minirun given as `--runtime minirun`
 (an [engine.runtimes] entry of the test's containers.conf), and runc."""
 
+import os
 import uuid
 
 import pytest
@@ -137,3 +138,41 @@ def test_stats(pm):
     assert r.returncode == 0, r
     mem, pids = r.stdout.strip().split("|")
     assert mem.replace(" ", "").endswith("/67.11MB") and pids == "1", r.stdout
+
+
+@runtimes()
+def test_init_and_read_only(pm):
+    r = pm("run", "--rm", "--init", "--read-only", IMAGE, "sh", "-c",
+           "cat /proc/1/cmdline | tr '\\0' ' '; echo; touch /x")
+    assert r.stdout.startswith("/run/podman-init -- sh"), r     # catatonit, bind-mounted
+    assert r.returncode == 1 and "Read-only file system" in r.stderr, r
+
+
+@runtimes()
+def test_restart_and_logs(pm):
+    c = pm.detached(IMAGE, "sh", "-c", "echo started; sleep 100000")
+    wait_for(lambda: "started" in pm("logs", c).stdout, what="the first start")
+    assert pm("restart", "-t", "1", c).returncode == 0
+    wait_for(lambda: pm("logs", c).stdout.count("started") == 2, what="the restart")
+    assert pm.status(c) == "running"
+
+
+@runtimes()
+def test_pod_with_its_infra_container(pm):
+    pod = "e2e-pod-%s-%s" % (pm.runtime, uuid.uuid4().hex[:8])
+    # the infra image is podman's own, built here from catatonit
+    r = pm("pod", "create", "--name", pod, timeout=120)
+    assert r.returncode == 0, r
+    try:
+        r = pm("pod", "start", pod)
+        assert r.returncode == 0, r
+        infra = pm("pod", "inspect", "--format", "{{.InfraContainerID}}", pod,
+                   check=True).stdout.strip()
+        pid = int(pm("inspect", "--format", "{{.State.Pid}}", infra, check=True).stdout)
+        r = pm("run", "--rm", "--pod", pod, IMAGE, "sh", "-c",
+               "readlink /proc/self/ns/uts; readlink /proc/self/ns/ipc")
+        assert r.returncode == 0, r
+        assert r.stdout.split() == [os.readlink("/proc/%d/ns/%s" % (pid, ns))
+                                    for ns in ("uts", "ipc")], r
+    finally:
+        pm("pod", "rm", "-f", pod)
