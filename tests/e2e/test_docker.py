@@ -143,8 +143,10 @@ def test_exec_it_on_a_real_pty(docker):
     p = PtyProcess(docker.dockerd.docker_argv("exec", "-it", c, "sh"), rows=33, cols=111,
                    env=docker.dockerd.env)
     try:
-        p.send("stty size; echo $((6*7))\r")
-        p.expect("33 111")
+        # the engine sets the size just after the start: wait until it is there
+        p.send('until stty -a | grep -q rows; do sleep 0.05; done; '
+               'stty -a | grep -o "rows.*columns [0-9]*"; echo $((6*7))\r')
+        p.expect("rows 33; columns 111")
         p.expect("42")
         p.send("exit 4\r")
         assert p.wait() == 4
