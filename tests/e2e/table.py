@@ -21,7 +21,9 @@ def outcome(case):
         message = skipped.get("message", "")
         if skipped.get("type") == "pytest.xfail":
             issue = re.search(r"issue \d+", message)
-            return "xfail (%s)" % (issue.group(0) if issue else message)
+            if issue:
+                return "xfail (%s)" % issue.group(0)
+            return "xfail (%s)" % message.split(":")[0]     # "minirun bug: ..."
         return "skip: " + message
     return "pass"
 

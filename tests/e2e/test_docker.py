@@ -336,6 +336,18 @@ def test_read_only_and_tmpfs(docker):
     assert "Read-only file system" in r.stdout and "tmpfs /scratch tmpfs" in r.stdout, r
 
 
+@runtimes("minirun bug: linux.readonlyPaths are remounted MS_BIND|MS_REMOUNT|MS_RDONLY without "
+          "the flags the proc mount already has, so /proc/sys, /proc/bus, /proc/fs and /proc/irq "
+          "lose nosuid,nodev,noexec (remount_bind only adds the current flags after EPERM)")
+def test_read_only_proc_paths_keep_nosuid_nodev_noexec(docker):
+    r = docker.run("--rm", IMAGE, "awk", '$5 ~ "^/proc/(sys|bus|fs|irq)$" { print $5, $6 }',
+                   "/proc/self/mountinfo")
+    mounts = dict(line.split() for line in r.stdout.splitlines())
+    assert sorted(mounts) == ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"], r
+    for path, options in mounts.items():
+        assert {"ro", "nosuid", "nodev", "noexec"} <= set(options.split(",")), (path, options)
+
+
 @runtimes()
 def test_bind_volume(docker, tmp_path):
     (tmp_path / "hostfile").write_text("host data\n")
