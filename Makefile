@@ -30,8 +30,9 @@ export MINIRUN_PYTHON := $(PYTHON)
 
 VENV := .venv
 VENV_STAMP := $(VENV)/.minirun-packages
-# python-vagrant drives the VM lab (vm/lab.py); the runtime never imports it.
-TEST_PACKAGES := pytest pytest-xdist python-vagrant
+# python-vagrant drives the VM lab (vm/lab.py), grpcio is the e2e tests' CRI client
+# (tests/e2e/cri.py); the runtime never imports either.
+TEST_PACKAGES := pytest pytest-xdist python-vagrant grpcio
 EXTRA_TEST_PACKAGES ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=

@@ -113,8 +113,9 @@ class Engines:
         procs = processes_mentioning(top)
         if procs:
             found.append("processes mentioning %s: %s" % (top, procs))
+        # the CRI plugin's pods: cgroupsPath /k8s.io/<id> (tests/e2e/test_cri.py)
         for fragment in (self.dockerd.cgroup_parent if self.dockerd else None,
-                         self.containerd.namespace if self.containerd else None):
+                         self.containerd.namespace if self.containerd else None, "k8s.io"):
             if fragment is None:
                 continue
             procs = processes_in_cgroup(fragment)
@@ -151,7 +152,7 @@ class Engines:
         """After the check: the empty parents the engines made (cgroup
         parents, the shim's per-namespace state dir) and the temp dir."""
         fragments = [e.cgroup_parent for e in (self.dockerd,) if e is not None]
-        fragments += [e.namespace for e in (self.containerd,) if e is not None]
+        fragments += [e.namespace for e in (self.containerd,) if e is not None] + ["k8s.io"]
         for fragment in fragments:
             for d in sorted(cgroup_dirs(fragment), key=len, reverse=True):
                 try:

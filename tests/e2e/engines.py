@@ -123,7 +123,7 @@ def _tar_bytes(rootfs):
     return buf.getvalue()
 
 
-def image_archive(rootfs, dest, name=IMAGE):
+def image_archive(rootfs, dest, name=IMAGE, cmd=("sh",)):
     """A docker-archive (`docker save` format) of `rootfs` as image `name`."""
     layer = _tar_bytes(rootfs)
     diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
@@ -132,7 +132,7 @@ def image_archive(rootfs, dest, name=IMAGE):
                                                                     os.uname().machine),
         "os": "linux",
         "created": "2026-01-01T00:00:00Z",
-        "config": {"Cmd": ["sh"], "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+        "config": {"Cmd": list(cmd), "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
                                           "/usr/bin:/sbin:/bin"]},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created": "2026-01-01T00:00:00Z", "created_by": "minirun e2e"}],
@@ -285,8 +285,10 @@ class Daemon:
 
 
 class Containerd(Daemon):
-    def __init__(self, top):
-        self.dir = Path(top) / "containerd"
+    """containerd; with `cri` (config.toml lines), its CRI plugin too."""
+
+    def __init__(self, top, name="containerd", cri=None):
+        self.dir = Path(top) / name
         for sub in ("root", "state", "opt"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         self.address = self.dir / "containerd.sock"
@@ -298,7 +300,8 @@ class Containerd(Daemon):
             "version = 2",
             'root = "%s"' % (self.dir / "root"),
             'state = "%s"' % (self.dir / "state"),
-            'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs",',
+            'disabled_plugins = [%s"io.containerd.snapshotter.v1.btrfs",'
+            % ("" if cri else '"io.containerd.grpc.v1.cri", '),
             '  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",',
             '  "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp",',
             '  "io.containerd.internal.v1.tracing"]',
@@ -314,8 +317,7 @@ class Containerd(Daemon):
             "[plugins]",
             '  [plugins."io.containerd.internal.v1.opt"]',
             '    path = "%s"' % (self.dir / "opt"),
-            "",
-        ]))
+        ] + list(cri or []) + [""]))
         super().__init__("containerd", [CONTAINERD, "--config", config], self.dir / "containerd.log")
         self.wait_socket(self.address)
 
