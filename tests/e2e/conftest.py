@@ -4,13 +4,12 @@ and at the end a check that nothing of theirs is left on the host."""
 
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from .engines import (DOCKER, DOCKERD, CONTAINERD, CTR, PODMAN, RUNC, MINIRUN, IMAGE,
+from .engines import (DOCKER, DOCKERD, CONTAINERD, CTR, PODMAN, RUNC,
                       Containerd, Dockerd, EngineError, Podman, build_rootfs, cgroup_dirs,
                       free_subnet, image_archive, iptables_rules, link_names, links_on_bridge,
                       mountinfo_lines, processes_in_cgroup, processes_mentioning, run, wait_for)

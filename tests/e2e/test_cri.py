@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
-from .engines import IMAGE, MINIRUN, RUNC, Containerd, build_rootfs, image_archive, runtimes, wait_for
+from .engines import IMAGE, MINIRUN, RUNC, Containerd, image_archive, runtimes, wait_for
 from .test_docker import NO_EXEC
 
-grpc = pytest.importorskip("grpc", reason="needs grpcio (the Makefile's TEST_PACKAGES)")
+pytest.importorskip("grpc", reason="needs grpcio (the Makefile's TEST_PACKAGES)")
 from .cri import RuntimeService  # noqa: E402
 
 PAUSE = "minirun-e2e/pause:latest"

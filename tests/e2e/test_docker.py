@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from .engines import IMAGE, EngineError, PtyProcess, runtimes, wait_for
+from .engines import IMAGE, PtyProcess, runtimes, wait_for
 
 NO_EXEC = "issue 8: minirun has no exec yet"
 NO_CGROUPS = "issue 11: minirun has no cgroups yet (limits not applied)"
