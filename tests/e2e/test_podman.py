@@ -176,3 +176,13 @@ def test_pod_with_its_infra_container(pm):
                                     for ns in ("uts", "ipc")], r
     finally:
         pm("pod", "rm", "-f", pod)
+
+
+@runtimes("minirun bug: tmpcopyup (podman adds it to every --tmpfs) gives the tmpfs the mode "
+          "and owner of the mountpoint directory even when minirun itself just created that "
+          "directory (0755 root), so a non-root user cannot write a --tmpfs mount that is not in "
+          "the image; runc copies the mode only when the directory existed before, leaving 1777")
+def test_tmpfs_is_writable_for_a_non_root_user(pm):
+    r = pm("run", "--rm", "-u", "65534", "--tmpfs", "/scratch", IMAGE, "sh", "-c",
+           "touch /scratch/f && stat -c %a /scratch")
+    assert (r.returncode, r.stdout) == (0, "1777\n"), r
