@@ -2238,6 +2238,15 @@ def remount_bind(k, target, flags):
         k.mount(None, target, None, MS_BIND | MS_REMOUNT | flags | locked)
 
 
+def mount_flags_of(path):
+    """The MS_* flags of the mount `path` is on (statvfs's ST_* bits are the same numbers)."""
+    current = os.statvfs(path).f_flag
+    flags = current & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME)
+    if current & 4096:  # ST_RELATIME
+        flags |= MS_RELATIME
+    return flags
+
+
 def prepare_rootfs(k, rootfs):
     """Everything that happens to the root filesystem before pivot_root."""
     root = rootfs.root
@@ -2291,6 +2300,7 @@ def mount_one(k, rootfs, mount):
         raise OSError(E.ELOOP, "%s is a symlink in the root filesystem; refusing to mount %s there"
                       % (mount.destination, mount.type))
     is_file = mount.is_bind and not os.path.isdir(mount.source)
+    in_image = os.path.lexists(resolve_in_root(root, mount.destination))
     make_target(k, root, mount.destination, is_file)
     copy_from = None
     if mount.tmpcopyup:
@@ -2314,7 +2324,10 @@ def mount_one(k, rootfs, mount):
         if mount.recursive_set or mount.recursive_clear:
             k.mount_setattr(fd_path(fd), mount.recursive_set, mount.recursive_clear)
         if copy_from is not None:
-            copy_tree(k, fd_path(copy_from), fd_path(fd))
+            # The directory's own mode and owner go onto the tmpfs only when
+            # the image had it: one we just made (0755, root) would take the
+            # tmpfs's 1777 away (runc copies them only in that case too).
+            copy_tree(k, fd_path(copy_from), fd_path(fd), top=in_image)
     finally:
         k.close(fd)
         if copy_from is not None:
@@ -2352,11 +2365,13 @@ def mount_filesystem(k, rootfs, mount, target):
         raise failure
 
 
-def copy_tree(k, source, target):
-    """tmpcopyup: copy what the directory held before the tmpfs covered it."""
-    status = os.stat(source)
-    k.chown(target, status.st_uid, status.st_gid)
-    k.chmod(target, status.st_mode & 0o7777)
+def copy_tree(k, source, target, top=True):
+    """tmpcopyup: copy what the directory held before the tmpfs covered it
+    (with top, also the directory's own owner and mode)."""
+    if top:
+        status = os.stat(source)
+        k.chown(target, status.st_uid, status.st_gid)
+        k.chmod(target, status.st_mode & 0o7777)
     for entry in os.scandir(source):
         src, dst = os.path.join(source, entry.name), os.path.join(target, entry.name)
         info = entry.stat(follow_symlinks=False)
@@ -2459,7 +2474,9 @@ def finish_rootfs(k, rootfs):
             continue
         try:
             k.mount(path, path, None, MS_BIND | MS_REC)
-            remount_bind(k, path, MS_RDONLY | MS_REC)
+            # Keep what the mount already had (proc's nosuid, nodev, noexec):
+            # a bind remount sets exactly the flags it is given.
+            remount_bind(k, path, MS_RDONLY | MS_REC | mount_flags_of(path))
         except OSError as exc:
             raise Error("linux.readonlyPaths: %s" % os_error_text(exc)) from None
     if rootfs.readonly:

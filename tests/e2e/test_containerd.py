@@ -6,7 +6,6 @@ import uuid
 import pytest
 
 from .engines import IMAGE, MINIRUN, RUNC, runtimes, wait_for
-from .test_docker import NO_EXEC
 
 REF = "docker.io/" + IMAGE
 BINARY = {"minirun": str(MINIRUN), "runc": RUNC}
@@ -35,7 +34,7 @@ def test_ctr_run_output_and_exit_code(ctr, runtime):
     assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n"), r
 
 
-@runtimes(NO_EXEC)
+@runtimes()
 def test_ctr_task_exec_and_kill(ctr, runtime):
     run, new_id = ctr
     cid = new_id()

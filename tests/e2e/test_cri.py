@@ -9,7 +9,6 @@ import uuid
 import pytest
 
 from .engines import IMAGE, MINIRUN, RUNC, Containerd, image_archive, runtimes, wait_for
-from .test_docker import NO_EXEC
 
 pytest.importorskip("grpc", reason="needs grpcio (the Makefile's TEST_PACKAGES)")
 from .cri import RuntimeService  # noqa: E402
@@ -99,7 +98,7 @@ def test_cri_pod_sandbox_and_a_container_in_its_namespaces(pod):
     assert got == want
 
 
-@runtimes(NO_EXEC)
+@runtimes()
 def test_cri_exec_sync(pod):
     client, daemon, sandbox, config, logs = pod
     cid = client.create_container(sandbox, config, "app", "docker.io/" + IMAGE,

@@ -10,7 +10,6 @@ import pytest
 
 from .engines import IMAGE, PtyProcess, runtimes, wait_for
 
-NO_EXEC = "issue 8: minirun has no exec yet"
 NO_CGROUPS = "issue 11: minirun has no cgroups yet (limits not applied)"
 NO_PAUSE = "issue 11: minirun has no pause/resume yet"
 NO_PS = "issue 11: minirun has no ps yet"
@@ -122,7 +121,7 @@ def test_non_executable_program_is_126(docker):
 # detached containers: exec, stop, logs, attach, cp
 
 
-@runtimes(NO_EXEC)
+@runtimes()
 def test_run_detached_exec_and_stop(docker):
     c = docker.detached(IMAGE, *SLEEP)
     r = docker("exec", c, "sh", "-c", "echo hi; exit 7")
@@ -137,7 +136,7 @@ def test_run_detached_exec_and_stop(docker):
     assert (state["Running"], state["ExitCode"]) == (False, 137), state
 
 
-@runtimes(NO_EXEC)
+@runtimes()
 def test_exec_it_on_a_real_pty(docker):
     c = docker.detached(IMAGE, *SLEEP)
     p = PtyProcess(docker.dockerd.docker_argv("exec", "-it", c, "sh"), rows=33, cols=111,
@@ -202,7 +201,7 @@ def test_cp_in_and_out(docker, tmp_path):
     assert "nobody" in (tmp_path / "passwd").read_text()
 
 
-@runtimes(NO_EXEC)
+@runtimes()
 def test_health_check_becomes_healthy(docker):
     c = docker.detached("--health-cmd", "test -e /tmp/ok", "--health-interval", "1s",
                         "--health-retries", "30", IMAGE, "sh", "-c", "touch /tmp/ok; sleep 100000")
@@ -336,9 +335,7 @@ def test_read_only_and_tmpfs(docker):
     assert "Read-only file system" in r.stdout and "tmpfs /scratch tmpfs" in r.stdout, r
 
 
-@runtimes("minirun bug: linux.readonlyPaths are remounted MS_BIND|MS_REMOUNT|MS_RDONLY without "
-          "the flags the proc mount already has, so /proc/sys, /proc/bus, /proc/fs and /proc/irq "
-          "lose nosuid,nodev,noexec (remount_bind only adds the current flags after EPERM)")
+@runtimes()
 def test_read_only_proc_paths_keep_nosuid_nodev_noexec(docker):
     r = docker.run("--rm", IMAGE, "awk", '$5 ~ "^/proc/(sys|bus|fs|irq)$" { print $5, $6 }',
                    "/proc/self/mountinfo")
