@@ -382,3 +382,19 @@ def test_poststart_runs_after_the_process_has_execd(rt, make_bundle, rootfs, tmp
     busybox = os.stat(str(rootfs / "bin" / "busybox"))
     assert record.read_text() == "%d:%d" % (busybox.st_dev, busybox.st_ino)
     assert rt.status(cid) == "running"
+
+
+def test_start_container_hooks_run_under_the_containers_seccomp_filter(rt, make_bundle, hook_script,
+                                                                       shared, cid):
+    """startContainer hooks are the container's process just before its
+    execve: the container's seccomp filter already holds for them."""
+    script = "#!/bin/sh\nmkdir /tmp/from-hook 2>/dev/null && echo made > /shared/mkdir || echo refused > /shared/mkdir\n"
+    inside = rt.tmp / "rootfs" / "hooks" / "mkdir.sh"
+    inside.write_text(script)
+    inside.chmod(0o755)
+    profile = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    hooks = {"startContainer": [{"path": "/hooks/mkdir.sh", "args": ["/hooks/mkdir.sh"]}]}
+    bundle = make_bundle(["true"], shared=True, hooks=hooks, linux={"seccomp": profile})
+    rt("run", "--bundle", bundle, cid)
+    assert (shared / "mkdir").read_text() == "refused\n"
