@@ -1576,7 +1576,16 @@ def _check_consistency(cfg):
     if cfg.time_offsets and not cfg.new_namespace("time"):
         raise ConfigError("linux.timeOffsets", "time offsets need a new time namespace in linux.namespaces")
     if "mount" not in cfg.namespaces:
-        raise ConfigError("linux.namespaces", "a mount namespace is required (minirun never changes the host's mounts)")
+        # runc runs such a config; without a mount namespace of its own the
+        # container can only be chrooted into its root: anything that would
+        # mount would change the host's mounts, and is refused.
+        for field, value in (("mounts", cfg.mounts), ("linux.maskedPaths", cfg.masked_paths),
+                             ("linux.readonlyPaths", cfg.readonly_paths), ("root.readonly", cfg.root_readonly),
+                             ("linux.rootfsPropagation", cfg.rootfs_propagation),
+                             ("process.terminal", cfg.process.terminal)):
+            if value:
+                raise ConfigError(field, "needs a mount namespace in linux.namespaces "
+                                  "(minirun never changes the host's mounts)")
     # A joined uts namespace is the container's too: runc sets the name there.
     if cfg.hostname and "uts" not in cfg.namespaces:
         raise ConfigError("hostname", "setting the hostname needs a uts namespace of the container's own")
@@ -2450,11 +2459,42 @@ def pivot_into(k, root):
 
 
 def move_root(k, root):
-    """--no-pivot: move the rootfs over / and chroot (for ramdisk roots)."""
+    """--no-pivot: move the rootfs over / and chroot (for ramdisk roots).
+
+    Without pivot_root the host's mounts stay in the container's mount
+    namespace, hidden under the moved rootfs. A fully visible procfs among
+    them would let a process that makes a user namespace mount a fresh proc
+    (the kernel's mount_too_revealing check looks at every mount of the
+    namespace), so every mount outside the rootfs is detached first, as runc
+    does. The namespace is the container's own copy, private or a slave of
+    the host's: nothing of this reaches the host.
+    """
+    root = os.path.realpath(root)  # mountinfo names mount points by their real paths
+    prefix = root.rstrip("/") + "/"
+    outside = [point for point in mount_points() if point != root and not point.startswith(prefix)
+               and not prefix.startswith(point.rstrip("/") + "/")]
+    for point in sorted(outside, key=lambda p: p.count("/"), reverse=True):
+        try:
+            k.umount(point, MNT_DETACH)
+        except OSError as exc:
+            if exc.errno not in (E.EINVAL, E.ENOENT):  # already gone with a parent
+                raise
     k.chdir(root)
     k.mount(root, "/", None, MS_MOVE)
     k.chroot(".")
     k.chdir("/")
+
+
+def mount_points():
+    """The mount points of this mount namespace, from /proc/self/mountinfo."""
+    points = []
+    with open("/proc/self/mountinfo", "rb") as info:
+        for line in info:
+            raw = line.split()[4].decode("utf-8", "surrogateescape")
+            # mountinfo escapes space, tab, newline and backslash as \ooo
+            points.append(raw.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
+                          .replace("\\134", "\\"))
+    return points
 
 
 def finish_rootfs(k, rootfs):
@@ -3080,8 +3120,11 @@ class ProcessPlan:
 
 
 class CreatePlan:
-    __slots__ = ("cid", "bundle", "namespaces", "rootfs", "sysctl", "hostname", "domainname", "hooks",
-                 "process", "session_keyring", "oom_score_adj", "annotations", "own_pid_namespace",
+    """rootfs: a RootfsPlan, or None without a mount namespace, when the init
+    only chroots into chroot_path."""
+
+    __slots__ = ("cid", "bundle", "namespaces", "rootfs", "chroot_path", "sysctl", "hostname", "domainname",
+                 "hooks", "process", "session_keyring", "oom_score_adj", "annotations", "own_pid_namespace",
                  "terminal", "cgroup")
 
 
@@ -3251,6 +3294,7 @@ def plan_create(cid, cfg, opts, host, environ=None, pid=None):
     plan.annotations = cfg.annotations
     plan.namespaces = plan_namespaces(cfg, host)
     plan.rootfs = plan_rootfs(cfg, opts, host) if "mount" in cfg.namespaces else None
+    plan.chroot_path = cfg.root_path
     plan.sysctl = plan_sysctl(cfg, host)
     plan.hostname, plan.domainname = cfg.hostname, cfg.domainname
     plan.hooks = cfg.hooks
@@ -3796,12 +3840,15 @@ def init_main(k, plan, fds):
         for hook in plan.hooks["createContainer"]:
             # In the container's namespaces, before the pivot: runc runs
             # them from the root filesystem, with the usual umask.
-            run_hook(hook, state, cwd=rootfs.root if rootfs is not None else None, umask=0o022)
-        if rootfs is not None:
-            if rootfs.no_pivot:
-                move_root(k, rootfs.root)
-            else:
-                pivot_into(k, rootfs.root)
+            run_hook(hook, state, cwd=plan.chroot_path, umask=0o022)
+        if rootfs is None:
+            k.chdir(plan.chroot_path)
+            k.chroot(".")
+            k.chdir("/")
+        elif rootfs.no_pivot:
+            move_root(k, rootfs.root)
+        else:
+            pivot_into(k, rootfs.root)
         slave = None
         if pplan.terminal:
             master, slave, slave_path = open_terminal(k, pplan)

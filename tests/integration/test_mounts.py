@@ -93,6 +93,22 @@ def test_no_pivot(rt, make_bundle, rootfs, cid, tmp_path):
     assert sorted(lines[1:]) == sorted(os.listdir(str(rootfs)))
 
 
+FRESH_PROC = 'unshare -U -r -m -p -f sh -c "mount -t proc proc /tmp && echo mounted || echo refused"'
+
+
+@pytest.mark.parametrize("pivot", [True, False])
+def test_no_fresh_proc_can_be_mounted_from_a_new_user_namespace(rt, make_bundle, cid, pivot):
+    """The kernel lets a new user namespace mount proc only where a fully
+    visible proc already is in the mount namespace. With --no-pivot the
+    host's mounts would still be there under the moved rootfs: they are
+    detached first, so the answer is the same as with pivot_root. (The
+    container's own /proc is not fully visible: a path in it is masked.)"""
+    bundle = make_bundle(["sh", "-c", FRESH_PROC],
+                         linux={"maskedPaths": ["/proc/kcore", "/proc/keys"], "readonlyPaths": ["/proc/sys"]})
+    flags = () if pivot else ("--no-pivot",)
+    assert rt("run", *flags, "--bundle", bundle, cid).stdout == "refused\n"
+
+
 # --------------------------------------------------------------------------
 # bind mounts
 
