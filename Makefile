@@ -6,6 +6,9 @@
 #   make test         unit + integration tests (integration needs root)
 #   make unit         unit tests only (no root needed)
 #   make integration  integration tests only
+#   make mutants      the mutation harness: each listed bug planted in a copy of minirun.py
+#                     must be caught by its tests (slow, root; not part of make test);
+#                     MUTANTS_ARGS="--only NAME", "-j 2", "--list", see tests/mutants/mutants.py
 #   make bench        minirun vs runc vs crun, interleaved (installs runc and crun if missing);
 #                     BENCH_ARGS="--rounds N" etc., see tests/bench/bench.py --help
 #   make vm-test      the VM lab: integration tests in throwaway VMs, kernel x cgroup mode
@@ -34,6 +37,7 @@ TEST_PACKAGES := pytest pytest-xdist python-vagrant
 EXTRA_TEST_PACKAGES ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+MUTANTS_ARGS ?=
 
 # Debian packages: what the tests need, and what the benchmark adds.
 DEPS_PACKAGES := busybox-static iproute2 util-linux procps python3-venv gcc libc6-dev
@@ -82,7 +86,7 @@ for i in 1 2 3; do "$${apt[@]}" update </dev/null && break; \
 "$${apt[@]}" install -y --no-install-recommends "$${missing[@]}" </dev/null
 endef
 
-.PHONY: all deps bench-deps venv rootfs bundles demo test unit integration bench clean _need-root \
+.PHONY: all deps bench-deps venv rootfs bundles demo test unit integration mutants bench clean _need-root \
 	vm-test vm-ci vm-boxes vm-clean
 
 all: test
@@ -136,6 +140,11 @@ unit: venv
 
 integration: deps venv bundles
 	$(call run_pytest,$(INTEGRATION_DIRS),tests/integration)
+
+# Each mutant runs the narrowest tests that pin its behaviour, on its own copy
+# of the repository; the table it prints goes into each issue's closing note.
+mutants: deps venv bundles
+	$(VENV)/bin/python tests/mutants/mutants.py $(MUTANTS_ARGS) </dev/null
 
 bench: bench-deps
 	$(PYTHON) tests/bench/bench.py $(BENCH_ARGS)
