@@ -8,6 +8,9 @@
 #   make integration  integration tests only
 #   make e2e          end-to-end tests only: the real Docker, podman and containerd
 #   make e2e-deps     apt-install the engines the e2e tests start (only what is missing)
+#   make mutants      the mutation harness: each listed bug planted in a copy of minirun.py
+#                     must be caught by its tests (slow, root; not part of make test);
+#                     MUTANTS_ARGS="--only NAME", "-j 2", "--list", see tests/mutants/mutants.py
 #   make bench        minirun vs runc vs crun, interleaved (installs runc and crun if missing);
 #                     BENCH_ARGS="--rounds N" etc., see tests/bench/bench.py --help
 #   make vm-test      the VM lab: integration tests in throwaway VMs, kernel x cgroup mode
@@ -37,6 +40,7 @@ TEST_PACKAGES := pytest pytest-xdist python-vagrant grpcio
 EXTRA_TEST_PACKAGES ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+MUTANTS_ARGS ?=
 
 # Debian packages: what the tests need, and what the benchmark adds.
 DEPS_PACKAGES := busybox-static iproute2 util-linux procps python3-venv gcc libc6-dev
@@ -91,7 +95,7 @@ for i in 1 2 3; do "$${apt[@]}" update </dev/null && break; \
 "$${apt[@]}" install -y --no-install-recommends "$${missing[@]}" </dev/null
 endef
 
-.PHONY: all deps bench-deps e2e-deps venv rootfs bundles demo test unit integration e2e bench clean \
+.PHONY: all deps bench-deps e2e-deps venv rootfs bundles demo test unit integration e2e mutants bench clean \
 	_need-root \
 	vm-test vm-ci vm-boxes vm-clean
 
@@ -152,6 +156,10 @@ integration: deps venv bundles
 
 e2e: e2e-deps venv bundles
 	$(call run_pytest,$(E2E_DIRS),tests/e2e)
+# Each mutant runs the narrowest tests that pin its behaviour, on its own copy
+# of the repository; the table it prints goes into each issue's closing note.
+mutants: deps venv bundles
+	$(VENV)/bin/python tests/mutants/mutants.py $(MUTANTS_ARGS) </dev/null
 
 bench: bench-deps
 	$(PYTHON) tests/bench/bench.py $(BENCH_ARGS)

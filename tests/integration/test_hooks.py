@@ -125,6 +125,17 @@ def test_hook_states(rt, make_bundle, hook_script, shared, cid):
     wanted = dict(HOOK_STATUS_RUNC if IS_RUNC else HOOK_STATUS)
     got = {name: hook_state(shared, name)["status"] for name in wanted}
     assert got == wanted
+    # Every hook reads the state the runtime spec defines: its required
+    # fields (pid too while the container is not stopped), nothing else.
+    required = {"ociVersion", "id", "status", "bundle"}
+    for name in wanted:
+        state = hook_state(shared, name)
+        fields = set(state)
+        assert required <= fields <= required | {"pid", "annotations"}, (name, state)
+        if state["status"] != "stopped":
+            assert "pid" in fields, (name, state)
+        assert state["id"] == cid, (name, state)
+        assert os.path.realpath(state["bundle"]) == os.path.realpath(str(bundle)), (name, state)
 
 
 def test_hook_namespaces(rt, make_bundle, hook_script, shared, cid):

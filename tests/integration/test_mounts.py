@@ -40,6 +40,16 @@ def run_out(rt, bundle, cid, **kwargs):
 # --------------------------------------------------------------------------
 # the root filesystem
 
+def test_the_hosts_root_is_detached_after_the_pivot(rt, make_bundle, cid):
+    """pivot_root(".", ".") stacks the host's root on the container's and the
+    runtime unmounts it: the container's mount table holds its root and the
+    mounts its config asks for, and none of the host's."""
+    bundle = make_bundle(["cat", "/proc/self/mountinfo"])
+    points = [line.split()[4] for line in run_out(rt, bundle, cid).splitlines()]
+    wanted = ["/"] + [m["destination"] for m in base_config("rootfs")["mounts"]]
+    assert sorted(points) == sorted(wanted), points
+
+
 def test_readonly_root(rt, make_bundle, rootfs, cid):
     script = ("touch /x 2>&1; echo rc=$?; touch /tmp/y && echo tmp-ok; "
               "touch /dev/z && echo dev-ok")
