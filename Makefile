@@ -156,6 +156,7 @@ integration: deps venv bundles
 
 e2e: e2e-deps venv bundles
 	$(call run_pytest,$(E2E_DIRS),tests/e2e)
+
 # Each mutant runs the narrowest tests that pin its behaviour, on its own copy
 # of the repository; the table it prints goes into each issue's closing note.
 mutants: deps venv bundles

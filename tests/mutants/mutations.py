@@ -50,7 +50,7 @@ MUTANTS = [
            "cfg.rootfs_propagation = PROPAGATION_OPTIONS.get(propagation.replace('private', 'slave'))",
            [I + "test_mounts.py::test_rootfs_propagation"]),
     Mutant("no-tmpcopyup", "mounts",
-           "            copy_tree(k, fd_path(copy_from), fd_path(fd))\n",
+           "            copy_tree(k, fd_path(copy_from), fd_path(fd), top=in_image)\n",
            "            pass\n",
            [I + "test_mounts.py::test_tmpcopyup_copies_the_images_directory_onto_the_tmpfs"]),
     Mutant("copy-keeps-no-owner", "mounts",
@@ -100,7 +100,7 @@ MUTANTS = [
            'k.mount("tmpfs", path, "tmpfs", 0)',
            [I + "test_mounts.py::test_masked_paths"]),
     Mutant("readonly-paths-not-remounted-ro", "masked paths",
-           "            remount_bind(k, path, MS_RDONLY | MS_REC)\n",
+           "            remount_bind(k, path, MS_RDONLY | MS_REC | mount_flags_of(path))\n",
            "            pass\n",
            [I + "test_mounts.py::test_readonly_paths"]),
     # --- capabilities ----------------------------------------------------------
@@ -181,10 +181,10 @@ MUTANTS = [
            '        for hook in plan.hooks["createContainer"]:\n'
            "            # In the container's namespaces, before the pivot: runc runs\n"
            "            # them from the root filesystem, with the usual umask.\n"
-           "            run_hook(hook, state, cwd=rootfs.root if rootfs is not None else None, umask=0o022)\n",
+           "            run_hook(hook, state, cwd=plan.chroot_path, umask=0o022)\n",
            '        state = hook_state(plan.cid, host_pid, plan.bundle, plan.annotations, "creating")\n'
            '        for hook in plan.hooks["createContainer"]:\n'
-           "            run_hook(hook, state, cwd=rootfs.root if rootfs is not None else None, umask=0o022)\n"
+           "            run_hook(hook, state, cwd=plan.chroot_path, umask=0o022)\n"
            '        if plan.hooks["prestart"] or plan.hooks["createRuntime"]:\n'
            '            channel.send(Msg.RUN_HOOKS)\n'
            '            channel.expect(Msg.HOOKS_DONE)\n',
