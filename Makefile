@@ -3,9 +3,14 @@
 #   make deps         apt-install what the tests need (only what is missing)
 #   make bundles      build the busybox rootfs into bundles/*/rootfs
 #   make demo         run the hello bundle with minirun (root)
-#   make test         unit + integration tests (integration needs root)
+#   make test         unit + integration + end-to-end tests (integration and e2e need root)
 #   make unit         unit tests only (no root needed)
 #   make integration  integration tests only
+#   make e2e          end-to-end tests only: the real Docker, podman and containerd
+#   make e2e-deps     apt-install the engines the e2e tests start (only what is missing)
+#   make mutants      the mutation harness: each listed bug planted in a copy of minirun.py
+#                     must be caught by its tests (slow, root; not part of make test);
+#                     MUTANTS_ARGS="--only NAME", "-j 2", "--list", see tests/mutants/mutants.py
 #   make bench        minirun vs runc vs crun, interleaved (installs runc and crun if missing);
 #                     BENCH_ARGS="--rounds N" etc., see tests/bench/bench.py --help
 #   make vm-test      the VM lab: integration tests in throwaway VMs, kernel x cgroup mode
@@ -29,15 +34,22 @@ export MINIRUN_PYTHON := $(PYTHON)
 
 VENV := .venv
 VENV_STAMP := $(VENV)/.minirun-packages
-# python-vagrant drives the VM lab (vm/lab.py); the runtime never imports it.
-TEST_PACKAGES := pytest pytest-xdist python-vagrant
+# python-vagrant drives the VM lab (vm/lab.py), grpcio is the e2e tests' CRI client
+# (tests/e2e/cri.py); the runtime never imports either.
+TEST_PACKAGES := pytest pytest-xdist python-vagrant grpcio
 EXTRA_TEST_PACKAGES ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+MUTANTS_ARGS ?=
 
 # Debian packages: what the tests need, and what the benchmark adds.
 DEPS_PACKAGES := busybox-static iproute2 util-linux procps python3-venv gcc libc6-dev uidmap passwd
 BENCH_PACKAGES := runc crun
+# The engines the end-to-end tests start (tests/e2e), each privately: Docker
+# on containerd (io.containerd.runc.v2 shim), podman with conmon, runc as the
+# reference runtime, tini as docker-init, catatonit for podman --init.
+E2E_PACKAGES := docker.io containerd runc podman conmon iptables containernetworking-plugins \
+	tini catatonit
 # The VM lab's host side, installed by the vm-* targets only (gcc builds the
 # security tests' static syscall probe for the guests, which have no compiler).
 VM_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu \
@@ -56,6 +68,7 @@ ROOTFS_DIRS := $(addprefix bundles/,$(addsuffix /rootfs,$(BUNDLES)))
 
 UNIT_DIRS := $(wildcard tests/unit)
 INTEGRATION_DIRS := $(wildcard tests/integration)
+E2E_DIRS := $(wildcard tests/e2e)
 
 # $(call apt_ensure,PACKAGES): apt-get install those of PACKAGES that are not
 # installed; no apt work at all when none is missing. Non-interactive, no
@@ -82,7 +95,8 @@ for i in 1 2 3; do "$${apt[@]}" update </dev/null && break; \
 "$${apt[@]}" install -y --no-install-recommends "$${missing[@]}" </dev/null
 endef
 
-.PHONY: all deps bench-deps venv rootfs bundles demo test unit integration bench clean _need-root \
+.PHONY: all deps bench-deps e2e-deps venv rootfs bundles demo test unit integration e2e mutants bench clean \
+	_need-root \
 	vm-test vm-ci vm-boxes vm-clean
 
 all: test
@@ -92,6 +106,9 @@ deps:
 
 bench-deps: deps
 	@$(call apt_ensure,$(BENCH_PACKAGES))
+
+e2e-deps: deps
+	@$(call apt_ensure,$(E2E_PACKAGES))
 
 # The venv is (re)built only when missing or when the package list changed.
 venv:
@@ -128,14 +145,22 @@ if [ $$rc -eq 5 ]; then echo "no tests collected in $(strip $(1))"; rc=0; fi; \
 exit $$rc
 endef
 
-test: deps venv bundles
-	$(call run_pytest,$(UNIT_DIRS) $(INTEGRATION_DIRS),tests/unit tests/integration)
+test: deps e2e-deps venv bundles
+	$(call run_pytest,$(UNIT_DIRS) $(INTEGRATION_DIRS) $(E2E_DIRS),tests/unit tests/integration tests/e2e)
 
 unit: venv
 	$(call run_pytest,$(UNIT_DIRS),tests/unit)
 
 integration: deps venv bundles
 	$(call run_pytest,$(INTEGRATION_DIRS),tests/integration)
+
+e2e: e2e-deps venv bundles
+	$(call run_pytest,$(E2E_DIRS),tests/e2e)
+
+# Each mutant runs the narrowest tests that pin its behaviour, on its own copy
+# of the repository; the table it prints goes into each issue's closing note.
+mutants: deps venv bundles
+	$(VENV)/bin/python tests/mutants/mutants.py $(MUTANTS_ARGS) </dev/null
 
 bench: bench-deps
 	$(PYTHON) tests/bench/bench.py $(BENCH_ARGS)

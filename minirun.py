@@ -299,10 +299,15 @@ def exit_code(status):
 # youki's test Syscall does. Pure reads (stat, readlink, listdir) stay os.*.
 #
 # ctypes is loaded only by the commands that need the kernel: `state` and
-# `list` never pay for it. Errors are OSError with the errno's name known to
-# the `errno` module (a builtin: free to import).
+# `list` never pay for it. Errors are OSError; the errno values the runtime
+# tells apart are named in E below (Linux's numbers, the same on x86_64 and
+# aarch64; importing the errno module costs ~0.1 ms on every call).
 
-import errno as E  # noqa: E402  (a builtin module, no import cost)
+
+class E:
+    EPERM, ENOENT, ENODEV, EINVAL, ENAMETOOLONG, ENOSYS, ELOOP, EPROTO, EOPNOTSUPP = \
+        1, 2, 19, 22, 36, 38, 40, 71, 95
+
 
 CLONE_NEWTIME = 0x00000080
 CLONE_PARENT = 0x00008000
@@ -1718,7 +1723,16 @@ def _check_consistency(cfg):
     if cfg.time_offsets and not cfg.new_namespace("time"):
         raise ConfigError("linux.timeOffsets", "time offsets need a new time namespace in linux.namespaces")
     if "mount" not in cfg.namespaces:
-        raise ConfigError("linux.namespaces", "a mount namespace is required (minirun never changes the host's mounts)")
+        # runc runs such a config; without a mount namespace of its own the
+        # container can only be chrooted into its root: anything that would
+        # mount would change the host's mounts, and is refused.
+        for field, value in (("mounts", cfg.mounts), ("linux.maskedPaths", cfg.masked_paths),
+                             ("linux.readonlyPaths", cfg.readonly_paths), ("root.readonly", cfg.root_readonly),
+                             ("linux.rootfsPropagation", cfg.rootfs_propagation),
+                             ("process.terminal", cfg.process.terminal)):
+            if value:
+                raise ConfigError(field, "needs a mount namespace in linux.namespaces "
+                                  "(minirun never changes the host's mounts)")
     # A joined uts namespace is the container's too: runc sets the name there.
     if cfg.hostname and "uts" not in cfg.namespaces:
         raise ConfigError("hostname", "setting the hostname needs a uts namespace of the container's own")
@@ -2405,6 +2419,15 @@ def remount_bind(k, target, flags):
         k.mount(None, target, None, MS_BIND | MS_REMOUNT | flags | locked)
 
 
+def mount_flags_of(path):
+    """The MS_* flags of the mount `path` is on (statvfs's ST_* bits are the same numbers)."""
+    current = os.statvfs(path).f_flag
+    flags = current & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME)
+    if current & 4096:  # ST_RELATIME
+        flags |= MS_RELATIME
+    return flags
+
+
 def prepare_rootfs(k, rootfs):
     """Everything that happens to the root filesystem before pivot_root."""
     root = rootfs.root
@@ -2478,6 +2501,7 @@ def mount_one(k, rootfs, mount):
     elif mount.index in rootfs.idmapped_trees:
         source = fd_path(rootfs.idmapped_trees[mount.index])
     is_file = mount.is_bind and not os.path.isdir(source)
+    in_image = os.path.lexists(resolve_in_root(root, mount.destination))
     make_target(k, root, mount.destination, is_file)
     copy_from = None
     if mount.tmpcopyup:
@@ -2503,7 +2527,10 @@ def mount_one(k, rootfs, mount):
         if mount.recursive_set or mount.recursive_clear:
             k.mount_setattr(fd_path(fd), mount.recursive_set, mount.recursive_clear)
         if copy_from is not None:
-            copy_tree(k, fd_path(copy_from), fd_path(fd))
+            # The directory's own mode and owner go onto the tmpfs only when
+            # the image had it: one we just made (0755, root) would take the
+            # tmpfs's 1777 away (runc copies them only in that case too).
+            copy_tree(k, fd_path(copy_from), fd_path(fd), top=in_image)
     finally:
         k.close(fd)
         if copy_from is not None:
@@ -2529,11 +2556,13 @@ def mount_filesystem(k, rootfs, mount, target):
         raise
 
 
-def copy_tree(k, source, target):
-    """tmpcopyup: copy what the directory held before the tmpfs covered it."""
-    status = os.stat(source)
-    k.chown(target, status.st_uid, status.st_gid)
-    k.chmod(target, status.st_mode & 0o7777)
+def copy_tree(k, source, target, top=True):
+    """tmpcopyup: copy what the directory held before the tmpfs covered it
+    (with top, also the directory's own owner and mode)."""
+    if top:
+        status = os.stat(source)
+        k.chown(target, status.st_uid, status.st_gid)
+        k.chmod(target, status.st_mode & 0o7777)
     for entry in os.scandir(source):
         src, dst = os.path.join(source, entry.name), os.path.join(target, entry.name)
         info = entry.stat(follow_symlinks=False)
@@ -2612,11 +2641,42 @@ def pivot_into(k, root):
 
 
 def move_root(k, root):
-    """--no-pivot: move the rootfs over / and chroot (for ramdisk roots)."""
+    """--no-pivot: move the rootfs over / and chroot (for ramdisk roots).
+
+    Without pivot_root the host's mounts stay in the container's mount
+    namespace, hidden under the moved rootfs. A fully visible procfs among
+    them would let a process that makes a user namespace mount a fresh proc
+    (the kernel's mount_too_revealing check looks at every mount of the
+    namespace), so every mount outside the rootfs is detached first, as runc
+    does. The namespace is the container's own copy, private or a slave of
+    the host's: nothing of this reaches the host.
+    """
+    root = os.path.realpath(root)  # mountinfo names mount points by their real paths
+    prefix = root.rstrip("/") + "/"
+    outside = [point for point in mount_points() if point != root and not point.startswith(prefix)
+               and not prefix.startswith(point.rstrip("/") + "/")]
+    for point in sorted(outside, key=lambda p: p.count("/"), reverse=True):
+        try:
+            k.umount(point, MNT_DETACH)
+        except OSError as exc:
+            if exc.errno not in (E.EINVAL, E.ENOENT):  # already gone with a parent
+                raise
     k.chdir(root)
     k.mount(root, "/", None, MS_MOVE)
     k.chroot(".")
     k.chdir("/")
+
+
+def mount_points():
+    """The mount points of this mount namespace, from /proc/self/mountinfo."""
+    points = []
+    with open("/proc/self/mountinfo", "rb") as info:
+        for line in info:
+            raw = line.split()[4].decode("utf-8", "surrogateescape")
+            # mountinfo escapes space, tab, newline and backslash as \ooo
+            points.append(raw.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
+                          .replace("\\134", "\\"))
+    return points
 
 
 def finish_rootfs(k, rootfs):
@@ -2636,7 +2696,9 @@ def finish_rootfs(k, rootfs):
             continue
         try:
             k.mount(path, path, None, MS_BIND | MS_REC)
-            remount_bind(k, path, MS_RDONLY | MS_REC)
+            # Keep what the mount already had (proc's nosuid, nodev, noexec):
+            # a bind remount sets exactly the flags it is given.
+            remount_bind(k, path, MS_RDONLY | MS_REC | mount_flags_of(path))
         except OSError as exc:
             raise Error("linux.readonlyPaths: %s" % os_error_text(exc)) from None
     if rootfs.readonly:
@@ -3248,8 +3310,11 @@ class ProcessPlan:
 
 
 class CreatePlan:
-    __slots__ = ("cid", "bundle", "namespaces", "rootfs", "sysctl", "hostname", "domainname", "hooks",
-                 "process", "session_keyring", "oom_score_adj", "annotations", "own_pid_namespace",
+    """rootfs: a RootfsPlan, or None without a mount namespace, when the init
+    only chroots into chroot_path."""
+
+    __slots__ = ("cid", "bundle", "namespaces", "rootfs", "chroot_path", "sysctl", "hostname", "domainname",
+                 "hooks", "process", "session_keyring", "oom_score_adj", "annotations", "own_pid_namespace",
                  "terminal", "cgroup", "cgroups_skipped")
 
 
@@ -3517,6 +3582,7 @@ def plan_create(cid, cfg, opts, host, environ=None, pid=None):
     plan.annotations = cfg.annotations
     plan.namespaces = plan_namespaces(cfg, host)
     plan.rootfs = plan_rootfs(cfg, opts, host) if "mount" in cfg.namespaces else None
+    plan.chroot_path = cfg.root_path
     plan.sysctl = plan_sysctl(cfg, host)
     plan.hostname, plan.domainname = cfg.hostname, cfg.domainname
     plan.hooks = cfg.hooks
@@ -4115,12 +4181,15 @@ def init_main(k, plan, fds):
         for hook in plan.hooks["createContainer"]:
             # In the container's namespaces, before the pivot: runc runs
             # them from the root filesystem, with the usual umask.
-            run_hook(hook, state, cwd=rootfs.root if rootfs is not None else None, umask=0o022)
-        if rootfs is not None:
-            if rootfs.no_pivot:
-                move_root(k, rootfs.root)
-            else:
-                pivot_into(k, rootfs.root)
+            run_hook(hook, state, cwd=plan.chroot_path, umask=0o022)
+        if rootfs is None:
+            k.chdir(plan.chroot_path)
+            k.chroot(".")
+            k.chdir("/")
+        elif rootfs.no_pivot:
+            move_root(k, rootfs.root)
+        else:
+            pivot_into(k, rootfs.root)
         slave = None
         if pplan.terminal:
             master, slave, slave_path = open_terminal(k, pplan)

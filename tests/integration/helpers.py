@@ -28,7 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 MINIRUN = REPO / "minirun.py"
-FIXTURES_DIR = (REPO / ".." / "shared" / "fixtures" / "engine-configs").resolve()
+FIXTURES_DIR = HERE.parent / "fixtures" / "engine-configs"
 
 BUSYBOX = "/bin/busybox"
 

@@ -11,6 +11,7 @@ terminal, waits, and exits with the process's status.
 
 import json
 import os
+import re
 import signal
 import subprocess
 
@@ -276,6 +277,25 @@ def test_no_host_fd_and_no_host_cwd_reach_the_process(rt, running, cid, tmp_path
     assert os.readlink("/proc/%d/cwd" % pid) == "/"
     cwd, root = os.stat("/proc/%d/cwd" % pid), os.stat("/proc/%d/root" % init)
     assert (cwd.st_dev, cwd.st_ino) == (root.st_dev, root.st_ino)
+
+
+def test_fds_the_caller_leaks_into_exec_do_not_reach_the_process(rt, running, cid, tmp_path):
+    """A caller that hands exec fds 3 and 4 without --preserve-fds (a shim's
+    careless fork): the process holds only its stdio, never a host file."""
+    running()
+    leak = tmp_path / "host-secret"
+    leak.write_text("")
+    listing = tmp_path / "listing.out"
+    env = dict(os.environ, LEAK=str(leak))
+    with open(str(listing), "w") as out:
+        result = run_through_shell(rt, ["bash", "-c", 'exec "$@" 3>"$LEAK" 4<"$LEAK"', "bash"],
+                                   ["exec", cid, "ls", "-l", "/proc/self/fd"], env, out, "leak")
+    assert result.returncode == 0, result.stderr
+    text = listing.read_text()
+    # 0, 1, 2 and the directory ls itself reads (listed as 3, closed before
+    # its readlink: no "->")
+    assert sorted(re.findall(r"\s(\d+) -> ", text)) == ["0", "1", "2"], text
+    assert "host-secret" not in text, text
 
 
 def test_cwd_through_a_preserved_host_directory_is_refused(rt, running, cid, tmp_path):

@@ -147,7 +147,7 @@ def test_run_large_output_through_a_pipe(rt, make_bundle, cid):
 
 def test_the_created_init_holds_only_stdio_and_the_exec_fifo(rt, make_bundle, cid, tmp_path):
     """While the container waits for `start`, its init holds fds 0-2 (create's
-    stdio) and the exec fifo, nothing else: above all no end of the socket
+    stdio), the exec fifo and start.error, nothing else: above all no end of the socket
     create talks to its children over. Had the init kept create's end, it
     would never see EOF when create dies early, and would block forever."""
     bundle = make_bundle(["true"])
@@ -165,6 +165,8 @@ def test_the_created_init_holds_only_stdio_and_the_exec_fifo(rt, make_bundle, ci
         # runc's init is a Go program: it also holds the Go runtime's own
         # netpoller (an eventpoll and its wake-up pipe)
         return
-    # exec.fifo (which start writes) and start.error (where a failure after
-    # READY is reported to start): both close-on-exec, both in the state dir
+    # Besides the exec fifo, the file in the container's state directory where
+    # the init reports a failure after create has gone (a startContainer hook,
+    # execve), which `start` reads: both close-on-exec.
     assert sorted(os.path.basename(t) for t in others.values()) == ["exec.fifo", "start.error"], others
+    assert {os.path.dirname(t) for t in others.values()} == {str(rt.root / cid)}, others

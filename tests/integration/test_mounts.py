@@ -40,6 +40,16 @@ def run_out(rt, bundle, cid, **kwargs):
 # --------------------------------------------------------------------------
 # the root filesystem
 
+def test_the_hosts_root_is_detached_after_the_pivot(rt, make_bundle, cid):
+    """pivot_root(".", ".") stacks the host's root on the container's and the
+    runtime unmounts it: the container's mount table holds its root and the
+    mounts its config asks for, and none of the host's."""
+    bundle = make_bundle(["cat", "/proc/self/mountinfo"])
+    points = [line.split()[4] for line in run_out(rt, bundle, cid).splitlines()]
+    wanted = ["/"] + [m["destination"] for m in base_config("rootfs")["mounts"]]
+    assert sorted(points) == sorted(wanted), points
+
+
 def test_readonly_root(rt, make_bundle, rootfs, cid):
     script = ("touch /x 2>&1; echo rc=$?; touch /tmp/y && echo tmp-ok; "
               "touch /dev/z && echo dev-ok")
@@ -91,6 +101,22 @@ def test_no_pivot(rt, make_bundle, rootfs, cid, tmp_path):
     lines = (tmp_path / "out").read_text().split()
     assert lines[0] == "no-pivot"
     assert sorted(lines[1:]) == sorted(os.listdir(str(rootfs)))
+
+
+FRESH_PROC = 'unshare -U -r -m -p -f sh -c "mount -t proc proc /tmp && echo mounted || echo refused"'
+
+
+@pytest.mark.parametrize("pivot", [True, False])
+def test_no_fresh_proc_can_be_mounted_from_a_new_user_namespace(rt, make_bundle, cid, pivot):
+    """The kernel lets a new user namespace mount proc only where a fully
+    visible proc already is in the mount namespace. With --no-pivot the
+    host's mounts would still be there under the moved rootfs: they are
+    detached first, so the answer is the same as with pivot_root. (The
+    container's own /proc is not fully visible: a path in it is masked.)"""
+    bundle = make_bundle(["sh", "-c", FRESH_PROC],
+                         linux={"maskedPaths": ["/proc/kcore", "/proc/keys"], "readonlyPaths": ["/proc/sys"]})
+    flags = () if pivot else ("--no-pivot",)
+    assert rt("run", *flags, "--bundle", bundle, cid).stdout == "refused\n"
 
 
 # --------------------------------------------------------------------------

@@ -258,3 +258,36 @@ def test_uid_and_gid_maps_are_written_from_their_own_mappings(rt, make_bundle, r
     status = proc_status(pid)
     assert status["Uid"].split() == ["100000"] * 4
     assert status["Gid"].split() == ["300000"] * 4
+
+
+def test_join_a_mount_namespace_by_path_still_prepares_and_enters_the_rootfs(rt, make_bundle, rootfs, cid):
+    """A mount namespace joined by path gets the bundle's root filesystem
+    prepared in it and pivoted into (as runc does): the process finds its
+    image's files, and the joined namespace is the one it runs in."""
+    (rootfs / "marker").write_text("from the image\n")
+    holder = rt.spawn(["unshare", "--mount", "--propagation", "private", "sleep", "1000"])
+    path = "/proc/%d/ns/mnt" % holder.pid
+    wait_for(lambda: ns_id(holder.pid, "mnt") != ns_id("self", "mnt"), what="the helper's mount namespace")
+    types = [t for t in ALL if t != "mount"]
+    bundle = make_bundle(["sh", "-c", "cat /marker; readlink /proc/self/ns/mnt"],
+                         linux={"namespaces": namespaces(*types, mount=path)})
+    marker, mnt = rt("run", "--bundle", bundle, cid).stdout.splitlines()
+    assert marker == "from the image"
+    assert mnt == ns_id(holder.pid, "mnt")
+
+
+@pytest.mark.skipif(IS_RUNC, reason="runc 1.1.5 would mount the config's mounts into the host's namespace")
+def test_a_config_without_a_mount_namespace_runs_chrooted(rt, make_bundle, rootfs, cid):
+    (rootfs / "marker").write_text("chrooted\n")
+    types = [t for t in ALL if t != "mount"]
+    bundle = make_bundle(["cat", "/marker"], mounts=[], linux={"namespaces": namespaces(*types)})
+    assert rt("run", "--bundle", bundle, cid).stdout == "chrooted\n"
+    assert rt.leftovers() == {}
+
+
+@pytest.mark.skipif(IS_RUNC, reason="runc 1.1.5 mounts them into the host's namespace")
+def test_a_config_without_a_mount_namespace_refuses_mounts(rt, make_bundle, cid):
+    types = [t for t in ALL if t != "mount"]
+    bundle = make_bundle(["true"], linux={"namespaces": namespaces(*types)})
+    result = rt("run", "--bundle", bundle, cid, check=False, log=True)
+    assert_error(result, "mounts", "needs a mount namespace", log=rt.log)

@@ -283,3 +283,14 @@ def test_process_identity_from_the_host(rt, make_bundle, cid):
     assert status["Gid"].split() == ["1000"] * 4
     assert status["NoNewPrivs"] == "1"
     assert os.readlink("/proc/%d/exe" % pid).endswith("/bin/busybox")
+
+
+def test_a_cwd_only_root_may_enter_still_works_for_another_user(rt, make_bundle, rootfs, cid):
+    """process.cwd is entered before the user switch (as runc does): a 0700
+    root directory works as the cwd of uid 42, though uid 42 could not
+    enter it itself."""
+    private = rootfs / "private"
+    private.mkdir(mode=0o700)
+    bundle = make_bundle(["sh", "-c", "pwd; id -u; ls . >/dev/null 2>&1 || echo cannot-list"],
+                         process={"cwd": "/private", "user": {"uid": 42, "gid": 42}})
+    assert run_out(rt, bundle, cid).split() == ["/private", "42", "cannot-list"]

@@ -130,15 +130,16 @@ def test_a_fifo_given_as_a_namespace_path_is_refused_without_hanging(rt, make_bu
     rt.assert_clean()
 
 
-def test_create_killed_at_any_moment_leaves_nothing_after_delete_force(rt, make_bundle, tmp_path):
-    """SIGKILL to `create` at spread-out moments of its run; each time,
-    `delete --force` afterwards leaves no process, mount or state. (The
-    delays spread the kill over create's steps; they synchronise nothing.)"""
+@pytest.mark.parametrize("command", ["create", "run"])
+def test_create_or_run_killed_at_any_moment_leaves_nothing_after_delete_force(rt, make_bundle, tmp_path, command):
+    """SIGKILL to `create` (or `run`) at spread-out moments of its run; each
+    time, `delete --force` afterwards leaves no process, mount or state. (The
+    delays spread the kill over the command's steps; they synchronise nothing.)"""
     bundle = make_bundle(["sleep", "1000"])
     rng = random.Random(7)
     for n in range(25):
-        cid = "killed-%d" % n
-        proc = rt.popen("create", "--bundle", bundle, cid)
+        cid = "killed-%s-%d" % (command, n)
+        proc = rt.popen(command, "--bundle", bundle, cid)
         try:
             proc.wait(timeout=rng.uniform(0.0, 0.08))
         except subprocess.TimeoutExpired:

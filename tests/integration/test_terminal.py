@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from .helpers import ConsoleReceiver, assert_error, read_all, read_until
+from .helpers import ConsoleReceiver, assert_error, read_all, read_until, wait_for
 
 TIOCGPTN = 0x80045430
 
@@ -69,6 +69,35 @@ def test_console_io_tty_and_size(rt, make_bundle, console, cid):
     assert "console-ok" in lines
     os.write(master, b"xyz\n")
     read_until(master, "got:xyz")
+    rt.wait_status(cid, "stopped")
+
+
+def test_the_console_is_the_controlling_terminal_of_the_process(rt, make_bundle, console, cid):
+    """The pty slave is the controlling terminal of the process's session:
+    /dev/tty opens (ENXIO without one), and ^C typed on the console
+    interrupts the foreground command, as `docker run -it` users expect."""
+    # sleep runs as a child: the shell is pid 1 of the container, which the
+    # kernel never lets a signal without a handler kill
+    script = ("if echo via-dev-tty > /dev/tty; then echo ctty-ok; else echo ctty-missing; fi; "
+              "sleep 100; echo sleep-ended-$?")
+    receiver, fds = create_with_console(rt, make_bundle, console, cid, ["sh", "-c", script])
+    master = fds[0]
+    rt("start", cid)
+    out = read_until(master, r"ctty-\w+\r?\n").decode(errors="replace").replace("\r", "").splitlines()
+    assert out[-2:] == ["via-dev-tty", "ctty-ok"], out
+    pid = rt.state(cid)["pid"]
+
+    def sleeping_child():
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            for child in f.read().split():
+                with open("/proc/%s/cmdline" % child, "rb") as cmdline:
+                    if cmdline.read().startswith(b"sleep\0"):
+                        return child
+        return None
+
+    wait_for(sleeping_child, what="the container's sleep")
+    os.write(master, b"\x03")
+    read_until(master, "sleep-ended-130")
     rt.wait_status(cid, "stopped")
 
 

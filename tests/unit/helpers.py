@@ -7,10 +7,8 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MINIRUN = os.path.join(REPO, "minirun.py")
-# The engines' real configs: the repository's own copy, else the shared one beside it.
-FIXTURES = next((path for path in (os.path.join(REPO, "tests", "fixtures", "engine-configs"),
-                                   os.path.join(os.path.dirname(REPO), "shared", "fixtures", "engine-configs"))
-                 if os.path.isdir(path)), os.path.join(REPO, "tests", "fixtures", "engine-configs"))
+# The engines' real configs, copied into the repository (it stands alone).
+FIXTURES = os.path.join(REPO, "tests", "fixtures", "engine-configs")
 BUNDLES = os.path.join(REPO, "bundles")
 
 

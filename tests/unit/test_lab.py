@@ -177,8 +177,7 @@ def test_the_payload_holds_the_runtime_the_tests_and_a_static_probe(tmp_path):
     assert (payload / "tests" / "integration" / "conftest.py").is_file()
     assert (payload / "vm" / "guest" / "run-suite.sh").is_file()
     assert not list(payload.rglob("__pycache__"))
-    if os.path.isdir(os.path.join(os.path.dirname(REPO), "shared", "fixtures")):
-        assert list((payload / "fixtures" / "engine-configs").glob("*.json"))
+    assert list((payload / "tests" / "fixtures" / "engine-configs").glob("*.config.json"))
 
     probe = payload / "syscall_probe"
     assert os.stat(str(probe)).st_mode & stat.S_IXUSR

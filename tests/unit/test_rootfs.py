@@ -323,8 +323,10 @@ def test_masked_paths_hide_directories_with_tmpfs_and_files_with_dev_null(tmp_pa
         elif path in ("/proc/kcore", "/proc/keys"):
             expected.append(("/dev/null", root + path, None, MS_BIND, None))
     for path in cfg.readonly_paths:
+        # the remount keeps the flags the mount already has (proc's nosuid, nodev, noexec)
+        kept = minirun.mount_flags_of(root + path)
         expected += [(root + path, root + path, None, MS_BIND | MS_REC, None),
-                     (None, root + path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, None)]
+                     (None, root + path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | kept, None)]
     if cfg.root_readonly:
         expected.append((None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY, None))
     assert mounts(k) == expected
@@ -339,8 +341,10 @@ def test_a_read_only_root_is_remounted_read_only_after_the_read_only_paths(tmp_p
     os.makedirs(cfg.root_path + "/proc/sys")
     k = RecordingKernel(tmp_path)
     minirun.finish_rootfs(k, plan)
+    kept = minirun.mount_flags_of(cfg.root_path + "/proc/sys")
     assert mounts(k)[-3:] == [(cfg.root_path + "/proc/sys", cfg.root_path + "/proc/sys", None, MS_BIND | MS_REC, None),
-                              (None, cfg.root_path + "/proc/sys", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC, None),
+                              (None, cfg.root_path + "/proc/sys", None,
+                               MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | kept, None),
                               (None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)]
 
 
@@ -423,6 +427,18 @@ def test_pivot_into_stacks_the_old_root_and_detaches_it(tmp_path):
 
 def test_move_root_moves_the_rootfs_over_slash_and_chroots(tmp_path):
     k = RecordingKernel(tmp_path)
-    minirun.move_root(k, str(tmp_path))
-    assert k.calls == [("chdir", str(tmp_path)), ("mount", str(tmp_path), "/", None, MS_MOVE, None),
-                       ("chroot", "."), ("chdir", "/")]
+    root = os.path.realpath(str(tmp_path))
+    minirun.move_root(k, root)
+    detached = [call for call in k.calls if call[0] == "umount"]
+    assert k.calls[len(detached):] == [("chdir", root), ("mount", root, "/", None, MS_MOVE, None),
+                                       ("chroot", "."), ("chdir", "/")]
+    # first, every mount outside the rootfs (and not on the way to it) is
+    # detached, deepest first, so no fully visible /proc stays reachable
+    points = minirun.mount_points()
+    outside = {p for p in points if p != root and not p.startswith(root + "/")
+               and not (root + "/").startswith(p.rstrip("/") + "/")}
+    assert {call[1] for call in detached} == outside
+    assert all(call[2] == minirun.MNT_DETACH for call in detached)
+    depths = [call[1].count("/") for call in detached]
+    assert depths == sorted(depths, reverse=True)
+    assert "/proc" in outside

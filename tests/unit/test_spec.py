@@ -442,15 +442,26 @@ def test_relative_namespace_path_is_refused():
     assert exc.field == "linux.namespaces[1].path"
 
 
-def test_no_mount_namespace_is_refused():
-    exc = config_error(base_config(linux={"namespaces": [{"type": "pid"}]}))
-    assert exc.field == "linux.namespaces" and "mount namespace" in str(exc)
+PROC_MOUNT = [{"destination": "/proc", "type": "proc", "source": "proc"}]
 
 
-def test_a_missing_linux_section_is_refused_for_lack_of_a_mount_namespace():
-    raw = base_config()
-    del raw["linux"]
-    assert config_error(raw).field == "linux.namespaces"
+def test_without_a_mount_namespace_mounts_are_refused():
+    exc = config_error(base_config(mounts=PROC_MOUNT, linux={"namespaces": [{"type": "pid"}]}))
+    assert exc.field == "mounts" and "needs a mount namespace" in str(exc)
+
+
+def test_without_a_mount_namespace_and_without_mounts_a_config_is_accepted():
+    raw = base_config(linux={"namespaces": [{"type": "pid"}]})
+    raw["mounts"] = []
+    raw.pop("hostname", None)
+    cfg = parse(raw)
+    assert "mount" not in cfg.namespaces
+
+
+def test_a_missing_linux_section_means_no_mount_namespace_so_mounts_are_refused():
+    raw = base_config(mounts=PROC_MOUNT)
+    raw.pop("linux", None)
+    assert config_error(raw).field == "mounts"
 
 
 MAPPING = [{"containerID": 0, "hostID": 100000, "size": 65536}]

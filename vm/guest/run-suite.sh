@@ -5,7 +5,7 @@
 # layout it booted with, read from /sys/fs/cgroup), then runs the integration
 # tests from a local copy of SRC (SRC may be a read-only share; minirun caches
 # its bytecode beside itself).  SRC is the payload vm/lab.py staged: minirun.py
-# and tests/, the engine fixtures, and the syscall probe built on the host.
+# and tests/ (engine fixtures included), and the syscall probe built on the host.
 # Leaves guest.env, junit.xml, pytest.log and pytest-exit in OUT.
 set -u
 src=$1 out=$2
@@ -15,11 +15,6 @@ rm -rf "$work"
 mkdir -p "$work/minirun" "$out"
 cp -a "$src/minirun.py" "$src/tests" "$work/minirun/"
 find "$work" -name __pycache__ -type d -prune -exec rm -rf {} +
-# the engine fixtures go where the tests look for them: ../shared beside the repo
-if [ -d "$src/fixtures" ]; then
-    mkdir -p "$work/shared"
-    cp -a "$src/fixtures" "$work/shared/"
-fi
 # the guests have no compiler: the security tests use the probe the host built
 if [ -f "$src/syscall_probe" ]; then
     cp "$src/syscall_probe" "$work/syscall_probe"
