@@ -18,6 +18,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 import uuid
 
@@ -69,16 +70,37 @@ def user():
                 assert not any(line.startswith(name + ":") for line in f), "%s kept %s" % (path, name)
 
 
+@pytest.fixture(scope="module")
+def user_runtime():
+    """The runtime command the user runs. A copy of minirun.py in a directory
+    the user can enter: the repository may lie in a tree it cannot (the
+    mutation harness's 0700 copies), and the interpreter is the real one
+    behind a virtualenv's link."""
+    if IS_RUNC:
+        yield list(RUNTIME), {}
+        return
+    top = tempfile.mkdtemp(prefix="minirun-rootless-runtime-", dir="/tmp")
+    try:
+        os.chmod(top, 0o755)
+        copy = os.path.join(top, "minirun.py")
+        shutil.copy2(RUNTIME[-1], copy)
+        os.chmod(copy, 0o755)
+        python = os.path.realpath(os.environ.get("MINIRUN_PYTHON") or sys.executable)
+        yield list(RUNTIME[:-1]) + [copy], {"MINIRUN_PYTHON": python}
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
 class AsUser:
     """Runs the runtime (or another program) as the rootless user, with its
     own XDG_RUNTIME_DIR and no --root: the default root is under test."""
 
-    def __init__(self, user, runtime_dir):
+    def __init__(self, user, runtime_dir, runtime):
         self.user = user
         self.runtime_dir = runtime_dir
+        self.command, extra_env = runtime
         self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/", "XDG_RUNTIME_DIR": runtime_dir}
-        if "MINIRUN_PYTHON" in os.environ:
-            self.env["MINIRUN_PYTHON"] = os.environ["MINIRUN_PYTHON"]
+        self.env.update(extra_env)
 
     def program(self, argv, cwd="/", env=None, check=True):
         # Output to files, not pipes: a container made by `create` keeps the
@@ -96,7 +118,7 @@ class AsUser:
         return result
 
     def __call__(self, *args, check=True, env=None):
-        result = self.program(list(RUNTIME) + [str(a) for a in args], env=env, check=check)
+        result = self.program(self.command + [str(a) for a in args], env=env, check=check)
         assert_no_traceback(result)
         return result
 
@@ -114,11 +136,11 @@ class AsUser:
 
 
 @pytest.fixture
-def as_user(user, rt):
+def as_user(user, rt, user_runtime):
     runtime_dir = tempfile.mkdtemp(prefix="minirun-xdg-", dir="/tmp")
     os.chown(runtime_dir, user.uid, user.gid)
     os.chmod(runtime_dir, 0o700)
-    runner = AsUser(user, runtime_dir)
+    runner = AsUser(user, runtime_dir, user_runtime)
     yield runner
     # Clean up what a failed test left, then say that it was left.
     listed = runner("list", "-q", check=False).stdout.split()
@@ -139,7 +161,7 @@ def user_bundle(user, rt, rootfs_template, as_user):
         bundle.mkdir()
         subprocess.run(["cp", "-a", rootfs_template, str(bundle / "rootfs")], check=True)
         os.chown(str(bundle), user.uid, user.gid)
-        spec = list(spec_from or RUNTIME) + ["spec", "--rootless"]
+        spec = list(spec_from or as_user.command) + ["spec", "--rootless"]
         as_user.program(spec, cwd=str(bundle))
         with open(str(bundle / "config.json")) as f:
             cfg = json.load(f)
@@ -184,7 +206,7 @@ def test_run_with_the_default_terminal_in_the_foreground(as_user, user, user_bun
     (bundle / "config.json").write_text(json.dumps(cfg))
     master, slave = os.openpty()
     try:
-        proc = subprocess.Popen(list(RUNTIME) + ["run", "--bundle", str(bundle), "c" + uuid.uuid4().hex[:12]],
+        proc = subprocess.Popen(as_user.command + ["run", "--bundle", str(bundle), "c" + uuid.uuid4().hex[:12]],
                                 cwd="/", env=as_user.env, user=user.uid, group=user.gid, extra_groups=[],
                                 stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     finally:
