@@ -945,6 +945,22 @@ class Host:
         return self._fact("id_map_helper_" + name, probe)
 
     @property
+    def unprivileged_userns_refused(self):
+        """Why the kernel refuses new user namespaces to a user who is not
+        root (a sysctl set to refuse them), or None."""
+        def probe():
+            for knob, refusing in (("kernel/unprivileged_userns_clone", "0"), ("user/max_user_namespaces", "0"),
+                                   ("kernel/apparmor_restrict_unprivileged_userns", "1")):
+                try:
+                    with open("/proc/sys/" + knob) as f:
+                        if f.read().strip() == refusing:
+                            return "%s is %s" % (knob.replace("/", "."), refusing)
+                except OSError:
+                    pass
+            return None
+        return self._fact("unprivileged_userns_refused", probe)
+
+    @property
     def has_idmapped_mounts(self):
         """open_tree, move_mount and mount_setattr exist (MOUNT_ATTR_IDMAP came
         with mount_setattr, Linux 5.12). mount_setattr with a bad fd answers
@@ -3402,6 +3418,9 @@ def plan_id_map_method(cfg, host):
     A range the user does not own is refused here, naming the mapping."""
     if not host.rootless:
         return "write"
+    if host.euid != 0 and host.unprivileged_userns_refused:
+        raise ConfigError("linux.namespaces", "this kernel gives no user namespace to a user who is not root (%s)"
+                          % host.unprivileged_userns_refused)
     own = {"uid": host.euid, "gid": host.egid}
     mappings = {"uid": cfg.uid_mappings, "gid": cfg.gid_mappings}
     if all(len(m) == 1 and m[0][1:] == (own[kind], 1) for kind, m in mappings.items()):

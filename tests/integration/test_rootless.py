@@ -45,11 +45,28 @@ class RootlessUser:
         self.subordinate = 1000000000 + (self.uid % 10000) * SUBORDINATE_COUNT
 
 
+def unprivileged_userns_refused():
+    """Why this kernel refuses user namespaces to unprivileged users, or None."""
+    for knob, refusing in (("/proc/sys/kernel/unprivileged_userns_clone", "0"),
+                           ("/proc/sys/user/max_user_namespaces", "0"),
+                           ("/proc/sys/kernel/apparmor_restrict_unprivileged_userns", "1")):
+        try:
+            with open(knob) as f:
+                if f.read().strip() == refusing:
+                    return "%s is %s: no user namespaces for unprivileged users here" % (knob, refusing)
+        except OSError:
+            pass
+    return None
+
+
 @pytest.fixture(scope="module")
 def user():
     for tool in ("useradd", "usermod", "userdel"):
         if shutil.which(tool) is None:
             pytest.skip("needs %s (package passwd) to make the test user" % tool)
+    refused = unprivileged_userns_refused()
+    if refused:
+        pytest.skip(refused)
     name = "mrl" + uuid.uuid4().hex[:8]
     with accounts_locked():
         subprocess.run(["useradd", "--no-create-home", "--user-group", "--shell", "/bin/sh", name], check=True)

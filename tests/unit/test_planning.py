@@ -38,7 +38,8 @@ def host(euid=0, kind=minirun.Host, **facts):
                 last_capability=40, filesystems=FILESYSTEMS, cgroup_mount_layout=("v2", None, None),
                 has_openat2=True, has_kcore=True, systemd=False, egid=euid, user_name="user",
                 subordinate_uids=[], subordinate_gids=[], id_map_helper_newuidmap="/usr/bin/newuidmap",
-                id_map_helper_newgidmap="/usr/bin/newgidmap", cgroup_delegated=True)
+                id_map_helper_newgidmap="/usr/bin/newgidmap", cgroup_delegated=True,
+                unprivileged_userns_refused=None, has_idmapped_mounts=True)
     base.update(facts)
     return kind(facts=base)
 

@@ -251,3 +251,10 @@ def test_the_init_attaches_a_received_tree_instead_of_binding(tmp_path):
         os.close(tree)
     assert k.only("move_mount") == [("move_mount", tree, str(root / "data"))]
     assert not [c for c in k.only("mount") if c[3] is None and c[4] & minirun.MS_BIND]
+
+
+def test_a_kernel_refusing_user_namespaces_to_users_is_named_before_anything_starts(tmp_path):
+    with pytest.raises(minirun.ConfigError) as caught:
+        plan(tmp_path, userns_config([(0, USER, 1)], [(0, USER, 1)]),
+             **as_user(unprivileged_userns_refused="kernel.unprivileged_userns_clone is 0"))
+    assert caught.value.field == "linux.namespaces" and "unprivileged_userns_clone" in str(caught.value)
