@@ -160,11 +160,13 @@ def as_user(user, rt, user_runtime):
     runner = AsUser(user, runtime_dir, user_runtime)
     yield runner
     # Clean up what a failed test left, then say that it was left.
-    listed = runner("list", "-q", check=False).stdout.split()
-    for cid in listed:
-        runner("delete", "--force", cid, check=False)
-    left = runner.state_dirs()
-    shutil.rmtree(runtime_dir, ignore_errors=True)
+    try:
+        listed = runner("list", "-q", check=False).stdout.split()
+        for cid in listed:
+            runner("delete", "--force", cid, check=False)
+        left = runner.state_dirs()
+    finally:
+        shutil.rmtree(runtime_dir, ignore_errors=True)
     assert not listed and not left, "left under XDG_RUNTIME_DIR: %r %r" % (listed, left)
 
 
