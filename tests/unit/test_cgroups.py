@@ -401,7 +401,8 @@ def test_property_array_is_byte_exact():
     assert bytes(body) == (struct.pack("<I", 48) + b"\0" * 4                  # length, pad to the struct
                            + struct.pack("<I", 8) + b"Delegate\0" + b"\x01b\0" + struct.pack("<I", 1)
                            + b"\0" * 4                                           # next struct at 8
-                           + struct.pack("<I", 4) + b"PIDs\0" + b"\x02au\0" + struct.pack("<II", 4, 7))
+                           + struct.pack("<I", 4) + b"PIDs\0" + b"\x02au\0" + b"\0" * 3    # the array aligns to 4
+                           + struct.pack("<II", 4, 7))
 
 
 def test_start_transient_unit_round_trips_through_the_parser():
