@@ -3045,11 +3045,15 @@ class CgroupfsManager:
         unified = self.unified_dir
         # On hybrid hosts every process is in the unified hierarchy too, so its
         # cgroup.kill reaches all of them.
-        if signum == 9 and unified and os.path.exists(unified + "/cgroup.kill"):
-            _write(unified + "/cgroup.kill", "1")
-            return
+        # A paused container stays paused, except for SIGKILL: v1-frozen tasks
+        # cannot die until thawed (runc thaws too).
         freezer = self._freezer()
         was_paused = freezer is not None and self.paused()
+        if signum == 9 and unified and os.path.exists(unified + "/cgroup.kill"):
+            _write(unified + "/cgroup.kill", "1")
+            if was_paused:
+                self.thaw()
+            return
         if freezer is not None and not was_paused:
             self.freeze()
         try:
@@ -3059,7 +3063,7 @@ class CgroupfsManager:
                 except ProcessLookupError:
                     pass
         finally:
-            if freezer is not None and not was_paused:
+            if freezer is not None and (not was_paused or signum == 9):
                 self.thaw()
 
     # -- reading
