@@ -3488,7 +3488,7 @@ def _query_device_programs(cgroup_fd):
         bpf(BPF_PROG_QUERY, attr)
     except OSError:
         return []
-    count = struct.unpack_from("<I", attr.raw, 32)[0]
+    count = struct.unpack_from("<I", attr.raw, 24)[0]     # query.prog_cnt
     return list(ids[:count])
 
 

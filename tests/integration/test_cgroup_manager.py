@@ -371,3 +371,27 @@ def test_stats_are_the_cgroups_own(cgroup):
     assert stats["pids"] == {"current": len(cgroup.manager.pids()), "limit": 50}
     assert stats["cpu"]["usage"]["total"] > 0
     assert json.loads(json.dumps(stats)) == stats
+
+
+@pytest.mark.skipif(LAYOUT.unified is None, reason="needs a cgroup2 mount (v2 or hybrid) to attach eBPF to")
+def test_the_device_ebpf_program_decides_on_the_real_kernel(cgroup, tmp_path):
+    # The kernel runs a cgroup2 device program for every task, also on hybrid
+    # hosts, so the v2 device path is testable wherever a cgroup2 is mounted.
+    if not V2:
+        # let v1 allow everything, so every EPERM below is the program's
+        cgroup.manager.apply(resources({"devices": [{"allow": True, "access": "rwm"}]}))
+    rules = minirun.effective_device_rules([DeviceRuleAllowing(240, "b")])
+    minirun.attach_device_program(cgroup.manager.unified_dir, minirun.device_program(rules))
+    code, out, err = cgroup.run(DEVICE_PROBE % {"dir": tmp_path, "python": PYTHON})
+    assert json.loads(out) == {"null": "opened", "denied_char": "Operation not permitted",
+                               "denied_block": "No such device or address"}, err
+    # replacing it (as update does) leaves one program: the new one decides alone
+    minirun.attach_device_program(cgroup.manager.unified_dir, minirun.device_program(minirun.effective_device_rules(
+        [DeviceRuleAllowing(240, "c")])))
+    code, out, err = cgroup.run(DEVICE_PROBE % {"dir": tmp_path, "python": PYTHON})
+    assert json.loads(out) == {"null": "opened", "denied_char": "No such device or address",
+                               "denied_block": "Operation not permitted"}, err
+
+
+def DeviceRuleAllowing(major, kind):
+    return minirun.DeviceRule(True, kind, major, None, "rwm")
