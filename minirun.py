@@ -2837,11 +2837,14 @@ class CgroupfsManager:
     # -- lifecycle
     def create(self):
         """Make the directories (parents too), v2 controllers enabled on the way down."""
+        self._make_dirs(enable_controllers=True)
+
+    def _make_dirs(self, enable_controllers):
         for d, ctrls, mountpoint in self.dirs:
             relative = os.path.relpath(d, mountpoint)
             current = mountpoint
             for part in relative.split("/") if relative != "." else ():
-                if ctrls is None:
+                if ctrls is None and enable_controllers:
                     self._enable_controllers(current)
                 parent, current = current, current + "/" + part
                 try:
@@ -3816,8 +3819,9 @@ class SystemdCgroupManager(CgroupfsManager):
                 raise Error("systemd: %d did not join %s" % (pid, self.unit))
             _sleep(0.01)
             waited += 0.01
-        # Hierarchies systemd does not manage (v1 controllers without accounting)
-        super().create()
+        # Hierarchies systemd does not manage (v1 controllers without accounting);
+        # the slices' subtree_control is systemd's to set (Delegate=yes does).
+        self._make_dirs(enable_controllers=False)
         super().add(pid)
         if self.pending:
             res, nodes, field = self.pending

@@ -2,6 +2,7 @@
 parsing, path resolution, which file gets which value, the v2 device program
 (run in tests/unit/ebpf.py's interpreter) and the D-Bus wire encoding."""
 
+import os
 import struct
 
 import pytest
@@ -435,3 +436,57 @@ def test_without_a_reachable_bus_the_systemd_driver_says_so(tmp_path, monkeypatc
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=%s/none" % tmp_path)
     with pytest.raises(Error, match="systemd: cannot reach the system bus"):
         minirun.DBusConnection()
+
+
+def test_the_client_authenticates_says_hello_and_matches_replies_by_serial(tmp_path, monkeypatch):
+    # A stand-in bus on a unix socket: SASL, then one reply per call, with a
+    # signal in between that the client must skip.
+    import socket
+    import threading
+    path = str(tmp_path / "bus")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    seen = {}
+
+    def read_message(conn, buffer):
+        while True:
+            parsed = minirun.dbus_parse_message(buffer)
+            if parsed:
+                return parsed, buffer[parsed[4]:]
+            buffer += conn.recv(65536)
+
+    def serve():
+        conn, _ = server.accept()
+        auth = b""
+        while not auth.endswith(b"\r\n"):
+            auth += conn.recv(1)
+        seen["auth"] = auth
+        conn.sendall(b"OK 0123456789abcdef0123456789abcdef\r\n")
+        begin = b""
+        while not begin.endswith(b"BEGIN\r\n"):
+            begin += conn.recv(1)
+        buffer = b""
+        for answer in ("s", "o"):
+            (kind, serial, fields, body, _), buffer = read_message(conn, buffer)
+            seen.setdefault("calls", []).append((fields["member"], body))
+            conn.sendall(minirun.dbus_message(minirun.DBUS_SIGNAL, 90, {
+                "path": "/org/freedesktop/DBus", "interface": "org.freedesktop.DBus", "member": "NameAcquired"},
+                "s", [":1.5"]))
+            conn.sendall(minirun.dbus_message(minirun.DBUS_METHOD_RETURN, 91, {"reply_serial": serial},
+                                              answer, [":1.5" if answer == "s" else "/org/freedesktop/systemd1/job/7"]))
+        conn.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=" + path)
+        bus = minirun.DBusConnection(timeout=30)
+        reply = bus.call(*minirun.SYSTEMD_BUS, "StopUnit", "ss", ["minirun-x.scope", "replace"])
+        bus.close()
+    finally:
+        thread.join(30)
+        server.close()
+    assert seen["auth"] == b"\0AUTH EXTERNAL " + str(os.geteuid()).encode().hex().encode() + b"\r\n"
+    assert seen["calls"] == [("Hello", []), ("StopUnit", ["minirun-x.scope", "replace"])]
+    assert reply == ["/org/freedesktop/systemd1/job/7"]
