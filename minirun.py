@@ -704,8 +704,8 @@ class Config:
     __slots__ = ("bundle", "oci_version", "root_path", "root_readonly", "hostname", "domainname",
                  "process", "mounts", "hooks", "annotations", "namespaces", "uid_mappings",
                  "gid_mappings", "time_offsets", "devices", "masked_paths", "readonly_paths",
-                 "sysctl", "rootfs_propagation", "personality", "cgroups_path", "has_resources", "resources",
-                 "seccomp", "mount_label", "unsupported")
+                 "sysctl", "rootfs_propagation", "personality", "cgroups_path", "has_resources",
+                 "resources", "seccomp", "mount_label", "unsupported")
 
     def new_namespace(self, kind):
         return kind in self.namespaces and self.namespaces[kind] is None
@@ -2415,6 +2415,9 @@ def find_executable(name, env):
 # no-internal-processes rule when the runtime's cgroup holds processes, and
 # scatters containers over callers' session cgroups). With the systemd driver
 # the form is slice:prefix:name (empty: system.slice:minirun:<id>).
+#
+# Phase 1: the lifecycle (section 10) does not call the managers yet, so
+# refuse_unsupported() still warns that limits are not applied.
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 DEFAULT_CGROUP_PARENT = "/minirun"

@@ -186,7 +186,7 @@ def test_every_planned_value_lands_in_its_file(cgroup):
         name, value = files[0]
         assert cgroup.file(ctrl, name) == value, field
         checked += 1
-    assert checked == 8
+    assert checked == (7 if V2 else 8)      # v2 writes quota and period as one cpu.max
 
 
 def test_update_changes_the_limits_of_a_running_process(cgroup):
