@@ -1343,6 +1343,7 @@ UPDATE_FLAGS = {
     "--memory-swap": ("memory", "swap", "bytes"),
     "--kernel-memory": ("memory", "kernel", "bytes"),
     "--kernel-memory-tcp": ("memory", "kernelTCP", "bytes"),
+    "--cpu-share": ("cpu", "shares", "int"),        # runc's spelling
     "--cpu-shares": ("cpu", "shares", "int"),
     "--cpu-quota": ("cpu", "quota", "int"),
     "--cpu-period": ("cpu", "period", "int"),
@@ -1378,14 +1379,21 @@ def parse_size(text, field):
 
 def parse_update(resources_json=None, flags=None):
     """runc update's input -> Resources: the --resources document (a LinuxResources
-    object, already read from FILE or stdin) with the per-field flags laid on top,
-    as runc does. `flags` maps a flag name ("--memory") to its string value."""
+    object, already read from FILE or stdin) or else the per-field flags. As in
+    runc, the flags are ignored when a document is given (with a warning here).
+    `flags` maps a flag name ("--memory") to its string value."""
     raw = {}
+    flags = dict(flags or {})
     if resources_json is not None:
         if not isinstance(resources_json, dict):
             raise ConfigError("resources", "expected a JSON object (LinuxResources)")
         raw = {key: dict(value) if isinstance(value, dict) else value for key, value in resources_json.items()}
-    for flag, text in (flags or {}).items():
+        if flags:
+            LOG.warning("update: %s ignored: --resources was given (as runc does)" % ", ".join(sorted(flags)))
+            flags = {}
+    for flag, text in flags.items():
+        if flag in ("--l3-cache-schema", "--mem-bw-schema"):
+            raise UsageError("update: %s: Intel RDT is not supported by minirun" % flag)
         if flag not in UPDATE_FLAGS:
             raise UsageError("update: unknown flag %s" % flag)
         section, key, kind = UPDATE_FLAGS[flag]

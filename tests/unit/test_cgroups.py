@@ -80,10 +80,16 @@ def test_config_json_resources_reach_the_config():
     assert cfg.resources.memory.limit == 1 << 26 and cfg.resources.devices is None
 
 
-def test_update_flags_are_laid_over_the_resources_document():
-    res = minirun.parse_update({"memory": {"limit": 1 << 30}, "pids": {"limit": 10}},
-                               {"--memory": "64m", "--cpu-shares": "512", "--pids-limit": "-1", "--cpuset-cpus": "0"})
-    assert (res.memory.limit, res.cpu.shares, res.pids, res.cpu.cpus) == (64 << 20, 512, -1, "0")
+def test_update_takes_runcs_per_field_flags():
+    res = minirun.parse_update(None, {"--memory": "64m", "--cpu-share": "512", "--pids-limit": "-1",
+                                      "--cpuset-cpus": "0", "--memory-swap": "-1", "--blkio-weight": "0"})
+    assert (res.memory.limit, res.cpu.shares, res.pids, res.cpu.cpus, res.memory.swap) == (64 << 20, 512, -1, "0", -1)
+    assert res.block_io.weight is None      # 0 = unset, as runc's flag defaults
+
+
+def test_update_with_a_resources_document_ignores_the_flags_as_runc_does():
+    res = minirun.parse_update({"memory": {"limit": 1 << 30}, "pids": {"limit": 10}}, {"--memory": "64m"})
+    assert (res.memory.limit, res.pids) == (1 << 30, 10)
 
 
 def test_update_errors_name_the_resources_field_or_the_flag():
