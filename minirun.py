@@ -2976,7 +2976,9 @@ class CgroupfsManager:
                     _write(d + "/" + filename, line)
                 except OSError as exc:
                     raise Error("%s: writing %r to %s/%s: %s" % (field, line, d, filename, os_error_text(exc))) from None
-        elif self.layout == "v2":
+        elif self.unified_dir:
+            # v2, or a hybrid host without a v1 devices hierarchy: the kernel runs
+            # cgroup2 device programs for every task on any layout.
             attach_device_program(self.unified_dir, device_program(rules), field)
         else:
             raise Error("%s: this host has no devices cgroup controller" % field)
