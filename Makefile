@@ -6,7 +6,8 @@
 #   make test         unit + integration tests (integration needs root)
 #   make unit         unit tests only (no root needed)
 #   make integration  integration tests only
-#   make bench        minirun vs runc vs crun (installs runc and crun if missing)
+#   make bench        minirun vs runc vs crun, interleaved (installs runc and crun if missing);
+#                     BENCH_ARGS="--rounds N" etc., see tests/bench/bench.py --help
 #   make vm-test      the VM lab: integration tests in throwaway VMs, kernel x cgroup mode
 #   make vm-ci        the lab's CI subset (oldest and newest kernel, cgroup v2)
 #   make vm-boxes     build the lab's boxes only; make vm-clean removes all the lab made

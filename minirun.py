@@ -24,27 +24,33 @@ A drop-in for runc: engines call it with runc's command line, and it runs an
 OCI bundle (runtime-spec 1.0.2 to 1.2) on the kernel through ctypes alone.
 
 Contents
-   1. Errors and logging
-   2. libc bindings
-   3. The spec model and its validation
-   4. The state store
-   5. Terminals
-   6. Namespaces and mounts (the joiner and the container's init)
-   7. Cgroups: resources and the cgroupfs managers
-  7b. Cgroups: the v2 device program (eBPF) and the systemd driver
-   8. Security: capabilities, seccomp, LSMs
-   9. Hooks
-  10. The container lifecycle
-  11. The command line
-  12. Appendix: syscall tables
+   1. Errors, logging and utilities
+   2. The kernel seam
+   3. Host facts
+   4. The spec model and its validation
+   5. Resource limits: linux.resources and update's input
+   6. The state store
+   7. Terminals
+   8. Paths in the root and the root filesystem
+   9. Cgroups: layouts, paths and the cgroupfs managers
+  10. Cgroups: stats, the cgroup mount, device eBPF and the systemd driver
+  11. Security: capabilities, seccomp, LSMs
+  12. Hooks
+  13. Planning
+  14. Process setup (shared by the init and exec)
+  15. The protocol and the container's processes
+  16. Operations
+  17. The command line
+  18. Appendix: syscall tables
 
 Rules this file keeps (see README.md):
   * It never starts a thread. clone() from ctypes is safe only in a
     single-threaded process; everything a child needs is imported and
     prepared before clone, and a child reports failure over its sync socket
     and leaves with os._exit.
-  * Data flows one way: argv -> Config (parsed and validated once) -> the
-    kernel. Code that touches the kernel receives decisions, not raw JSON.
+  * Data flows one way: argv -> Config (parsed and validated once) -> a plan
+    (pure, section 13) -> the kernel, through one seam (section 2). Code that
+    touches the kernel receives decisions, not raw JSON.
   * Start-up is designed in: only os and sys at import time; ctypes, fcntl,
     select and friends are imported by the commands that need them, and JSON
     goes through the C accelerator _json (the json package drags in re).
@@ -58,8 +64,14 @@ SPEC_VERSION = "1.2.0"
 DEFAULT_ROOT = "/run/minirun"
 
 # ===========================================================================
-# 1. Errors and logging
+# 1. Errors, logging and utilities
 # ===========================================================================
+# Three error classes: a failure to report (Error, one line and exit 1), a
+# bad command line (UsageError) and a bad config (ConfigError, which names the
+# field). Anything else is a bug and collapses to one "internal error" line.
+# The utilities below are the one place for what several sections need: JSON
+# through the C accelerator, RFC 3339 times, one passwd/group lookup, one wait
+# for a process to exit, one way to signal a set of processes.
 
 
 class Error(Exception):
@@ -73,9 +85,10 @@ class UsageError(Error):
 class ConfigError(Error):
     """config.json is malformed, or asks for something minirun refuses."""
 
-    def __init__(self, field, message):
-        super().__init__("config.json: %s: %s" % (field, message))
+    def __init__(self, field, message, source="config.json"):
+        super().__init__("%s: %s: %s" % (source, field, message))
         self.field = field
+        self.message = message
 
 
 def os_error_text(exc):
@@ -201,12 +214,97 @@ class Log:
 
 LOG = Log()
 
+
+
+def lookup_user(uid, passwd="/etc/passwd"):
+    """(name, home) of uid in a passwd file, or None. Read with plain open():
+    in the init this is the container's /etc/passwd, after pivot_root."""
+    try:
+        with open(passwd, "rb") as handle:
+            for line in handle:
+                fields = line.decode("utf-8", "replace").rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid):
+                    return fields[0], fields[5]
+    except OSError:
+        pass
+    return None
+
+
+def lookup_group_id(name, group="/etc/group"):
+    """The gid of group `name` in a group file, or None."""
+    try:
+        with open(group, "rb") as handle:
+            for line in handle:
+                fields = line.decode("utf-8", "replace").rstrip("\n").split(":")
+                if len(fields) >= 3 and fields[0] == name and fields[2].isdigit():
+                    return int(fields[2])
+    except OSError:
+        pass
+    return None
+
+
+def wait_for_exit(pid, seconds):
+    """True once `pid` has exited (or never existed), False after `seconds`.
+
+    A pidfd becomes readable when the process exits, whoever its parent is,
+    so this works for processes that are not our children too.
+    """
+    import select
+
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        return bool(poller.poll(None if seconds is None else int(seconds * 1000)))
+    finally:
+        os.close(pidfd)
+
+
+def signal_pids(pids, signal):
+    """Send `signal` to each pid; a process that has exited meanwhile is no error.
+    Callers have proved that every pid belongs to the container."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal)
+        except ProcessLookupError:
+            pass
+
+
+def reap(pid):
+    """waitpid for a child of ours; None if it was already reaped."""
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return None
+
+
+def exit_code(status):
+    """A wait status as a shell would report it: 128+N for death by signal N."""
+    if status is None:
+        return 255
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
 # ===========================================================================
-# 2. libc bindings
+# 2. The kernel seam
 # ===========================================================================
-# Imported only by the commands that need the kernel (create, run, and the
-# parts of start/delete that run hooks do not): `state` and `list` never pay
-# for ctypes.
+# Every call that changes the kernel's or the file system's state on behalf
+# of a container goes through one object, `Kernel`: libc through ctypes
+# (clone with a stack we allocate, setns, unshare, mount, pivot_root,
+# sendmsg with SCM_RIGHTS, raw syscall() where libc has no wrapper) and the
+# os.* calls that create, chown, chroot or switch credentials. Unit tests
+# swap in a recording double (tests/unit/kernel_double.py) and assert on the
+# sequence of calls root-filesystem preparation and process setup make, as
+# youki's test Syscall does. Pure reads (stat, readlink, listdir) stay os.*.
+#
+# ctypes is loaded only by the commands that need the kernel: `state` and
+# `list` never pay for it. Errors are OSError with the errno's name known to
+# the `errno` module (a builtin: free to import).
+
+import errno as E  # noqa: E402  (a builtin module, no import cost)
 
 CLONE_NEWTIME = 0x00000080
 CLONE_PARENT = 0x00008000
@@ -218,15 +316,20 @@ CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
-NAMESPACE_FLAGS = {
-    "mount": CLONE_NEWNS, "uts": CLONE_NEWUTS, "ipc": CLONE_NEWIPC, "pid": CLONE_NEWPID,
-    "network": CLONE_NEWNET, "cgroup": CLONE_NEWCGROUP, "user": CLONE_NEWUSER, "time": CLONE_NEWTIME,
-}
-# /proc/PID/ns/<name> for each spec namespace type.
-NAMESPACE_PROC_NAMES = {
-    "mount": "mnt", "uts": "uts", "ipc": "ipc", "pid": "pid", "network": "net",
-    "cgroup": "cgroup", "user": "user", "time": "time",
-}
+# One record per namespace type: (spec name, clone flag, /proc/PID/ns name),
+# in the order a process joins them. The user namespace comes first: it
+# decides what the process may do in the others. pid and time come after the
+# rest because setns() into them only moves the caller's future children.
+# mount comes last of the ones that move the caller, so that /proc/PID/ns
+# paths opened earlier stay meaningful.
+NAMESPACES = (
+    ("user", CLONE_NEWUSER, "user"), ("ipc", CLONE_NEWIPC, "ipc"), ("uts", CLONE_NEWUTS, "uts"),
+    ("network", CLONE_NEWNET, "net"), ("cgroup", CLONE_NEWCGROUP, "cgroup"),
+    ("time", CLONE_NEWTIME, "time"), ("pid", CLONE_NEWPID, "pid"), ("mount", CLONE_NEWNS, "mnt"),
+)
+NAMESPACE_FLAGS = {name: flag for name, flag, _ in NAMESPACES}
+NAMESPACE_PROC_NAMES = {name: proc for name, _, proc in NAMESPACES}
+NAMESPACE_JOIN_ORDER = tuple(name for name, _, _ in NAMESPACES)
 
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -267,17 +370,20 @@ TIOCSCTTY = 0x540E
 TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
 
-# Syscalls glibc has no wrapper for (or had none in older releases).
-SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "keyctl": 250, "personality": 135,
-               "seccomp": 317, "openat2": 437, "close_range": 436, "mount_setattr": 442},
-    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "keyctl": 219, "personality": 92,
-                "seccomp": 277, "openat2": 437, "close_range": 436, "mount_setattr": 442},
-}
+# Syscalls the runtime itself makes through syscall() (glibc has no wrapper
+# for them, or had none in older releases). Their numbers come from the
+# appendix's tables, the same ones the seccomp compiler uses.
+RUNTIME_SYSCALLS = ("pivot_root", "capset", "keyctl", "personality", "seccomp", "openat2",
+                    "close_range", "mount_setattr", "bpf")
+NS_GET_NSTYPE = 0xB703
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_IN_ROOT = 0x10
+AT_FDCWD = -100
+AT_RECURSIVE = 0x8000
 
 
-class Libc:
-    """The handful of libc calls the runtime makes, each raising OSError."""
+class Kernel:
+    """The runtime's only way to change kernel state. Each method raises OSError."""
 
     def __init__(self):
         import ctypes
@@ -308,7 +414,9 @@ class Libc:
         lib.sendmsg.restype = ctypes.c_ssize_t
         lib.recvmsg.argtypes = [c_int, c_void_p, c_int]
         lib.recvmsg.restype = ctypes.c_ssize_t
-        self.syscalls = SYSCALLS.get(os.uname().machine, {})
+        machine = os.uname().machine
+        table = syscall_table(machine) if machine in SYSCALL_TABLES else {}
+        self.syscalls = {name: table[name] for name in RUNTIME_SYSCALLS if name in table}
 
         # Defined here, before any clone: the init uses them after pivot_root,
         # and Python 3.14's ctypes imports a helper module (ctypes._layout)
@@ -324,22 +432,26 @@ class Libc:
 
         self.IOVec, self.MsgHdr = IOVec, MsgHdr
 
+    # -- plumbing ----------------------------------------------------------
+
     def check(self, result, what, path=None):
         if result == -1:
-            errno = self.ctypes.get_errno()
-            raise OSError(errno, "%s: %s" % (what, os.strerror(errno)), path)
+            number = self.ctypes.get_errno()
+            raise OSError(number, "%s: %s" % (what, os.strerror(number)), path)
         return result
 
     def syscall(self, name, *args):
         nr = self.syscalls.get(name)
         if nr is None:
-            raise OSError(38, "%s: no syscall number for %s" % (name, os.uname().machine))
+            raise OSError(E.ENOSYS, "%s: no syscall number for %s" % (name, os.uname().machine))
         c_long = self.ctypes.c_long
         return self.check(self.lib.syscall(c_long(nr), *[c_long(a) for a in args]), name)
 
     @staticmethod
     def _b(value):
         return None if value is None else os.fsencode(value)
+
+    # -- mounts and namespaces ---------------------------------------------
 
     def mount(self, source, target, fstype, flags, data=None):
         result = self.lib.mount(self._b(source), self._b(target), self._b(fstype), flags, self._b(data))
@@ -348,16 +460,110 @@ class Libc:
     def umount(self, target, flags=0):
         self.check(self.lib.umount2(self._b(target), flags), "umount", target)
 
+    def mount_setattr(self, path, attr_set, attr_clr):
+        import struct
+
+        attr = self.ctypes.create_string_buffer(struct.pack("=QQQQ", attr_set, attr_clr, 0, 0))
+        raw = self.ctypes.create_string_buffer(os.fsencode(path))
+        addr = self.ctypes.addressof
+        self.syscall("mount_setattr", AT_FDCWD, addr(raw), AT_RECURSIVE, addr(attr), 32)
+
     def setns(self, fd, nstype):
         self.check(self.lib.setns(fd, nstype), "setns")
 
     def unshare(self, flags):
         self.check(self.lib.unshare(flags), "unshare")
 
+    def namespace_type(self, fd):
+        """The CLONE_NEW* flag of the namespace behind fd (NS_GET_NSTYPE), or
+        OSError (ENOTTY for a file that is not a namespace)."""
+        return self.check(self.lib.ioctl(fd, NS_GET_NSTYPE, None), "ioctl(NS_GET_NSTYPE)")
+
     def pivot_root(self, new_root, put_old):
         new, old = self.ctypes.c_char_p(os.fsencode(new_root)), self.ctypes.c_char_p(os.fsencode(put_old))
         as_long = self.ctypes.cast
         self.syscall("pivot_root", as_long(new, self.ctypes.c_void_p).value, as_long(old, self.ctypes.c_void_p).value)
+
+    def chroot(self, path):
+        os.chroot(path)
+
+    def chdir(self, path):
+        os.chdir(path)
+
+    def fchdir(self, fd):
+        os.fchdir(fd)
+
+    def openat2_in_root(self, root_fd, path, flags):
+        """openat2(RESOLVE_IN_ROOT): resolve path with root_fd as '/', atomically."""
+        import struct
+
+        how = self.ctypes.create_string_buffer(struct.pack("=QQQ", flags, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS))
+        rel = self.ctypes.create_string_buffer(os.fsencode(path.lstrip("/") or "."))
+        addr = self.ctypes.addressof
+        return self.syscall("openat2", root_fd, addr(rel), addr(how), 24)
+
+    # -- files (creating, owning, writing kernel knobs) ---------------------
+
+    def open(self, path, flags, mode=0o777, dir_fd=None):
+        return os.open(path, flags, mode, dir_fd=dir_fd)
+
+    def close(self, fd):
+        os.close(fd)
+
+    def mkdir(self, path, mode, dir_fd=None):
+        os.mkdir(path, mode, dir_fd=dir_fd)
+
+    def mknod(self, path, mode, device, dir_fd=None):
+        os.mknod(path, mode, device, dir_fd=dir_fd)
+
+    def symlink(self, target, path, dir_fd=None):
+        os.symlink(target, path, dir_fd=dir_fd)
+
+    def unlink(self, path, dir_fd=None):
+        os.unlink(path, dir_fd=dir_fd)
+
+    def chown(self, path, uid, gid, dir_fd=None, follow_symlinks=True):
+        os.chown(path, uid, gid, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+
+    def chmod(self, path, mode):
+        os.chmod(path, mode)
+
+    def write_file(self, path, text):
+        """One write(2) to a kernel knob (/proc/sys/..., uid_map, timens_offsets):
+        the kernel parses each write as a whole, so it must not be split."""
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+
+    # -- credentials, limits and the process --------------------------------
+
+    def setgroups(self, gids):
+        os.setgroups(gids)
+
+    def setresgid(self, gid):
+        os.setresgid(gid, gid, gid)
+
+    def setresuid(self, uid):
+        os.setresuid(uid, uid, uid)
+
+    def setrlimit(self, number, soft, hard):
+        import resource
+
+        resource.setrlimit(number, (soft, hard))
+
+    def umask(self, mask):
+        return os.umask(mask)
+
+    def setsid(self):
+        os.setsid()
+
+    def dup2(self, fd, target):
+        os.dup2(fd, target)
+
+    def execve(self, path, args, env):
+        os.execve(path, args, env)
 
     def sethostname(self, name):
         raw = name.encode()
@@ -369,19 +575,6 @@ class Libc:
 
     def prctl(self, option, a2=0, a3=0, a4=0, a5=0):
         return self.check(self.lib.prctl(option, a2, a3, a4, a5), "prctl")
-
-    def ioctl_int(self, fd, request, value=0):
-        """ioctl with an int argument passed by pointer; returns the int after the call."""
-        arg = self.ctypes.c_int(value)
-        self.check(self.lib.ioctl(fd, request, self.ctypes.byref(arg)), "ioctl")
-        return arg.value
-
-    def ioctl_bytes(self, fd, request, payload):
-        buf = self.ctypes.create_string_buffer(payload, len(payload))
-        self.check(self.lib.ioctl(fd, request, buf), "ioctl")
-
-    def ioctl_arg(self, fd, request, arg):
-        self.check(self.lib.ioctl(fd, request, arg), "ioctl")
 
     def capset(self, effective, permitted, inheritable):
         import struct
@@ -400,30 +593,40 @@ class Libc:
         raw = self.ctypes.create_string_buffer(name.encode())
         self.syscall("keyctl", 1, self.ctypes.addressof(raw))  # KEYCTL_JOIN_SESSION_KEYRING
 
-    def close_range_from(self, first):
+    def close_fds_from(self, first, keep=()):
+        """Close every fd >= first but those in `keep`, whatever RLIMIT_NOFILE
+        says (a loop up to the soft limit would miss fds above it)."""
+        low = first
+        for high in sorted(fd for fd in set(keep) if fd >= first) + [0xFFFFFFFF + 1]:
+            if low <= high - 1:
+                self._close_range(low, high - 1)
+            low = high + 1
+
+    def _close_range(self, low, high):
         try:
-            self.syscall("close_range", first, 0xFFFFFFFF, 0)
-        except OSError:
-            import resource
+            self.syscall("close_range", low, high, 0)
+        except OSError:  # kernels before 5.9: close what /proc/self/fd lists
+            for name in os.listdir("/proc/self/fd"):
+                if low <= int(name) <= high:
+                    try:
+                        os.close(int(name))
+                    except OSError:
+                        pass
 
-            os.closerange(first, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    # -- ioctls, seccomp ----------------------------------------------------
 
-    def openat2_in_root(self, root_fd, path, flags):
-        """openat2(RESOLVE_IN_ROOT): resolve path with root_fd as '/', atomically."""
-        import struct
+    def ioctl_int(self, fd, request, value=0):
+        """ioctl with an int argument passed by pointer; returns the int after the call."""
+        arg = self.ctypes.c_int(value)
+        self.check(self.lib.ioctl(fd, request, self.ctypes.byref(arg)), "ioctl")
+        return arg.value
 
-        how = self.ctypes.create_string_buffer(struct.pack("=QQQ", flags, 0, 0x08 | 0x02))  # IN_ROOT|NO_MAGICLINKS
-        rel = self.ctypes.create_string_buffer(os.fsencode(path.lstrip("/") or "."))
-        addr = self.ctypes.addressof
-        return self.syscall("openat2", root_fd, addr(rel), addr(how), 24)
+    def ioctl_bytes(self, fd, request, payload):
+        buf = self.ctypes.create_string_buffer(payload, len(payload))
+        self.check(self.lib.ioctl(fd, request, buf), "ioctl")
 
-    def mount_setattr(self, path, attr_set, attr_clr):
-        import struct
-
-        attr = self.ctypes.create_string_buffer(struct.pack("=QQQQ", attr_set, attr_clr, 0, 0))
-        raw = self.ctypes.create_string_buffer(os.fsencode(path))
-        addr = self.ctypes.addressof
-        self.syscall("mount_setattr", -100, addr(raw), 0x8000, addr(attr), 32)  # AT_FDCWD, AT_RECURSIVE
+    def ioctl_arg(self, fd, request, arg):
+        self.check(self.lib.ioctl(fd, request, arg), "ioctl")
 
     def seccomp_load(self, program, flags):
         """seccomp(SECCOMP_SET_MODE_FILTER); returns the listener fd with NEW_LISTENER."""
@@ -441,7 +644,7 @@ class Libc:
         try:
             self.syscall("seccomp", 2, 0, self.ctypes.addressof(value))  # SECCOMP_GET_ACTION_AVAIL
         except OSError as exc:
-            if exc.errno == 95:  # EOPNOTSUPP
+            if exc.errno == E.EOPNOTSUPP:
                 return False
             raise
         return True
@@ -452,8 +655,10 @@ class Libc:
         try:
             self.syscall("seccomp", 1, flag, 0)
         except OSError as exc:
-            return exc.errno != 22
+            return exc.errno != E.EINVAL
         return True
+
+    # -- sockets ------------------------------------------------------------
 
     def socketpair(self):
         fds = (self.ctypes.c_int * 2)()
@@ -463,7 +668,7 @@ class Libc:
     def connect_unix(self, path):
         raw = os.fsencode(path)
         if len(raw) >= 108:
-            raise OSError(36, "socket path too long", path)
+            raise OSError(E.ENAMETOOLONG, "socket path too long", path)
         fd = self.check(self.lib.socket(1, 1 | 0o2000000, 0), "socket")
         addr = self.ctypes.create_string_buffer(b"\x01\x00" + raw + b"\x00", 110)
         try:
@@ -498,8 +703,10 @@ class Libc:
         self.check(self.lib.recvmsg(sock, self.ctypes.byref(hdr), 0x40000000), "recvmsg")  # MSG_CMSG_CLOEXEC
         length, level, kind, fd = struct.unpack_from("=QiiI", control.raw)
         if hdr.controllen < 20 or level != 1 or kind != 1:
-            raise OSError(71, "recvmsg: no file descriptor received")
+            raise OSError(E.EPROTO, "recvmsg: no file descriptor received")
         return fd
+
+    # -- clone --------------------------------------------------------------
 
     def clone(self, child_main, flags):
         """clone(2) with a runtime-owned stack, calling child_main() in the child.
@@ -531,14 +738,15 @@ class Libc:
             self.lib.munmap(base, size)
 
 
-_LIBC = None
+_KERNEL = None
 
 
-def libc():
-    global _LIBC
-    if _LIBC is None:
-        _LIBC = Libc()
-    return _LIBC
+def kernel():
+    """The process's Kernel, made on first use (it loads ctypes)."""
+    global _KERNEL
+    if _KERNEL is None:
+        _KERNEL = Kernel()
+    return _KERNEL
 
 
 # Linux signal numbers (the same on x86_64 and aarch64): importing the signal
@@ -554,11 +762,12 @@ SIGRTMIN, SIGRTMAX = 34, 64
 
 
 def parse_signal(text):
-    """'TERM', 'SIGTERM', 'term', '15', 'RTMIN+2' -> 15 etc., as runc accepts them."""
+    """'TERM', 'SIGTERM', 'term', '15', 'RTMIN+2' -> 15 etc., as runc accepts them.
+    0 is valid: `kill ID 0` probes whether the container can be signalled."""
     raw = text.strip()
-    if raw.isdigit():
+    if is_decimal(raw):
         num = int(raw)
-        if 0 < num <= SIGRTMAX:
+        if 0 <= num <= SIGRTMAX:
             return num
         raise Error("invalid signal %s" % text)
     name = raw.upper()
@@ -570,11 +779,17 @@ def parse_signal(text):
         if name == base:
             return origin
         sign, offset = name[len(base):len(base) + 1], name[len(base) + 1:]
-        if name.startswith(base) and sign in ("+", "-") and offset.isdigit():
+        if name.startswith(base) and sign in ("+", "-") and is_decimal(offset):
             number = origin + int(offset) if sign == "+" else origin - int(offset)
             if SIGRTMIN <= number <= SIGRTMAX:
                 return number
     raise Error('unknown signal "%s"' % text)
+
+
+def is_decimal(text):
+    """ASCII digits only: str.isdigit() also takes '²' (which int() refuses)
+    and '٣' (which int() reads as 3)."""
+    return text.isascii() and text.isdigit()
 
 
 def process_start_time(pid):
@@ -590,7 +805,149 @@ def process_start_time(pid):
     return int(fields[19])
 
 # ===========================================================================
-# 3. The spec model and its validation
+# 3. Host facts
+# ===========================================================================
+# What this machine can do, probed once and only when a decision needs it:
+# who we are (root, or a user in or out of a user namespace), the cgroup
+# layout, which LSMs are active and which AppArmor profiles are loaded, the
+# last capability, which seccomp actions and flags the kernel knows, the
+# filesystems it can mount. Planning reads these facts; code that does the
+# work never falls back on an errno to discover them. Unit tests build a Host
+# with the facts they want (`Host(facts={...})`).
+
+
+class Host:
+    """Facts about the host, each computed on first use and then kept."""
+
+    def __init__(self, kernel_factory=None, facts=None):
+        self._kernel_factory = kernel_factory or kernel
+        self._facts = dict(facts or {})
+
+    def _fact(self, name, probe):
+        if name not in self._facts:
+            self._facts[name] = probe()
+        return self._facts[name]
+
+    @property
+    def euid(self):
+        return self._fact("euid", os.geteuid)
+
+    @property
+    def in_user_namespace(self):
+        """True when this process's user namespace is not the initial one
+        (its uid_map is not the identity over the whole range)."""
+        def probe():
+            try:
+                with open("/proc/self/uid_map") as idmap:
+                    return idmap.read().split() != ["0", "0", "4294967295"]
+            except OSError:
+                return False
+        return self._fact("in_user_namespace", probe)
+
+    @property
+    def rootless(self):
+        """Not the real root of the host: ids must be mapped, devices bound."""
+        return self.euid != 0 or self.in_user_namespace
+
+    @property
+    def last_capability(self):
+        def probe():
+            try:
+                with open("/proc/sys/kernel/cap_last_cap") as handle:
+                    return int(handle.read())
+            except (OSError, ValueError):
+                return len(CAPABILITIES) - 1
+        return self._fact("last_capability", probe)
+
+    @property
+    def filesystems(self):
+        def probe():
+            with open("/proc/filesystems") as listing:
+                return frozenset(line.split()[-1] for line in listing if line.strip())
+        return self._fact("filesystems", probe)
+
+    @property
+    def apparmor(self):
+        def probe():
+            try:
+                with open("/sys/module/apparmor/parameters/enabled") as enabled:
+                    return enabled.read().strip() == "Y" and os.path.isdir("/sys/kernel/security/apparmor")
+            except OSError:
+                return False
+        return self._fact("apparmor", probe)
+
+    @property
+    def apparmor_profiles(self):
+        """Names of the loaded AppArmor profiles ("NAME (MODE)" lines), or None if unreadable."""
+        def probe():
+            try:
+                with open("/sys/kernel/security/apparmor/profiles") as f:
+                    return frozenset(line.rpartition(" (")[0] for line in f if line.strip())
+            except OSError:
+                return None
+        return self._fact("apparmor_profiles", probe)
+
+    @property
+    def selinux(self):
+        return self._fact("selinux", lambda: os.path.exists("/sys/fs/selinux/enforce"))
+
+    @property
+    def cgroup_mount_layout(self):
+        """What the container's `cgroup` mount is made of (see plan_cgroup_mount)."""
+        return self._fact("cgroup_mount_layout", plan_cgroup_mount)
+
+    @property
+    def systemd(self):
+        """systemd is the init system (sd_booted's test)."""
+        return self._fact("systemd", lambda: os.path.isdir("/run/systemd/system"))
+
+    @property
+    def has_tty_group(self):
+        return self._fact("has_tty_group", lambda: lookup_group_id("tty") is not None)
+
+    def seccomp_action_available(self, action):
+        key = "seccomp_action_%x" % action
+        return self._fact(key, lambda: self._kernel_factory().seccomp_action_available(action))
+
+    def seccomp_flag_available(self, flag):
+        key = "seccomp_flag_%x" % flag
+        return self._fact(key, lambda: self._kernel_factory().seccomp_flag_available(flag))
+
+    @property
+    def has_openat2(self):
+        """openat2(2) with RESOLVE_IN_ROOT (Linux 5.6)."""
+        def probe():
+            k = self._kernel_factory()
+            fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.close(k.openat2_in_root(fd, "/", os.O_PATH | os.O_CLOEXEC))
+                return True
+            except OSError:
+                return False
+            finally:
+                os.close(fd)
+        return self._fact("has_openat2", probe)
+
+    @property
+    def has_kcore(self):
+        return self._fact("has_kcore", lambda: os.path.exists("/proc/kcore"))
+
+    def namespace_is_ours(self, kind, path, include_host=True):
+        """Is the namespace at `path` the runtime's own (or, with include_host,
+        the host's: pid 1's)?"""
+        if include_host:
+            return namespace_is_runtimes_own(path, kind)
+        try:
+            target = os.stat(path)
+            own = os.stat("/proc/self/ns/" + NAMESPACE_PROC_NAMES[kind])
+        except OSError:
+            return False
+        return (own.st_dev, own.st_ino) == (target.st_dev, target.st_ino)
+
+HOST = Host()  # probes nothing until a fact is asked for
+
+# ===========================================================================
+# 4. The spec model and its validation
 # ===========================================================================
 # config.json is read once, checked field by field, and turned into the plain
 # objects below. Every error names the field (`process.cwd`, `mounts[3].type`)
@@ -654,6 +1011,32 @@ RECURSIVE_MOUNT_OPTIONS = {
 SYSCTL_IPC = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
               "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced")
 
+# Kernel limits a value must fit before it reaches a system call.
+# uid/gid: runc refuses ids above MaxInt32; (uid_t)-1 means "leave unchanged"
+# to setresuid/chown, so 4294967295 would silently keep the process root.
+ID_MAX = (1 << 31) - 1
+# /proc/PID/[ug]id_map: neither start may be (u32)-1, a range may not wrap,
+# and the kernel keeps at most 340 ranges (5 before Linux 4.15).
+ID_MAP_LIMIT = (1 << 32) - 1
+ID_MAP_RANGES_MAX = 340
+NGROUPS_MAX = 65536
+# mknod(2) takes a 32-bit dev_t, decoded as a 12-bit major and a 20-bit minor:
+# a larger number cannot be represented (glibc refuses it with EINVAL).
+DEVICE_MAJOR_MAX = (1 << 12) - 1
+DEVICE_MINOR_MAX = (1 << 20) - 1
+# /proc/PID/timens_offsets: the clock plus its offset must stay within
+# [0, KTIME_SEC_MAX / 2] seconds (kernel/time/namespace.c).
+TIME_OFFSET_SECS_MAX = 9223372036 // 2
+HOST_NAME_MAX = 64  # __NEW_UTS_LEN: sethostname/setdomainname refuse longer names
+# run_hook polls with a timeout in milliseconds, a C int.
+HOOK_TIMEOUT_MAX = ((1 << 31) - 1) // 1000
+# The names libseccomp (and so runc) knows. Knowing a name is not filtering
+# it: section 11 compiles only the architectures it has syscall tables for.
+SECCOMP_ARCH_NAMES = frozenset("SCMP_ARCH_" + name for name in (
+    "X86", "X86_64", "X32", "ARM", "AARCH64", "LOONGARCH64", "M68K", "MIPS", "MIPS64", "MIPS64N32",
+    "MIPSEL", "MIPSEL64", "MIPSEL64N32", "PPC", "PPC64", "PPC64LE", "S390", "S390X", "PARISC",
+    "PARISC64", "RISCV64", "SH", "SHEB"))
+
 DEFAULT_DEVICES = (  # path, major, minor: created when /dev is not bind-mounted from the host
     ("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7),
     ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0),
@@ -686,6 +1069,19 @@ class Hook:
 
     @classmethod
     def from_json(cls, raw):
+        """A Hook from state.json; ValueError if any field is not what to_json writes."""
+        def strings(value, allow_none=False):
+            return (allow_none and value is None) or (
+                isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+        ok = (isinstance(raw, dict) and isinstance(raw.get("path"), str) and raw["path"].startswith("/")
+              and strings(raw.get("args")) and strings(raw.get("env"), allow_none=True)
+              and (raw.get("timeout") is None or (isinstance(raw["timeout"], int)
+                                                  and not isinstance(raw["timeout"], bool)
+                                                  and raw["timeout"] > 0))
+              and isinstance(raw.get("field"), str))
+        if not ok:
+            raise ValueError("malformed hook")
         hook = cls()
         for key in cls.__slots__:
             setattr(hook, key, raw[key])
@@ -705,7 +1101,7 @@ class Config:
                  "process", "mounts", "hooks", "annotations", "namespaces", "uid_mappings",
                  "gid_mappings", "time_offsets", "devices", "masked_paths", "readonly_paths",
                  "sysctl", "rootfs_propagation", "personality", "cgroups_path", "has_resources",
-                 "resources", "seccomp", "mount_label", "unsupported")
+                 "resources", "seccomp", "mount_label", "unsupported", "source")
 
     def new_namespace(self, kind):
         return kind in self.namespaces and self.namespaces[kind] is None
@@ -725,7 +1121,31 @@ def _field(obj, key, kinds, field, default=None, required=False):
         raise ConfigError(field, "expected %s, got a boolean" % _kind_names(kinds))
     if not isinstance(value, kinds):
         raise ConfigError(field, "expected %s, got %s" % (_kind_names(kinds), type(value).__name__))
+    if isinstance(value, str):
+        _check_text(value, field)
     return value
+
+
+def _check_text(value, field):
+    """Every string of config.json may reach the kernel as a C string (a path,
+    a mount option, an argv or env entry, a name): a NUL would silently cut it
+    there (`mode=755\\0x` became mode 007). And a lone surrogate (JSON
+    "\\udcff") is no text at all: it would become a raw byte in a path, or
+    break the JSON of the state and of hooks. Both are refused."""
+    if "\0" in value:
+        raise ConfigError(field, "contains a NUL byte")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(field, "is not valid UTF-8 (it contains a lone surrogate)") from None
+    return value
+
+
+def _check_keys(mapping, field):
+    """The keys of a JSON object given by the user (annotations, sysctl)."""
+    for key in mapping:
+        _check_text(key, field + " (a key)")
 
 
 def _kind_names(kinds):
@@ -738,13 +1158,14 @@ def _string_list(obj, key, field):
     for i, item in enumerate(items):
         if not isinstance(item, str):
             raise ConfigError("%s[%d]" % (field, i), "expected a string")
+        _check_text(item, "%s[%d]" % (field, i))
     return list(items)
 
 
 def _uint(obj, key, field, default=None, required=False, limit=(1 << 32) - 1):
     value = _field(obj, key, (int,), field, default, required)
     if value is not None and not 0 <= value <= limit:
-        raise ConfigError(field, "%d is out of range" % value)
+        raise ConfigError(field, "%d is out of range (0 to %d)" % (value, limit))
     return value
 
 
@@ -758,6 +1179,12 @@ def load_config(bundle):
     """Read BUNDLE/config.json and return a validated Config."""
     path = os.path.join(bundle, "config.json")
     try:
+        os.path.abspath(bundle).encode("utf-8")
+    except UnicodeEncodeError:
+        # Undecodable bytes arrive as surrogates: the bundle path is recorded in
+        # the state and handed to hooks as JSON text, which cannot hold it.
+        raise Error("--bundle %s: the path is not valid UTF-8" % bundle) from None
+    try:
         with open(path, "rb") as handle:
             text = handle.read().decode("utf-8")
     except FileNotFoundError:
@@ -768,6 +1195,8 @@ def load_config(bundle):
         raw = json_loads(text)
     except ValueError as exc:
         raise Error("config.json: %s: invalid JSON: %s" % (path, exc)) from None
+    except RecursionError:
+        raise Error("config.json: %s: invalid JSON: nested too deeply" % path) from None
     if not isinstance(raw, dict):
         raise Error("config.json: %s: expected a JSON object" % path)
     return parse_config(raw, os.path.abspath(bundle))
@@ -777,6 +1206,7 @@ def parse_config(raw, bundle):
     """Turn the JSON of config.json into a Config, validating as it goes."""
     cfg = Config()
     cfg.bundle = bundle
+    cfg.source = raw  # kept beside the state for `exec`
     cfg.oci_version = _field(raw, "ociVersion", (str,), "ociVersion", required=True)
     if not cfg.oci_version.startswith("1."):
         raise ConfigError("ociVersion", "unsupported version %r (minirun implements 1.x)" % cfg.oci_version)
@@ -788,10 +1218,15 @@ def parse_config(raw, bundle):
     cfg.root_readonly = _field(root, "readonly", (bool,), "root.readonly", False)
     cfg.hostname = _field(raw, "hostname", (str,), "hostname")
     cfg.domainname = _field(raw, "domainname", (str,), "domainname")
+    for field, name in (("hostname", cfg.hostname), ("domainname", cfg.domainname)):
+        if name and len(name.encode()) > HOST_NAME_MAX:
+            raise ConfigError(field, "longer than the kernel's %d bytes" % HOST_NAME_MAX)
     cfg.annotations = _field(raw, "annotations", (dict,), "annotations", {})
+    _check_keys(cfg.annotations, "annotations")
     for key, value in cfg.annotations.items():
         if not isinstance(value, str):
             raise ConfigError("annotations.%s" % key, "expected a string")
+        _check_text(value, "annotations.%s" % key)
     cfg.unsupported = []
     cfg.process = _parse_process(_field(raw, "process", (dict,), "process", required=True), "process", cfg)
     cfg.mounts = [_parse_mount(m, i, bundle) for i, m in enumerate(_field(raw, "mounts", (list,), "mounts", []))]
@@ -813,12 +1248,18 @@ def _parse_process(proc, field, cfg):
             raise ConfigError("%s.env[%d]" % (field, i), "%r is not KEY=VALUE" % entry)
     p.cwd = _absolute(_field(proc, "cwd", (str,), field + ".cwd", "/"), field + ".cwd")
     user = _field(proc, "user", (dict,), field + ".user", {})
-    p.uid = _uint(user, "uid", field + ".user.uid", 0)
-    p.gid = _uint(user, "gid", field + ".user.gid", 0)
+    p.uid = _uint(user, "uid", field + ".user.uid", 0, limit=ID_MAX)
+    p.gid = _uint(user, "gid", field + ".user.gid", 0, limit=ID_MAX)
     p.additional_gids = []
-    for i, gid in enumerate(_field(user, "additionalGids", (list,), field + ".user.additionalGids", [])):
-        if isinstance(gid, bool) or not isinstance(gid, int) or not 0 <= gid < (1 << 32):
-            raise ConfigError("%s.user.additionalGids[%d]" % (field, i), "expected a gid")
+    gids = _field(user, "additionalGids", (list,), field + ".user.additionalGids", [])
+    if len(gids) > NGROUPS_MAX:
+        raise ConfigError(field + ".user.additionalGids", "more than the kernel's %d groups" % NGROUPS_MAX)
+    for i, gid in enumerate(gids):
+        where = "%s.user.additionalGids[%d]" % (field, i)
+        if isinstance(gid, bool) or not isinstance(gid, int):
+            raise ConfigError(where, "expected a gid")
+        if not 0 <= gid <= ID_MAX:
+            raise ConfigError(where, "%d is out of range (0 to %d)" % (gid, ID_MAX))
         p.additional_gids.append(gid)
     p.umask = _uint(user, "umask", field + ".user.umask", None, limit=0o777)
     p.terminal = _field(proc, "terminal", (bool,), field + ".terminal", False)
@@ -837,6 +1278,8 @@ def _parse_process(proc, field, cfg):
         seen.add(kind)
         soft = _uint(rl, "soft", where + ".soft", required=True, limit=(1 << 64) - 1)
         hard = _uint(rl, "hard", where + ".hard", required=True, limit=(1 << 64) - 1)
+        if soft > hard:
+            raise ConfigError(where + ".soft", "%d is above the hard limit %d (setrlimit refuses it)" % (soft, hard))
         p.rlimits.append((kind, RLIMITS[kind], soft, hard))
     p.oom_score_adj = _field(proc, "oomScoreAdj", (int,), field + ".oomScoreAdj")
     if p.oom_score_adj is not None and not -1000 <= p.oom_score_adj <= 1000:
@@ -918,10 +1361,13 @@ def _parse_hooks(raw):
             hook.field = field
             hook.path = _absolute(_field(item, "path", (str,), field + ".path", required=True), field + ".path")
             hook.args = _string_list(item, "args", field + ".args") or [hook.path]
-            hook.env = _string_list(item, "env", field + ".env")
+            # No env at all: the hook inherits the runtime's environment, as
+            # runc's hooks do (so PATH works); an empty list means empty.
+            hook.env = _string_list(item, "env", field + ".env") if item.get("env") is not None else None
             hook.timeout = _field(item, "timeout", (int,), field + ".timeout")
-            if hook.timeout is not None and hook.timeout <= 0:
-                raise ConfigError(field + ".timeout", "must be a positive number of seconds")
+            if hook.timeout is not None and not 0 < hook.timeout <= HOOK_TIMEOUT_MAX:
+                raise ConfigError(field + ".timeout", "must be a positive number of seconds, at most %d"
+                                  % HOOK_TIMEOUT_MAX)
             hooks[phase].append(hook)
     return hooks
 
@@ -946,6 +1392,9 @@ def _parse_linux(linux, cfg):
         if clock not in ("monotonic", "boottime"):
             raise ConfigError(field, "unknown clock (monotonic or boottime)")
         secs = _field(offset, "secs", (int,), field + ".secs", 0)
+        if not -TIME_OFFSET_SECS_MAX <= secs <= TIME_OFFSET_SECS_MAX:
+            raise ConfigError(field + ".secs", "%d is out of the kernel's range (-%d to %d)"
+                              % (secs, TIME_OFFSET_SECS_MAX, TIME_OFFSET_SECS_MAX))
         nanos = _uint(offset, "nanosecs", field + ".nanosecs", 0, limit=999_999_999)
         cfg.time_offsets[clock] = (secs, nanos)
     cfg.devices = [_parse_device(d, i) for i, d in enumerate(_field(linux, "devices", (list,), "linux.devices", []))]
@@ -953,9 +1402,11 @@ def _parse_linux(linux, cfg):
     cfg.readonly_paths = [_absolute(p, "linux.readonlyPaths")
                           for p in _string_list(linux, "readonlyPaths", "linux.readonlyPaths")]
     cfg.sysctl = _field(linux, "sysctl", (dict,), "linux.sysctl", {})
+    _check_keys(cfg.sysctl, "linux.sysctl")
     for key, value in cfg.sysctl.items():
         if not isinstance(value, str):
             raise ConfigError("linux.sysctl.%s" % key, "expected a string")
+        _check_text(value, "linux.sysctl.%s" % key)
     propagation = _field(linux, "rootfsPropagation", (str,), "linux.rootfsPropagation", "")
     if propagation and propagation not in PROPAGATION_OPTIONS:
         raise ConfigError("linux.rootfsPropagation", "unknown propagation %r" % propagation)
@@ -1031,6 +1482,9 @@ def _parse_seccomp(raw):
     if profile.default_action == SECCOMP_ACTIONS["SCMP_ACT_NOTIFY"]:
         raise ConfigError("linux.seccomp.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action")
     profile.architectures = _string_list(raw, "architectures", "linux.seccomp.architectures")
+    for i, name in enumerate(profile.architectures):
+        if name not in SECCOMP_ARCH_NAMES:
+            raise ConfigError("linux.seccomp.architectures[%d]" % i, "unknown architecture %r" % name)
     profile.flags = []
     for flag in _string_list(raw, "flags", "linux.seccomp.flags"):
         if flag not in SECCOMP_FILTER_FLAGS:
@@ -1064,24 +1518,38 @@ def _parse_seccomp(raw):
 
 
 def _is_set(value):
-    """Engines write zero values to mean 'unset' (see engine-contract.md)."""
-    if isinstance(value, dict):
-        return any(_is_set(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_is_set(v) for v in value)
-    return bool(value)
+    """Engines write zero values to mean 'unset' (see engine-contract.md).
+    Iterative: a hostile config may nest deeper than Python's recursion limit."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif item:
+            return True
+    return False
 
 
 def _parse_id_mappings(linux, key):
     mappings = []
     for i, raw in enumerate(_field(linux, key, (list,), "linux." + key, [])):
         field = "linux.%s[%d]" % (key, i)
-        inside = _uint(raw, "containerID", field + ".containerID", required=True)
-        outside = _uint(raw, "hostID", field + ".hostID", required=True)
+        inside = _uint(raw, "containerID", field + ".containerID", required=True, limit=ID_MAP_LIMIT - 1)
+        outside = _uint(raw, "hostID", field + ".hostID", required=True, limit=ID_MAP_LIMIT - 1)
         size = _uint(raw, "size", field + ".size", required=True)
         if size == 0:
             raise ConfigError(field + ".size", "must be at least 1")
+        if max(inside, outside) + size > ID_MAP_LIMIT:
+            raise ConfigError(field + ".size", "the range ends past id %d" % (ID_MAP_LIMIT - 1))
+        for j, (other_inside, other_outside, other_size) in enumerate(mappings):
+            if (inside < other_inside + other_size and other_inside < inside + size) or \
+                    (outside < other_outside + other_size and other_outside < outside + size):
+                raise ConfigError(field, "overlaps linux.%s[%d] (the kernel refuses overlapping ranges)" % (key, j))
         mappings.append((inside, outside, size))
+    if len(mappings) > ID_MAP_RANGES_MAX:
+        raise ConfigError("linux." + key, "more than the kernel's %d ranges" % ID_MAP_RANGES_MAX)
     return mappings
 
 
@@ -1093,16 +1561,153 @@ def _parse_device(raw, index):
     if d.kind not in ("c", "b", "u", "p"):
         raise ConfigError(field + ".type", "unknown device type %r (c, b, u or p)" % d.kind)
     needs_numbers = d.kind != "p"
-    d.major = _uint(raw, "major", field + ".major", 0, required=needs_numbers)
-    d.minor = _uint(raw, "minor", field + ".minor", 0, required=needs_numbers)
+    d.major = _uint(raw, "major", field + ".major", 0, required=needs_numbers, limit=DEVICE_MAJOR_MAX)
+    d.minor = _uint(raw, "minor", field + ".minor", 0, required=needs_numbers, limit=DEVICE_MINOR_MAX)
     d.mode = _uint(raw, "fileMode", field + ".fileMode", 0o666, limit=0o7777)
-    d.uid = _uint(raw, "uid", field + ".uid", 0)
-    d.gid = _uint(raw, "gid", field + ".gid", 0)
+    d.uid = _uint(raw, "uid", field + ".uid", 0, limit=ID_MAX)
+    d.gid = _uint(raw, "gid", field + ".gid", 0, limit=ID_MAX)
     return d
 
 
-# --- linux.resources ---------------------------------------------------------
-# Parsed once into plain objects; the cgroup managers (section 7) turn them into
+def _check_consistency(cfg):
+    """Rules that tie several fields together."""
+    if (cfg.uid_mappings or cfg.gid_mappings) and not cfg.new_namespace("user"):
+        field = "linux.uidMappings" if cfg.uid_mappings else "linux.gidMappings"
+        raise ConfigError(field, "id mappings need a new user namespace in linux.namespaces")
+    if cfg.new_namespace("user") and not (cfg.uid_mappings and cfg.gid_mappings):
+        raise ConfigError("linux.uidMappings", "a new user namespace needs uidMappings and gidMappings")
+    if cfg.time_offsets and not cfg.new_namespace("time"):
+        raise ConfigError("linux.timeOffsets", "time offsets need a new time namespace in linux.namespaces")
+    if "mount" not in cfg.namespaces:
+        raise ConfigError("linux.namespaces", "a mount namespace is required (minirun never changes the host's mounts)")
+    # A joined uts namespace is the container's too: runc sets the name there.
+    if cfg.hostname and "uts" not in cfg.namespaces:
+        raise ConfigError("hostname", "setting the hostname needs a uts namespace of the container's own")
+    if cfg.domainname and "uts" not in cfg.namespaces:
+        raise ConfigError("domainname", "setting the domainname needs a uts namespace of the container's own")
+    for key in cfg.sysctl:
+        if key in ("kernel.hostname", "kernel.domainname"):
+            # Two writers of one value would race at create: the field owns it.
+            raise ConfigError("linux.sysctl.%s" % key, "the %s field sets this; use it instead"
+                              % key.partition(".")[2])
+        needed = sysctl_namespace(key)
+        if needed is None:
+            raise ConfigError("linux.sysctl.%s" % key, "not a namespaced sysctl; refusing to change the host")
+        if needed not in cfg.namespaces:
+            raise ConfigError("linux.sysctl.%s" % key, "needs a %s namespace of the container's own" % needed)
+    # Capability names are not checked here: an unknown one is skipped with a
+    # warning when the masks are planned (capability_mask), as runc 1.1 does.
+
+
+def sysctl_namespace(key):
+    """The namespace type a sysctl belongs to, or None for one of the whole host."""
+    if key.startswith("net."):
+        return "network"
+    if key in SYSCTL_IPC or key.startswith("fs.mqueue."):
+        return "ipc"
+    if key in ("kernel.hostname", "kernel.domainname"):
+        return "uts"
+    return None
+
+
+def check_sysctl_targets(cfg, is_runtimes_own):
+    """A namespaced sysctl is the container's only in a namespace of its own.
+    One joined by path may be the runtime's or the host's (`/proc/self/ns/net`,
+    `/proc/1/ns/net`): writing it there would change the host for everybody.
+    `is_runtimes_own(path, kind)` decides (namespace_is_runtimes_own on the
+    real system); this stays a pure rule that unit tests can drive."""
+    for key in cfg.sysctl:
+        kind = sysctl_namespace(key)
+        path = cfg.joined_namespace(kind) if kind else None
+        if path is not None and is_runtimes_own(path, kind):
+            raise ConfigError("linux.sysctl.%s" % key, "the %s namespace is joined from %s, which is the "
+                              "runtime's own or the host's; refusing to change the host" % (kind, path))
+
+
+def namespace_is_runtimes_own(path, kind):
+    """Whether `path` (a path or an open fd) is the runtime's own namespace of
+    this type, or the host's (pid 1's): the same nsfs inode on the same device.
+    A path that cannot be examined is not claimed to be ours: opening it to
+    join it fails later and says why."""
+    try:
+        target = os.stat(path)
+    except OSError:
+        return False
+    for owner in ("self", "1"):
+        try:
+            own = os.stat("/proc/%s/ns/%s" % (owner, NAMESPACE_PROC_NAMES[kind]))
+        except OSError:  # /proc/1 is out of reach without privilege; so is writing its sysctls
+            continue
+        if (own.st_dev, own.st_ino) == (target.st_dev, target.st_ino):
+            return True
+    return False
+
+
+def kernel_refused(field, exc):
+    """The error for a value the kernel rejected when it was written (EINVAL,
+    ERANGE...): it names the field, never just "Invalid argument"."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return ConfigError(field, "the kernel refused the value: %s" % reason)
+
+
+def sysctl_error(key, exc):
+    """For the init's sysctl writes: raise sysctl_error(key, exc) from None."""
+    return kernel_refused("linux.sysctl.%s" % key, exc)
+
+
+def refuse_unsupported(cfg):
+    """Settings minirun cannot apply make create fail, never pass silently."""
+    if cfg.unsupported:
+        raise ConfigError(cfg.unsupported[0], "not supported by minirun yet")
+    check_sysctl_targets(cfg, namespace_is_runtimes_own)
+    if cfg.has_resources or cfg.cgroups_path:
+        LOG.warning("linux.resources and linux.cgroupsPath are not applied: cgroups are not implemented yet")
+
+
+def capability_mask(names, field, last=None):
+    """Capability names -> bitmask. Names newer than this file or the kernel are
+    skipped with a warning, as runc does: a missing capability only takes
+    privilege away."""
+    last = last_capability() if last is None else last
+    mask = 0
+    for name in names:
+        bit = CAPABILITY_BITS.get(name)
+        if bit is None or bit > last:
+            LOG.warning("%s: unknown capability %s is ignored" % (field, name))
+            continue
+        mask |= 1 << bit
+    return mask
+
+
+def effective_ambient(masks):
+    """The masks with ambient trimmed to what the kernel can raise.
+
+    PR_CAP_AMBIENT_RAISE refuses a capability that is not both permitted and
+    inheritable. runc ignores that refusal and `runc spec` writes ambient
+    capabilities without an inheritable set, so such bits are left unraised
+    here too, with a warning naming them, instead of failing the container.
+    Returns a new dict; None (no capabilities given) stays None.
+    """
+    if masks is None:
+        return None
+    raisable = masks["ambient"] & masks["permitted"] & masks["inheritable"]
+    dropped = masks["ambient"] & ~raisable
+    if dropped:
+        names = ["CAP_" + CAPABILITIES[bit] for bit in range(len(CAPABILITIES)) if dropped >> bit & 1]
+        LOG.warning("process.capabilities.ambient: %s left unraised: an ambient capability must also be "
+                    "permitted and inheritable" % ", ".join(names))
+    trimmed = dict(masks)
+    trimmed["ambient"] = raisable
+    return trimmed
+
+
+def last_capability():
+    return HOST.last_capability
+
+# ===========================================================================
+# 5. Resource limits: linux.resources and update's input
+# ===========================================================================
+# Parsed once into plain objects; the cgroup managers (sections 9 and 10) turn them into
 # file writes. Engines send every field of LinuxResources with zero values for
 # "not set" (Docker's `update` builds the whole struct), so 0 and "" mean
 # unset wherever the kernel has no use for a zero: memory limits, shares,
@@ -1413,83 +2018,30 @@ def parse_update(resources_json=None, flags=None):
     return _parse_resources(raw, "resources")
 
 
-def _check_consistency(cfg):
-    """Rules that tie several fields together."""
-    if (cfg.uid_mappings or cfg.gid_mappings) and not cfg.new_namespace("user"):
-        field = "linux.uidMappings" if cfg.uid_mappings else "linux.gidMappings"
-        raise ConfigError(field, "id mappings need a new user namespace in linux.namespaces")
-    if cfg.new_namespace("user") and not (cfg.uid_mappings and cfg.gid_mappings):
-        raise ConfigError("linux.uidMappings", "a new user namespace needs uidMappings and gidMappings")
-    if cfg.time_offsets and not cfg.new_namespace("time"):
-        raise ConfigError("linux.timeOffsets", "time offsets need a new time namespace in linux.namespaces")
-    if "mount" not in cfg.namespaces:
-        raise ConfigError("linux.namespaces", "a mount namespace is required (minirun never changes the host's mounts)")
-    if cfg.hostname and not cfg.new_namespace("uts"):
-        raise ConfigError("hostname", "setting the hostname needs a new uts namespace")
-    if cfg.domainname and not cfg.new_namespace("uts"):
-        raise ConfigError("domainname", "setting the domainname needs a new uts namespace")
-    for key in cfg.sysctl:
-        if key.startswith("net."):
-            needed = "network"
-        elif key in SYSCTL_IPC or key.startswith("fs.mqueue."):
-            needed = "ipc"
-        elif key in ("kernel.hostname", "kernel.domainname"):
-            needed = "uts"
-        else:
-            raise ConfigError("linux.sysctl.%s" % key, "not a namespaced sysctl; refusing to change the host")
-        if needed not in cfg.namespaces:
-            raise ConfigError("linux.sysctl.%s" % key, "needs a %s namespace of the container's own" % needed)
-    for kind in CAPABILITY_SETS:
-        for name in cfg.process.capabilities[kind]:
-            if not name.startswith("CAP_"):
-                raise ConfigError("process.capabilities.%s" % kind, "%r is not a capability name" % name)
-
-
-def refuse_unsupported(cfg):
-    """Settings minirun cannot apply make create fail, never pass silently."""
-    if cfg.unsupported:
-        raise ConfigError(cfg.unsupported[0], "not supported by minirun yet")
-    if cfg.has_resources or cfg.cgroups_path:
-        LOG.warning("linux.resources and linux.cgroupsPath are not applied: cgroups are not implemented yet")
-
-
-def capability_mask(names, field):
-    """Capability names -> bitmask. Names newer than this file or the kernel are
-    skipped with a warning, as runc does: a missing capability only takes
-    privilege away."""
-    mask = 0
-    for name in names:
-        bit = CAPABILITY_BITS.get(name)
-        if bit is None or bit > last_capability():
-            LOG.warning("%s: unknown capability %s is ignored" % (field, name))
-            continue
-        mask |= 1 << bit
-    return mask
-
-
-_LAST_CAP = None
-
-
-def last_capability():
-    global _LAST_CAP
-    if _LAST_CAP is None:
-        try:
-            with open("/proc/sys/kernel/cap_last_cap") as handle:
-                _LAST_CAP = int(handle.read())
-        except OSError:
-            _LAST_CAP = len(CAPABILITIES) - 1
-    return _LAST_CAP
-
 # ===========================================================================
-# 4. The state store
+# 6. The state store
 # ===========================================================================
 # ROOT/ID/ (0700) holds state.json, written atomically, and exec.fifo while
 # the container is created but not started. Creating the directory is the
 # reservation of the ID (mkdir is atomic, so of two concurrent creates exactly
 # one wins); flock on the directory serializes start/delete against create.
+#
+# state.json has a version and is validated field by field when it is read:
+# it is a file on disk that another process may have written, so a forged,
+# stale or corrupt one gives a clear error naming the container, and nothing
+# signals a pid from it before the pid is proved to be the container's
+# (ContainerState.proven_init). config.json beside it is the config the
+# container was created from, kept for `exec`.
 
 STATE_FILE = "state.json"
 FIFO_FILE = "exec.fifo"
+CONFIG_COPY = "config.json"
+START_ERROR_FILE = "start.error"
+STATE_VERSION = 1
+
+
+class ContainerNotFound(Error):
+    """No container with that ID under --root (engines match "does not exist")."""
 
 
 def validate_id(cid):
@@ -1502,16 +2054,61 @@ def validate_id(cid):
 class ContainerState:
     """What state.json records, and the status derived from the live system."""
 
-    FIELDS = ("id", "pid", "pid_start", "bundle", "rootfs", "created", "annotations",
-              "own_pid_namespace", "hooks")
+    # field -> (JSON types, required)
+    SCHEMA = {
+        "version": ((int,), True), "id": ((str,), True), "pid": ((int,), True),
+        "pid_start": ((int,), True), "bundle": ((str,), True), "rootfs": ((str,), True),
+        "created": ((str,), True), "annotations": ((dict,), True), "own_pid_namespace": ((bool,), True),
+        "mnt_ns": ((str,), True), "hooks": ((dict,), True),
+    }
+    FIELDS = tuple(SCHEMA)
 
     def __init__(self, **values):
         for key in self.FIELDS:
             setattr(self, key, values.get(key))
+        self.version = STATE_VERSION
         self.directory = None
 
     def to_json(self):
         return {key: getattr(self, key) for key in self.FIELDS}
+
+    @classmethod
+    def from_json(cls, cid, raw):
+        """A validated ContainerState, or Error naming the container and the field."""
+        def bad(field, reason):
+            return Error("container %s: corrupt state file: %s: %s" % (cid, field, reason))
+
+        if not isinstance(raw, dict):
+            raise bad("(top level)", "not a JSON object")
+        version = raw.get("version")
+        if version != STATE_VERSION:
+            raise bad("version", "%r is not a state version this minirun reads (%d)" % (version, STATE_VERSION))
+        for key, (kinds, required) in cls.SCHEMA.items():
+            value = raw.get(key)
+            if value is None and not required:
+                continue
+            if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+                raise bad(key, "missing or of the wrong type")
+        if raw["id"] != cid:
+            raise bad("id", "names %r, not this container" % raw["id"])
+        if raw["pid"] <= 0 or raw["pid_start"] < 0:
+            raise bad("pid", "%r is not a process id" % raw["pid"])
+        if not raw["bundle"].startswith("/"):
+            raise bad("bundle", "not an absolute path")
+        for key, value in raw["annotations"].items():
+            if not isinstance(value, str):
+                raise bad("annotations." + key, "expected a string")
+        hooks = {}
+        for phase, items in raw["hooks"].items():
+            if phase not in ("poststart", "poststop") or not isinstance(items, list):
+                raise bad("hooks." + phase, "unexpected")
+            try:
+                hooks[phase] = [Hook.from_json(item) for item in items]
+            except (KeyError, TypeError, ValueError):
+                raise bad("hooks." + phase, "malformed hook") from None
+        state = cls(**{key: raw.get(key) for key in cls.FIELDS})
+        state.hooks = {phase: [h.to_json() for h in items] for phase, items in hooks.items()}
+        return state
 
     def alive(self):
         return bool(self.pid) and self.pid_start is not None and process_start_time(self.pid) == self.pid_start
@@ -1523,6 +2120,36 @@ class ContainerState:
             return "created"
         return "running"
 
+    def proven_init(self):
+        """The init's pid, once shown to be this container's; None if it has exited.
+
+        A live process with the recorded pid and start time could still be
+        somebody else's if state.json was forged: it must also be in the
+        mount namespace recorded at create, which is not the runtime's own,
+        and with a pid namespace of its own, be pid 1 of a pid namespace that
+        is not the runtime's. Anything else is refused, never signalled.
+        """
+        if not self.alive():
+            return None
+        try:
+            mnt_ns = os.readlink("/proc/%d/ns/mnt" % self.pid)
+            own_mnt_ns = os.readlink("/proc/self/ns/mnt")
+            nspid = []
+            if self.own_pid_namespace:
+                theirs = os.readlink("/proc/%d/ns/pid" % self.pid)
+                ours = os.readlink("/proc/self/ns/pid")
+                with open("/proc/%d/status" % self.pid) as status:
+                    nspid = next((line.split()[1:] for line in status if line.startswith("NSpid:")), [])
+        except OSError:
+            return None  # it exited while we looked
+        proven = mnt_ns == self.mnt_ns and mnt_ns != own_mnt_ns
+        if self.own_pid_namespace:
+            proven = proven and theirs != ours and len(nspid) >= 2 and nspid[-1] == "1"
+        if not proven:
+            raise Error("container %s: pid %d is not the container's init (state file forged or stale); "
+                        "refusing to signal it" % (self.id, self.pid))
+        return self.pid
+
     def oci_state(self, status=None):
         """The state of the runtime spec, plus runc's `rootfs`, `created` and `owner`."""
         status = status or self.status()
@@ -1533,6 +2160,10 @@ class ContainerState:
             state["annotations"] = self.annotations
         state["owner"] = ""
         return state
+
+    def hook_state(self, status):
+        """The state a hook reads on its stdin: the runtime spec's fields only."""
+        return hook_state(self.id, self.pid if status != "stopped" else 0, self.bundle, self.annotations, status)
 
     def hooks_for(self, phase):
         return [Hook.from_json(h) for h in (self.hooks or {}).get(phase, [])]
@@ -1548,8 +2179,11 @@ class Store:
     def reserve(self, cid):
         """Make ROOT/ID and return a locked fd on it; fails if the ID is taken."""
         validate_id(cid)
-        os.makedirs(self.root, 0o700, exist_ok=True)
-        mode = os.stat(self.root).st_mode
+        try:
+            make_private_dirs(self.root)
+            mode = os.stat(self.root).st_mode
+        except OSError as exc:
+            raise Error("--root %s: %s" % (self.root, exc.strerror)) from None
         if mode & 0o022:
             # Others could rename or replace ROOT/ID and hijack a container's state.
             raise Error("--root %s is writable by other users (mode %o); refusing to keep state there"
@@ -1558,40 +2192,62 @@ class Store:
             os.mkdir(self.path(cid), 0o700)
         except FileExistsError:
             raise Error("container with id %s already exists" % cid) from None
-        return self._lock_dir(cid)
+        except OSError as exc:
+            raise Error("--root %s: %s" % (self.root, exc.strerror)) from None
+        try:
+            return self._lock_dir(cid)
+        except FileNotFoundError:  # a `delete --force` of the ID came between mkdir and flock
+            raise Error("container %s was deleted while it was being created" % cid) from None
 
-    def lock(self, cid):
-        """A locked fd on ROOT/ID (waits for a create or delete in progress)."""
+    def lock(self, cid, missing_ok=False):
+        """A locked fd on ROOT/ID (waits for a create or delete in progress).
+        A missing container is an Error, or None with missing_ok."""
         validate_id(cid)
         try:
             return self._lock_dir(cid)
         except FileNotFoundError:
-            raise Error("container %s does not exist" % cid) from None
+            if missing_ok:
+                return None
+            raise ContainerNotFound("container %s does not exist" % cid) from None
 
     def _lock_dir(self, cid):
+        """flock ROOT/ID. Whoever held the lock may have deleted the container
+        meanwhile (parallel `delete --force`): a directory removed while we
+        waited has no links left, and the ID is then missing, or was taken
+        again by a new create, whose directory is locked instead."""
         import fcntl
 
-        fd = os.open(self.path(cid), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        return fd
+        path = self.path(cid)
+        while True:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                locked = os.fstat(fd)
+                current = os.stat(path)  # FileNotFoundError: deleted while we waited
+            except BaseException:
+                os.close(fd)
+                raise
+            if locked.st_nlink and (locked.st_dev, locked.st_ino) == (current.st_dev, current.st_ino):
+                return fd
+            os.close(fd)
 
     def load(self, cid):
         validate_id(cid)
         try:
             with open(self.path(cid, STATE_FILE), "rb") as handle:
-                raw = json_loads(handle.read().decode())
+                data = handle.read()
         except FileNotFoundError:
             if os.path.isdir(self.path(cid)):
                 state = ContainerState(id=cid, pid=0, annotations={}, hooks={})
                 state.directory = self.path(cid)
                 state.status = lambda: "creating"
                 return state
-            raise Error("container %s does not exist" % cid) from None
-        except ValueError as exc:
+            raise ContainerNotFound("container %s does not exist" % cid) from None
+        try:
+            raw = json_loads(data.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
             raise Error("container %s: corrupt state file: %s" % (cid, exc)) from None
-        if not isinstance(raw, dict):
-            raise Error("container %s: corrupt state file: not a JSON object" % cid)
-        state = ContainerState(**{k: raw.get(k) for k in ContainerState.FIELDS})
+        state = ContainerState.from_json(cid, raw)
         state.directory = self.path(cid)
         return state
 
@@ -1613,19 +2269,63 @@ class Store:
         return [n for n in names if os.path.isdir(os.path.join(self.root, n))]
 
 
-def write_atomically(path, text, mode=0o644):
-    """Write to a temporary file beside `path`, then rename it into place."""
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
+def make_private_dirs(path):
+    """mkdir -p for --root: the missing parents 0711 and the directory itself
+    0700, whatever the umask (os.makedirs applies the umask, and its mode only
+    to the last component: under umask 0 the parents came out 0777)."""
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for i, directory in enumerate(reversed(missing)):
+        mode = 0o700 if i == len(missing) - 1 else 0o711
+        try:
+            os.mkdir(directory, mode)
+        except FileExistsError:
+            continue  # made meanwhile by a concurrent create, which gave it the same mode
+        os.chmod(directory, mode)  # mkdir left out the umask's bits; this only adds them back
 
+
+def write_atomically(path, text, mode=0o644, what=None):
+    """Write to a temporary file beside `path`, then rename it into place.
+
+    On any failure (a directory at `path`, a full or read-only filesystem) the
+    temporary file is removed and an Error names `what` (e.g. "--pid-file")
+    and the path. O_EXCL|O_NOFOLLOW: a planted NAME.tmp-PID symlink is never
+    followed; a stale one (a crash of an earlier process of this pid) is
+    replaced."""
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    created = False
+    try:
+        try:
+            fd = os.open(tmp, flags, mode)
+        except FileExistsError:
+            os.unlink(tmp)
+            fd = os.open(tmp, flags, mode)
+        created = True
+        try:
+            data = text.encode()
+            while data:
+                data = data[os.write(fd, data):]
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except BaseException as exc:
+        if created:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(exc, OSError):
+            raise Error("%s%s: %s" % (what + " " if what else "cannot write ", path, exc.strerror)) from None
+        raise
 
 # ===========================================================================
-# 5. Terminals
+# 7. Terminals
 # ===========================================================================
 # With process.terminal the init opens a pty from the container's own devpts
 # (so the slave's /dev/pts/N name means something inside), makes the slave its
@@ -1635,18 +2335,18 @@ def write_atomically(path, text, mode=0o644):
 # foreground, which then relays it to the caller's terminal.
 
 
-def open_container_pty(lib, height, width):
+def open_container_pty(k, height, width):
     """Open a pty pair from the container's devpts. Returns (master, slave, slave_path)."""
     import struct
 
     ptmx = "/dev/pts/ptmx" if os.path.exists("/dev/pts/ptmx") else "/dev/ptmx"
-    master = os.open(ptmx, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    lib.ioctl_int(master, TIOCSPTLCK, 0)
-    number = lib.ioctl_int(master, TIOCGPTN)
+    master = k.open(ptmx, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    k.ioctl_int(master, TIOCSPTLCK, 0)
+    number = k.ioctl_int(master, TIOCGPTN)
     slave_path = "/dev/pts/%d" % number
-    slave = os.open(slave_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    slave = k.open(slave_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     if height or width:
-        lib.ioctl_bytes(slave, TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+        k.ioctl_bytes(slave, TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
     return master, slave, slave_path
 
 
@@ -1716,277 +2416,21 @@ def relay_terminal(master, pid):
             termios.tcsetattr(0, termios.TCSAFLUSH, saved)
 
 # ===========================================================================
-# 6. Namespaces and mounts (the joiner and the container's init)
+# 8. Paths in the root and the root filesystem
 # ===========================================================================
-# `create` clones two processes, both with runtime-allocated stacks:
+# Everything done to the container's root filesystem, given a RootfsPlan
+# (section 13) and a Kernel. Every path in the rootfs is resolved inside it:
+# openat2(RESOLVE_IN_ROOT) where the host has it, else a walk that never
+# follows a symlink out of the root, so a hostile image cannot make us mount
+# or create anything on the host. The order is:
 #
-#   create ──clone──> joiner ──clone(CLONE_PARENT [| CLONE_NEWPID])──> init
-#
-# The joiner enters the namespaces given by path (the user namespace first,
-# since it decides what the others may do), then unshares the new ones; it
-# creates the user namespace before the others so that they are owned by it,
-# and waits while `create` writes its id maps. It then clones the init with
-# CLONE_PARENT, so the init is a direct child of `create`: when `create`
-# exits, the init is re-parented to the engine's subreaper, which is what
-# containerd and conmon rely on to learn its exit code.
-#
-# The init prepares the root filesystem, lets `create` run the prestart and
-# createRuntime hooks, runs createContainer itself, pivots, sets the process
-# up, says "ready" and then waits on exec.fifo (opened O_RDWR, so it is both
-# reader and writer and blocks until `start` writes a byte) before execve.
-#
-# Between clone and execve these processes run Python that was fully imported
-# beforehand; every failure is caught, sent to `create` as one "error" line,
-# and ends in os._exit.
-
-
-class Channel:
-    """Line messages over a socketpair: 'kind text\\n'."""
-
-    def __init__(self, fd):
-        self.fd = fd
-        self.buffer = b""
-
-    def send(self, kind, text=""):
-        line = ("%s %s" % (kind, text.replace("\n", " "))).strip() + "\n"
-        os.write(self.fd, line.encode())
-
-    def recv(self):
-        while b"\n" not in self.buffer:
-            chunk = os.read(self.fd, 4096)
-            if not chunk:
-                return None, ""
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        kind, _, text = line.decode().partition(" ")
-        return kind, text
-
-    def expect(self, kind):
-        got, text = self.recv()
-        if got == "error":
-            raise Error(text)
-        if got != kind:
-            raise Error("container setup stopped unexpectedly (waiting for %r, got %r)" % (kind, got))
-        return text
-
-
-class Launch:
-    """Every decision `create` made for its children, ready before clone."""
-
-    def __init__(self, cfg, cid, lib):
-        self.cfg = cfg
-        self.cid = cid
-        self.lib = lib
-        self.channel = None          # the children's end of the sync socketpair
-        self.fifo_fd = None          # exec.fifo, opened O_RDWR
-        self.console_fd = None       # where the pty master goes, if process.terminal
-        self.keep_fds = 0            # fds 3 .. 3+keep_fds-1 are passed to the process
-        self.extra_env = []          # LISTEN_FDS / LISTEN_PID for socket activation
-        self.no_pivot = False
-        self.no_new_keyring = False
-        self.namespace_fds = {}      # kind -> fd of a namespace to join
-        self.cgroup_mounts = None    # see plan_cgroup_mount()
-        self.setup_dev = True        # make /dev's default nodes (not when /dev is a bind)
-        self.close_in_child = []     # create's own fds, closed first thing in the joiner
-        self.seccomp = None          # a SeccompPlan: the compiled filter
-        self.listener_fd = None      # connected to linux.seccomp.listenerPath, for SCMP_ACT_NOTIFY
-        self.capabilities = None     # {set: bitmask}, or None to leave the capabilities alone
-        self.host_pid = None         # the init's pid on the host, taken before the pivot
-
-
-def child_failure(channel, exc):
-    """Report an exception from a child to `create` and leave the process."""
-    if isinstance(exc, OSError):
-        text = os_error_text(exc)
-    elif isinstance(exc, Error):
-        text = str(exc)
-    else:
-        text = "%s: %s" % (type(exc).__name__, exc)
-    try:
-        channel.send("error", text)
-    finally:
-        os._exit(1)
-
-
-def joiner_main(launch):
-    """Stage 1: enter and create namespaces in a valid order, then clone the init."""
-    cfg, lib = launch.cfg, launch.lib
-    channel = Channel(launch.channel)
-    try:
-        # Non-dumpable before entering anything (the CVE-2019-5736 class): a
-        # container process must not reach the runtime's interpreter through
-        # /proc/PID/exe or ptrace us. The init inherits it; execve resets it.
-        lib.prctl(PR_SET_DUMPABLE, 0)
-        order = ("user", "ipc", "uts", "network", "cgroup", "time", "mount")
-        for kind in order:
-            if kind in launch.namespace_fds:
-                try:
-                    lib.setns(launch.namespace_fds[kind], NAMESPACE_FLAGS[kind])
-                except OSError as exc:
-                    raise Error("linux.namespaces: cannot join %s namespace %s: %s"
-                                % (kind, cfg.namespaces[kind], exc.strerror.split(": ")[-1])) from None
-        if cfg.new_namespace("user"):
-            lib.unshare(CLONE_NEWUSER)
-            channel.send("userns")
-            channel.expect("mapped")
-        flags = 0
-        for kind in ("mount", "uts", "ipc", "network", "cgroup", "time"):
-            if cfg.new_namespace(kind):
-                flags |= NAMESPACE_FLAGS[kind]
-        if flags:  # after the user namespace, so that it owns them
-            lib.unshare(flags)
-        if cfg.time_offsets:
-            # Must be written before any process enters the new time namespace,
-            # and before the setresuid below: a credential change makes us
-            # non-dumpable, and /proc/self then belongs to the host's root.
-            lines = "".join("%s %d %d\n" % (clock, secs, nanos)
-                            for clock, (secs, nanos) in cfg.time_offsets.items())
-            with open("/proc/self/timens_offsets", "w") as offsets:
-                offsets.write(lines)
-        if cfg.new_namespace("user"):
-            # Become root of the new namespace when root is mapped, so the
-            # init creates files and mounts as the container's root.
-            if any(inside == 0 for inside, _outside, _size in cfg.gid_mappings):
-                os.setresgid(0, 0, 0)
-            if any(inside == 0 for inside, _outside, _size in cfg.uid_mappings):
-                os.setresuid(0, 0, 0)
-        if "pid" in launch.namespace_fds:  # setns(pid) only moves our future children
-            lib.setns(launch.namespace_fds["pid"], CLONE_NEWPID)
-        pid_flag = CLONE_NEWPID if cfg.new_namespace("pid") else 0
-        pid = lib.clone(lambda: init_main(launch), CLONE_PARENT | pid_flag)
-        channel.send("pid", str(pid))
-    except BaseException as exc:  # every failure, SystemExit included, must reach create
-        child_failure(channel, exc)
-    os._exit(0)
-
-
-def init_main(launch):
-    """Stage 2: the container's init, from root filesystem to execve."""
-    cfg, lib, proc = launch.cfg, launch.lib, launch.cfg.process
-    channel = Channel(launch.channel)
-    try:
-        channel.expect("go")
-        launch.host_pid = os_getpid_host()  # /proc/self names the container's pid after the pivot
-        os.umask(0)  # device nodes and mount points get exactly the modes asked for
-        lib.prctl(PR_SET_PDEATHSIG, 9)  # if create dies before "ready", so do we
-        if not launch.no_new_keyring:
-            try:
-                lib.join_session_keyring(launch.cid)
-            except OSError as exc:
-                if exc.errno not in (38, 1):  # no keyrings here, or not allowed: as runc, go on
-                    raise
-        if cfg.new_namespace("mount"):
-            prepare_rootfs(launch)
-        if cfg.hooks["prestart"] or cfg.hooks["createRuntime"]:
-            channel.send("hooks")
-            channel.expect("hooks-done")
-        state = hook_state(cfg, launch.cid, launch.host_pid, "creating")
-        for hook in cfg.hooks["createContainer"]:
-            run_hook(hook, state)
-        if cfg.new_namespace("mount"):
-            if launch.no_pivot:
-                move_root(lib, cfg.root_path)
-            else:
-                pivot_into(lib, cfg.root_path)
-        slave = None
-        if proc.terminal:
-            master, slave, slave_path = open_container_pty(lib, proc.console_height, proc.console_width)
-            make_file("/dev/console")
-            lib.mount(slave_path, "/dev/console", None, MS_BIND)
-            lib.send_fd(launch.console_fd, master, slave_path)
-            os.close(master)
-            os.close(launch.console_fd)
-        for key, value in cfg.sysctl.items():
-            with open("/proc/sys/" + key.replace(".", "/"), "w") as knob:
-                knob.write(value)
-        if cfg.new_namespace("mount"):
-            finish_rootfs(launch)
-        if cfg.hostname:
-            lib.sethostname(cfg.hostname)
-        if cfg.domainname:
-            lib.setdomainname(cfg.domainname)
-        if slave is not None:
-            os.setsid()
-            lib.ioctl_arg(slave, TIOCSCTTY, 0)
-            for fd in (0, 1, 2):
-                os.dup2(slave, fd)
-            os.close(slave)
-        apply_rlimits(proc)
-        env = process_environment(proc, launch.extra_env)
-        if launch.seccomp is not None and not launch.seccomp.no_new_privileges:
-            # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: it
-            # has to come before the capabilities are dropped (as in runc).
-            load_seccomp(lib, launch.seccomp, launch.listener_fd, hook_state(cfg, launch.cid, launch.host_pid, "creating"))
-        apply_user(lib, proc, launch.capabilities)
-        try:
-            os.chdir(proc.cwd)
-            # A cwd reached through a host fd (/proc/self/fd/N of a preserved
-            # directory fd) lies outside the root: getcwd then fails with
-            # ENOENT ("unreachable"). Refuse it (the CVE-2024-21626 class).
-            os.getcwd()
-        except OSError as exc:
-            if exc.errno == 2 and os.path.isdir("."):
-                raise Error("process.cwd: %s leads outside the container's root filesystem" % proc.cwd) from None
-            raise Error("process.cwd: %s" % os_error_text(exc)) from None
-        executable = find_executable(proc.args[0], env)
-        os.umask(proc.umask if proc.umask is not None else 0o022)
-        if cfg.personality is not None:
-            lib.personality(cfg.personality)
-        if proc.no_new_privileges:
-            lib.prctl(PR_SET_NO_NEW_PRIVS, 1)
-        # create exits as soon as it reads "ready": the death signal must be
-        # off before that, or it would kill us (create kills us itself if it
-        # fails after this point).
-        lib.prctl(PR_SET_PDEATHSIG, 0)
-        channel.send("ready")
-    except BaseException as exc:
-        child_failure(channel, exc)
-    # From here on nobody listens on the channel: failures go to stderr.
-    try:
-        os.close(launch.channel)
-        while not os.read(launch.fifo_fd, 1):
-            pass
-        # fifo_fd stays open (close-on-exec) until execve: `start` waits for
-        # it to close, so that poststart hooks run after the process started.
-        state = hook_state(cfg, launch.cid, launch.host_pid, "created")
-        for hook in cfg.hooks["startContainer"]:
-            run_hook(hook, state)
-        restore_signal_defaults()
-        apply_exec_labels(proc)
-        close_fds_except(lib, 3 + launch.keep_fds, launch.listener_fd)
-        if launch.seccomp is not None and launch.seccomp.no_new_privileges:
-            # As late as possible: only execve runs under the filter after this.
-            load_seccomp(lib, launch.seccomp, launch.listener_fd, state)
-        os.execve(executable, proc.args, env)
-    except BaseException as exc:
-        text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
-        os.write(2, ("minirun: container %s: %s\n" % (launch.cid, text)).encode())
-        os._exit(127)
-
-
-def close_fds_except(lib, first, keep):
-    """Close every fd from `first` on, but `keep` (the seccomp listener socket, if any)."""
-    if keep is None or keep < first:
-        lib.close_range_from(first)
-        return
-    os.closerange(first, keep)
-    lib.close_range_from(keep + 1)
-
-
-def os_getpid_host():
-    """Our pid as the host sees it (the state hooks receive uses host pids)."""
-    try:
-        return int(os.readlink("/proc/self"))
-    except (OSError, ValueError):
-        return os.getpid()
-
-
-def restore_signal_defaults():
-    """Python ignores SIGPIPE and SIGXFSZ; ignored signals survive execve."""
-    import _signal
-
-    for name in ("PIPE", "XFSZ"):
-        _signal.signal(SIGNALS[name], _signal.SIG_DFL)
+#   prepare_rootfs  (before pivot_root, in the container's mount namespace):
+#       propagation of / , the rootfs bind, mounts in config order, /dev's
+#       devices and symlinks, read-only remounts deferred until /dev is
+#       populated, the cwd's mount point
+#   pivot_into / move_root
+#   finish_rootfs   (after the pivot): masked paths, read-only paths, the
+#       read-only root, rootfsPropagation
 
 
 def resolve_in_root(root, path):
@@ -2013,14 +2457,14 @@ def resolve_in_root(root, path):
             continue
         hops += 1
         if hops > 40:
-            raise OSError(40, "too many levels of symbolic links", os.path.join("/", *resolved, part))
+            raise OSError(E.ELOOP, "too many levels of symbolic links", os.path.join("/", *resolved, part))
         if target.startswith("/"):
             resolved = []
         pending = [p for p in target.split("/") if p not in ("", ".")] + pending
     return os.path.join(root, *resolved)
 
 
-def open_in_root(lib, root, path, flags=0o10000000):  # O_PATH
+def open_in_root(k, root, path, flags=os.O_PATH, use_openat2=True):
     """An fd for `path` inside root, never reached through a symlink out of it.
 
     openat2(RESOLVE_IN_ROOT) does the resolution atomically where the kernel
@@ -2028,30 +2472,28 @@ def open_in_root(lib, root, path, flags=0o10000000):  # O_PATH
     open refuses a symlink and checks where it really landed.
     """
     flags |= os.O_CLOEXEC
-    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
+    if use_openat2:
+        root_fd = k.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            return lib.openat2_in_root(root_fd, path, flags)
+            return k.openat2_in_root(root_fd, path, flags)
         except OSError as exc:
-            if exc.errno not in (38, 22):  # ENOSYS, EINVAL: no openat2 here
-                raise OSError(exc.errno, os.strerror(exc.errno), path) from None
-    finally:
-        os.close(root_fd)
+            raise OSError(exc.errno, os.strerror(exc.errno), path) from None
+        finally:
+            k.close(root_fd)
     host = resolve_in_root(root, path)
-    fd = os.open(host, flags | os.O_NOFOLLOW)
-    real = os.readlink("/proc/self/fd/%d" % fd)
+    fd = k.open(host, flags | os.O_NOFOLLOW)
+    real = os.readlink(fd_path(fd))
     if real != root and not real.startswith(root.rstrip("/") + "/"):
-        os.close(fd)
-        raise OSError(1, "resolves outside the root filesystem", path)
+        k.close(fd)
+        raise OSError(E.EPERM, "resolves outside the root filesystem", path)
     return fd
 
 
-def make_file(path, mode=0o644):
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    os.close(fd)
+def make_file(k, path, mode=0o644):
+    k.close(k.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, mode))
 
 
-def walk_in_root(root, path, is_file=False):
+def walk_in_root(k, root, path, is_file=False):
     """An O_PATH fd on `path` inside root, creating what is missing.
 
     The path is first resolved inside root (a dangling symlink such as
@@ -2064,31 +2506,31 @@ def walk_in_root(root, path, is_file=False):
     """
     resolved = resolve_in_root(root, path)
     parts = [p for p in resolved[len(root.rstrip("/")):].split("/") if p]
-    fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    fd = k.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             flags = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC | (0 if last else os.O_DIRECTORY)
             try:
-                step = os.open(part, flags, dir_fd=fd)
+                step = k.open(part, flags, dir_fd=fd)
             except FileNotFoundError:
                 if last and is_file:
-                    os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                     0o644, dir_fd=fd))
+                    k.close(k.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                                   0o644, dir_fd=fd))
                 else:
-                    os.mkdir(part, 0o755, dir_fd=fd)
-                step = os.open(part, flags, dir_fd=fd)
-            os.close(fd)
+                    k.mkdir(part, 0o755, dir_fd=fd)
+                step = k.open(part, flags, dir_fd=fd)
+            k.close(fd)
             fd = step
     except BaseException:
-        os.close(fd)
+        k.close(fd)
         raise
     return fd
 
 
-def make_target(root, path, is_file):
+def make_target(k, root, path, is_file):
     """Create a mount point (a directory, or an empty file for a file bind) inside root."""
-    os.close(walk_in_root(root, path, is_file))
+    k.close(walk_in_root(k, root, path, is_file))
     return resolve_in_root(root, path)
 
 
@@ -2096,7 +2538,7 @@ def fd_path(fd):
     return "/proc/self/fd/%d" % fd
 
 
-def remount_bind(lib, target, flags):
+def remount_bind(k, target, flags):
     """Change the flags of a bind mount, keeping the flags the kernel has locked.
 
     In a user namespace, nosuid/nodev/noexec/ro inherited from a more
@@ -2104,295 +2546,246 @@ def remount_bind(lib, target, flags):
     with EPERM; runc handles it the same way.
     """
     try:
-        lib.mount(None, target, None, MS_BIND | MS_REMOUNT | flags)
+        k.mount(None, target, None, MS_BIND | MS_REMOUNT | flags)
     except PermissionError:
         current = os.statvfs(target).f_flag
         locked = current & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME)
         if current & 4096:  # ST_RELATIME
             locked |= MS_RELATIME
-        lib.mount(None, target, None, MS_BIND | MS_REMOUNT | flags | locked)
+        k.mount(None, target, None, MS_BIND | MS_REMOUNT | flags | locked)
 
 
-def prepare_rootfs(launch):
+def prepare_rootfs(k, rootfs):
     """Everything that happens to the root filesystem before pivot_root."""
-    cfg, lib = launch.cfg, launch.lib
-    root = cfg.root_path
+    root = rootfs.root
     # Nothing done in here may propagate back to the host. With a
     # rootfsPropagation of its own the container is a slave of the host until
     # the pivot (runc makes it shared right away, letting mounts leak out).
-    lib.mount(None, "/", None, MS_REC | (MS_SLAVE if cfg.rootfs_propagation else MS_PRIVATE))
-    lib.mount(root, root, None, MS_BIND | MS_REC)  # pivot_root needs a mount point
-    for mount in cfg.mounts:
+    k.mount(None, "/", None, MS_REC | (MS_SLAVE if rootfs.propagation else MS_PRIVATE))
+    k.mount(root, root, None, MS_BIND | MS_REC)  # pivot_root needs a mount point
+    for mount in rootfs.mounts:
         try:
-            mount_one(launch, mount)
+            mount_one(k, rootfs, mount)
         except OSError as exc:
             raise Error("mounts[%d] (%s on %s): %s" % (mount.index, mount.type or "bind",
                                                        mount.destination, os_error_text(exc))) from None
-    if launch.setup_dev:
-        create_devices(lib, root, default_devices() + cfg.devices)
-        for target, link in DEFAULT_DEV_SYMLINKS:
-            make_symlink_in_root(root, target, link)
-        if os.path.exists("/proc/kcore"):
-            make_symlink_in_root(root, "/proc/kcore", "/dev/core")
-    elif cfg.devices:
-        create_devices(lib, root, cfg.devices)
-    make_target(root, cfg.process.cwd, is_file=False)
+    if rootfs.devices:
+        create_devices(k, rootfs, rootfs.devices)
+    for target, link in rootfs.dev_symlinks:
+        make_symlink_in_root(k, root, target, link)
+    for mount in rootfs.readonly_after_dev:
+        # A read-only /dev (or a read-only mount under it) is remounted only
+        # now that its devices and symlinks exist.
+        fd = open_in_root(k, root, mount.destination, use_openat2=rootfs.use_openat2)
+        try:
+            k.mount(None, fd_path(fd), None, MS_REMOUNT | mount.flags | MS_RDONLY, mount.data)
+        except OSError as exc:
+            raise Error("mounts[%d] (%s on %s): %s" % (mount.index, mount.type, mount.destination,
+                                                       os_error_text(exc))) from None
+        finally:
+            k.close(fd)
+    make_target(k, root, rootfs.cwd, is_file=False)
 
 
-def make_symlink_in_root(root, target, path):
+def make_symlink_in_root(k, root, target, path):
     """symlinkat in the directory of `path`, reached by walk_in_root; an existing entry stays."""
-    directory = walk_in_root(root, os.path.dirname(path))
+    directory = walk_in_root(k, root, os.path.dirname(path))
     try:
-        os.symlink(target, os.path.basename(path), dir_fd=directory)
+        k.symlink(target, os.path.basename(path), dir_fd=directory)
     except FileExistsError:
         pass
     finally:
-        os.close(directory)
+        k.close(directory)
 
 
-def mount_one(launch, mount):
-    lib, root = launch.lib, launch.cfg.root_path
-    if mount.type == "cgroup" or (mount.type == "cgroup2" and launch.cgroup_mounts[0] == "v1"):
-        return mount_cgroup(launch, mount)
+def mount_one(k, rootfs, mount):
+    root = rootfs.root
+    if mount.type == "cgroup" or (mount.type == "cgroup2" and rootfs.cgroup_layout[0] == "v1"):
+        return mount_cgroup(k, rootfs, mount)
     if mount.type in ("proc", "sysfs") and resolve_in_root(root, mount.destination) != root.rstrip("/") + mount.destination:
         # A rootfs whose /proc is a symlink would get procfs mounted where the
         # symlink points, and masked paths protecting nothing (CVE-2019-19921).
-        raise OSError(40, "%s is a symlink in the root filesystem; refusing to mount %s there"
+        raise OSError(E.ELOOP, "%s is a symlink in the root filesystem; refusing to mount %s there"
                       % (mount.destination, mount.type))
     is_file = mount.is_bind and not os.path.isdir(mount.source)
-    make_target(root, mount.destination, is_file)
+    make_target(k, root, mount.destination, is_file)
     copy_from = None
     if mount.tmpcopyup:
-        copy_from = open_in_root(lib, root, mount.destination, os.O_RDONLY | os.O_DIRECTORY)
-    fd = open_in_root(lib, root, mount.destination)
+        copy_from = open_in_root(k, root, mount.destination, os.O_RDONLY | os.O_DIRECTORY, rootfs.use_openat2)
+    fd = open_in_root(k, root, mount.destination, use_openat2=rootfs.use_openat2)
     try:
         if mount.is_bind:
-            lib.mount(mount.source, fd_path(fd), None, mount.flags & (MS_BIND | MS_REC))
+            k.mount(mount.source, fd_path(fd), None, mount.flags & (MS_BIND | MS_REC))
         else:
-            mount_filesystem(lib, mount, fd_path(fd), launch.cfg.mount_label)
+            mount_filesystem(k, rootfs, mount, fd_path(fd))
     finally:
-        os.close(fd)
+        k.close(fd)
     # From here on the destination names the new mount: open it again.
-    fd = open_in_root(lib, root, mount.destination)
+    fd = open_in_root(k, root, mount.destination, use_openat2=rootfs.use_openat2)
     try:
         extra = mount.flags & ~(MS_BIND | MS_REC | MS_REMOUNT)
         if mount.is_bind and extra:
-            remount_bind(lib, fd_path(fd), extra)
+            remount_bind(k, fd_path(fd), extra)
         for propagation in mount.propagation:
-            lib.mount(None, fd_path(fd), None, propagation)
+            k.mount(None, fd_path(fd), None, propagation)
         if mount.recursive_set or mount.recursive_clear:
-            lib.mount_setattr(fd_path(fd), mount.recursive_set, mount.recursive_clear)
+            k.mount_setattr(fd_path(fd), mount.recursive_set, mount.recursive_clear)
         if copy_from is not None:
-            copy_tree(fd_path(copy_from), fd_path(fd))
+            copy_tree(k, fd_path(copy_from), fd_path(fd))
     finally:
-        os.close(fd)
+        k.close(fd)
         if copy_from is not None:
-            os.close(copy_from)
+            k.close(copy_from)
 
 
-def mount_filesystem(lib, mount, target, mount_label=""):
+def mount_filesystem(k, rootfs, mount, target):
     """A non-bind mount, with the fallbacks runc uses where the kernel says no."""
     source = mount.source or mount.type
     data = mount.data
-    if mount_label and mount.type in ("tmpfs", "devpts", "mqueue"):
-        data = ",".join(filter(None, [data, 'context="%s"' % mount_label]))
+    flags = mount.flags
+    if mount in rootfs.readonly_after_dev:
+        flags &= ~MS_RDONLY
+    if rootfs.mount_label and mount.type in ("tmpfs", "devpts", "mqueue"):
+        data = ",".join(filter(None, [data, 'context="%s"' % rootfs.mount_label]))
     try:
-        lib.mount(source, target, mount.type, mount.flags, data)
+        k.mount(source, target, mount.type, flags, data)
         return
     except OSError as exc:
         failure = exc
-    if mount.type == "sysfs" and failure.errno == 1:
+    if mount.type == "sysfs" and failure.errno == E.EPERM:
         # No network namespace of our own in a user namespace: sysfs cannot
         # be mounted, so the host's /sys is bound read-only instead.
-        lib.mount("/sys", target, None, MS_BIND | MS_REC)
-        remount_bind(lib, target, MS_RDONLY | (mount.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)))
-    elif mount.type == "mqueue" and failure.errno == 1:
-        lib.mount("/dev/mqueue", target, None, MS_BIND | MS_REC)
-    elif mount.type == "devpts" and failure.errno in (1, 22) and mount.data and "gid=" in mount.data:
+        k.mount("/sys", target, None, MS_BIND | MS_REC)
+        remount_bind(k, target, MS_RDONLY | (flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)))
+    elif mount.type == "mqueue" and failure.errno == E.EPERM:
+        k.mount("/dev/mqueue", target, None, MS_BIND | MS_REC)
+    elif mount.type == "devpts" and failure.errno in (E.EPERM, E.EINVAL) and mount.data and "gid=" in mount.data:
         # gid=5 is not mapped in this user namespace: devpts without it.
         data = ",".join(o for o in mount.data.split(",") if not o.startswith("gid="))
-        lib.mount(source, target, mount.type, mount.flags, data or None)
+        k.mount(source, target, mount.type, flags, data or None)
     else:
-        if failure.errno == 19:  # ENODEV
-            raise OSError(19, "unknown filesystem type %r" % mount.type) from None
+        if failure.errno == E.ENODEV:
+            raise OSError(E.ENODEV, "unknown filesystem type %r" % mount.type) from None
         raise failure
 
 
-def copy_tree(source, target):
+def copy_tree(k, source, target):
     """tmpcopyup: copy what the directory held before the tmpfs covered it."""
     status = os.stat(source)
-    os.chown(target, status.st_uid, status.st_gid)
-    os.chmod(target, status.st_mode & 0o7777)
+    k.chown(target, status.st_uid, status.st_gid)
+    k.chmod(target, status.st_mode & 0o7777)
     for entry in os.scandir(source):
         src, dst = os.path.join(source, entry.name), os.path.join(target, entry.name)
         info = entry.stat(follow_symlinks=False)
         kind = info.st_mode & 0o170000
         if kind == 0o040000:
-            os.mkdir(dst)
-            copy_tree(src, dst)
+            k.mkdir(dst, 0o700)
+            copy_tree(k, src, dst)
             continue
         if kind == 0o120000:
-            os.symlink(os.readlink(src), dst)
+            k.symlink(os.readlink(src), dst)
         elif kind == 0o100000:
-            with open(src, "rb") as reader, open(dst, "wb") as writer:
+            reader = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+            writer = k.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            try:
                 while True:
-                    chunk = reader.read(1 << 20)
+                    chunk = os.read(reader, 1 << 20)
                     if not chunk:
                         break
-                    writer.write(chunk)
+                    os.write(writer, chunk)
+            finally:
+                os.close(reader)
+                k.close(writer)
         else:
-            os.mknod(dst, info.st_mode, info.st_rdev)
+            k.mknod(dst, info.st_mode, info.st_rdev)
         # Owner first: chown clears the setuid and setgid bits.
-        os.chown(dst, info.st_uid, info.st_gid, follow_symlinks=False)
+        k.chown(dst, info.st_uid, info.st_gid, follow_symlinks=False)
         if kind != 0o120000:
-            os.chmod(dst, info.st_mode & 0o7777)
+            k.chmod(dst, info.st_mode & 0o7777)
 
 
-def default_devices():
-    devices = []
-    for path, major, minor in DEFAULT_DEVICES:
-        d = Device()
-        d.path, d.kind, d.major, d.minor, d.mode, d.uid, d.gid = path, "c", major, minor, 0o666, 0, 0
-        devices.append(d)
-    return devices
-
-
-def create_devices(lib, root, devices):
-    """mknod each device; bind the host's node where mknod is not allowed (user namespaces)."""
+def create_devices(k, rootfs, devices):
+    """mknod each device, or bind the host's node where the plan says mknod
+    is not allowed (a user namespace: the kernel refuses device nodes there)."""
     kinds = {"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}
-    latest = {}
-    for device in devices:  # a device listed again overrides the earlier entry
-        latest[device.path] = device
-    for device in latest.values():
+    root = rootfs.root
+    for device in devices:
         name = os.path.basename(device.path)
-        directory = walk_in_root(root, os.path.dirname(device.path))
+        directory = walk_in_root(k, root, os.path.dirname(device.path))
         try:
             try:
-                os.unlink(name, dir_fd=directory)  # whatever the rootfs had there, a symlink included
+                k.unlink(name, dir_fd=directory)  # whatever the rootfs had there, a symlink included
             except (FileNotFoundError, IsADirectoryError):
                 pass
-            try:
-                os.mknod(name, kinds[device.kind] | device.mode, os.makedev(device.major, device.minor),
-                         dir_fd=directory)
-                os.chown(name, device.uid, device.gid, dir_fd=directory, follow_symlinks=False)
-            except PermissionError:  # no mknod in a user namespace: bind the host's node
-                node = walk_in_root(root, device.path, is_file=True)
+            if rootfs.bind_devices:
+                node = walk_in_root(k, root, device.path, is_file=True)
                 try:
-                    lib.mount(device.path, fd_path(node), None, MS_BIND)
+                    k.mount(device.path, fd_path(node), None, MS_BIND)
                 finally:
-                    os.close(node)
+                    k.close(node)
+            else:
+                k.mknod(name, kinds[device.kind] | device.mode, os.makedev(device.major, device.minor),
+                        dir_fd=directory)
+                k.chown(name, device.uid, device.gid, dir_fd=directory, follow_symlinks=False)
         except OSError as exc:
             raise Error("linux.devices: %s: %s" % (device.path, exc.strerror)) from None
         finally:
-            os.close(directory)
+            k.close(directory)
 
 
-def pivot_into(lib, root):
+def pivot_into(k, root):
     """pivot_root(".", "."): the old root ends up stacked on the new one and is
     detached at once, so no directory for it is needed inside the rootfs."""
-    old_root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    old_root = k.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        os.chdir(root)
-        lib.pivot_root(".", ".")
+        k.chdir(root)
+        k.pivot_root(".", ".")
         # "." is still the new root here; step onto the old root stacked on
         # it, so that the rslave (which keeps the unmount from reaching the
         # host) and the unmount touch the old root alone.
-        os.fchdir(old_root)
-        lib.mount(None, ".", None, MS_SLAVE | MS_REC)
-        lib.umount(".", MNT_DETACH)
+        k.fchdir(old_root)
+        k.mount(None, ".", None, MS_SLAVE | MS_REC)
+        k.umount(".", MNT_DETACH)
     finally:
-        os.close(old_root)
-    os.chdir("/")
+        k.close(old_root)
+    k.chdir("/")
 
 
-def move_root(lib, root):
+def move_root(k, root):
     """--no-pivot: move the rootfs over / and chroot (for ramdisk roots)."""
-    os.chdir(root)
-    lib.mount(root, "/", None, MS_MOVE)
-    os.chroot(".")
-    os.chdir("/")
+    k.chdir(root)
+    k.mount(root, "/", None, MS_MOVE)
+    k.chroot(".")
+    k.chdir("/")
 
 
-def finish_rootfs(launch):
+def finish_rootfs(k, rootfs):
     """After the pivot: masked and read-only paths, then the read-only root."""
-    cfg, lib = launch.cfg, launch.lib
-    for path in cfg.masked_paths:
+    for path in rootfs.masked_paths:
         try:
-            is_dir = os.path.isdir(path)
-            if not os.path.lexists(path):
+            if not os.path.exists(path):  # missing, or a dangling symlink: nothing to hide (runc)
                 continue
-            if is_dir:
-                lib.mount("tmpfs", path, "tmpfs", MS_RDONLY)
+            if os.path.isdir(path):
+                k.mount("tmpfs", path, "tmpfs", MS_RDONLY)
             else:
-                lib.mount("/dev/null", path, None, MS_BIND)
+                k.mount("/dev/null", path, None, MS_BIND)
         except OSError as exc:
             raise Error("linux.maskedPaths: %s" % os_error_text(exc)) from None
-    for path in cfg.readonly_paths:
+    for path in rootfs.readonly_paths:
         if not os.path.exists(path):
             continue
         try:
-            lib.mount(path, path, None, MS_BIND | MS_REC)
-            remount_bind(lib, path, MS_RDONLY | MS_REC)
+            k.mount(path, path, None, MS_BIND | MS_REC)
+            remount_bind(k, path, MS_RDONLY | MS_REC)
         except OSError as exc:
             raise Error("linux.readonlyPaths: %s" % os_error_text(exc)) from None
-    if cfg.root_readonly:
-        remount_bind(lib, "/", MS_RDONLY)
-    if cfg.rootfs_propagation:
-        lib.mount(None, "/", None, cfg.rootfs_propagation)
-
-
-def apply_rlimits(proc):
-    import resource
-
-    for name, number, soft, hard in proc.rlimits:
-        limits = [resource.RLIM_INFINITY if v >= (1 << 63) else v for v in (soft, hard)]
-        try:
-            resource.setrlimit(number, tuple(limits))
-        except (OSError, ValueError) as exc:
-            raise Error("process.rlimits: %s soft=%d hard=%d: %s"
-                        % (name, soft, hard, getattr(exc, "strerror", None) or exc)) from None
-
-
-def process_environment(proc, extra):
-    env = {}
-    for entry in proc.env + extra:
-        key, _, value = entry.partition("=")
-        env[key] = value
-    if "HOME" not in env:
-        env["HOME"] = home_directory(proc.uid)
-    return env
-
-
-def home_directory(uid):
-    try:
-        with open("/etc/passwd") as passwd:
-            for line in passwd:
-                fields = line.rstrip("\n").split(":")
-                if len(fields) >= 6 and fields[2] == str(uid):
-                    return fields[5] or "/"
-    except OSError:
-        pass
-    return "/"
-
-
-def find_executable(name, env):
-    """exec.LookPath's answers and wording, which Docker matches on (-> exit 127)."""
-    if "/" in name:
-        try:
-            os.stat(name)
-        except OSError as exc:
-            raise Error('exec: "%s": stat %s: %s' % (name, name, exc.strerror.lower())) from None
-        if not os.access(name, os.X_OK) or os.path.isdir(name):
-            raise Error('exec: "%s": permission denied' % name)
-        return name
-    for directory in env.get("PATH", "").split(":"):
-        candidate = os.path.join(directory or ".", name)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    raise Error('exec: "%s": executable file not found in $PATH' % name)
+    if rootfs.readonly:
+        remount_bind(k, "/", MS_RDONLY)
+    if rootfs.propagation:
+        k.mount(None, "/", None, rootfs.propagation)
 
 # ===========================================================================
-# 7. Cgroups: resources and the cgroupfs managers
+# 9. Cgroups: layouts, paths and the cgroupfs managers
 # ===========================================================================
 # Contract. A container lives in one cgroup per hierarchy. The host's layout is
 # one of three, read from /proc/self/mountinfo when a command needs it (never
@@ -3127,6 +3520,15 @@ class CgroupfsManager:
             raise Error("cgroups: cannot remove " + "; ".join(errors))
 
 
+# ===========================================================================
+# 10. Cgroups: stats, the cgroup mount, device eBPF and the systemd driver
+# ===========================================================================
+# Contract. Three things built on a manager's directories: cgroup_stats() reads
+# the figures `events` reports (runc's field names, so `docker stats` reads them),
+# plan_cgroup_mount()/mount_cgroup() give the container a /sys/fs/cgroup that
+# shows its own cgroup, and the device eBPF program and systemd driver below.
+
+
 def _keyed(path):
     """A 'key value' file as a dict of ints (memory.stat, cpu.stat, ...)."""
     out = {}
@@ -3287,48 +3689,46 @@ def plan_cgroup_mount(manager=None):
     return ("v1", binds, links)
 
 
-def mount_cgroup(launch, mount):
-    """Mount the planned `cgroup` filesystem (launch.cgroup_mounts) at mount.destination.
+def mount_cgroup(k, rootfs, mount):
+    kind, binds, links = rootfs.cgroup_layout
+    """Mount the planned `cgroup` filesystem (rootfs.cgroup_layout) at mount.destination.
     v1: the binds are read-only whenever the mount asks for ro (engines do for
     every unprivileged container); a privileged container's rw mount keeps them rw."""
-    lib, root = launch.lib, launch.cfg.root_path
-    kind, binds, links = launch.cgroup_mounts
-    target = make_target(root, mount.destination, is_file=False)
+    target = make_target(k, rootfs.root, mount.destination, is_file=False)
     flags = mount.flags & ~MS_BIND
     if kind == "v2":
-        lib.mount("cgroup2", target, "cgroup2", flags)
+        k.mount("cgroup2", target, "cgroup2", flags)
     else:
-        lib.mount("tmpfs", target, "tmpfs", flags & ~MS_RDONLY, "mode=755")
+        k.mount("tmpfs", target, "tmpfs", flags & ~MS_RDONLY, "mode=755")
         for name, host_dir in binds:
             sub = os.path.join(target, name)
-            os.mkdir(sub, 0o755)
-            lib.mount(host_dir, sub, None, MS_BIND | MS_REC)
-            remount_bind(lib, sub, flags | MS_REC)
+            k.mkdir(sub, 0o755)
+            k.mount(host_dir, sub, None, MS_BIND | MS_REC)
+            remount_bind(k, sub, flags | MS_REC)
         for name, link in links:
-            os.symlink(link, os.path.join(target, name))
+            k.symlink(link, os.path.join(target, name))
         if flags & MS_RDONLY:
-            lib.mount(None, target, None, MS_REMOUNT | flags, "mode=755")
+            k.mount(None, target, None, MS_REMOUNT | flags, "mode=755")
     for propagation in mount.propagation:
-        lib.mount(None, target, None, propagation)
+        k.mount(None, target, None, propagation)
 
+# --- device eBPF and the systemd driver ---------------------------------------
 
-# ===========================================================================
-# 7b. Cgroups: the v2 device program (eBPF) and the systemd driver
-# ===========================================================================
-# Contract. cgroup v2 has no devices.allow: the kernel asks a
+# cgroup v2 has no devices.allow: the kernel asks a
 # BPF_PROG_TYPE_CGROUP_DEVICE program attached to the cgroup. device_program()
 # assembles one from the effective rules (pure; the unit tests run it in an
 # eBPF interpreter), attach_device_program() loads it with bpf(BPF_PROG_LOAD)
 # and attaches it with BPF_F_ALLOW_MULTI (so nested runtimes can add theirs)
 # before detaching the programs it replaces, as runc does on update.
 # This is eBPF (64-bit registers, 8-byte instructions), not the classic BPF of
-# the seccomp compiler in section 8, so it has its own assembler.
+# the seccomp compiler in section 11, so it has its own assembler.
 #
 # The systemd driver puts the container in a transient scope (Delegate=yes)
 # started over D-Bus on the system bus: DBusConnection is a minimal client
 # (SASL EXTERNAL, the marshalling of the types StartTransientUnit needs).
 # Limits go both into unit properties (so systemd does not reset them on a
 # daemon-reload) and through cgroupfs like the cgroupfs driver.
+
 
 # struct bpf_insn opcodes used (class | op | source)
 EBPF_LDX_MEM_W = 0x61    # BPF_LDX | BPF_MEM | BPF_W
@@ -3681,11 +4081,18 @@ def dbus_parse_message(data):
     return kind, serial, fields, body, body_start + body_length
 
 
+def dbus_connect(address=None, timeout=10.0):
+    """A DBusConnection to the system bus (or `address`), authenticated and said Hello.
+    A function, not the constructor: socket is imported only by commands that talk to
+    systemd, and no child process reaches this name."""
+    import socket
+    return DBusConnection(socket, address, timeout)
+
+
 class DBusConnection:
     """A blocking connection to a bus: SASL EXTERNAL as our uid, Hello, method calls."""
 
-    def __init__(self, address=None, timeout=10.0):
-        import socket
+    def __init__(self, socket, address, timeout):
         address = address or os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") or "unix:path=/run/dbus/system_bus_socket"
         path = None
         for part in address.split(";")[0].partition(":")[2].split(","):
@@ -3817,7 +4224,7 @@ class SystemdCgroupManager(CgroupfsManager):
     def add(self, pid):
         if self.started:
             return super().add(pid)
-        bus = DBusConnection()
+        bus = dbus_connect()
         try:
             res = self.pending[0] if self.pending else None
             bus.call(*SYSTEMD_BUS, "StartTransientUnit", "ssa(sv)a(sa(sv))",
@@ -3844,7 +4251,7 @@ class SystemdCgroupManager(CgroupfsManager):
     def update(self, res, field="resources"):
         props = systemd_unit_properties(res, self.layout)
         if props and self.started:
-            bus = DBusConnection()
+            bus = dbus_connect()
             try:
                 bus.call(*SYSTEMD_BUS, "SetUnitProperties", "sba(sv)", [self.unit, True, props])
             finally:
@@ -3853,7 +4260,7 @@ class SystemdCgroupManager(CgroupfsManager):
 
     def destroy(self):
         if self.started:
-            bus = DBusConnection()
+            bus = dbus_connect()
             try:
                 bus.call(*SYSTEMD_BUS, "StopUnit", "ss", [self.unit, "replace"])
             except Error as exc:
@@ -3865,12 +4272,14 @@ class SystemdCgroupManager(CgroupfsManager):
 
 
 # ===========================================================================
-# 8. Security: capabilities, seccomp, LSMs
+# 11. Security: capabilities, seccomp, LSMs
 # ===========================================================================
 # seccomp is compiled here, in Python, to classic BPF: no libseccomp. The
 # compiled program is a decision made by `create` before clone; the init only
 # loads it, as late as it can. LSM labels are written to /proc/self/attr; a
 # label asked for on a host without that LSM is refused, never skipped.
+# Capability masks are planned here too; applying credentials, capabilities
+# and the filter is process setup (section 14).
 
 # SCMP_ARCH_* -> (syscall table, AUDIT_ARCH_*, bit set in the syscall number,
 # 64-bit arguments). x32 shares x86_64's audit arch; its syscalls carry
@@ -3984,17 +4393,21 @@ def compile_seccomp(profile, machine):
         block:   the rules deciding that syscall (see syscall_rules), in
                  order; the first whose conditions all hold gives its
                  action, else the default
+    A number above every syscall the profile names on that arch lands on
+    ENOSYS instead of the default (see newer_syscalls_get_enosys).
     A syscall costs a handful of comparisons, whatever the profile's size.
     """
     asm = BpfAssembler()
     default = asm.ret(profile.default_action)
     bad_arch = asm.ret(SECCOMP_RET_KILL_PROCESS)
+    enosys = asm.ret(SECCOMP_RET_ERRNO_ENOSYS) if newer_syscalls_get_enosys(profile) else None
     arches = seccomp_arches(profile, machine)
     blocks = {}
     trees = {}
     for name in arches:
         table_name, audit, bit, wide = SECCOMP_ARCHES[name]
-        trees[name] = _emit_syscall_tree(asm, profile, syscall_table(table_name), bit, wide, default, blocks)
+        trees[name] = _emit_syscall_tree(asm, profile, syscall_table(table_name), bit, wide, default, blocks,
+                                         enosys)
     sections = []
     for name in arches:
         table_name, audit, bit, wide = SECCOMP_ARCHES[name]
@@ -4016,6 +4429,32 @@ def compile_seccomp(profile, machine):
         raise ConfigError("linux.seccomp", "the compiled filter has %d instructions, over the kernel's limit of %d"
                           % (len(program), BPF_MAX_INSTRUCTIONS))
     return program
+
+
+SECCOMP_RET_ERRNO_ENOSYS = 0x00050000 | 38
+
+
+def newer_syscalls_get_enosys(profile):
+    """Does a syscall newer than the profile get ENOSYS rather than the default?
+
+    A profile written before clone3, faccessat2 or openat2 existed refuses
+    them with its default action, typically EPERM, and a libc probing the new
+    call then fails instead of falling back to the old one: only ENOSYS means
+    "not here". Like runc, numbers above the highest syscall the profile
+    names on an arch get ENOSYS, unless the default lets calls through
+    (ALLOW, LOG, and TRACE, whose tracer handles new calls itself).
+    """
+    permissive = {SECCOMP_ACTIONS[name] for name in ("SCMP_ACT_ALLOW", "SCMP_ACT_LOG")}
+    return profile.default_action not in permissive and \
+        profile.default_action & 0xFFFF0000 != SECCOMP_ACTIONS["SCMP_ACT_TRACE"]
+
+
+def last_named_syscall(profile, table):
+    """The highest number in `table` of any name in any rule (whatever its
+    action: a rule dropped as equal to the default still says the profile
+    knows that syscall), or None when the profile names none on this arch."""
+    numbers = [table[name] for rule in profile.rules for name in rule.names if name in table]
+    return max(numbers) if numbers else None
 
 
 def syscall_rules(profile, table):
@@ -4045,8 +4484,10 @@ def syscall_rules(profile, table):
     return rules_by_number
 
 
-def _emit_syscall_tree(asm, profile, table, bit, wide, default, blocks):
+def _emit_syscall_tree(asm, profile, table, bit, wide, default, blocks, enosys=None):
     rules_by_number = {number | bit: rules for number, rules in syscall_rules(profile, table).items()}
+    last = last_named_syscall(profile, table)
+    newest = None if enosys is None or last is None else last | bit
     intervals = []  # (first number, label): contiguous, from 0 up to 2**32 - 1
     cursor = 0
     for number in sorted(rules_by_number):
@@ -4057,7 +4498,13 @@ def _emit_syscall_tree(asm, profile, table, bit, wide, default, blocks):
             intervals.append((cursor, default))
         intervals.append((number, blocks[key]))
         cursor = number + 1
-    if cursor <= 0xFFFFFFFF:
+    if newest is not None:
+        if cursor <= newest:
+            intervals.append((cursor, default))
+        cursor = max(cursor, newest + 1)
+        if cursor <= 0xFFFFFFFF:
+            intervals.append((cursor, enosys))
+    elif cursor <= 0xFFFFFFFF:
         intervals.append((cursor, default))
     merged = []
     for first, label in intervals:  # neighbours with the same block are one interval
@@ -4122,163 +4569,81 @@ def _emit_condition(asm, condition, wide, match, fail):
 
 
 class SeccompPlan:
-    """What the init needs to load the filter: bytes, flags, and where to send a listener."""
+    """What process setup needs to load the filter: bytes, flags, and where to send a listener."""
 
     __slots__ = ("program", "flags", "notify", "listener_path", "listener_metadata", "no_new_privileges")
 
 
-def plan_seccomp(cfg, lib):
+def plan_seccomp(profile, no_new_privileges, host):
     """Compile the filter and check it against this kernel, before any clone."""
-    profile = cfg.seccomp
     plan = SeccompPlan()
     plan.program = compile_seccomp(profile, os.uname().machine)
     actions = {profile.default_action & 0xFFFF0000} | {rule.action & 0xFFFF0000 for rule in profile.rules}
-    for action in actions:
-        if not lib.seccomp_action_available(action):
+    for action in sorted(actions):
+        if not host.seccomp_action_available(action):
             name = next(k for k, v in SECCOMP_ACTIONS.items() if v == action)
             raise ConfigError("linux.seccomp", "this kernel does not support %s" % name)
     plan.notify = profile.uses_notify()
     plan.flags = 0
     for flag in profile.flags:
         bit = SECCOMP_FILTER_FLAGS[flag]
-        if bit == 1:  # TSYNC: the init has a single thread
+        if bit == 1:  # TSYNC: the process has a single thread
             continue
         if bit == 32 and not plan.notify:
             LOG.warning("linux.seccomp.flags: %s only applies with SCMP_ACT_NOTIFY and is left out" % flag)
             continue
         # WAIT_KILLABLE_RECV is only valid together with NEW_LISTENER.
-        if lib.seccomp_flag_available(bit | (8 if bit == 32 else 0)):
+        if host.seccomp_flag_available(bit | (8 if bit == 32 else 0)):
             plan.flags |= bit
         else:
             LOG.warning("linux.seccomp.flags: %s is not supported by this kernel and is left out" % flag)
     plan.listener_path = profile.listener_path
     plan.listener_metadata = profile.listener_metadata
-    plan.no_new_privileges = cfg.process.no_new_privileges
+    plan.no_new_privileges = no_new_privileges
     return plan
 
 
-def load_seccomp(lib, plan, listener_fd, state):
-    """Install the filter; with SCMP_ACT_NOTIFY, hand the listener to the agent.
-
-    The agent gets one sendmsg carrying the listener fd and the container
-    process state JSON of the runtime spec (fds, pid, metadata, state).
-    """
-    notify_fd = lib.seccomp_load(plan.program, plan.flags | (8 if plan.notify else 0))  # NEW_LISTENER
-    if plan.notify:
-        message = {"ociVersion": SPEC_VERSION, "fds": ["seccompFd"], "pid": state["pid"],
-                   "metadata": plan.listener_metadata, "state": state}
-        lib.send_fd(listener_fd, notify_fd, json_dumps(message))
-        os.close(notify_fd)
-        os.close(listener_fd)
-
-
-def lsm_available(name):
-    """Is the AppArmor or SELinux LSM active on this host?"""
-    if name == "apparmor":
-        try:
-            with open("/sys/module/apparmor/parameters/enabled") as enabled:
-                return enabled.read().strip() == "Y" and os.path.isdir("/sys/kernel/security/apparmor")
-        except OSError:
-            return False
-    return os.path.exists("/sys/fs/selinux/enforce")
-
-
-def apparmor_loaded_profiles():
-    """Names of the AppArmor profiles loaded in the kernel ("NAME (MODE)" lines)."""
-    try:
-        with open("/sys/kernel/security/apparmor/profiles") as f:
-            return {line.rpartition(" (")[0] for line in f if line.strip()}
-    except OSError as exc:
-        raise ConfigError("process.apparmorProfile",
-                          "cannot list the loaded AppArmor profiles: %s" % os_error_text(exc)) from None
-
-
-def check_lsm_support(cfg):
+def check_lsm_support(proc, mount_label, host, field="process"):
     """Refuse labels the host cannot enforce: running unconfined is worse than not running."""
-    proc = cfg.process
-    if proc.apparmor_profile and not lsm_available("apparmor"):
-        raise ConfigError("process.apparmorProfile",
+    if proc.apparmor_profile and not host.apparmor:
+        raise ConfigError(field + ".apparmorProfile",
                           "AppArmor is not enabled on this host; refusing to run without profile %r"
                           % proc.apparmor_profile)
     # The profile is switched to at execve, after `start` (change_onexec), where
     # an unknown name could only kill the process; like runc, say so at create.
     # "unconfined" is AppArmor's name for no profile and is never listed.
-    if proc.apparmor_profile and proc.apparmor_profile != "unconfined" \
-            and proc.apparmor_profile not in apparmor_loaded_profiles():
-        raise ConfigError("process.apparmorProfile",
-                          "AppArmor profile %r is not loaded" % proc.apparmor_profile)
-    if proc.selinux_label and not lsm_available("selinux"):
-        raise ConfigError("process.selinuxLabel", "SELinux is not enabled on this host; refusing to run without label %r"
+    if proc.apparmor_profile and proc.apparmor_profile != "unconfined":
+        loaded = host.apparmor_profiles
+        if loaded is None:
+            raise ConfigError(field + ".apparmorProfile", "cannot list the loaded AppArmor profiles")
+        if proc.apparmor_profile not in loaded:
+            raise ConfigError(field + ".apparmorProfile", "AppArmor profile %r is not loaded" % proc.apparmor_profile)
+    if proc.selinux_label and not host.selinux:
+        raise ConfigError(field + ".selinuxLabel", "SELinux is not enabled on this host; refusing to run without label %r"
                           % proc.selinux_label)
-    if cfg.mount_label and not lsm_available("selinux"):
+    if mount_label and not host.selinux:
         raise ConfigError("linux.mountLabel", "SELinux is not enabled on this host; refusing to run without mount label %r"
-                          % cfg.mount_label)
+                          % mount_label)
 
 
-def apply_exec_labels(proc):
-    """Ask the LSM to switch label at execve (AppArmor change_onexec, SELinux exec context)."""
-    if proc.apparmor_profile:
-        path = "/proc/self/attr/apparmor/exec"
-        if not os.path.exists(path):  # kernels before 5.8
-            path = "/proc/self/attr/exec"
-        with open(path, "w") as attr:
-            attr.write("exec " + proc.apparmor_profile)
-    if proc.selinux_label:
-        with open("/proc/self/attr/exec", "w") as attr:
-            attr.write(proc.selinux_label)
-
-
-def plan_capabilities(proc):
+def plan_capabilities(proc, host=None, field="process"):
     """{set: bitmask} for the five sets, or None when the config gives none.
-    Decided by create, so that a warning about an unknown name is logged by
-    the runtime, never from inside the container."""
+
+    Decided by the runtime before clone, so that a warning about an unknown
+    name is logged by the runtime, never from inside the container. Ambient
+    capabilities that are not also permitted and inheritable are left out:
+    the kernel refuses to raise them, and runc (whose own `spec` writes such
+    bundles) ignores them.
+    """
     if not proc.capabilities["_given"]:
         return None
-    return {kind: capability_mask(proc.capabilities[kind], "process.capabilities." + kind)
-            for kind in CAPABILITY_SETS}
-
-
-def apply_user(lib, proc, masks):
-    """Switch to the process user and set the five capability sets.
-
-    Order matters: the bounding set is trimmed while we still hold
-    CAP_SETPCAP; KEEPCAPS keeps the permitted set across setuid to a non-root
-    user; capset then sets effective/permitted/inheritable, and ambient
-    capabilities (which need permitted and inheritable) come last.
-    """
-    if masks is not None:
-        lib.prctl(PR_SET_KEEPCAPS, 1)
-        for bit in range(last_capability() + 1):
-            if not masks["bounding"] >> bit & 1:
-                lib.prctl(PR_CAPBSET_DROP, bit)
-    try:
-        os.setgroups(proc.additional_gids)
-    except PermissionError:
-        if proc.additional_gids:  # setgroups is denied in this user namespace
-            raise Error("process.user.additionalGids: setgroups is not permitted here") from None
-    try:
-        os.setresgid(proc.gid, proc.gid, proc.gid)
-        os.setresuid(proc.uid, proc.uid, proc.uid)
-    except OSError as exc:
-        raise Error("process.user: cannot become %d:%d: %s" % (proc.uid, proc.gid, exc.strerror)) from None
-    if masks is not None:
-        lib.prctl(PR_SET_KEEPCAPS, 0)
-        try:
-            lib.capset(masks["effective"], masks["permitted"], masks["inheritable"])
-        except OSError as exc:
-            raise Error("process.capabilities: capset: %s (is a capability missing from the runtime's own sets?)"
-                        % exc.strerror.split(": ")[-1]) from None
-        for bit in range(last_capability() + 1):
-            if masks["ambient"] >> bit & 1:
-                try:
-                    lib.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, bit)
-                except OSError:
-                    raise Error("process.capabilities.ambient: %s must also be permitted and inheritable"
-                                % ("CAP_" + CAPABILITIES[bit])) from None
-
+    last = (host or HOST).last_capability
+    return effective_ambient({kind: capability_mask(proc.capabilities[kind], "%s.capabilities.%s" % (field, kind),
+                                                    last)
+                              for kind in CAPABILITY_SETS})
 
 # ===========================================================================
-# 9. Hooks
+# 12. Hooks
 # ===========================================================================
 # Each hook gets the container state as JSON on stdin, its own args and env,
 # and is killed when its timeout passes. prestart/createRuntime/poststart/
@@ -4286,15 +4651,27 @@ def apply_user(lib, proc, masks):
 # createContainer and startContainer run from the init, in the container's.
 
 
-def hook_state(cfg, cid, pid, status):
-    state = {"ociVersion": SPEC_VERSION, "id": cid, "status": status, "pid": pid, "bundle": cfg.bundle}
-    if cfg.annotations:
-        state["annotations"] = cfg.annotations
+def hook_state(cid, pid, bundle, annotations, status):
+    """The container state of the runtime spec, as hooks read it on stdin."""
+    state = {"ociVersion": SPEC_VERSION, "id": cid, "status": status, "pid": pid, "bundle": bundle}
+    if annotations:
+        state["annotations"] = annotations
     return state
 
 
-def run_hook(hook, state):
+def hook_environment(hook):
+    """The hook's env, or the runtime's own when the hook gives none (runc)."""
+    if hook.env is None:
+        return dict(os.environ)
+    return dict(entry.partition("=")[::2] for entry in hook.env)
+
+
+def run_hook(hook, state, cwd=None, umask=None):
     """Run one hook to completion; raise Error naming it if it fails or times out.
+
+    cwd and umask, when given, are applied in the child before execve:
+    createContainer hooks run in the container's root filesystem with umask
+    0022 (as runc runs them), whatever the init's own umask is then.
 
     Feeding stdin, collecting output and waiting for the exit share one poll
     loop, so the timeout holds even for a hook that never reads its stdin.
@@ -4304,18 +4681,25 @@ def run_hook(hook, state):
 
     stdin_r, stdin_w = os.pipe()
     out_r, out_w = os.pipe()
-    env = dict(entry.partition("=")[::2] for entry in hook.env)
+    env = hook_environment(hook)
     pid = os.fork()
     if pid == 0:  # fork, not clone: no namespaces change, and it execs at once
+        step = "cannot execute"
         try:
             os.dup2(stdin_r, 0)
             os.dup2(out_w, 1)
             os.dup2(out_w, 2)
-            os.closerange(3, 1 << 16)
+            kernel().close_fds_from(3)  # every fd, also those above 65535
+            if cwd is not None:
+                step = "cannot enter %s" % cwd
+                os.chdir(cwd)
+                step = "cannot execute"
+            if umask is not None:
+                os.umask(umask)
             restore_signal_defaults()
             os.execve(hook.path, hook.args, env)
         except BaseException as exc:
-            os.write(2, ("cannot execute: %s" % (exc.strerror if isinstance(exc, OSError) else exc)).encode())
+            os.write(2, ("%s: %s" % (step, exc.strerror if isinstance(exc, OSError) else exc)).encode())
         finally:
             os._exit(127)
     os.close(stdin_r)
@@ -4377,10 +4761,52 @@ def run_hook(hook, state):
         raise Error("%s: hook %s failed with exit status %d%s"
                     % (hook.field, hook.path, code, (": " + detail[-400:]) if detail else ""))
 
+# ===========================================================================
+# 13. Planning
+# ===========================================================================
+# `create` and `exec` turn the parsed config, the command's options and the
+# host's facts into a complete plan before anything is cloned: which
+# namespaces to join and create and how the ids are mapped, every mount with
+# its flags resolved, the devices to make (or bind, where mknod is not
+# allowed), the sysctl files to write, the capability masks, the compiled
+# seccomp program, and the setup of the process itself. Planning is pure: it
+# reads the Config, the options and a Host and returns plain objects, so it
+# is unit-tested without root against the engines' real configs. Whatever is
+# wrong with a config is found here, before any process or mount exists.
 
-# ===========================================================================
-# 10. The container lifecycle
-# ===========================================================================
+
+class NamespacePlan:
+    """join: [(kind, path)] in NAMESPACE_JOIN_ORDER; new_flags: CLONE_NEW* to
+    unshare after the user namespace; new_user, new_pid: bools; the id maps as
+    the text written to /proc/PID/{uid,gid}_map; deny_setgroups: an
+    unprivileged writer must give up setgroups first (the kernel requires it)."""
+
+    __slots__ = ("join", "new_flags", "new_user", "new_pid", "uid_map", "gid_map", "deny_setgroups",
+                 "time_offsets", "root_uid_mapped", "root_gid_mapped")
+
+
+class RootfsPlan:
+    __slots__ = ("root", "readonly", "propagation", "mounts", "devices", "bind_devices", "dev_symlinks",
+                 "readonly_after_dev", "masked_paths", "readonly_paths", "cwd", "mount_label", "no_pivot",
+                 "cgroup_layout", "use_openat2")
+
+
+class ProcessPlan:
+    """What process setup (section 14) needs, for the init and for exec alike."""
+
+    __slots__ = ("field", "args", "env", "cwd", "uid", "gid", "additional_gids", "umask", "terminal",
+                 "console_height", "console_width", "rlimits", "no_new_privileges", "capabilities",
+                 "apparmor_profile", "selinux_label", "seccomp", "personality", "keep_fds")
+
+
+class CreatePlan:
+    __slots__ = ("cid", "bundle", "namespaces", "rootfs", "sysctl", "hostname", "domainname", "hooks",
+                 "process", "session_keyring", "oom_score_adj", "annotations", "own_pid_namespace",
+                 "terminal", "cgroup")
+
+
+class ExecPlan:
+    __slots__ = ("cid", "pid", "bundle", "annotations", "join", "process", "cgroup")
 
 
 class CreateOptions:
@@ -4394,213 +4820,993 @@ class CreateOptions:
         self.no_new_keyring = no_new_keyring
 
 
-def preload_child_modules():
-    """Import now what the children use after pivot_root, where the host's
-    Python library is out of reach."""
-    for name in ("_json", "_signal", "fcntl", "resource", "select", "struct", "time"):
-        __import__(name)
+class ExecOptions:
+    def __init__(self):
+        self.process_file = None
+        self.args = []
+        self.console_socket = None
+        self.tty = False
+        self.detach = False
+        self.pid_file = None
+        self.cwd = None
+        self.env = []
+        self.user = None
+        self.additional_gids = []
+        self.caps = []
+        self.no_new_privs = False
+        self.apparmor = None
+        self.process_label = None
+        self.preserve_fds = 0
+        self.cgroup = None
+        self.ignore_paused = False
 
 
-def check_host(cfg):
+def socket_activation_fds(environ, pid):
+    """(fds to pass, env for the container) under systemd's socket activation
+    contract: LISTEN_FDS counts only when LISTEN_PID names this very process
+    (a stale LISTEN_FDS inherited from elsewhere must not hand fd 3 on)."""
+    count = environ.get("LISTEN_FDS", "")
+    if is_decimal(count) and int(count) > 0 and environ.get("LISTEN_PID") == str(pid):
+        return int(count), ["LISTEN_FDS=" + count, "LISTEN_PID=1"]
+    return 0, []
+
+
+def plan_namespaces(cfg, host):
+    plan = NamespacePlan()
+    plan.join = [(kind, cfg.namespaces[kind]) for kind in NAMESPACE_JOIN_ORDER if cfg.namespaces.get(kind)]
+    plan.new_user = cfg.new_namespace("user")
+    plan.new_pid = cfg.new_namespace("pid")
+    plan.new_flags = 0
+    for kind in ("mount", "uts", "ipc", "network", "cgroup", "time"):
+        if cfg.new_namespace(kind):
+            plan.new_flags |= NAMESPACE_FLAGS[kind]
+    plan.uid_map = "".join("%d %d %d\n" % m for m in cfg.uid_mappings)
+    plan.gid_map = "".join("%d %d %d\n" % m for m in cfg.gid_mappings)
+    plan.deny_setgroups = plan.new_user and host.euid != 0
+    plan.root_uid_mapped = any(inside == 0 for inside, _outside, _size in cfg.uid_mappings)
+    plan.root_gid_mapped = any(inside == 0 for inside, _outside, _size in cfg.gid_mappings)
+    plan.time_offsets = "".join("%s %d %d\n" % (clock, secs, nanos)
+                                for clock, (secs, nanos) in cfg.time_offsets.items())
+    return plan
+
+
+def plan_rootfs(cfg, opts, host):
+    rootfs = RootfsPlan()
+    rootfs.root = cfg.root_path
+    rootfs.readonly = cfg.root_readonly
+    rootfs.propagation = cfg.rootfs_propagation
+    rootfs.mounts = cfg.mounts
+    rootfs.masked_paths = cfg.masked_paths
+    rootfs.readonly_paths = cfg.readonly_paths
+    rootfs.cwd = cfg.process.cwd
+    rootfs.mount_label = cfg.mount_label
+    rootfs.no_pivot = opts.no_pivot
+    rootfs.use_openat2 = host.has_openat2
+    # Device nodes cannot be made in a user namespace: bind the host's.
+    rootfs.bind_devices = "user" in cfg.namespaces or host.rootless
+    dev_is_bind = any(m.destination == "/dev" and m.is_bind for m in cfg.mounts)
+    devices = cfg.devices if dev_is_bind else default_devices() + cfg.devices
+    latest = {}
+    for device in devices:  # a device listed again overrides the earlier entry
+        latest.pop(device.path, None)
+        latest[device.path] = device
+    rootfs.devices = list(latest.values())
+    rootfs.dev_symlinks = [] if dev_is_bind else list(DEFAULT_DEV_SYMLINKS)
+    if not dev_is_bind and host.has_kcore:
+        rootfs.dev_symlinks.append(("/proc/kcore", "/dev/core"))
+    # A read-only /dev is mounted writable, filled, then remounted read-only.
+    rootfs.readonly_after_dev = [m for m in cfg.mounts if m.destination == "/dev" and not m.is_bind
+                                 and m.flags & MS_RDONLY]
+    needs_layout = any(m.type in ("cgroup", "cgroup2") for m in cfg.mounts)
+    rootfs.cgroup_layout = host.cgroup_mount_layout if needs_layout else (None, None, None)
+    return rootfs
+
+
+def default_devices():
+    devices = []
+    for path, major, minor in DEFAULT_DEVICES:
+        d = Device()
+        d.path, d.kind, d.major, d.minor, d.mode, d.uid, d.gid = path, "c", major, minor, 0o666, 0, 0
+        devices.append(d)
+    return devices
+
+
+def plan_sysctl(cfg, host):
+    """[(file under /proc/sys, value, key)]. Which keys may be written at all
+    is decided in section 4 (check_sysctl_targets, _check_consistency)."""
+    writes = []
+    for key, value in cfg.sysctl.items():
+        writes.append(("/proc/sys/" + key.replace(".", "/"), value, key))
+    return writes
+
+
+def plan_process(proc, host, seccomp_profile, personality=None, keep_fds=0, extra_env=(), field="process",
+                 mount_label=""):
+    """A ProcessPlan from a parsed Process: capability masks, the compiled filter, the checks of labels."""
+    check_lsm_support(proc, mount_label, host, field)
+    plan = ProcessPlan()
+    plan.field = field
+    plan.args = list(proc.args)
+    plan.env = list(proc.env) + list(extra_env)
+    plan.cwd = proc.cwd
+    plan.uid, plan.gid = proc.uid, proc.gid
+    plan.additional_gids = list(proc.additional_gids)
+    plan.umask = proc.umask if proc.umask is not None else 0o022
+    plan.terminal = proc.terminal
+    plan.console_height, plan.console_width = proc.console_height, proc.console_width
+    plan.rlimits = list(proc.rlimits)
+    plan.no_new_privileges = proc.no_new_privileges
+    plan.capabilities = plan_capabilities(proc, host, field)
+    plan.apparmor_profile = proc.apparmor_profile
+    plan.selinux_label = proc.selinux_label
+    plan.seccomp = plan_seccomp(seccomp_profile, proc.no_new_privileges, host) if seccomp_profile else None
+    plan.personality = personality
+    plan.keep_fds = keep_fds
+    return plan
+
+
+def check_host_paths(cfg, host):
     """What config.json names on the host must exist before anything is cloned."""
     if not os.path.isdir(cfg.root_path):
         raise Error("root.path: %s: no such directory" % cfg.root_path)
-    with open("/proc/filesystems") as listing:
-        known = {line.split()[-1] for line in listing if line.strip()}
     for m in cfg.mounts:
         if m.is_bind:
             if not os.path.exists(m.source):
                 raise ConfigError("mounts[%d].source" % m.index, "%s: no such file or directory" % m.source)
-        elif m.type not in known:
+        elif m.type not in host.filesystems:
             raise ConfigError("mounts[%d].type" % m.index, "unknown filesystem type %r" % m.type)
 
 
-def open_namespaces(cfg, lib):
-    """fds of the namespaces to join, each checked to be of the type it is listed as."""
-    fds = {}
+def plan_create(cid, cfg, opts, host, environ=None, pid=None):
+    """The complete plan of a `create`, or the error that stops it."""
+    refuse_unsupported(cfg)
+    if cfg.process.terminal and opts.console_socket is None and not getattr(opts, "relay_terminal", False):
+        raise ConfigError("process.terminal", "a terminal was asked for but no --console-socket was given")
+    if opts.console_socket is not None and not cfg.process.terminal:
+        raise Error("--console-socket was given but process.terminal is false")
+    check_host_paths(cfg, host)
+    plan = CreatePlan()
+    plan.cid = cid
+    plan.bundle = cfg.bundle
+    plan.annotations = cfg.annotations
+    plan.namespaces = plan_namespaces(cfg, host)
+    plan.rootfs = plan_rootfs(cfg, opts, host) if "mount" in cfg.namespaces else None
+    plan.sysctl = plan_sysctl(cfg, host)
+    plan.hostname, plan.domainname = cfg.hostname, cfg.domainname
+    plan.hooks = cfg.hooks
+    listen_fds, listen_env = socket_activation_fds(os.environ if environ is None else environ,
+                                                   os.getpid() if pid is None else pid)
+    plan.process = plan_process(cfg.process, host, cfg.seccomp, cfg.personality,
+                                max(opts.preserve_fds, listen_fds), listen_env, mount_label=cfg.mount_label)
+    plan.terminal = cfg.process.terminal
+    plan.session_keyring = None if opts.no_new_keyring else cid
+    plan.oom_score_adj = cfg.process.oom_score_adj
+    plan.own_pid_namespace = plan.namespaces.new_pid
+    plan.cgroup = None  # cgroups are planned here once they are managed (issue 11)
+    return plan
+
+
+def exec_process(cfg, opts):
+    """The Process an `exec` runs: --process FILE whole, or the container's
+    own process with the command line's changes, as runc builds it."""
+    if opts.process_file is not None:
+        try:
+            with open(opts.process_file, "rb") as handle:
+                raw = json_loads(handle.read().decode("utf-8"))
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise Error("--process %s: %s" % (opts.process_file, getattr(exc, "strerror", None) or exc)) from None
+        if not isinstance(raw, dict):
+            raise Error("--process %s: expected a JSON object" % opts.process_file)
+        try:
+            proc = _parse_process(raw, "process", cfg)
+        except ConfigError as exc:
+            raise ConfigError(exc.field[len("process."):], exc.message, source="process.json") from None
+        if cfg.unsupported:
+            raise ConfigError(cfg.unsupported[0][len("process."):], "not supported by minirun yet",
+                              source="process.json")
+    else:
+        proc = cfg.process
+        if not opts.args:
+            raise UsageError("exec: a command to run is required (or --process FILE)")
+        proc.args = list(opts.args)
+        proc.terminal = opts.tty
+    proc.env = list(proc.env) + list(opts.env)
+    for i, entry in enumerate(opts.env):
+        if "=" not in entry:
+            raise UsageError("exec: --env %r is not KEY=VALUE" % entry)
+    if opts.cwd is not None:
+        if not opts.cwd.startswith("/"):
+            raise UsageError("exec: --cwd must be an absolute path")
+        proc.cwd = os.path.normpath(opts.cwd)
+    if opts.user is not None:
+        uid, _, gid = opts.user.partition(":")
+        if not uid.isdigit() or (gid and not gid.isdigit()):
+            raise UsageError("exec: --user takes uid[:gid] as numbers, not %r" % opts.user)
+        proc.uid, proc.gid = int(uid), int(gid) if gid else proc.gid
+    for gid in opts.additional_gids:
+        if not gid.isdigit():
+            raise UsageError("exec: --additional-gids takes numbers, not %r" % gid)
+        proc.additional_gids = list(proc.additional_gids) + [int(gid)]
+    if opts.caps:
+        proc.capabilities = dict(proc.capabilities)
+        for kind in ("bounding", "effective", "permitted"):
+            proc.capabilities[kind] = list(proc.capabilities[kind]) + list(opts.caps)
+        proc.capabilities["_given"] = True
+    if opts.no_new_privs:
+        proc.no_new_privileges = True
+    if opts.apparmor is not None:
+        proc.apparmor_profile = opts.apparmor
+    if opts.process_label is not None:
+        proc.selinux_label = opts.process_label
+    if proc.terminal and opts.detach and opts.console_socket is None:
+        raise UsageError("exec: a terminal with --detach needs --console-socket")
+    return proc
+
+
+def plan_exec(cid, pid, cfg, opts, host):
+    """The plan of an `exec` into the container whose init is `pid`."""
+    proc = exec_process(cfg, opts)
+    plan = ExecPlan()
+    plan.cid, plan.pid = cid, pid
+    plan.bundle, plan.annotations = cfg.bundle, cfg.annotations
+    # Every namespace the container has, through its init's /proc entries:
+    # those it shares with the runtime are left alone (setns into one's own
+    # user namespace is even an error).
+    plan.join = []
+    for kind in NAMESPACE_JOIN_ORDER:
+        if kind in cfg.namespaces:
+            path = "/proc/%d/ns/%s" % (pid, NAMESPACE_PROC_NAMES[kind])
+            if not host.namespace_is_ours(kind, path, include_host=False):
+                plan.join.append((kind, path))
+    plan.process = plan_process(proc, host, cfg.seccomp, cfg.personality, opts.preserve_fds)
+    plan.cgroup = None  # joined once cgroups are managed (issue 11); --cgroup is accepted
+    return plan
+
+# ===========================================================================
+# 14. Process setup (shared by the init and exec)
+# ===========================================================================
+# The container's init and an exec'd process become the container's process
+# the same way, given a ProcessPlan and a Kernel. The order is the contract:
+#
+#   prepare_process:
+#     rlimits, environment (HOME from the container's /etc/passwd),
+#     cwd entered while still privileged (a cwd only root may enter works for
+#       uid 42, as in runc),
+#     seccomp filter without no_new_privs (loading one then needs
+#       CAP_SYS_ADMIN: before the capabilities are dropped, after the cwd so a
+#       profile refusing chdir still starts),
+#     groups, gid, uid and the five capability sets,
+#     cwd again where the first attempt was refused, then checked to lie in
+#       the root (the CVE-2024-21626 class),
+#     the executable looked up in the container's PATH, umask, personality,
+#     no_new_privs
+#   finish_process (after the init's wait for `start`):
+#     default signal dispositions, the LSM label for execve, the seccomp
+#     filter with no_new_privs (as late as possible), then the caller's
+#     last steps and execve.
+#
+# Everything here runs in a clone child, between clone and execve: it uses
+# only modules imported before clone (preload_child_modules), reports errors
+# by raising (the caller sends them over the channel), and never starts a
+# thread. os.register_at_fork handlers and Python's own after-fork reset do
+# not run in a ctypes clone child, so nothing here may rely on them.
+
+
+def restore_signal_defaults():
+    """Python ignores SIGPIPE and SIGXFSZ; ignored signals survive execve."""
+    import _signal
+
+    for name in ("PIPE", "XFSZ"):
+        _signal.signal(SIGNALS[name], _signal.SIG_DFL)
+
+
+def apply_rlimits(k, pplan):
+    for name, number, soft, hard in pplan.rlimits:
+        limits = [-1 if v >= (1 << 63) else v for v in (soft, hard)]  # RLIM_INFINITY
+        try:
+            k.setrlimit(number, limits[0], limits[1])
+        except (OSError, ValueError) as exc:
+            raise Error("%s.rlimits: %s soft=%d hard=%d: %s"
+                        % (pplan.field, name, soft, hard, getattr(exc, "strerror", None) or exc)) from None
+
+
+def process_environment(pplan):
+    env = {}
+    for entry in pplan.env:
+        key, _, value = entry.partition("=")
+        env[key] = value
+    if "HOME" not in env:
+        entry = lookup_user(pplan.uid)
+        env["HOME"] = (entry[1] or "/") if entry else "/"
+    return env
+
+
+def find_executable(name, env):
+    """exec.LookPath's answers and wording, which Docker matches on (-> exit 127)."""
+    if "/" in name:
+        try:
+            os.stat(name)
+        except OSError as exc:
+            raise Error('exec: "%s": stat %s: %s' % (name, name, exc.strerror.lower())) from None
+        if not os.access(name, os.X_OK) or os.path.isdir(name):
+            raise Error('exec: "%s": permission denied' % name)
+        return name
+    for directory in env.get("PATH", "").split(":"):
+        candidate = os.path.join(directory or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise Error('exec: "%s": executable file not found in $PATH' % name)
+
+
+def apply_user(k, pplan):
+    """Switch to the process user and set the five capability sets.
+
+    Order matters: the bounding set is trimmed while we still hold
+    CAP_SETPCAP; KEEPCAPS keeps the permitted set across setuid to a non-root
+    user; capset then sets effective/permitted/inheritable, and ambient
+    capabilities (planned to be permitted and inheritable) come last.
+    """
+    masks, field = pplan.capabilities, pplan.field
+    if masks is not None:
+        k.prctl(PR_SET_KEEPCAPS, 1)
+        for bit in range(last_capability() + 1):
+            if not masks["bounding"] >> bit & 1:
+                k.prctl(PR_CAPBSET_DROP, bit)
     try:
-        for kind, path in cfg.namespaces.items():
-            if path is None:
-                continue
-            field = "linux.namespaces[%s].path" % kind
+        k.setgroups(pplan.additional_gids)
+    except PermissionError:
+        if pplan.additional_gids:  # setgroups is denied in this user namespace
+            raise Error("%s.user.additionalGids: setgroups is not permitted here" % field) from None
+    try:
+        k.setresgid(pplan.gid)
+        k.setresuid(pplan.uid)
+    except OSError as exc:
+        raise Error("%s.user: cannot become %d:%d: %s" % (field, pplan.uid, pplan.gid, exc.strerror)) from None
+    if masks is not None:
+        k.prctl(PR_SET_KEEPCAPS, 0)
+        try:
+            k.capset(masks["effective"], masks["permitted"], masks["inheritable"])
+        except OSError as exc:
+            raise Error("%s.capabilities: capset: %s (is a capability missing from the runtime's own sets?)"
+                        % (field, exc.strerror.split(": ")[-1])) from None
+        for bit in range(last_capability() + 1):
+            if masks["ambient"] >> bit & 1:
+                k.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, bit)
+
+
+def load_seccomp(k, plan, listener_fd, state):
+    """Install the filter; with SCMP_ACT_NOTIFY, hand the listener to the agent.
+
+    The agent gets one sendmsg carrying the listener fd and the container
+    process state JSON of the runtime spec (fds, pid, metadata, state).
+    """
+    notify_fd = k.seccomp_load(plan.program, plan.flags | (8 if plan.notify else 0))  # NEW_LISTENER
+    if plan.notify:
+        message = {"ociVersion": SPEC_VERSION, "fds": ["seccompFd"], "pid": state["pid"],
+                   "metadata": plan.listener_metadata, "state": state}
+        k.send_fd(listener_fd, notify_fd, json_dumps(message))
+        k.close(notify_fd)
+        k.close(listener_fd)
+
+
+def apply_exec_labels(k, pplan):
+    """Ask the LSM to switch label at execve (AppArmor change_onexec, SELinux exec context)."""
+    if pplan.apparmor_profile:
+        path = "/proc/self/attr/apparmor/exec"
+        if not os.path.exists(path):  # kernels before 5.8
+            path = "/proc/self/attr/exec"
+        k.write_file(path, "exec " + pplan.apparmor_profile)
+    if pplan.selinux_label:
+        k.write_file("/proc/self/attr/exec", pplan.selinux_label)
+
+
+def open_terminal(k, pplan):
+    """A pty from the container's devpts, its slave owned by the process user
+    (and the tty group where the image has one). Returns (master, slave, path)."""
+    master, slave, slave_path = open_container_pty(k, pplan.console_height, pplan.console_width)
+    tty_gid = lookup_group_id("tty")
+    k.chown(slave_path, pplan.uid, pplan.gid if tty_gid is None else tty_gid)
+    return master, slave, slave_path
+
+
+def attach_terminal(k, slave):
+    """The slave becomes stdio and the controlling terminal of a new session."""
+    k.setsid()
+    k.ioctl_arg(slave, TIOCSCTTY, 0)
+    for fd in (0, 1, 2):
+        k.dup2(slave, fd)
+    k.close(slave)
+
+
+def enter_cwd(k, pplan):
+    try:
+        k.chdir(pplan.cwd)
+    except OSError as exc:
+        raise Error("%s.cwd: %s" % (pplan.field, os_error_text(exc))) from None
+    try:
+        # A cwd reached through a host fd (/proc/self/fd/N of a preserved
+        # directory fd) lies outside the root: getcwd then fails with
+        # ENOENT ("unreachable"). Refuse it (the CVE-2024-21626 class).
+        os.getcwd()
+    except OSError:
+        raise Error("%s.cwd: %s leads outside the container's root filesystem" % (pplan.field, pplan.cwd)) from None
+
+
+def prepare_process(k, pplan, listener_fd, state):
+    """Everything up to the wait for `start`; returns (executable, env)."""
+    apply_rlimits(k, pplan)
+    env = process_environment(pplan)
+    try:
+        enter_cwd(k, pplan)
+        entered = True
+    except Error:
+        entered = False  # perhaps only the process user may enter it: again after the switch
+    if pplan.seccomp is not None and not pplan.seccomp.no_new_privileges:
+        load_seccomp(k, pplan.seccomp, listener_fd, state)
+    apply_user(k, pplan)
+    if not entered:
+        enter_cwd(k, pplan)
+    executable = find_executable(pplan.args[0], env)
+    k.umask(pplan.umask)
+    if pplan.personality is not None:
+        k.personality(pplan.personality)
+    if pplan.no_new_privileges:
+        k.prctl(PR_SET_NO_NEW_PRIVS, 1)
+    return executable, env
+
+
+def finish_process(k, pplan, listener_fd, state):
+    """The last steps before the caller's execve."""
+    restore_signal_defaults()
+    apply_exec_labels(k, pplan)
+    if pplan.seccomp is not None and pplan.seccomp.no_new_privileges:
+        load_seccomp(k, pplan.seccomp, listener_fd, state)
+
+# ===========================================================================
+# 15. The protocol and the container's processes
+# ===========================================================================
+# `create` clones two processes, both on stacks it allocates:
+#
+#   create ──clone──> joiner ──clone(CLONE_PARENT [| CLONE_NEWPID])──> init
+#
+# The joiner enters the namespaces given by path (the user namespace first),
+# then creates the new ones, the user namespace before the others so that it
+# owns them. It clones the init with CLONE_PARENT, so the init is a direct
+# child of `create`: when `create` exits, the init is re-parented to the
+# engine's subreaper, which containerd and conmon rely on.
+#
+# `exec` does the same with a stage that joins every namespace of the running
+# container and clones the process to run, again as the caller's child.
+#
+# They talk over one socketpair, in named messages, always in this order
+# (an unexpected message, or EOF, names the message that was expected):
+#
+#   create                           joiner                   init
+#   PLACED ──────────────────────>   (the cgroup step: the joiner is in the
+#                                     container's cgroup before it unshares
+#                                     the cgroup namespace)
+#                                    joins by path; unshare(user)
+#          <────────────────────── USERNS            (a new user namespace only)
+#   IDMAPS_WRITTEN ──────────────>   unshares the rest, time offsets, clone
+#          <────────────────────── INIT_PID n
+#   GO ───────────────────────────────────────────────────────>  root filesystem
+#          <───────────────────────────────────────────────────── RUN_HOOKS   (prestart/createRuntime)
+#   HOOKS_DONE ───────────────────────────────────────────────>  pivot, process setup
+#          <───────────────────────────────────────────────────── READY
+#   state.json, pid file
+#   RELEASE ──────────────────────────────────────────────────>  death signal off
+#          <───────────────────────────────────────────────────── RELEASED
+#
+#   exec                             stage 1                  process
+#   PLACED ──────────────────────>   joins all, chroot, clone
+#          <────────────────────── PROCESS_PID n
+#   GO ───────────────────────────────────────────────────────>  process setup, execve
+#          <───────────────── EOF at execve (close-on-exec), or ERROR
+#
+# Any child may send ERROR text instead, and then exits. The init keeps its
+# death signal (PR_SET_PDEATHSIG) until `create` has written state.json: a
+# `create` killed at any moment leaves either no init or a state file that
+# `delete` can use.
+#
+# The children run Python that was fully imported beforehand
+# (preload_child_modules): after pivot_root the host's library is out of
+# reach. Every failure is caught, sent as one ERROR, and ends in os._exit.
+# os.register_at_fork handlers and Python's after-fork reset never run in a
+# ctypes clone child: nothing here may depend on them.
+
+
+class Msg:
+    PLACED = "placed"
+    USERNS = "userns"
+    IDMAPS_WRITTEN = "idmaps-written"
+    INIT_PID = "init-pid"
+    GO = "go"
+    RUN_HOOKS = "run-hooks"
+    HOOKS_DONE = "hooks-done"
+    READY = "ready"
+    RELEASE = "release"
+    RELEASED = "released"
+    PROCESS_PID = "process-pid"
+    ERROR = "error"
+
+
+# message -> the type of its value (None: no value)
+MESSAGE_VALUES = {
+    Msg.PLACED: None, Msg.USERNS: None, Msg.IDMAPS_WRITTEN: None, Msg.INIT_PID: int, Msg.GO: None,
+    Msg.RUN_HOOKS: None, Msg.HOOKS_DONE: None, Msg.READY: None, Msg.RELEASE: None, Msg.RELEASED: None,
+    Msg.PROCESS_PID: int, Msg.ERROR: str,
+}
+
+
+class ProtocolError(Error):
+    pass
+
+
+class Channel:
+    """Named messages over a socketpair, one line each: 'kind value\\n'."""
+
+    def __init__(self, fd, peer="container setup"):
+        self.fd = fd
+        self.peer = peer
+        self.buffer = b""
+
+    def send(self, kind, value=None):
+        expected = MESSAGE_VALUES[kind]  # KeyError: not a message of the protocol
+        if (value is None) != (expected is None) or (value is not None and not isinstance(value, expected)):
+            raise ProtocolError("protocol: %s carries %s, not %r" % (kind, expected, value))
+        text = "" if value is None else str(value).replace("\n", " ")
+        os.write(self.fd, ("%s %s" % (kind, text)).rstrip(" ").encode() + b"\n")
+
+    def recv(self):
+        """(kind, value), or (None, None) at EOF."""
+        while b"\n" not in self.buffer:
+            chunk = os.read(self.fd, 4096)
+            if not chunk:
+                return None, None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        kind, _, text = line.decode("utf-8", "replace").partition(" ")
+        expected = MESSAGE_VALUES.get(kind, str)
+        if expected is int:
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                return kind, int(text)
+            except ValueError:
+                raise ProtocolError("protocol: %s with a bad value %r" % (kind, text)) from None
+        return kind, (text if expected is str else None)
+
+    def expect(self, *kinds):
+        """The value of the next message, which must be one of `kinds`; with
+        several kinds, (kind, value). ERROR from the peer becomes an Error."""
+        kind, value = self.recv()
+        if kind == Msg.ERROR:
+            raise Error(value)
+        if kind not in kinds:
+            got = "end of stream (the process exited)" if kind is None else kind
+            raise ProtocolError("%s stopped unexpectedly: waiting for %s, got %s"
+                                % (self.peer, " or ".join(kinds), got))
+        return (kind, value) if len(kinds) > 1 else value
+
+    def expect_eof(self):
+        """exec's rule (CPython's subprocess): EOF means execve happened."""
+        kind, value = self.recv()
+        if kind == Msg.ERROR:
+            raise Error(value)
+        if kind is not None:
+            raise ProtocolError("%s: unexpected %s before execve" % (self.peer, kind))
+
+
+class ChildFds:
+    """The fds a child needs, all close-on-exec and above the preserved range."""
+
+    def __init__(self):
+        self.channel = None      # the children's end of the socketpair
+        self.fifo = None         # exec.fifo, opened O_RDWR (init only)
+        self.start_error = None  # ROOT/ID/start.error: where the init reports a failure after READY
+        self.console = None      # where the pty master goes, if process.terminal
+        self.listener = None     # connected to linux.seccomp.listenerPath, for SCMP_ACT_NOTIFY
+        self.namespaces = {}     # kind -> fd of a namespace to join
+        self.root = None         # exec: the container's root directory (O_PATH)
+        self.close_first = []    # the parent's own fds, closed first thing in the child
+
+    def all(self):
+        fds = [self.channel, self.fifo, self.start_error, self.console, self.listener, self.root]
+        return [fd for fd in fds + list(self.namespaces.values()) if fd is not None]
+
+
+def child_failure(channel, exc):
+    """Report an exception from a child to its parent and leave the process."""
+    if isinstance(exc, OSError):
+        text = os_error_text(exc)
+    elif isinstance(exc, Error):
+        text = str(exc)
+    else:
+        text = "%s: %s" % (type(exc).__name__, exc)
+    try:
+        channel.send(Msg.ERROR, text)
+    finally:
+        os._exit(1)
+
+
+def enter_child(k, fds):
+    """First thing in every clone child: drop the parent's fds and its log.
+
+    A log line written from a child could land inside the container's
+    rootfs; children report to their parent over the channel instead.
+    """
+    for fd in fds.close_first:
+        k.close(fd)
+    LOG.path, LOG._fd = None, None
+    LOG.threshold = len(Log.LEVELS)
+
+
+def join_namespaces(k, joins, fds, field):
+    for kind, path in joins:
+        if kind == "pid":
+            continue  # setns(pid) only moves future children: done just before clone
+        try:
+            k.setns(fds.namespaces[kind], NAMESPACE_FLAGS[kind])
+        except OSError as exc:
+            raise Error("%s: cannot join %s namespace %s: %s"
+                        % (field, kind, path, exc.strerror.split(": ")[-1])) from None
+
+
+def joiner_main(k, plan, fds):
+    """Stage 1 of create: enter and create namespaces in a valid order, then clone the init."""
+    channel = Channel(fds.channel)
+    ns = plan.namespaces
+    try:
+        # Non-dumpable before entering anything (the CVE-2019-5736 class): a
+        # container process must not reach the runtime's interpreter through
+        # /proc/PID/exe or ptrace us. The init inherits it; execve resets it.
+        k.prctl(PR_SET_DUMPABLE, 0)
+        k.prctl(PR_SET_PDEATHSIG, 9)
+        channel.expect(Msg.PLACED)
+        join_namespaces(k, ns.join, fds, "linux.namespaces")
+        if ns.new_user:
+            k.unshare(CLONE_NEWUSER)
+            channel.send(Msg.USERNS)
+            channel.expect(Msg.IDMAPS_WRITTEN)
+        if ns.new_flags:  # after the user namespace, so that it owns them
+            k.unshare(ns.new_flags)
+        if ns.time_offsets:
+            # Must be written before any process enters the new time namespace,
+            # and before the setresuid below: a credential change makes us
+            # non-dumpable, and /proc/self then belongs to the host's root.
+            try:
+                k.write_file("/proc/self/timens_offsets", ns.time_offsets)
             except OSError as exc:
-                raise ConfigError(field, os_error_text(exc)) from None
-            fds[kind] = fd
-            actual = lib.lib.ioctl(fd, 0xB703, None)  # NS_GET_NSTYPE
-            if actual != -1 and actual != NAMESPACE_FLAGS[kind]:
-                raise ConfigError(field, "%s is not a %s namespace" % (path, kind))
-    except BaseException:
-        for fd in fds.values():
-            os.close(fd)
-        raise
-    return fds
+                raise kernel_refused("linux.timeOffsets", exc) from None
+        if ns.new_user:
+            # Become root of the new namespace when root is mapped, so the
+            # init creates files and mounts as the container's root.
+            if ns.root_gid_mapped:
+                k.setresgid(0)
+            if ns.root_uid_mapped:
+                k.setresuid(0)
+        if "pid" in fds.namespaces:
+            k.setns(fds.namespaces["pid"], CLONE_NEWPID)
+        pid = k.clone(lambda: init_main(k, plan, fds), CLONE_PARENT | (CLONE_NEWPID if ns.new_pid else 0))
+        channel.send(Msg.INIT_PID, pid)
+    except BaseException as exc:  # every failure, SystemExit included, must reach create
+        child_failure(channel, exc)
+    os._exit(0)
+
+
+def init_main(k, plan, fds):
+    """Stage 2 of create: the container's init, from root filesystem to execve."""
+    channel = Channel(fds.channel)
+    rootfs, pplan = plan.rootfs, plan.process
+    try:
+        k.prctl(PR_SET_PDEATHSIG, 9)  # if create dies before state.json exists, so do we
+        channel.expect(Msg.GO)
+        host_pid = os_getpid_host()  # /proc/self names the container's pid after the pivot
+        k.umask(0)  # device nodes and mount points get exactly the modes asked for
+        if plan.session_keyring is not None:
+            try:
+                k.join_session_keyring(plan.session_keyring)
+            except OSError as exc:
+                if exc.errno not in (E.ENOSYS, E.EPERM):  # no keyrings here, or not allowed: as runc, go on
+                    raise
+        if rootfs is not None:
+            prepare_rootfs(k, rootfs)
+        if plan.hooks["prestart"] or plan.hooks["createRuntime"]:
+            channel.send(Msg.RUN_HOOKS)
+            channel.expect(Msg.HOOKS_DONE)
+        state = hook_state(plan.cid, host_pid, plan.bundle, plan.annotations, "creating")
+        for hook in plan.hooks["createContainer"]:
+            # In the container's namespaces, before the pivot: runc runs
+            # them from the root filesystem, with the usual umask.
+            run_hook(hook, state, cwd=rootfs.root if rootfs is not None else None, umask=0o022)
+        if rootfs is not None:
+            if rootfs.no_pivot:
+                move_root(k, rootfs.root)
+            else:
+                pivot_into(k, rootfs.root)
+        slave = None
+        if pplan.terminal:
+            master, slave, slave_path = open_terminal(k, pplan)
+            make_file(k, "/dev/console")
+            k.mount(slave_path, "/dev/console", None, MS_BIND)
+            k.send_fd(fds.console, master, slave_path)
+            k.close(master)
+            k.close(fds.console)
+        for path, value, key in plan.sysctl:
+            try:
+                k.write_file(path, value)
+            except OSError as exc:
+                raise sysctl_error(key, exc) from None
+        if rootfs is not None:
+            finish_rootfs(k, rootfs)
+        if plan.hostname:
+            k.sethostname(plan.hostname)
+        if plan.domainname:
+            k.setdomainname(plan.domainname)
+        if slave is not None:
+            attach_terminal(k, slave)
+        executable, env = prepare_process(k, pplan, fds.listener, state)
+        channel.send(Msg.READY)
+        channel.expect(Msg.RELEASE)
+        # state.json exists now: from here on, create's exit must not kill us.
+        k.prctl(PR_SET_PDEATHSIG, 0)
+        channel.send(Msg.RELEASED)
+    except BaseException as exc:
+        child_failure(channel, exc)
+    # From here on nobody listens on the channel: a failure is written to
+    # start.error, which `start` reports, and to stderr.
+    try:
+        k.close(fds.channel)
+        while not os.read(fds.fifo, 1):
+            pass
+        # The fifo fd stays open (close-on-exec) until execve: `start` waits
+        # for it to close, so that poststart hooks run after the process started.
+        state = hook_state(plan.cid, host_pid, plan.bundle, plan.annotations, "created")
+        finish_process(k, pplan, fds.listener, state)
+        # startContainer hooks are the container's process just before its
+        # execve: in its namespaces, as its user, under its seccomp filter.
+        for hook in plan.hooks["startContainer"]:
+            run_hook(hook, state)
+        k.close_fds_from(3 + pplan.keep_fds, keep=(fds.fifo,))
+        k.execve(executable, pplan.args, env)
+    except BaseException as exc:
+        text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+        try:
+            os.write(fds.start_error, text.encode())
+        except OSError:
+            pass
+        os.write(2, ("minirun: container %s: %s\n" % (plan.cid, text)).encode())
+        os._exit(127)
+
+
+def exec_stage_main(k, plan, fds):
+    """Stage 1 of exec: join the container's namespaces and root, clone the process."""
+    channel = Channel(fds.channel)
+    try:
+        k.prctl(PR_SET_DUMPABLE, 0)  # before entering anything (CVE-2019-5736)
+        k.prctl(PR_SET_PDEATHSIG, 9)
+        channel.expect(Msg.PLACED)
+        join_namespaces(k, plan.join, fds, "exec")
+        # setns(mnt) put us at the namespace's root; the container's root is
+        # where its init stands (it differs with --no-pivot).
+        k.fchdir(fds.root)
+        k.chroot(".")
+        k.close(fds.root)
+        if "pid" in fds.namespaces:
+            k.setns(fds.namespaces["pid"], CLONE_NEWPID)
+        for fd in fds.namespaces.values():
+            k.close(fd)
+        pid = k.clone(lambda: exec_process_main(k, plan, fds), CLONE_PARENT)
+        channel.send(Msg.PROCESS_PID, pid)
+    except BaseException as exc:
+        child_failure(channel, exc)
+    os._exit(0)
+
+
+def exec_process_main(k, plan, fds):
+    """Stage 2 of exec: process setup in the container, then execve."""
+    channel = Channel(fds.channel)
+    pplan = plan.process
+    try:
+        k.prctl(PR_SET_PDEATHSIG, 9)
+        channel.expect(Msg.GO)
+        k.chdir("/")
+        # The seccomp agent is told about this process, not the init.
+        state = hook_state(plan.cid, os_getpid_host(), plan.bundle, plan.annotations, "running")
+        if pplan.terminal:
+            master, slave, slave_path = open_terminal(k, pplan)
+            k.send_fd(fds.console, master, slave_path)
+            k.close(master)
+            k.close(fds.console)
+            attach_terminal(k, slave)
+        executable, env = prepare_process(k, pplan, fds.listener, state)
+        finish_process(k, pplan, fds.listener, state)
+        k.prctl(PR_SET_PDEATHSIG, 0)
+        k.close_fds_from(3 + pplan.keep_fds, keep=(fds.channel,))
+        k.execve(executable, pplan.args, env)
+    except BaseException as exc:
+        child_failure(channel, exc)
+
+
+def os_getpid_host():
+    """Our pid as the host sees it (the state hooks receive uses host pids)."""
+    try:
+        return int(os.readlink("/proc/self"))
+    except (OSError, ValueError):
+        return os.getpid()
+
+# ===========================================================================
+# 16. Operations
+# ===========================================================================
+# One function per command, each the same shape: lock the container's
+# directory where the operation must not race another, load and check the
+# state, act, save. `create` is plan -> spawn -> finalize. Nothing signals a
+# pid before ContainerState.proven_init() has shown it is the container's.
+
+# Modules the children import lazily after clone, where the host's Python
+# library may be out of reach (after pivot_root). A unit test reads every
+# function the children can reach and checks that its imports are listed.
+PRELOADED_MODULES = ("_json", "_signal", "fcntl", "resource", "select", "struct", "time", "termios")
+
+
+def preload_child_modules():
+    """Import now what the children use after pivot_root."""
+    for name in PRELOADED_MODULES:
+        __import__(name)
 
 
 def lift_fd(fd, floor):
     """Move one of our fds to >= floor, out of the range passed to the container."""
     import fcntl
 
-    if fd >= floor:
+    if fd is None or fd >= floor:
         return fd
     new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
     os.close(fd)
     return new
 
 
-def write_id_maps(pid, cfg):
-    if os.geteuid() != 0:  # an unprivileged writer must give up setgroups first
-        with open("/proc/%d/setgroups" % pid, "w") as setgroups:
-            setgroups.write("deny")
-    for name, mappings in (("uid_map", cfg.uid_mappings), ("gid_map", cfg.gid_mappings)):
-        text = "".join("%d %d %d\n" % m for m in mappings)
+def open_namespace(k, kind, path, field):
+    """An fd on a namespace to join, checked to be a namespace of that type.
+
+    O_NONBLOCK: a FIFO given as a namespace path must not block the open.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ConfigError(field, os_error_text(exc)) from None
+    try:
+        actual = k.namespace_type(fd)
+    except OSError:
+        os.close(fd)
+        raise ConfigError(field, "%s is not a namespace" % path) from None
+    if actual != NAMESPACE_FLAGS[kind]:
+        os.close(fd)
+        raise ConfigError(field, "%s is not a %s namespace" % (path, kind))
+    return fd
+
+
+def write_id_maps(k, pid, ns):
+    if ns.deny_setgroups:  # an unprivileged writer must give up setgroups first
+        k.write_file("/proc/%d/setgroups" % pid, "deny")
+    for name, text, field in (("uid_map", ns.uid_map, "linux.uidMappings"), ("gid_map", ns.gid_map, "linux.gidMappings")):
         try:
-            with open("/proc/%d/%s" % (pid, name), "w") as idmap:
-                idmap.write(text)
+            k.write_file("/proc/%d/%s" % (pid, name), text)
         except OSError as exc:
-            field = "linux.uidMappings" if name == "uid_map" else "linux.gidMappings"
             raise ConfigError(field, "cannot write %s: %s" % (name, exc.strerror)) from None
 
 
-def reap(pid):
-    try:
-        return os.waitpid(pid, 0)[1]
-    except ChildProcessError:
-        return None
+def spawn(k, fds, entry):
+    """clone a child that runs entry() after closing the parent's fds; the
+    parent then closes the child's ends and keeps its own."""
+    preload_child_modules()
+
+    def child():
+        enter_child(k, fds)
+        entry()
+
+    pid = k.clone(child, 0)
+    for fd in fds.all():
+        k.close(fd)
+    return pid
 
 
-def create_container(store, cid, opts, console_fd=None):
+def kill_and_reap(pids):
+    for pid in pids:
+        if pid:
+            signal_pids([pid], 9)
+            reap(pid)
+
+
+def create_container(store, cid, opts, console_fd=None, cfg=None):
     """The create operation: returns (ContainerState, Config) once the init waits for start."""
-    validate_id(cid)
     bundle = os.path.abspath(opts.bundle or ".")
-    cfg = load_config(bundle)
-    refuse_unsupported(cfg)
-    if cfg.process.terminal and opts.console_socket is None and console_fd is None:
-        raise ConfigError("process.terminal", "a terminal was asked for but no --console-socket was given")
-    if opts.console_socket is not None and not cfg.process.terminal:
-        raise Error("--console-socket was given but process.terminal is false")
-    check_host(cfg)
-    check_lsm_support(cfg)
-    lib = libc()
-    seccomp = plan_seccomp(cfg, lib) if cfg.seccomp is not None else None
+    if cfg is None:
+        cfg = load_config(bundle)
+    opts.relay_terminal = console_fd is not None
+    plan = plan_create(cid, cfg, opts, HOST)
+    k = kernel()
     lock_fd = store.reserve(cid)
-    own_fds = []
+    fds = ChildFds()
+    parent_end = None
     joiner = init = None
     try:
-        launch = Launch(cfg, cid, lib)
-        launch.no_pivot = opts.no_pivot
-        launch.no_new_keyring = opts.no_new_keyring
-        launch.keep_fds = opts.preserve_fds
-        listen = os.environ.get("LISTEN_FDS", "")
-        if listen.isdigit() and int(listen) > 0 and os.environ.get("LISTEN_PID", str(os.getpid())) == str(os.getpid()):
-            launch.keep_fds = max(launch.keep_fds, int(listen))
-            launch.extra_env = ["LISTEN_FDS=" + listen, "LISTEN_PID=1"]
-        floor = 3 + launch.keep_fds
+        floor = 3 + plan.process.keep_fds
         lock_fd = lift_fd(lock_fd, floor)
+        write_atomically(store.path(cid, CONFIG_COPY), json_dumps(cfg.source), 0o600)
         if opts.console_socket is not None:
             try:
-                console_fd = lib.connect_unix(opts.console_socket)
+                fds.console = lift_fd(k.connect_unix(opts.console_socket), floor)
             except OSError as exc:
                 raise Error("--console-socket: %s" % os_error_text(exc)) from None
         elif console_fd is not None:  # run's socketpair: the caller keeps its own end
-            console_fd = os.dup(console_fd)
-        if console_fd is not None:
-            launch.console_fd = lift_fd(console_fd, floor)
-            own_fds.append(launch.console_fd)
-        launch.seccomp = seccomp
-        launch.capabilities = plan_capabilities(cfg.process)
+            fds.console = lift_fd(os.dup(console_fd), floor)
+        seccomp = plan.process.seccomp
         if seccomp is not None and seccomp.notify:
             try:
-                launch.listener_fd = lift_fd(lib.connect_unix(seccomp.listener_path), floor)
+                fds.listener = lift_fd(k.connect_unix(seccomp.listener_path), floor)
             except OSError as exc:
                 raise ConfigError("linux.seccomp.listenerPath", os_error_text(exc)) from None
-            own_fds.append(launch.listener_fd)
-        launch.namespace_fds = {k: lift_fd(fd, floor) for k, fd in open_namespaces(cfg, lib).items()}
-        own_fds.extend(launch.namespace_fds.values())
-        launch.setup_dev = not any(m.destination == "/dev" and m.is_bind for m in cfg.mounts)
-        if any(m.type in ("cgroup", "cgroup2") for m in cfg.mounts):
-            launch.cgroup_mounts = plan_cgroup_mount()
+        for kind, path in plan.namespaces.join:
+            fds.namespaces[kind] = lift_fd(open_namespace(k, kind, path, "linux.namespaces[%s].path" % kind), floor)
+        # Checked again on the opened namespaces: the paths may have changed since planning.
+        check_sysctl_targets(cfg, lambda _path, kind: namespace_is_runtimes_own(fds.namespaces[kind], kind))
         fifo = store.path(cid, FIFO_FILE)
         os.mkfifo(fifo, 0o600)
-        launch.fifo_fd = lift_fd(os.open(fifo, os.O_RDWR | os.O_CLOEXEC), floor)
-        own_fds.append(launch.fifo_fd)
-        parent_end, child_end = (lift_fd(fd, floor) for fd in lib.socketpair())
-        launch.channel = child_end
-        own_fds.append(child_end)
-        launch.close_in_child = [parent_end, lock_fd] + ([LOG._fd] if LOG._fd is not None else [])
-        preload_child_modules()
-
-        def joiner_entry():
-            for fd in launch.close_in_child:
-                os.close(fd)
-            # The children report to create over the channel; a log line
-            # written from here could land inside the container's rootfs.
-            LOG.path, LOG._fd = None, None
-            LOG.threshold = len(Log.LEVELS)
-            joiner_main(launch)
-
-        joiner = lib.clone(joiner_entry, 0)
-        for fd in own_fds:
-            os.close(fd)
-        own_fds = [parent_end]
+        fds.fifo = lift_fd(os.open(fifo, os.O_RDWR | os.O_CLOEXEC), floor)
+        fds.start_error = lift_fd(os.open(store.path(cid, START_ERROR_FILE),
+                                          os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), floor)
+        parent_end, fds.channel = (lift_fd(fd, floor) for fd in k.socketpair())
+        fds.close_first = [parent_end, lock_fd] + ([LOG._fd] if LOG._fd is not None else [])
+        joiner = spawn(k, fds, lambda: joiner_main(k, plan, fds))
         channel = Channel(parent_end)
-        kind, text = channel.recv()
-        if kind == "userns":
-            write_id_maps(joiner, cfg)
-            channel.send("mapped")
-            kind, text = channel.recv()
-        if kind == "pid":
-            init = int(text)
-        status = reap(joiner)
-        joiner = None
-        if kind == "error":
-            raise Error(text)
-        if init is None:
-            raise Error("container setup failed: the namespace joiner exited (status %s)" % status)
-        if cfg.process.oom_score_adj is not None:
+        channel.send(Msg.PLACED)  # the cgroup step (issue 11) goes right before this
+        if plan.namespaces.new_user:
+            channel.expect(Msg.USERNS)
+            write_id_maps(k, joiner, plan.namespaces)
+            channel.send(Msg.IDMAPS_WRITTEN)
+        try:
+            init = channel.expect(Msg.INIT_PID)
+        finally:
+            reap(joiner)
+            joiner = None
+        if plan.oom_score_adj is not None:
             # Written from here: the init is non-dumpable, and in a user
             # namespace its /proc files belong to the host's root.
             try:
-                with open("/proc/%d/oom_score_adj" % init, "w") as adj:
-                    adj.write(str(cfg.process.oom_score_adj))
+                k.write_file("/proc/%d/oom_score_adj" % init, str(plan.oom_score_adj))
             except OSError as exc:
                 raise ConfigError("process.oomScoreAdj", os_error_text(exc)) from None
-        channel.send("go")
+        channel.peer = "container init"
+        channel.send(Msg.GO)
+        kind, _ = channel.expect(Msg.RUN_HOOKS, Msg.READY)
+        if kind == Msg.RUN_HOOKS:
+            hook_input = hook_state(cid, init, bundle, cfg.annotations, "creating")
+            for hook in plan.hooks["prestart"] + plan.hooks["createRuntime"]:
+                run_hook(hook, hook_input)
+            channel.send(Msg.HOOKS_DONE)
+            channel.expect(Msg.READY)
         state = ContainerState(
             id=cid, pid=init, pid_start=process_start_time(init), bundle=bundle, rootfs=cfg.root_path,
-            created=rfc3339(), annotations=cfg.annotations, own_pid_namespace=cfg.new_namespace("pid"),
-            hooks={phase: [h.to_json() for h in cfg.hooks[phase]] for phase in ("poststart", "poststop")})
-        kind, text = channel.recv()
-        if kind == "hooks":
-            hook_input = hook_state(cfg, cid, init, "creating")
-            for hook in cfg.hooks["prestart"] + cfg.hooks["createRuntime"]:
-                run_hook(hook, hook_input)
-            channel.send("hooks-done")
-            kind, text = channel.recv()
-        if kind == "error":
-            raise Error(text)
-        if kind != "ready":
+            created=rfc3339(), annotations=cfg.annotations, own_pid_namespace=plan.own_pid_namespace,
+            mnt_ns=os.readlink("/proc/%d/ns/mnt" % init),
+            hooks={phase: [h.to_json() for h in plan.hooks[phase]] for phase in ("poststart", "poststop")})
+        if state.pid_start is None:
             raise Error("container init exited during setup (status %s)" % reap(init))
+        state.directory = store.path(cid)
         store.save(state)
         if opts.pid_file:
             # containerd parses the pid file with Atoi: no trailing newline.
-            write_atomically(os.path.abspath(opts.pid_file), str(init))
+            write_atomically(os.path.abspath(opts.pid_file), str(init), what="--pid-file")
+        channel.send(Msg.RELEASE)
+        channel.expect(Msg.RELEASED)
         return state, cfg
     except BaseException:
-        for pid in (init, joiner):
-            if pid:
-                try:
-                    os.kill(pid, 9)
-                except ProcessLookupError:
-                    pass
-                reap(pid)
+        kill_and_reap((init, joiner))
         store.remove(cid)
         raise
     finally:
-        for fd in own_fds:
-            os.close(fd)
-        os.close(lock_fd)
+        for fd in (parent_end, lock_fd):
+            if fd is not None:
+                os.close(fd)
 
 
 def start_container(store, cid):
@@ -4620,6 +5826,10 @@ def start_container(store, cid):
         except OSError:  # ENXIO: nobody reads it any more, the init is gone
             raise Error("container not running") from None
         try:
+            import stat as stat_module
+
+            if not stat_module.S_ISFIFO(os.fstat(fd).st_mode):
+                raise Error("container %s: %s is not a FIFO; refusing to start" % (cid, fifo))
             os.write(fd, b"0")
             os.unlink(fifo)
         except BaseException:
@@ -4631,8 +5841,22 @@ def start_container(store, cid):
         wait_for_exec(fd)
     finally:
         os.close(fd)
+    failure = read_start_error(state)
+    if failure:
+        # The init did not reach execve (a startContainer hook failed): it
+        # has exited, the container is stopped, and no poststart hook runs.
+        wait_for_exit(state.pid, 10)
+        raise Error("container %s did not start: %s" % (cid, failure))
     run_phase_hooks(state, "poststart", "running")
     return state
+
+
+def read_start_error(state):
+    try:
+        with open(os.path.join(state.directory, START_ERROR_FILE), "rb") as handle:
+            return handle.read(4096).decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
 
 
 def wait_for_exec(fifo_fd):
@@ -4654,10 +5878,7 @@ def run_phase_hooks(state, phase, status):
     hooks = state.hooks_for(phase)
     if not hooks:
         return
-    payload = state.oci_state(status)
-    payload.pop("created", None)
-    payload.pop("owner", None)
-    payload.pop("rootfs", None)
+    payload = state.hook_state(status)
     for hook in hooks:
         try:
             run_hook(hook, payload)
@@ -4665,15 +5886,16 @@ def run_phase_hooks(state, phase, status):
             LOG.warning(str(exc))
 
 
-def container_pids(state):
-    """Every process in the container's own pid namespace, the init first."""
+def container_pids(state, init):
+    """Every process in the container's own pid namespace, the init first.
+    Only called with a proven init, whose pid namespace is not ours."""
     try:
-        target = os.readlink("/proc/%d/ns/pid" % state.pid)
+        target = os.readlink("/proc/%d/ns/pid" % init)
     except OSError:
         return []
-    pids = [state.pid]
+    pids = [init]
     for name in os.listdir("/proc"):
-        if name.isdigit() and int(name) != state.pid:
+        if name.isdigit() and int(name) != init:
             try:
                 if os.readlink("/proc/%s/ns/pid" % name) == target:
                     pids.append(int(name))
@@ -4686,97 +5908,104 @@ def kill_container(store, cid, signal, all_processes=False):
     state = store.load(cid)
     if state.status() not in ("created", "running"):
         raise Error("container not running")  # the exact words engines match
-    pids = [state.pid]
+    init = state.proven_init()
+    if init is None:
+        raise Error("container not running")
+    pids = [init]
     if all_processes:
         if state.own_pid_namespace:
-            pids = container_pids(state)
+            pids = container_pids(state, init)
         else:
             LOG.warning("kill --all: the container shares the host's pid namespace; without cgroups "
                         "only its init can be found and signalled")
-    for pid in pids:
-        try:
-            os.kill(pid, signal)
-        except ProcessLookupError:
-            pass
-
-
-def wait_for_exit(pid, seconds):
-    import select
-
-    try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        return bool(poller.poll(int(seconds * 1000)))
-    finally:
-        os.close(pidfd)
+    signal_pids(pids, signal)
 
 
 def delete_container(store, cid, force=False):
-    validate_id(cid)  # --force forgives a missing container, not a bad ID
     try:
         lock_fd = store.lock(cid)
-    except Error:
-        if force:
+    except ContainerNotFound:
+        if force:  # already gone (perhaps a parallel delete): that is what was asked
             return
         raise
+    status = None
     try:
-        state = store.load(cid)
+        try:
+            state = store.load(cid)
+        except ContainerNotFound:
+            if force:
+                return
+            raise
+        except Error as exc:
+            if not force:
+                raise
+            # A state file we cannot read names no process we could prove:
+            # remove the state, signal nothing.
+            LOG.warning("%s; removing its state without signalling any process" % exc)
+            store.remove(cid)
+            return
         status = state.status()
         if status == "running" and not force:
             raise Error("cannot delete container %s that is not stopped: running" % cid)
         if status in ("created", "running"):
             # A created container is deleted without --force, as runc does:
-            # `docker run` of a bad command relies on it.
-            for pid in (container_pids(state) if state.own_pid_namespace else [state.pid]):
-                try:
-                    os.kill(pid, 9)
-                except ProcessLookupError:
-                    pass
-            if not wait_for_exit(state.pid, 10):
-                raise Error("container %s: init %d did not die after SIGKILL" % (cid, state.pid))
+            # `docker run` of a bad command relies on it. SIGKILL to the init
+            # of a pid namespace kills every process in it (the kernel does).
+            try:
+                init = state.proven_init()
+            except Error as exc:
+                if not force:
+                    raise
+                LOG.warning("%s; removing its state without signalling it" % exc)
+                init = None
+            if init is not None:
+                signal_pids([init], 9)
+                if not wait_for_exit(init, 10):
+                    raise Error("container %s: init %d did not die after SIGKILL" % (cid, init))
         store.remove(cid)
     finally:
         os.close(lock_fd)
-    if status != "creating":
+    if status not in (None, "creating"):
         run_phase_hooks(state, "poststop", "stopped")
 
 
 def forward_signals(pid):
-    """`run` in the foreground passes the signals it gets on to the container."""
+    """`run` and `exec` in the foreground pass the signals they get on."""
     import _signal
 
     def forward(signum, _frame):
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
+        signal_pids([pid], signum)
 
+    # Not WINCH: the terminal relay passes window sizes on itself.
     for name in ("HUP", "INT", "QUIT", "USR1", "USR2", "TERM", "ALRM", "CONT", "TSTP", "TTIN", "TTOU"):
         _signal.signal(SIGNALS[name], forward)
+
+
+def wait_in_foreground(pid, master):
+    """Relay the terminal (if any) and wait for our child `pid`; its exit code."""
+    forward_signals(pid)
+    if master is not None:
+        relay_terminal(master, pid)
+    return exit_code(reap(pid))
 
 
 def run_container(store, cid, opts, detach=False, keep=False):
     """create + start, then (unless --detach) wait and return the container's exit code."""
     relay_end = console_end = master = None
-    validate_id(cid)
     cfg = load_config(os.path.abspath(opts.bundle or "."))
     if cfg.process.terminal and opts.console_socket is None:
         if detach:
             raise ConfigError("process.terminal", "run --detach with a terminal needs --console-socket")
-        relay_end, console_end = libc().socketpair()  # the init sends the pty master here
+        relay_end, console_end = kernel().socketpair()  # the init sends the pty master here
     try:
         try:
-            state, cfg = create_container(store, cid, opts, console_fd=console_end)
+            state, cfg = create_container(store, cid, opts, console_fd=console_end, cfg=cfg)
         finally:
             if console_end is not None:
                 os.close(console_end)
         try:
             if relay_end is not None:
-                master = libc().recv_fd(relay_end)
+                master = kernel().recv_fd(relay_end)
             start_container(store, cid)
         except BaseException:
             delete_container(store, cid, force=True)
@@ -4784,12 +6013,7 @@ def run_container(store, cid, opts, detach=False, keep=False):
         if detach:
             return 0
         try:
-            forward_signals(state.pid)
-            if master is not None:
-                relay_terminal(master, state.pid)
-            status = reap(state.pid)
-            code = os.waitstatus_to_exitcode(status) if status is not None else 255
-            return 128 - code if code < 0 else code
+            return wait_in_foreground(state.pid, master)
         finally:
             if not keep:
                 delete_container(store, cid, force=True)
@@ -4798,8 +6022,94 @@ def run_container(store, cid, opts, detach=False, keep=False):
             if fd is not None:
                 os.close(fd)
 
+
+def exec_container(store, cid, opts):
+    """runc exec: a new process in a created or running container. Returns
+    the process's exit code (0 with --detach, once it has exec'd)."""
+    state = store.load(cid)
+    status = state.status()
+    if status == "stopped":
+        raise Error("cannot exec in a stopped container")
+    if status not in ("created", "running"):
+        raise Error("cannot exec in a container in the %s state" % status)
+    init = state.proven_init()
+    if init is None:
+        raise Error("cannot exec in a stopped container")
+    try:
+        text = open(os.path.join(state.directory, CONFIG_COPY), "rb").read().decode("utf-8")
+        raw = json_loads(text)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise Error("container %s: cannot read its config: %s" % (cid, getattr(exc, "strerror", None) or exc)) from None
+    if not isinstance(raw, dict):
+        raise Error("container %s: its config is not a JSON object" % cid)
+    cfg = parse_config(raw, state.bundle)
+    plan = plan_exec(cid, init, cfg, opts, HOST)
+    k = kernel()
+    pplan = plan.process
+    floor = 3 + pplan.keep_fds
+    fds = ChildFds()
+    relay_end = master = parent_end = None
+    stage = process = None
+    try:
+        for kind, path in plan.join:
+            fds.namespaces[kind] = lift_fd(open_namespace(k, kind, path, "exec: namespace"), floor)
+        fds.root = lift_fd(os.open("/proc/%d/root" % init, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC), floor)
+        if process_start_time(init) != state.pid_start:  # the pid was reused while we opened its files
+            raise Error("cannot exec in a stopped container")
+        if pplan.terminal:
+            if opts.console_socket is not None:
+                try:
+                    fds.console = lift_fd(k.connect_unix(opts.console_socket), floor)
+                except OSError as exc:
+                    raise Error("--console-socket: %s" % os_error_text(exc)) from None
+            else:
+                relay_end, console = k.socketpair()
+                fds.console = lift_fd(console, floor)
+        if pplan.seccomp is not None and pplan.seccomp.notify:
+            try:
+                fds.listener = lift_fd(k.connect_unix(pplan.seccomp.listener_path), floor)
+            except OSError as exc:
+                raise ConfigError("linux.seccomp.listenerPath", os_error_text(exc)) from None
+        parent_end, fds.channel = (lift_fd(fd, floor) for fd in k.socketpair())
+        fds.close_first = [parent_end] + ([relay_end] if relay_end is not None else []) + \
+            ([LOG._fd] if LOG._fd is not None else [])
+        stage = spawn(k, fds, lambda: exec_stage_main(k, plan, fds))
+        channel = Channel(parent_end, "exec")
+        channel.send(Msg.PLACED)  # the cgroup step (issue 11) goes right before this
+        try:
+            process = channel.expect(Msg.PROCESS_PID)
+        finally:
+            reap(stage)
+            stage = None
+        channel.send(Msg.GO)
+        if relay_end is not None:
+            master = k.recv_fd(relay_end)
+        channel.expect_eof()
+        if opts.pid_file:
+            write_atomically(os.path.abspath(opts.pid_file), str(process), what="--pid-file")
+    except BaseException:
+        kill_and_reap((process, stage))
+        for fd in (relay_end, master):
+            if fd is not None:
+                os.close(fd)
+        raise
+    finally:
+        if parent_end is not None:
+            os.close(parent_end)
+    if opts.detach:
+        for fd in (relay_end, master):
+            if fd is not None:
+                os.close(fd)
+        return 0
+    try:
+        return wait_in_foreground(process, master)
+    finally:
+        for fd in (relay_end, master):
+            if fd is not None:
+                os.close(fd)
+
 # ===========================================================================
-# 11. The command line
+# 17. The command line
 # ===========================================================================
 # runc's command line, parsed by hand (argparse costs ~10 ms a call). Like
 # Go's flag package it takes -flag and --flag, `--flag value` and
@@ -4814,6 +6124,13 @@ CREATE_FLAGS = {
     "bundle": (True, "b"), "pid-file": (True, None), "console-socket": (True, None),
     "preserve-fds": (True, None), "no-pivot": (False, None), "no-new-keyring": (False, None),
 }
+EXEC_FLAGS = {  # a third element True: the flag may be given several times
+    "process": (True, "p"), "console-socket": (True, None), "tty": (False, "t"), "detach": (False, "d"),
+    "pid-file": (True, None), "cwd": (True, None), "env": (True, "e", True), "user": (True, "u"),
+    "additional-gids": (True, "g", True), "cap": (True, "c", True), "no-new-privs": (False, None),
+    "apparmor": (True, None), "process-label": (True, None), "preserve-fds": (True, None),
+    "cgroup": (True, None), "ignore-paused": (False, None),
+}
 COMMANDS = {  # name: (summary, usage, flags, min args, max args)
     "create": ("create a container from a bundle; it waits for `start`",
                "create [--bundle B] [--pid-file F] [--console-socket S] [--preserve-fds N] [--no-pivot] "
@@ -4827,12 +6144,18 @@ COMMANDS = {  # name: (summary, usage, flags, min args, max args)
     "run": ("create and start a container, wait for it and return its exit code",
             "run [create options] [--detach] [--keep] ID",
             dict(CREATE_FLAGS, detach=(False, "d"), keep=(False, None)), 1, 1),
+    "exec": ("run a new process in a created or running container",
+             "exec [--process F] [--tty] [--detach] [--pid-file F] [--console-socket S] [--cwd D] [--env K=V]... "
+             "[--user UID[:GID]] [--additional-gids G]... [--cap CAP]... [--no-new-privs] [--apparmor P] "
+             "[--process-label L] [--preserve-fds N] [--cgroup PATH] [--ignore-paused] ID [COMMAND [ARG...]]",
+             EXEC_FLAGS, 1, None),
+    "features": ("print the features this runtime and host support, as JSON", "features", {}, 0, 0),
     "list": ("list the containers under --root", "list [--format table|json] [-q]",
              {"format": (True, "f"), "quiet": (False, "q")}, 0, 0),
     "spec": ("write a default config.json into the bundle", "spec [--bundle B] [--rootless]",
              {"bundle": (True, "b"), "rootless": (False, None)}, 0, 0),
 }
-NOT_YET = ("exec", "ps", "pause", "resume", "update", "events", "checkpoint", "restore", "features")
+NOT_YET = ("ps", "pause", "resume", "update", "events", "checkpoint", "restore")
 
 
 def usage_text():
@@ -4855,7 +6178,8 @@ def command_help(name):
     lines = ["usage: minirun %s" % usage, "", summary]
     if flags:
         lines += ["", "options:"]
-        for flag, (takes_value, short) in flags.items():
+        for flag, spec in flags.items():
+            takes_value, short = spec[0], spec[1]
             names = "--" + flag + (", -" + short if short else "")
             lines.append("  %s%s" % (names, " VALUE" if takes_value else ""))
     return "\n".join(lines) + "\n"
@@ -4863,7 +6187,7 @@ def command_help(name):
 
 def parse_flags(args, flags, where, stop_at_positional=False):
     """Returns ({flag: value}, [positional args]). Raises UsageError."""
-    by_short = {short: name for name, (_, short) in flags.items() if short}
+    by_short = {spec[1]: name for name, spec in flags.items() if spec[1]}
     values, positional = {}, []
     i = 0
     while i < len(args):
@@ -4889,7 +6213,10 @@ def parse_flags(args, flags, where, stop_at_positional=False):
                     raise UsageError("%s: flag --%s needs a value" % (where, name))
                 value = args[i]
                 i += 1
-            values[name] = value
+            if len(flags[name]) > 2 and flags[name][2]:
+                values.setdefault(name, []).append(value)
+            else:
+                values[name] = value
         else:
             if has_value and value.lower() not in ("true", "false", "1", "0"):
                 raise UsageError("%s: flag --%s takes no value (or =true/=false)" % (where, name))
@@ -4904,16 +6231,86 @@ def default_root():
 
 
 def create_options(values):
-    preserve = values.get("preserve-fds", "0")
-    if not preserve.isdigit():
-        raise UsageError("--preserve-fds: %r is not a number" % preserve)
     return CreateOptions(bundle=values.get("bundle", "."), pid_file=values.get("pid-file"),
-                         console_socket=values.get("console-socket"), preserve_fds=int(preserve),
+                         console_socket=values.get("console-socket"), preserve_fds=preserve_fds_value(values),
                          no_pivot=values.get("no-pivot", False), no_new_keyring=values.get("no-new-keyring", False))
 
 
+def preserve_fds_value(values):
+    preserve = values.get("preserve-fds", "0")
+    if not is_decimal(preserve):
+        raise UsageError("--preserve-fds: %r is not a number" % preserve)
+    if int(preserve) > 0:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if int(preserve) + 3 > limit:
+            raise UsageError("--preserve-fds: %s is beyond the open files limit (%d)" % (preserve, limit))
+    return int(preserve)
+
+
+def exec_options(values, command):
+    opts = ExecOptions()
+    opts.process_file = values.get("process")
+    opts.args = command
+    opts.console_socket = values.get("console-socket")
+    opts.tty = values.get("tty", False)
+    opts.detach = values.get("detach", False)
+    opts.pid_file = values.get("pid-file")
+    opts.cwd = values.get("cwd")
+    opts.env = values.get("env", [])
+    opts.user = values.get("user")
+    opts.additional_gids = [g for item in values.get("additional-gids", []) for g in item.split(",") if g]
+    opts.caps = values.get("cap", [])
+    opts.no_new_privs = values.get("no-new-privs", False)
+    opts.apparmor = values.get("apparmor")
+    opts.process_label = values.get("process-label")
+    opts.preserve_fds = preserve_fds_value(values)
+    opts.cgroup = values.get("cgroup")
+    opts.ignore_paused = values.get("ignore-paused", False)
+    if opts.process_file is None and not command:
+        raise UsageError("exec: a command to run is required (or --process FILE)")
+    if opts.console_socket is not None and not opts.tty and opts.process_file is None:
+        raise UsageError("exec: --console-socket needs --tty")
+    return opts
+
+
+def features(host):
+    """The runtime-spec features document, true for this build on this host."""
+    last = host.last_capability
+    arches = sorted(SECCOMP_ARCHES)
+    return {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": SPEC_VERSION,
+        "hooks": list(HOOK_PHASES),
+        "mountOptions": sorted(set(MOUNT_FLAG_OPTIONS) | set(PROPAGATION_OPTIONS) | set(RECURSIVE_MOUNT_OPTIONS)
+                               | {"tmpcopyup"}),
+        "linux": {
+            "namespaces": list(NAMESPACE_TYPES),
+            "capabilities": ["CAP_" + name for bit, name in enumerate(CAPABILITIES) if bit <= last],
+            "cgroup": {"v1": False, "v2": False, "systemd": False, "systemdUser": False, "rdma": False},
+            "seccomp": {
+                "enabled": True,
+                "actions": sorted(SECCOMP_ACTIONS),
+                "operators": list(SECCOMP_OPERATORS),
+                "archs": arches,
+                "knownFlags": sorted(SECCOMP_FILTER_FLAGS),
+                # TSYNC needs no kernel support here (one thread); the rest is asked of the kernel.
+                "supportedFlags": sorted(name for name, bit in SECCOMP_FILTER_FLAGS.items()
+                                         if bit == 1 or host.seccomp_flag_available(bit | (8 if bit == 32 else 0))),
+            },
+            "apparmor": {"enabled": host.apparmor},
+            "selinux": {"enabled": host.selinux},
+            "intelRdt": {"enabled": False},
+            "mountExtensions": {"idmap": {"enabled": False}},
+        },
+        "annotations": {"io.github.minirun.version": VERSION},
+    }
+
+
 def print_out(text):
-    os.write(1, text.encode())
+    # surrogateescape gives back the bytes of an undecodable path as they were.
+    os.write(1, text.encode("utf-8", "surrogateescape"))
 
 
 def cmd_list(store, values):
@@ -4952,27 +6349,25 @@ def owner_name(path):
         uid = os.stat(path).st_uid
     except OSError:
         uid = os.geteuid()
-    try:
-        with open("/etc/passwd") as passwd:
-            for line in passwd:
-                fields = line.split(":")
-                if len(fields) > 2 and fields[2] == str(uid):
-                    return fields[0]
-    except OSError:
-        pass
-    return "#%d" % uid
+    entry = lookup_user(uid)
+    return entry[0] if entry else "#%d" % uid
 
 
 def default_spec(rootless):
-    """The config.json `spec` writes: runc's default, a shell on a terminal."""
+    """The config.json `spec` writes: what runc 1.1's `spec` writes, field for
+    field (tests/fixtures/runc-spec holds runc's own output), so that scripts
+    editing runc's default keep working; only the hostname is minirun's.
+    runc's ambient capabilities come without an inheritable set: the kernel
+    cannot raise them, and they are left unraised (effective_ambient)."""
     caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
     spec = {
-        "ociVersion": "1.0.2",
+        "ociVersion": "1.0.2-dev",
         "process": {
             "terminal": True, "user": {"uid": 0, "gid": 0}, "args": ["sh"],
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
             "cwd": "/",
-            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "capabilities": {"bounding": list(caps), "effective": list(caps), "permitted": list(caps),
+                             "ambient": list(caps)},
             "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
             "noNewPrivileges": True,
         },
@@ -4994,7 +6389,8 @@ def default_spec(rootless):
              "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
         ],
         "linux": {
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
             "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
                             "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
                             "/proc/scsi"],
@@ -5002,17 +6398,21 @@ def default_spec(rootless):
         },
     }
     if rootless:
+        # As runc's --rootless: a user namespace mapping the caller, no network
+        # namespace, no device cgroup rules, /sys bound from the host (sysfs
+        # cannot be mounted without a network namespace), devpts without gid=5.
         linux = spec["linux"]
-        linux["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup", "user")]
-        linux["uidMappings"] = [{"containerID": 0, "hostID": os.geteuid(), "size": 1}]
-        linux["gidMappings"] = [{"containerID": 0, "hostID": os.getegid(), "size": 1}]
-        mounts = [m for m in spec["mounts"] if m["type"] not in ("sysfs", "cgroup")]
-        for m in mounts:
+        del linux["resources"]
+        linux["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "user")]
+        rootless_linux = {"uidMappings": [{"containerID": 0, "hostID": os.geteuid(), "size": 1}],
+                          "gidMappings": [{"containerID": 0, "hostID": os.getegid(), "size": 1}]}
+        rootless_linux.update(linux)
+        spec["linux"] = rootless_linux
+        for m in spec["mounts"]:
             if m["type"] == "devpts":
-                m["options"] = [o for o in m["options"] if o != "gid=5"]
-        mounts.append({"destination": "/sys", "type": "none", "source": "/sys",
-                       "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
-        spec["mounts"] = mounts
+                m["options"].remove("gid=5")
+            elif m["type"] == "sysfs":
+                m.update(type="none", source="/sys", options=["rbind", "nosuid", "noexec", "nodev", "ro"])
     return spec
 
 
@@ -5045,11 +6445,15 @@ def dispatch(argv):
     if "--help" in args or "-h" in args:
         print_out(command_help(command))
         return 0
-    values, positional = parse_flags(args, flags, command)
-    if not least <= len(positional) <= most:
-        wanted = str(least) if least == most else "%d to %d" % (least, most)
+    # exec: everything after the container ID is the command, flags included.
+    values, positional = parse_flags(args, flags, command, stop_at_positional=command == "exec")
+    if not least <= len(positional) <= (most if most is not None else len(positional)):
+        wanted = ("at least %d" % least if most is None else
+                  str(least) if least == most else "%d to %d" % (least, most))
         raise UsageError("%s: expects %s argument(s), got %d (usage: minirun %s)"
                          % (command, wanted, len(positional), COMMANDS[command][1]))
+    if positional and command not in ("list", "spec", "features"):
+        validate_id(positional[0])
     store = Store(os.path.abspath(global_values.get("root") or default_root()))
     LOG.debug("%s %s" % (command, " ".join(args)))
     if command == "create":
@@ -5071,6 +6475,11 @@ def dispatch(argv):
     if command == "delete":
         delete_container(store, positional[0], values.get("force", False))
         return 0
+    if command == "exec":
+        return exec_container(store, positional[0], exec_options(values, positional[1:]))
+    if command == "features":
+        print_out(json_dumps(features(HOST), indent=2) + "\n")
+        return 0
     if command == "list":
         return cmd_list(store, values)
     if command == "spec":
@@ -5085,29 +6494,40 @@ def dispatch(argv):
     raise UsageError("unknown command %r" % command)
 
 
+def report_error(message):
+    """One line on stderr and one `error` line in --log, whatever the message
+    holds: a newline from a hostile value must not start a second line, and a
+    surrogate (an undecodable byte of a path) must not fail the encoding."""
+    line = message.replace("\r", "\\r").replace("\n", "\\n")
+    LOG.error(line)
+    os.write(2, ("minirun: %s\n" % line).encode("utf-8", "backslashreplace"))
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
         code = dispatch(argv)
     except Error as exc:
-        LOG.error(str(exc))
-        os.write(2, ("minirun: %s\n" % exc).encode())
+        report_error(str(exc))
         code = 1
     except KeyboardInterrupt:
         code = 130
+    except OSError as exc:
+        # A kernel refusal no code path words better: still the path and the
+        # reason, not Python's exception text.
+        report_error(os_error_text(exc))
+        code = 1
     except Exception as exc:  # a bug: one line, and the traceback only with --debug
-        LOG.error("internal error: %s: %s" % (type(exc).__name__, exc))
         if LOG.threshold == Log.LEVELS["debug"]:
             import traceback
 
             traceback.print_exc()
-        os.write(2, ("minirun: internal error: %s: %s\n" % (type(exc).__name__, exc)).encode())
+        report_error("internal error: %s: %s" % (type(exc).__name__, exc))
         code = 1
     return code
 
-
 # ===========================================================================
-# 12. Appendix: syscall tables
+# 18. Appendix: syscall tables
 # ===========================================================================
 # Syscall names -> numbers for the seccomp compiler, per architecture,
 # generated from the kernel's UAPI headers (Linux 6.1: asm/unistd_64.h,

@@ -44,6 +44,16 @@ nogroup:x:65534:
 """
 
 
+def pytest_configure(config):
+    """Tests that need the engine fixtures are never skipped for lack of
+    them: without them the run fails, saying what is missing."""
+    from .helpers import FIXTURES_DIR, missing_fixtures
+
+    problem = missing_fixtures(FIXTURES_DIR)
+    if problem:
+        raise pytest.UsageError(problem)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _needs_root():
     if os.geteuid() != 0:
@@ -101,14 +111,16 @@ def syscall_probe(tmp_path_factory):
         return Path(prebuilt)
     source = HERE / "probes" / "syscall_probe.c"
     binary = tmp_path_factory.mktemp("probe") / "syscall_probe"
+    # Not a skip: the tests that need the probe are tens of security tests.
+    install = "install gcc and libc6-dev (static glibc; `make deps` does)"
     try:
         result = subprocess.run(["gcc", "-static", "-O2", "-o", str(binary), str(source)],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 universal_newlines=True, timeout=DEFAULT_TIMEOUT)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip("needs gcc and static glibc: %s" % exc)
+        pytest.fail("cannot build the syscall probe: %s; %s" % (exc, install))
     if result.returncode != 0:
-        pytest.skip("needs gcc and static glibc: %s" % result.stdout.strip()[-300:])
+        pytest.fail("cannot build the syscall probe; %s:\n%s" % (install, result.stdout.strip()[-300:]))
     return binary
 
 

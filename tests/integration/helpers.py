@@ -36,6 +36,15 @@ BUSYBOX = "/bin/busybox"
 DEFAULT_TIMEOUT = 60
 
 
+def missing_fixtures(directory):
+    """None when `directory` holds the engine fixtures; else why not (the
+    suites fail their run with it rather than skip what needs them)."""
+    if not list(Path(directory).glob("*.config.json")):
+        return ("the engine fixtures are missing: no *.config.json in %s (they come with the "
+                "repository; restore that directory)" % directory)
+    return None
+
+
 def runtime_command():
     value = os.environ.get("MINIRUN_TEST_RUNTIME", "").strip()
     if not value:

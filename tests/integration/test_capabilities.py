@@ -4,13 +4,14 @@ warning, as runc does; what the bounding set and noNewPrivileges mean for a
 process that gains privileges by executing a setuid-root binary."""
 
 import ctypes
+import json
 import os
 import subprocess
 
 import pytest
 
 from .helpers import (
-    CAPS, DOCKER_DEFAULT_CAPS, IS_MINIRUN, assert_error, cap_mask, read_json_log,
+    CAPS, DOCKER_DEFAULT_CAPS, assert_error, cap_mask, read_json_log,
 )
 from .security_helpers import install_probe, probe_results
 
@@ -34,7 +35,7 @@ def test_unknown_capability_is_ignored_with_a_warning(rt, make_bundle, cid):
     seen = status_caps(result.stdout)
     mask = cap_mask(["CAP_KILL", "CAP_CHOWN"])
     assert (seen["CapBnd"], seen["CapPrm"], seen["CapEff"]) == (mask, mask, mask)
-    warnings = [e["msg"] for e in read_json_log(rt.log) if e["level"] in ("warning", "warn")]
+    warnings = [e["msg"] for e in read_json_log(rt.log) if e["level"] == "warning"]
     assert [w for w in warnings if "CAP_NOT_YET_INVENTED" in w], read_json_log(rt.log)
 
 
@@ -111,10 +112,55 @@ def test_setuid_root_binary_and_the_bounding_set(rt, make_bundle, suid_rootfs, s
         assert (euid, int(cap_eff, 16)) == ("0", cap_mask(bounding))
 
 
-@pytest.mark.skipif(not IS_MINIRUN, reason="minirun's field check (runc warns and ignores)")
-def test_capability_name_without_the_cap_prefix_is_refused(rt, make_bundle, cid):
-    caps = {k: ["kill"] for k in ("bounding", "effective", "permitted")}
-    bundle = make_bundle(["true"], process={"capabilities": caps})
-    result = rt("create", "--bundle", bundle, cid, check=False, log=True)
-    assert_error(result, "process.capabilities", log=rt.log)
+@pytest.mark.parametrize("name", ["kill", "NET_ADMIN", "CAP_kill"])
+def test_capability_name_not_spelled_as_the_kernel_knows_it_is_ignored_with_a_warning(rt, make_bundle,
+                                                                                     cid, name):
+    """runc 1.1 warns about a name it does not know and goes on without it:
+    a missing capability only takes privilege away."""
+    caps = {k: ["CAP_CHOWN", name] for k in ("bounding", "effective", "permitted")}
+    bundle = make_bundle(["cat", "/proc/self/status"], process={"capabilities": caps})
+    result = rt("run", "--bundle", bundle, cid, log=True)
+    seen = status_caps(result.stdout)
+    mask = cap_mask(["CAP_CHOWN"])
+    assert (seen["CapBnd"], seen["CapPrm"], seen["CapEff"]) == (mask, mask, mask)
+    warnings = [e["msg"] for e in read_json_log(rt.log) if e["level"] in ("warning", "warn")]
+    assert [w for w in warnings if name in w], read_json_log(rt.log)
+
+
+RUNC_SPEC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         "fixtures", "runc-spec", "config.json")
+
+
+def test_runc_spec_bundle_with_ambient_but_no_inheritable_capabilities_runs(rt, tmp_path, rootfs, cid):
+    """`runc spec` (1.1) writes ambient capabilities and no inheritable set.
+    The kernel cannot raise an ambient capability that is not also
+    inheritable; runc ignores that and so must we: the process runs, with the
+    permitted set asked for and no ambient capability."""
+    with open(RUNC_SPEC) as handle:
+        cfg = json.load(handle)
+    caps = cfg["process"]["capabilities"]
+    assert caps["ambient"] and "inheritable" not in caps  # runc's default, as it is
+    cfg["root"] = {"path": str(rootfs)}
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = ["cat", "/proc/self/status"]
+    bundle = tmp_path / "runc-spec-bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    result = rt("run", "--bundle", bundle, cid, log=True, check=False)
+    assert result.returncode == 0, result.stderr
+    seen = status_caps(result.stdout)
+    mask = cap_mask(caps["permitted"])
+    assert (seen["CapPrm"], seen["CapEff"], seen["CapBnd"]) == (mask, mask, mask)
+    assert (seen["CapInh"], seen["CapAmb"]) == (0, 0)
     rt.assert_clean()
+
+
+def test_ambient_capabilities_that_are_permitted_and_inheritable_are_raised(rt, make_bundle, cid):
+    """The trimming leaves out only what cannot be raised: a non-root process
+    keeps an ambient capability that is also permitted and inheritable."""
+    names = ["CAP_NET_BIND_SERVICE", "CAP_KILL"]
+    caps = {k: list(names) for k in ("bounding", "effective", "permitted", "inheritable", "ambient")}
+    bundle = make_bundle(["cat", "/proc/self/status"], process={
+        "capabilities": caps, "user": {"uid": 1000, "gid": 1000}, "noNewPrivileges": True})
+    seen = status_caps(rt("run", "--bundle", bundle, cid).stdout)
+    assert (seen["CapAmb"], seen["CapEff"]) == (cap_mask(names), cap_mask(names))

@@ -2,13 +2,17 @@
 shared/reference/engine-contract.md), run through the call sequences those
 engines use.
 
-Each fixture is adapted to this machine: root.path points at the test rootfs,
-hooks are dropped (they call a dockerd that is not running), so are
-linux.resources and linux.cgroupsPath (no cgroups yet); linux.seccomp is kept,
-so every fixture runs under its engine's real profile; network namespaces given
-by `path` become new ones; bind sources that do not exist here become temp
-files or directories; capabilities this host's bounding set lacks (it has no
-CAP_SYS_RESOURCE) are dropped; a command busybox lacks is replaced."""
+Each fixture runs as whole as this host allows. Adapted: root.path points at
+the test rootfs; a hook whose binary does not exist here (Docker's prestart
+hook is dockerd's own /proc/PID/exe) runs a recording stand-in with the
+engine's args, env and timeout, and the test checks it ran; a network
+namespace given by `path` (podman's /run/netns/...) is one this test creates
+and the container must join it; bind sources that do not exist here become
+temp files or directories; capabilities this host's bounding set lacks (it has
+no CAP_SYS_RESOURCE) are dropped; a command busybox lacks is replaced.
+Stripped: linux.resources and linux.cgroupsPath, because the runtime manages no
+cgroups yet (issue 11 brings them). linux.seccomp is kept, so every fixture
+runs under its engine's real profile."""
 
 import copy
 import json
@@ -18,8 +22,8 @@ import re
 import pytest
 
 from .helpers import (
-    FIXTURES_DIR, IS_RUNC, ConsoleReceiver, host_bounding_caps,
-    read_all, read_json_log,
+    FIXTURES_DIR, IS_RUNC, ConsoleReceiver, host_bounding_caps, ns_id,
+    read_all, read_json_log, wait_for,
 )
 
 FIXTURES = sorted(p.name for p in FIXTURES_DIR.glob("*.config.json")) \
@@ -63,11 +67,60 @@ def load_fixture(name):
         return json.load(f)
 
 
-def adapt(cfg, name, rootfs, tmp_path, keep_seccomp=True):
+# A stand-in for a hook binary this host lacks: it records its argv and the
+# state it got on stdin, next to itself.
+STAND_IN_HOOK = """#!/bin/sh
+printf '%%s\\n' "$@" > "%(record)s.args"
+cat > "%(record)s.state"
+"""
+
+
+def stand_in_hooks(cfg, tmp_path):
+    """Point each hook whose binary does not exist here at a recording
+    stand-in (args, env and timeout stay the engine's). Returns
+    {record path prefix: the hook entry} for the test to check."""
+    records = {}
+    directory = tmp_path / "hooks"
+    for phase, hooks in sorted(cfg.get("hooks", {}).items()):
+        for i, hook in enumerate(hooks):
+            if os.path.exists(hook["path"]):
+                continue
+            directory.mkdir(exist_ok=True)
+            record = directory / ("%s-%d" % (phase, i))
+            script = directory / ("%s-%d.sh" % (phase, i))
+            script.write_text(STAND_IN_HOOK % {"record": record})
+            script.chmod(0o755)
+            records[str(record)] = dict(hook)
+            hook["path"] = str(script)
+    return records
+
+
+def check_hooks_ran(records, cid):
+    for record, hook in records.items():
+        assert os.path.exists(record + ".args"), "the stand-in for %s never ran" % hook["path"]
+        with open(record + ".args") as f:
+            assert f.read().splitlines() == hook.get("args", [])[1:], record
+        with open(record + ".state") as f:
+            assert json.load(f)["id"] == cid, record
+
+
+@pytest.fixture
+def netns_holder(rt):
+    """A process in a network namespace of its own, for fixtures that join
+    one by path (podman's /run/netns/...); returns /proc/PID/ns/net."""
+    holder = rt.spawn(["unshare", "--net", "sleep", "1000"])
+    path = "/proc/%d/ns/net" % holder.pid
+    wait_for(lambda: ns_id(holder.pid, "net") != ns_id("self", "net"), what="the holder's netns")
+    return path
+
+
+def adapt(cfg, name, rootfs, tmp_path, keep_seccomp=True, netns=None):
+    """(the adapted config, the stand-in hooks' records: see stand_in_hooks)"""
     cfg = copy.deepcopy(cfg)
     cfg["root"]["path"] = str(rootfs)
-    cfg.pop("hooks", None)
     linux = cfg.setdefault("linux", {})
+    # issue 11: no cgroups are managed yet, so the engine's limits and cgroup
+    # path cannot be applied here
     resources = linux.pop("resources", None)
     linux.pop("cgroupsPath", None)
     if IS_RUNC and linux.get("devices") and resources:
@@ -77,7 +130,12 @@ def adapt(cfg, name, rootfs, tmp_path, keep_seccomp=True):
         linux["resources"] = {"devices": resources.get("devices", [])}
     if not keep_seccomp:
         linux.pop("seccomp", None)
-    linux["namespaces"] = [{"type": ns["type"]} for ns in linux.get("namespaces", [])]
+    for ns in linux.get("namespaces", []):
+        if "path" in ns:
+            # the engine's namespace does not exist on this host: join the
+            # test's own instead (only network ones appear in the fixtures)
+            assert ns["type"] == "network" and netns, ns
+            ns["path"] = netns
 
     sources = tmp_path / "sources"
     sources.mkdir(exist_ok=True)
@@ -98,7 +156,7 @@ def adapt(cfg, name, rootfs, tmp_path, keep_seccomp=True):
     args, _check = EXPECT.get(name, (None, None))
     if args is not None:
         cfg["process"]["args"] = args
-    return cfg
+    return cfg, stand_in_hooks(cfg, tmp_path)
 
 
 def write_bundle(tmp_path, cfg, name="bundle"):
@@ -119,11 +177,12 @@ def docker_style_log(rt, bundle):
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-def test_fixture_through_the_engine_call_sequence(rt, rootfs, tmp_path, cid, name):
+def test_fixture_through_the_engine_call_sequence(rt, rootfs, tmp_path, cid, name, netns_holder):
     """docker: create --bundle B --pid-file B/init.pid ID; start; delete;
     delete --force.  podman: [--log-format=json --log F] create --bundle S
     --pid-file P ID; start; delete --force."""
-    cfg = adapt(load_fixture(name), name, rootfs, tmp_path)
+    cfg, hooks = adapt(load_fixture(name), name, rootfs, tmp_path, netns=netns_holder)
+    joins_netns = any(ns.get("path") for ns in cfg["linux"].get("namespaces", []))
     bundle = write_bundle(tmp_path, cfg)
     podman = name.startswith("podman")
     log_flags = (["--log-format=json", "--log", str(bundle / "log.json")] if podman
@@ -148,6 +207,8 @@ def test_fixture_through_the_engine_call_sequence(rt, rootfs, tmp_path, cid, nam
         state = rt.state(cid)
         assert state["status"] == "created"
         assert pid_file.read_text() == str(state["pid"])
+        if joins_netns:
+            assert ns_id(state["pid"], "net") == os.readlink(netns_holder)
         if cfg.get("annotations"):
             assert state.get("annotations") == cfg["annotations"]
 
@@ -158,6 +219,7 @@ def test_fixture_through_the_engine_call_sequence(rt, rootfs, tmp_path, cid, nam
         if master is None:
             output = out_path.read_text()
         check_output(name, output)
+        check_hooks_ran(hooks, cid)
 
         if not podman:
             rt(*log_flags, "delete", cid, cwd=bundle)
@@ -173,12 +235,13 @@ def test_fixture_through_the_engine_call_sequence(rt, rootfs, tmp_path, cid, nam
 
 
 @pytest.mark.parametrize("name", [n for n in FIXTURES if n not in TTY_FIXTURES])
-def test_fixture_runs_with_exit_code_zero(rt, rootfs, tmp_path, cid, name):
-    cfg = adapt(load_fixture(name), name, rootfs, tmp_path)
+def test_fixture_runs_with_exit_code_zero(rt, rootfs, tmp_path, cid, name, netns_holder):
+    cfg, hooks = adapt(load_fixture(name), name, rootfs, tmp_path, netns=netns_holder)
     bundle = write_bundle(tmp_path, cfg)
     result = rt("run", "--bundle", bundle, cid, check=False)
     assert result.returncode == 0, result.stderr
     check_output(name, result.stdout)
+    check_hooks_ran(hooks, cid)
     rt.assert_clean()
 
 
@@ -188,8 +251,9 @@ def test_there_are_fixtures():
 
 @pytest.mark.parametrize("name,unshare_status", [("docker-run-echo-hi.config.json", 1),
                                                   ("podman-run-image-echo-hi.config.json", 0)])
-def test_the_engines_seccomp_profile_is_enforced(rt, rootfs, tmp_path, cid, name, unshare_status):
-    cfg = adapt(load_fixture(name), name, rootfs, tmp_path)
+def test_the_engines_seccomp_profile_is_enforced(rt, rootfs, tmp_path, cid, name, unshare_status,
+                                                netns_holder):
+    cfg, _hooks = adapt(load_fixture(name), name, rootfs, tmp_path, netns=netns_holder)
     assert cfg["linux"]["seccomp"]["defaultAction"] == "SCMP_ACT_ERRNO"
     # Creating a user namespace needs no capability, so only the profile
     # decides: Docker's refuses unshare without CAP_SYS_ADMIN, podman's

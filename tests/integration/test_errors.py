@@ -7,7 +7,7 @@ the cleanup are checked (see helpers.assert_error)."""
 
 import pytest
 
-from .helpers import assert_error, load_config, pid_alive, save_config
+from .helpers import IS_RUNC, assert_error, base_config, load_config, pid_alive, save_config
 
 
 def create_fails(rt, bundle, cid, *substrings, **kwargs):
@@ -74,14 +74,14 @@ def test_bad_mount_type(rt, make_bundle, cid):
 
 
 def test_relative_mount_destination(rt, make_bundle, cid):
-    bundle = make_bundle(["true"], extra_mounts=[
-        {"destination": "relative", "type": "tmpfs", "source": "tmpfs"}])
-    result = rt("create", "--bundle", bundle, cid, check=False, log=True)
-    # runc 1.1 accepts a relative destination (taken relative to /), newer
-    # runtimes refuse it; either way nothing may be left half-made
-    if result.returncode != 0:
-        assert_error(result, "mounts", log=rt.log)
-        rt.assert_clean()
+    bundle = make_bundle(["sh", "-c", "grep ' /relative ' /proc/self/mounts | cut -d' ' -f3"],
+                         extra_mounts=[{"destination": "relative", "type": "tmpfs", "source": "tmpfs"}])
+    if IS_RUNC:
+        # runc 1.1 accepts a relative destination, taken relative to /
+        # (runtime-spec 1.1 requires an absolute one, newer runcs refuse it)
+        assert rt("run", "--bundle", bundle, cid).stdout == "tmpfs\n"
+        return
+    create_fails(rt, bundle, cid, "mounts[%d].destination" % (len(base_config("/")["mounts"])))
 
 
 def test_bind_mount_source_missing(rt, make_bundle, tmp_path, cid):
@@ -133,8 +133,7 @@ def test_failed_run_cleans_up(rt, make_bundle, cid):
 def test_invalid_container_ids_are_rejected(rt, make_bundle, tmp_path, bad_id):
     bundle = make_bundle(["sleep", "100"])
     result = rt("create", "--bundle", bundle, bad_id, check=False)
-    assert result.returncode != 0
-    assert result.stderr.strip()
+    assert_error(result, "invalid container id")
     assert not (tmp_path / "escape").exists()
     assert not (rt.root / "a").exists()
     listed = rt("list", "-q").stdout.split()
@@ -149,8 +148,7 @@ def test_create_with_an_existing_id_fails_without_harming_the_first(rt, make_bun
 
     second = make_bundle(["sh", "-c", "echo second > /shared/second"], shared=True)
     result = rt("create", "--bundle", second, cid, check=False)
-    assert result.returncode != 0
-    assert "exists" in result.stderr
+    assert_error(result, cid, "exists")
 
     after = rt.state(cid)
     assert after["status"] == "created"
@@ -166,8 +164,7 @@ def test_invalid_id_on_other_commands(rt):
     for command in (["state", "../x"], ["start", "../x"], ["kill", "../x"],
                     ["delete", "../x"]):
         result = rt(*command, check=False)
-        assert result.returncode != 0, command
-        assert result.stderr.strip()
+        assert_error(result, "invalid container id", "../x")
 
 
 # --------------------------------------------------------------------------

@@ -194,6 +194,9 @@ LOOK_AROUND = "ls -a . .. ../.. ../../.. ../../../.. 2>&1; exec sleep 1000"
 
 
 def check_cwd_confined(rt, result, cid, rootfs, victim, out_path):
+    if IS_MINIRUN:
+        # minirun refuses a cwd that resolves outside the rootfs, naming it
+        assert_error(result, "process.cwd", "outside the container's root filesystem")
     if result.returncode != 0:  # refusing is fine, if it is clean
         create_failed_cleanly(rt, result, cid)
         return
@@ -255,7 +258,8 @@ def test_only_stdio_reaches_the_process(rt, make_bundle, rootfs, victim, cid):
         if " -> " in line:
             name, target = line.split(" -> ", 1)
             fds[name.split()[-1]] = target
-    assert set(fds) - {"0", "1", "2"} <= {"3"}, out  # 3: the directory ls reads
+    # (the directory ls reads is listed as 3, closed before its readlink: no "->")
+    assert set(fds) == {"0", "1", "2"}, out
     assert "victim" not in out and "exec.fifo" not in out and "uts:" not in out, out
     assert out.splitlines()[-1] == "/"
 
@@ -288,6 +292,8 @@ def test_masked_and_readonly_paths_that_are_symlinks_out(rt, make_bundle, rootfs
     bundle = make_bundle(["sh", "-c", script], linux={kind: ["/etc/leak"]})
     result = rt("run", "--bundle", bundle, cid, check=False)
     assert_untouched(victim)
+    # minirun masks and remounts after the pivot: the link resolves inside
+    assert not IS_MINIRUN or result.returncode == 0, result.stderr
     if result.returncode != 0:
         create_failed_cleanly(rt, result, cid)
         return

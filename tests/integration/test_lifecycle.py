@@ -17,9 +17,10 @@ import sys
 import pytest
 
 from .helpers import (
-    DEFAULT_TIMEOUT, all_pids, cmdline, pid_alive, proc_status, runtime_marker,
-    wait_for,
+    DEFAULT_TIMEOUT, IS_RUNC, all_pids, assert_error, cmdline, pid_alive, proc_status, run_through_shell,
+    runtime_marker, wait_for,
 )
+from .security_helpers import PROBE, install_probe
 
 RFC3339 = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -187,7 +188,7 @@ def test_start_of_a_running_container_fails(rt, make_bundle, cid):
     rt("start", cid)
     rt.wait_status(cid, "running")
     result = rt("start", cid, check=False)
-    assert result.returncode != 0
+    assert_error(result, "cannot start an already running container")
     assert rt.status(cid) == "running"
 
 
@@ -197,8 +198,7 @@ def test_start_of_a_stopped_container_fails(rt, make_bundle, cid):
     rt("start", cid)
     rt.wait_status(cid, "stopped")
     result = rt("start", cid, check=False)
-    assert result.returncode != 0
-    assert result.stderr.strip()
+    assert_error(result, "cannot start a container that has stopped")
     assert rt.status(cid) == "stopped"
 
 
@@ -222,8 +222,7 @@ def test_delete_of_a_running_container_needs_force(rt, make_bundle, cid):
     pid = rt.state(cid)["pid"]
 
     result = rt("delete", cid, check=False)
-    assert result.returncode != 0
-    assert result.stderr.strip()
+    assert_error(result, "cannot delete container", "not stopped")
     assert rt.status(cid) == "running"
     assert pid_alive(pid)
 
@@ -249,8 +248,7 @@ def test_delete_force_of_a_missing_container_succeeds(rt, cid):
 
 def test_delete_of_a_missing_container_fails(rt, cid):
     result = rt("delete", cid, check=False)
-    assert result.returncode != 0
-    assert "does not exist" in result.stderr
+    assert_error(result, "does not exist")
 
 
 def test_docker_sequence_delete_then_delete_force(rt, make_bundle, cid, tmp_path):
@@ -284,10 +282,34 @@ def test_two_containers_are_independent(rt, make_bundle):
     assert rt.status(b) == "running"
 
 
-def test_create_no_new_keyring(rt, make_bundle, cid, tmp_path):
-    bundle = make_bundle(["echo", "keyring-ok"])
-    with open(str(tmp_path / "out"), "w") as out:
-        rt("create", "--no-new-keyring", "--bundle", bundle, cid, stdout=out)
+# Runs argv[2:] in a new session keyring named argv[1] (keyctl
+# KEYCTL_JOIN_SESSION_KEYRING), standing in for an engine's own keyring.
+IN_SESSION_KEYRING = """
+import ctypes, os, platform, sys
+KEYCTL = {"x86_64": 250, "aarch64": 219}[platform.machine()]
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.syscall(KEYCTL, 1, sys.argv[1].encode()) < 0:
+    sys.exit("keyctl: %s" % os.strerror(ctypes.get_errno()))
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize("no_new_keyring", [False, True])
+def test_session_keyring(rt, make_bundle, rootfs, syscall_probe, cid, tmp_path, no_new_keyring):
+    """By default the process runs in a new session keyring named after the
+    container; with --no-new-keyring in the caller's own."""
+    install_probe(rootfs, syscall_probe)
+    bundle = make_bundle([PROBE, "session-keyring"])
+    caller_keyring = "caller-%s" % cid
+    flags = ["--no-new-keyring"] if no_new_keyring else []
+    out_path = tmp_path / "out"
+    with open(str(out_path), "w") as out:
+        result = run_through_shell(rt, [sys.executable, "-c", IN_SESSION_KEYRING, caller_keyring],
+                                   ["create"] + flags + ["--bundle", str(bundle), cid],
+                                   dict(os.environ), out, "keyring")
+    assert result.returncode == 0, result.stderr
     rt("start", cid)
     rt.wait_status(cid, "stopped")
-    assert (tmp_path / "out").read_text() == "keyring-ok\n"
+    # runc names the new keyring "_ses.ID", minirun "ID"
+    wanted = caller_keyring if no_new_keyring else ("_ses." + cid if IS_RUNC else cid)
+    assert out_path.read_text() == "session-keyring=%s\n" % wanted

@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from .helpers import pid_alive, wait_for
+from .helpers import assert_error, pid_alive, wait_for
 
 
 @pytest.mark.parametrize("code", [0, 1, 7, 255])
@@ -88,6 +88,6 @@ def test_run_flag_equals_form(rt, make_bundle, cid):
 def test_run_missing_executable_fails_and_cleans_up(rt, make_bundle, cid):
     bundle = make_bundle(["/no/such/binary"])
     result = rt("run", "--bundle", bundle, cid, check=False)
-    assert result.returncode != 0
+    assert_error(result, "/no/such/binary")
     assert rt("state", cid, check=False).returncode == 1
     rt.assert_clean()

@@ -64,14 +64,20 @@ def test_run_with_a_label_without_the_lsm_is_refused(rt, make_bundle, shared, ci
     rt.assert_clean()
 
 
+@pytest.mark.skipif(apparmor_enabled() and selinux_enabled(),
+                    reason="the host has both LSMs: none of the labels is refused")
 def test_all_three_labels_name_the_first(rt, make_bundle, cid):
-    bundle = make_bundle(["true"], process={"apparmorProfile": "docker-default",
+    """apparmorProfile, selinuxLabel and mountLabel are checked in that order:
+    the error names the first one the host cannot enforce, and only it.
+    ("unconfined" is always loaded where AppArmor is enabled.)"""
+    bundle = make_bundle(["true"], process={"apparmorProfile": "unconfined",
                                             "selinuxLabel": "system_u:system_r:container_t:s0"},
                          linux={"mountLabel": "system_u:object_r:container_file_t:s0"})
     result = rt("create", "--bundle", bundle, cid, check=False, log=True)
-    if apparmor_enabled() and selinux_enabled():
-        pytest.skip("the host has both LSMs")
-    assert_error(result, log=rt.log)
+    first = "process.selinuxLabel" if apparmor_enabled() else "process.apparmorProfile"
+    assert_error(result, first, log=rt.log)
+    others = {"process.apparmorProfile", "process.selinuxLabel", "linux.mountLabel"} - {first}
+    assert not [f for f in others if f in result.stderr], result.stderr
     rt.assert_clean()
 
 

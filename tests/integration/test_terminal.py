@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from .helpers import ConsoleReceiver, read_all, read_until
+from .helpers import ConsoleReceiver, assert_error, read_all, read_until
 
 TIOCGPTN = 0x80045430
 
@@ -46,7 +46,8 @@ def test_console_socket_receives_one_pty_master(rt, make_bundle, console, cid):
     master = fds[0]
     # TIOCGPTN only works on a pty master
     number = struct.unpack("I", fcntl.ioctl(master, TIOCGPTN, b"\0\0\0\0"))[0]
-    assert number >= 0
+    # a pty of the container's own devpts (newinstance): its first one
+    assert number == 0
     assert rt.status(cid) == "created"
 
 
@@ -97,8 +98,7 @@ def test_console_is_stdio_and_dev_console(rt, make_bundle, console, cid):
 def test_terminal_without_console_socket_fails_cleanly(rt, make_bundle, cid):
     bundle = make_bundle(["sh"], process={"terminal": True})
     result = rt("create", "--bundle", bundle, cid, check=False)
-    assert result.returncode != 0
-    assert result.stderr.strip()
+    assert_error(result, "process.terminal", "--console-socket")
     assert rt("state", cid, check=False).returncode == 1
     rt.assert_clean()
 
@@ -137,4 +137,29 @@ def test_run_detach_with_console_socket(rt, make_bundle, console, cid):
     os.write(fds[0], b"echo detached-$((6*7))\n")
     read_until(fds[0], "detached-42")
     os.write(fds[0], b"exit\n")
+    rt.wait_status(cid, "stopped")
+
+
+TTY_OWNER_SCRIPT = "stat -L -c owner=%u:%g $(tty); stat -c console=%u:%g /dev/console; echo end-of-test"
+
+
+@pytest.mark.parametrize("how", ["create", "run-detach"])
+def test_terminal_belongs_to_the_process_user(rt, make_bundle, console, cid, how):
+    """The pty slave (the process's stdio, and /dev/console) is owned by
+    process.user.uid, with the tty group (5 in this rootfs's /etc/group, and
+    devpts' gid=5), as runc leaves it: a non-root process can use its tty
+    (mesg, write, chmod of its own terminal)."""
+    bundle = make_bundle(["sh", "-c", TTY_OWNER_SCRIPT],
+                         process={"terminal": True, "user": {"uid": 1000, "gid": 1000}})
+    receiver = console()
+    if how == "create":
+        rt("create", "--bundle", bundle, "--console-socket", receiver.path, cid)
+        fds = receiver.receive()
+        rt("start", cid)
+    else:
+        rt("run", "--detach", "--console-socket", receiver.path, "--bundle", bundle, cid)
+        fds = receiver.receive()
+    out = read_until(fds[0], "end-of-test").decode(errors="replace").replace("\r", "").split()
+    assert "owner=1000:5" in out, out
+    assert "console=1000:5" in out, out
     rt.wait_status(cid, "stopped")

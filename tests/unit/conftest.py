@@ -17,6 +17,16 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 
+def pytest_configure(config):
+    """Tests that need the engine fixtures are never skipped for lack of
+    them: without them the run fails, saying what is missing."""
+    from .helpers import FIXTURES, missing_fixtures
+
+    problem = missing_fixtures(FIXTURES)
+    if problem:
+        raise pytest.UsageError(problem)
+
+
 @pytest.fixture
 def sleeper():
     """A real process to stand in for a container's init."""

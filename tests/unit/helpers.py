@@ -7,7 +7,36 @@ import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MINIRUN = os.path.join(REPO, "minirun.py")
-FIXTURES = os.path.join(os.path.dirname(REPO), "shared", "fixtures", "engine-configs")
+# The engines' real configs: the repository's own copy, else the shared one beside it.
+FIXTURES = next((path for path in (os.path.join(REPO, "tests", "fixtures", "engine-configs"),
+                                   os.path.join(os.path.dirname(REPO), "shared", "fixtures", "engine-configs"))
+                 if os.path.isdir(path)), os.path.join(REPO, "tests", "fixtures", "engine-configs"))
+BUNDLES = os.path.join(REPO, "bundles")
+
+
+def engine_fixtures(pattern):
+    """Names of the engine fixture files matching a glob pattern (sorted; [] without fixtures)."""
+    import glob
+
+    return sorted(os.path.basename(p) for p in glob.glob(os.path.join(FIXTURES, pattern)))
+
+
+def load_json(path):
+    import json
+
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def missing_fixtures(directory):
+    """None when `directory` holds the engine fixtures; else why not (the
+    suites fail their run with it rather than skip what needs them)."""
+    import glob
+
+    if not glob.glob(os.path.join(str(directory), "*.config.json")):
+        return ("the engine fixtures are missing: no *.config.json in %s (they come with the "
+                "repository; restore that directory)" % directory)
+    return None
 
 BASE_CONFIG = {
     "ociVersion": "1.0.2",

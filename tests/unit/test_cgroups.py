@@ -1,4 +1,4 @@
-"""Section 7 (cgroups) and the linux.resources part of section 3, without root:
+"""Sections 9 and 10 (cgroups) and section 5 (linux.resources), without root:
 parsing, path resolution, which file gets which value, the v2 device program
 (run in tests/unit/ebpf.py's interpreter) and the D-Bus wire encoding."""
 
@@ -441,7 +441,7 @@ def test_an_error_reply_is_parsed_with_its_name_and_text():
 def test_without_a_reachable_bus_the_systemd_driver_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=%s/none" % tmp_path)
     with pytest.raises(Error, match="systemd: cannot reach the system bus"):
-        minirun.DBusConnection()
+        minirun.dbus_connect()
 
 
 def test_the_client_authenticates_says_hello_and_matches_replies_by_serial(tmp_path, monkeypatch):
@@ -487,7 +487,7 @@ def test_the_client_authenticates_says_hello_and_matches_replies_by_serial(tmp_p
     thread.start()
     try:
         monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=" + path)
-        bus = minirun.DBusConnection(timeout=30)
+        bus = minirun.dbus_connect(timeout=30)
         reply = bus.call(*minirun.SYSTEMD_BUS, "StopUnit", "ss", ["minirun-x.scope", "replace"])
         bus.close()
     finally:

@@ -1,8 +1,9 @@
 """Section 9: hooks run as real processes: state on stdin, own args and env, timeouts."""
 
+import errno
 import json
 import os
-import time
+import signal
 
 import pytest
 
@@ -102,50 +103,76 @@ def test_a_missing_hook_executable_fails_with_the_reason(tmp_path):
     assert "No such file" in text
 
 
+class HangGuard:
+    """Fails the test (instead of hanging the run) if a hook's timeout never
+    fires; it only guards against hangs, nothing is asserted on time."""
+
+    def __enter__(self):
+        def hung(_signum, _frame):
+            raise AssertionError("run_hook never returned: the hook's timeout was not applied")
+        self.previous = signal.signal(signal.SIGALRM, hung)
+        signal.alarm(60)
+
+    def __exit__(self, *exc):
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, self.previous)
+
+
+def gated_hook(tmp_path):
+    """A hook that blocks (in the shell itself, no child) reading a fifo
+    nobody opens, and writes "finished" if it ever gets past it."""
+    gate, finished = tmp_path / "gate", tmp_path / "finished"
+    os.mkfifo(str(gate))
+    script = write_script(tmp_path, "hook", 'read line < "%s"\necho finished > "%s"\n' % (gate, finished))
+    return script, gate, finished
+
+
+def assert_killed(gate, finished):
+    """The hook is gone: its fifo has no reader left (ENXIO), and it never
+    got past the gate to write its marker."""
+    with pytest.raises(OSError) as caught:
+        os.close(os.open(str(gate), os.O_WRONLY | os.O_NONBLOCK))
+    assert caught.value.errno == errno.ENXIO
+    assert not finished.exists()
+
+
 def test_a_hook_past_its_timeout_is_killed_and_reported_as_timed_out(tmp_path):
-    pidfile = tmp_path / "pid"
-    script = write_script(tmp_path, "hook", 'echo $$ > "%s"\nexec sleep 20\n' % pidfile)
-    started = time.monotonic()
-    with pytest.raises(minirun.Error) as caught:
+    script, gate, finished = gated_hook(tmp_path)
+    with HangGuard(), pytest.raises(minirun.Error) as caught:
         minirun.run_hook(make_hook(script, timeout=1, field="hooks.poststart[0]"), STATE)
-    elapsed = time.monotonic() - started
-    assert "hooks.poststart[0]" in str(caught.value) and "timed out" in str(caught.value)
-    assert 0.9 <= elapsed < 5
-    pid = int(pidfile.read_text())
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)  # killed and reaped by run_hook
+    assert str(caught.value) == "hooks.poststart[0]: hook %s timed out after 1 s" % script
+    assert_killed(gate, finished)
 
 
 def test_a_hook_that_finishes_within_its_timeout_succeeds(tmp_path):
-    script = write_script(tmp_path, "hook", "exit 0\n")
-    minirun.run_hook(make_hook(script, timeout=5), STATE)
+    out = tmp_path / "ran"
+    script = write_script(tmp_path, "hook", 'echo ran > "%s"\n' % out)
+    minirun.run_hook(make_hook(script, timeout=30), STATE)
+    assert out.read_text() == "ran\n"
 
 
 def test_the_timeout_holds_even_when_the_state_is_larger_than_a_pipe_buffer(tmp_path):
-    script = write_script(tmp_path, "hook", "exec sleep 1.2\n")
+    """The hook never reads its stdin: writing the state must not block
+    run_hook past the timeout."""
+    script, gate, finished = gated_hook(tmp_path)
     state = dict(STATE, annotations={"big": "x" * (256 * 1024)})
-    with pytest.raises(minirun.Error) as caught:
+    with HangGuard(), pytest.raises(minirun.Error) as caught:
         minirun.run_hook(make_hook(script, timeout=1), state)
-    assert "timed out" in str(caught.value)
+    assert str(caught.value) == "hooks.prestart[0]: hook %s timed out after 1 s" % script
+    assert_killed(gate, finished)
 
 
 # --- hook_state -------------------------------------------------------------------
 
 
-class StandIn:
-    def __init__(self, bundle, annotations):
-        self.bundle = bundle
-        self.annotations = annotations
-
-
 def test_hook_state_has_the_spec_fields():
-    state = minirun.hook_state(StandIn("/srv/b", {}), "c1", 4242, "creating")
+    state = minirun.hook_state("c1", 4242, "/srv/b", {}, "creating")
     assert state == {"ociVersion": minirun.SPEC_VERSION, "id": "c1", "status": "creating", "pid": 4242,
                      "bundle": "/srv/b"}
 
 
 def test_hook_state_includes_annotations_when_there_are_some():
-    state = minirun.hook_state(StandIn("/b", {"io.kubernetes.pod": "p"}), "c1", 1, "created")
+    state = minirun.hook_state("c1", 1, "/b", {"io.kubernetes.pod": "p"}, "created")
     assert state["annotations"] == {"io.kubernetes.pod": "p"}
     assert state["status"] == "created"
 
@@ -154,5 +181,75 @@ def test_hook_state_of_a_parsed_config_names_its_bundle():
     raw = {"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"]},
            "linux": {"namespaces": [{"type": "mount"}]}, "annotations": {"k": "v"}}
     cfg = minirun.parse_config(raw, "/srv/bundle")
-    state = minirun.hook_state(cfg, "c1", 7, "creating")
+    state = minirun.hook_state("c1", 7, cfg.bundle, cfg.annotations, "creating")
     assert state["bundle"] == "/srv/bundle" and state["annotations"] == {"k": "v"}
+
+
+# --- runc parity: the environment, working directory and umask of a hook -------------
+
+
+def test_a_hook_without_env_inherits_the_runtime_environment(tmp_path, monkeypatch):
+    """As runc's hooks do (Go's exec with a nil Env): PATH works in hook scripts."""
+    monkeypatch.setenv("MINIRUN_TEST_INHERITED", "from-the-runtime")
+    monkeypatch.setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+    out = tmp_path / "env"
+    script = write_script(tmp_path, "hook",
+                          'echo "$MINIRUN_TEST_INHERITED|$PATH|$(basename $(command -v cat))" > "%s"\n' % out)
+    hook = make_hook(script)
+    hook.env = None
+    minirun.run_hook(hook, STATE)
+    assert out.read_text() == "from-the-runtime|/usr/sbin:/usr/bin:/sbin:/bin|cat\n"
+
+
+def test_hooks_without_env_parse_to_none_and_an_empty_env_stays_empty():
+    raw = {"createRuntime": [{"path": "/bin/true"}, {"path": "/bin/true", "env": []},
+                             {"path": "/bin/true", "env": ["A=1"]}]}
+    hooks = minirun._parse_hooks(raw)["createRuntime"]
+    assert [h.env for h in hooks] == [None, [], ["A=1"]]
+    # and a hook kept in the state file for start/delete keeps the difference
+    assert [minirun.Hook.from_json(h.to_json()).env for h in hooks] == [None, [], ["A=1"]]
+
+
+def test_an_empty_env_gives_the_hook_an_empty_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIRUN_TEST_LEAK", "should-not-arrive")
+    out = tmp_path / "env"
+    script = write_script(tmp_path, "hook", 'echo "${MINIRUN_TEST_LEAK-unset}" > "%s"\n' % out)
+    minirun.run_hook(make_hook(script, env=[]), STATE)
+    assert out.read_text() == "unset\n"
+
+
+def test_run_hook_applies_cwd_and_umask_in_the_hook_only(tmp_path):
+    """createContainer hooks run in the root filesystem with umask 0022 (runc)."""
+    workdir = tmp_path / "rootfs"
+    workdir.mkdir()
+    out = tmp_path / "seen"
+    script = write_script(tmp_path, "hook", 'echo "$(pwd) $(umask)" > "%s"; touch made\n' % out)
+    before_cwd, before_umask = os.getcwd(), os.umask(0)
+    try:
+        minirun.run_hook(make_hook(script, env=["PATH=/usr/bin:/bin"]), STATE, cwd=str(workdir), umask=0o022)
+        after_umask = os.umask(before_umask)
+    finally:
+        os.umask(before_umask)
+    assert out.read_text() == "%s 0022\n" % workdir
+    assert (workdir / "made").stat().st_mode & 0o777 == 0o644
+    assert os.getcwd() == before_cwd and after_umask == 0  # the runtime's own are untouched
+
+
+def test_run_hook_without_cwd_and_umask_leaves_them_as_the_runtime_has_them(tmp_path):
+    out = tmp_path / "seen"
+    script = write_script(tmp_path, "hook", 'echo "$(pwd) $(umask)" > "%s"\n' % out)
+    before = os.umask(0o027)
+    try:
+        minirun.run_hook(make_hook(script, env=["PATH=/usr/bin:/bin"]), STATE)
+    finally:
+        os.umask(before)
+    assert out.read_text() == "%s 0027\n" % os.getcwd()
+
+
+def test_a_cwd_the_hook_cannot_enter_fails_naming_the_hook_and_the_directory(tmp_path):
+    script = write_script(tmp_path, "hook", "exit 0\n")
+    missing = str(tmp_path / "no-such-root")
+    with pytest.raises(minirun.Error) as caught:
+        minirun.run_hook(make_hook(script, field="hooks.createContainer[0]"), STATE, cwd=missing)
+    message = str(caught.value)
+    assert "hooks.createContainer[0]" in message and missing in message and "exit status 127" in message

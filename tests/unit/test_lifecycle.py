@@ -1,13 +1,12 @@
-"""Sections 6, 7 and 10: the unprivileged pieces of create and the init.
+"""Sections 1, 8, 11, 12 and 14: the unprivileged pieces of create, exec and the init.
 
-check_host, the sync channel, the executable lookup and environment of the
+check_host_paths, the executable lookup and environment of the
 container process, waiting for an exit, and the cgroup mount plan, each on
 real files, sockets and processes.
 """
 
 import json
 import os
-import socket
 import subprocess
 
 import pytest
@@ -16,7 +15,7 @@ import minirun
 
 from .helpers import base_config
 
-# --- check_host -----------------------------------------------------------------
+# --- check_host_paths -----------------------------------------------------------------
 
 
 def host_config(tmp_path, **overrides):
@@ -29,13 +28,13 @@ def test_check_host_passes_when_the_rootfs_and_bind_sources_exist(tmp_path):
     (tmp_path / "data").mkdir()
     cfg = host_config(tmp_path, mounts=[{"destination": "/proc", "type": "proc", "source": "proc"},
                                         {"destination": "/data", "type": "bind", "source": "data"}])
-    minirun.check_host(cfg)
+    minirun.check_host_paths(cfg, minirun.Host())
 
 
 def test_check_host_refuses_a_missing_rootfs_naming_root_path(tmp_path):
     cfg = host_config(tmp_path)
     with pytest.raises(minirun.Error) as caught:
-        minirun.check_host(cfg)
+        minirun.check_host_paths(cfg, minirun.Host())
     assert str(caught.value).startswith("root.path: ") and str(tmp_path / "rootfs") in str(caught.value)
 
 
@@ -44,7 +43,7 @@ def test_check_host_refuses_a_missing_bind_source_naming_the_mount(tmp_path):
     cfg = host_config(tmp_path, mounts=[{"destination": "/proc", "type": "proc"},
                                         {"destination": "/data", "type": "bind", "source": "missing"}])
     with pytest.raises(minirun.ConfigError) as caught:
-        minirun.check_host(cfg)
+        minirun.check_host_paths(cfg, minirun.Host())
     assert caught.value.field == "mounts[1].source"
     assert str(tmp_path / "missing") in str(caught.value)
 
@@ -53,64 +52,8 @@ def test_check_host_refuses_a_filesystem_type_the_kernel_does_not_know(tmp_path)
     (tmp_path / "rootfs").mkdir()
     cfg = host_config(tmp_path, mounts=[{"destination": "/x", "type": "nosuchfs"}])
     with pytest.raises(minirun.ConfigError) as caught:
-        minirun.check_host(cfg)
+        minirun.check_host_paths(cfg, minirun.Host())
     assert caught.value.field == "mounts[0].type" and "nosuchfs" in str(caught.value)
-
-
-# --- Channel: line messages over a socketpair -------------------------------------
-
-
-@pytest.fixture
-def channel_pair():
-    left, right = socket.socketpair()
-    yield minirun.Channel(left.fileno()), minirun.Channel(right.fileno()), left, right
-    left.close()
-    right.close()
-
-
-def test_channel_carries_kind_and_text_lines(channel_pair):
-    a, b, _, _ = channel_pair
-    a.send("pid", "4242")
-    a.send("ready")
-    assert b.recv() == ("pid", "4242")
-    assert b.recv() == ("ready", "")
-
-
-def test_channel_flattens_newlines_in_the_text(channel_pair):
-    a, b, _, _ = channel_pair
-    a.send("error", "line one\nline two")
-    assert b.recv() == ("error", "line one line two")
-
-
-def test_channel_recv_at_eof_is_none(channel_pair):
-    _, b, left, _ = channel_pair
-    left.shutdown(socket.SHUT_WR)
-    assert b.recv() == (None, "")
-
-
-def test_channel_expect_returns_the_text_of_the_expected_kind(channel_pair):
-    a, b, _, _ = channel_pair
-    a.send("pid", "7")
-    assert b.expect("pid") == "7"
-
-
-def test_channel_expect_turns_an_error_line_into_an_error(channel_pair):
-    a, b, _, _ = channel_pair
-    a.send("error", "mounts[2] (proc on /proc): Operation not permitted")
-    with pytest.raises(minirun.Error) as caught:
-        b.expect("ready")
-    assert str(caught.value) == "mounts[2] (proc on /proc): Operation not permitted"
-
-
-def test_channel_expect_refuses_an_unexpected_kind_or_eof(channel_pair):
-    a, b, left, _ = channel_pair
-    a.send("hooks")
-    with pytest.raises(minirun.Error) as caught:
-        b.expect("ready")
-    assert "'ready'" in str(caught.value) and "'hooks'" in str(caught.value)
-    left.shutdown(socket.SHUT_WR)
-    with pytest.raises(minirun.Error):
-        b.expect("ready")
 
 
 # --- the container process: executable lookup and environment ---------------------
@@ -154,27 +97,40 @@ def test_find_executable_refuses_a_directory_as_permission_denied(tmp_path):
 
 
 class Proc:
+    """What process_environment reads of a ProcessPlan."""
+
     def __init__(self, env, uid=0):
         self.env = env
         self.uid = uid
 
 
-def test_process_environment_applies_entries_in_order_and_appends_extra():
-    env = minirun.process_environment(Proc(["A=1", "B=2", "A=3", "HOME=/h"]), ["LISTEN_FDS=2"])
+def test_process_environment_applies_entries_in_order_extra_entries_last():
+    # plan_process appends the extra entries (LISTEN_FDS) after the config's own.
+    env = minirun.process_environment(Proc(["A=1", "B=2", "A=3", "HOME=/h", "LISTEN_FDS=2"]))
     assert env == {"A": "3", "B": "2", "HOME": "/h", "LISTEN_FDS": "2"}
+    assert list(env) == ["A", "B", "HOME", "LISTEN_FDS"]
 
 
 def test_process_environment_keeps_values_containing_equals():
-    assert minirun.process_environment(Proc(["OPTS=a=b=c", "HOME=/"]), [])["OPTS"] == "a=b=c"
+    assert minirun.process_environment(Proc(["OPTS=a=b=c", "HOME=/"]))["OPTS"] == "a=b=c"
 
 
 def test_home_defaults_to_the_passwd_entry_of_the_uid_or_slash():
     with open("/etc/passwd") as passwd:
         entries = [line.rstrip("\n").split(":") for line in passwd if line.count(":") >= 6]
     uid, home = int(entries[0][2]), entries[0][5] or "/"
-    assert minirun.process_environment(Proc([], uid=uid), [])["HOME"] == home
+    assert minirun.process_environment(Proc([], uid=uid))["HOME"] == home
     unused = max(int(e[2]) for e in entries) + 12345
-    assert minirun.home_directory(unused) == "/"
+    assert minirun.lookup_user(unused) is None
+    assert minirun.process_environment(Proc([], uid=unused))["HOME"] == "/"
+
+
+def test_lookup_user_reads_name_and_home_from_the_given_passwd_file(tmp_path):
+    passwd = tmp_path / "passwd"
+    passwd.write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/nonexistent:/bin/false\n")
+    assert minirun.lookup_user(0, str(passwd)) == ("root", "/root")
+    assert minirun.lookup_user(65534, str(passwd)) == ("nobody", "/nonexistent")
+    assert minirun.lookup_user(42, str(passwd)) is None
 
 
 # --- waiting for a process ------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Section 6 (the parts that need no mount): paths inside the root, mount points, tmpcopyup."""
+"""Section 7 (the parts that need no mount): paths inside the root, mount points, tmpcopyup."""
 
 import errno
 import os
@@ -7,6 +7,9 @@ import stat
 import pytest
 
 import minirun
+
+# The real kernel seam: these tests create real files in tmp_path.
+KERNEL = minirun.kernel()
 
 
 @pytest.fixture
@@ -102,13 +105,13 @@ def test_forty_chained_symlinks_resolve_but_forty_one_do_not(root):
 
 
 def test_make_target_creates_nested_directories_inside_the_root(root):
-    host = minirun.make_target(root, "/a/b/c", is_file=False)
+    host = minirun.make_target(KERNEL, root, "/a/b/c", is_file=False)
     assert host == os.path.join(root, "a", "b", "c")
     assert os.path.isdir(host)
 
 
 def test_make_target_creates_an_empty_file_for_a_file_bind(root):
-    host = minirun.make_target(root, "/etc/resolv.conf", is_file=True)
+    host = minirun.make_target(KERNEL, root, "/etc/resolv.conf", is_file=True)
     assert host == os.path.join(root, "etc", "resolv.conf")
     assert stat.S_ISREG(os.stat(host).st_mode) and os.path.getsize(host) == 0
     assert os.path.isdir(os.path.join(root, "etc"))
@@ -118,16 +121,16 @@ def test_make_target_keeps_what_already_exists(root):
     os.makedirs(os.path.join(root, "etc"))
     with open(os.path.join(root, "etc", "hosts"), "w") as handle:
         handle.write("127.0.0.1 localhost\n")
-    host = minirun.make_target(root, "/etc/hosts", is_file=True)
+    host = minirun.make_target(KERNEL, root, "/etc/hosts", is_file=True)
     with open(host) as handle:
         assert handle.read() == "127.0.0.1 localhost\n"
-    assert minirun.make_target(root, "/etc", is_file=False) == os.path.join(root, "etc")
+    assert minirun.make_target(KERNEL, root, "/etc", is_file=False) == os.path.join(root, "etc")
 
 
 def test_make_target_through_an_absolute_symlink_pointing_outside_stays_inside(root):
     outside = os.path.join(os.path.dirname(root), "outside")
     os.symlink(outside, os.path.join(root, "evil"))
-    host = minirun.make_target(root, "/evil/sub/dir", is_file=False)
+    host = minirun.make_target(KERNEL, root, "/evil/sub/dir", is_file=False)
     assert host == os.path.join(root, outside.lstrip("/"), "sub", "dir")
     assert os.path.isdir(host) and host.startswith(root + "/")
     assert outside_untouched(root)
@@ -135,7 +138,7 @@ def test_make_target_through_an_absolute_symlink_pointing_outside_stays_inside(r
 
 def test_make_target_through_a_relative_symlink_pointing_outside_stays_inside(root):
     os.symlink("../outside", os.path.join(root, "evil"))
-    host = minirun.make_target(root, "/evil/file", is_file=True)
+    host = minirun.make_target(KERNEL, root, "/evil/file", is_file=True)
     assert host == os.path.join(root, "outside", "file")
     assert os.path.isfile(host)
     assert outside_untouched(root)
@@ -146,7 +149,7 @@ def test_make_target_when_the_last_component_links_outside_creates_inside(root):
     os.makedirs(os.path.join(root, "etc"))
     os.symlink(outside + "/hostname", os.path.join(root, "etc", "hostname"))
     os.makedirs(os.path.join(root, outside.lstrip("/")))
-    host = minirun.make_target(root, "/etc/hostname", is_file=True)
+    host = minirun.make_target(KERNEL, root, "/etc/hostname", is_file=True)
     assert host == os.path.join(root, outside.lstrip("/"), "hostname")
     assert os.path.isfile(host)
     assert outside_untouched(root)
@@ -155,13 +158,13 @@ def test_make_target_when_the_last_component_links_outside_creates_inside(root):
 def test_make_target_creates_the_missing_parents_of_a_dangling_symlinks_target(root):
     os.makedirs(os.path.join(root, "etc"))
     os.symlink("../run/systemd/resolve/stub-resolv.conf", os.path.join(root, "etc", "resolv.conf"))
-    host = minirun.make_target(root, "/etc/resolv.conf", is_file=True)
+    host = minirun.make_target(KERNEL, root, "/etc/resolv.conf", is_file=True)
     assert host == os.path.join(root, "run", "systemd", "resolve", "stub-resolv.conf")
     assert os.path.isfile(host)
 
 
 def test_make_symlink_in_root_creates_the_parent_and_the_link(root):
-    minirun.make_symlink_in_root(root, "pts/ptmx", "/dev/ptmx")
+    minirun.make_symlink_in_root(KERNEL, root, "pts/ptmx", "/dev/ptmx")
     assert os.path.isdir(os.path.join(root, "dev"))
     assert os.readlink(os.path.join(root, "dev", "ptmx")) == "pts/ptmx"
 
@@ -170,7 +173,7 @@ def test_make_symlink_in_root_leaves_an_existing_entry_alone(root):
     os.makedirs(os.path.join(root, "dev"))
     with open(os.path.join(root, "dev", "ptmx"), "w") as handle:
         handle.write("kept")
-    minirun.make_symlink_in_root(root, "pts/ptmx", "/dev/ptmx")
+    minirun.make_symlink_in_root(KERNEL, root, "pts/ptmx", "/dev/ptmx")
     with open(os.path.join(root, "dev", "ptmx")) as handle:
         assert handle.read() == "kept"
 
@@ -182,12 +185,12 @@ def test_walk_in_root_fails_closed_on_a_symlink_that_appears_after_resolution(ro
     os.symlink(os.path.join(os.path.dirname(root), "outside"), os.path.join(root, "swapped"))
     monkeypatch.setattr(minirun, "resolve_in_root", lambda r, p: os.path.join(r, p.lstrip("/")))
     with pytest.raises(OSError):
-        minirun.walk_in_root(root, "/swapped/made-outside", is_file=False)
+        minirun.walk_in_root(KERNEL, root, "/swapped/made-outside", is_file=False)
     assert outside_untouched(root)
 
 
 def test_walk_in_root_returns_an_fd_on_the_created_file(root):
-    fd = minirun.walk_in_root(root, "/etc/hostname", is_file=True)
+    fd = minirun.walk_in_root(KERNEL, root, "/etc/hostname", is_file=True)
     try:
         assert os.readlink("/proc/self/fd/%d" % fd) == os.path.join(root, "etc", "hostname")
     finally:
@@ -220,7 +223,7 @@ def test_copy_tree_copies_files_modes_symlinks_and_nested_directories(tmp_path):
     src = build_source(str(tmp_path))
     dst = str(tmp_path / "dst")
     os.mkdir(dst, 0o755)
-    minirun.copy_tree(src, dst)
+    minirun.copy_tree(KERNEL, src, dst)
 
     assert stat.S_IMODE(os.stat(dst).st_mode) == 0o1777
     with open(os.path.join(dst, "script.sh")) as handle:
@@ -236,16 +239,24 @@ def test_copy_tree_copies_files_modes_symlinks_and_nested_directories(tmp_path):
     assert sorted(os.listdir(dst)) == sorted(os.listdir(src))
 
 
+# Owners the source entries get, none of them the copier's own: a copy that
+# forgot a chown keeps the copier's uid/gid and shows.
+OWNERS = {"": (1001, 2001), "script.sh": (1002, 2002), "nested": (1003, 2003),
+          os.path.join("nested", "data.bin"): (1004, 2004), "rel-link": (1005, 2005)}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the source entries other owners")
 def test_copy_tree_keeps_the_owner_of_each_entry(tmp_path):
     src = build_source(str(tmp_path))
+    for name, (uid, gid) in OWNERS.items():
+        os.lchown(os.path.join(src, name), uid, gid)
     dst = str(tmp_path / "dst")
     os.mkdir(dst)
-    minirun.copy_tree(src, dst)
-    for name in ("script.sh", "nested", os.path.join("nested", "data.bin")):
-        s, d = os.stat(os.path.join(src, name)), os.stat(os.path.join(dst, name))
-        assert (d.st_uid, d.st_gid) == (s.st_uid, s.st_gid)
-    link = os.lstat(os.path.join(dst, "dangling-link"))
-    assert link.st_uid == os.geteuid()
+    assert (os.stat(dst).st_uid, os.stat(dst).st_gid) == (0, os.getegid())
+    minirun.copy_tree(KERNEL, src, dst)
+    for name, owner in OWNERS.items():
+        copy = os.lstat(os.path.join(dst, name))
+        assert (copy.st_uid, copy.st_gid) == owner, name
 
 
 def test_copy_tree_copies_a_fifo_as_a_fifo(tmp_path):
@@ -253,7 +264,7 @@ def test_copy_tree_copies_a_fifo_as_a_fifo(tmp_path):
     src.mkdir()
     dst.mkdir()
     os.mkfifo(str(src / "pipe"), 0o640)
-    minirun.copy_tree(str(src), str(dst))
+    minirun.copy_tree(KERNEL, str(src), str(dst))
     assert stat.S_ISFIFO(os.lstat(str(dst / "pipe")).st_mode)
 
 
@@ -265,6 +276,6 @@ def test_copy_tree_keeps_setuid_and_setgid_bits(tmp_path):
         (src / name).write_text("#!/bin/sh\n")
         os.chmod(str(src / name), mode)
         assert stat.S_IMODE(os.stat(str(src / name)).st_mode) == mode  # the test's own premise
-    minirun.copy_tree(str(src), str(dst))
+    minirun.copy_tree(KERNEL, str(src), str(dst))
     assert stat.S_IMODE(os.stat(str(dst / "suid")).st_mode) == 0o4755
     assert stat.S_IMODE(os.stat(str(dst / "sgid")).st_mode) == 0o2755

@@ -35,7 +35,13 @@ def test_rtmin_matches_the_c_library_view():
     assert minirun.parse_signal("RTMAX") == signal.SIGRTMAX
 
 
-@pytest.mark.parametrize("text", ["FOO", "SIGFOO", "0", "65", "999", "RTMIN+99", "RTMIN+31", "RTMAX-31",
+@pytest.mark.parametrize("text", ["0", " 0", "00"])
+def test_signal_zero_is_accepted_so_kill_can_probe_the_container(text):
+    """`kill ID 0` asks only whether the container can be signalled (runc takes it)."""
+    assert minirun.parse_signal(text) == 0
+
+
+@pytest.mark.parametrize("text", ["FOO", "SIGFOO", "SIG0", "ZERO", "65", "999", "RTMIN+99", "RTMIN+31", "RTMAX-31",
                                   "RTMIN+", "RTMIN+x", "-9", "", "SIG", "TERM2"])
 def test_unknown_or_out_of_range_signals_are_refused_with_a_message(text):
     with pytest.raises(minirun.Error) as caught:
@@ -48,3 +54,11 @@ def test_unknown_or_out_of_range_signals_are_refused_with_a_message(text):
 def test_offsets_outside_the_realtime_range_are_refused(text):
     with pytest.raises(minirun.Error):
         minirun.parse_signal(text)
+
+
+@pytest.mark.parametrize("text", ["\u00b2", "\u0663", "RTMIN+\u0663", "RTMAX-\u00b2", "\uff11\uff15"])
+def test_digits_other_than_ascii_are_refused_not_read_or_crashed_on(text):
+    # str.isdigit() takes "\u00b2" (int() then raises) and "\u0663" (int() reads 3).
+    with pytest.raises(minirun.Error) as caught:
+        minirun.parse_signal(text)
+    assert "signal" in str(caught.value)

@@ -1,9 +1,11 @@
-"""Section 4: container IDs, the state store under --root, and status from the live system."""
+"""Section 5: container IDs, the versioned state store under --root, and status from the live system."""
 
 import json
 import os
 import signal
 import stat
+import subprocess
+import sys
 import time
 
 import pytest
@@ -34,7 +36,8 @@ def test_invalid_ids_are_refused_with_a_message(cid):
 
 def state_for(cid, **values):
     defaults = dict(id=cid, pid=0, pid_start=None, bundle="/b", rootfs="/b/rootfs",
-                    created="2024-01-01T00:00:00Z", annotations={}, own_pid_namespace=True, hooks={})
+                    created="2024-01-01T00:00:00Z", annotations={}, own_pid_namespace=True,
+                    mnt_ns="mnt:[4026532327]", hooks={})
     defaults.update(values)
     return minirun.ContainerState(**defaults)
 
@@ -49,6 +52,56 @@ def test_reserve_creates_the_container_directory_with_mode_0700(tmp_path):
         assert stat.S_IMODE((tmp_path / "root").stat().st_mode) == 0o700
     finally:
         os.close(fd)
+
+
+def modes_from(top, leaf):
+    """{path relative to top: permission bits} for top's descendants down to leaf."""
+    modes = {}
+    path = leaf
+    while path != top:
+        modes[os.path.relpath(str(path), str(top))] = stat.S_IMODE(path.stat().st_mode)
+        path = path.parent
+    return modes
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o002, 0o022, 0o077])
+def test_reserve_makes_missing_parents_0711_and_the_root_0700_whatever_the_umask(tmp_path, umask):
+    # os.makedirs applied its mode to the last component only, and under
+    # umask 0 the parents came out 0777: anyone could swap the state root.
+    root = tmp_path / "a" / "b" / "root"
+    old = os.umask(umask)
+    try:
+        os.close(minirun.Store(str(root)).reserve("c1"))
+    finally:
+        os.umask(old)
+    assert modes_from(tmp_path, root / "c1") == {"a": 0o711, "a/b": 0o711, "a/b/root": 0o700,
+                                                 "a/b/root/c1": 0o700}
+
+
+def test_reserve_leaves_the_modes_of_existing_parents_alone(tmp_path):
+    (tmp_path / "shared").mkdir(mode=0o755)
+    os.chmod(str(tmp_path / "shared"), 0o755)
+    os.close(minirun.Store(str(tmp_path / "shared" / "root")).reserve("c1"))
+    assert stat.S_IMODE((tmp_path / "shared").stat().st_mode) == 0o755
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o702, 0o1777])
+def test_reserve_refuses_an_existing_root_writable_by_others(tmp_path, mode):
+    root = tmp_path / "root"
+    root.mkdir()
+    os.chmod(str(root), mode)
+    with pytest.raises(minirun.Error) as caught:
+        minirun.Store(str(root)).reserve("c1")
+    assert "writable by other users" in str(caught.value) and str(root) in str(caught.value)
+    assert os.listdir(str(root)) == []
+
+
+def test_reserve_under_a_root_that_is_a_file_is_an_error_naming_root(tmp_path):
+    (tmp_path / "file").write_text("")
+    for root in (tmp_path / "file", tmp_path / "file" / "below"):
+        with pytest.raises(minirun.Error) as caught:
+            minirun.Store(str(root)).reserve("c1")
+        assert str(caught.value).startswith("--root %s: " % root)
 
 
 def test_a_second_reserve_of_the_same_id_fails_with_already_exists(tmp_path):
@@ -96,9 +149,10 @@ def test_save_then_load_round_trips_every_field(tmp_path):
 def test_state_file_is_json_readable_by_others_tools_and_private(tmp_path):
     store = minirun.Store(str(tmp_path))
     os.close(store.reserve("c1"))
-    store.save(state_for("c1", pid=7))
+    store.save(state_for("c1", pid=7, pid_start=1))
     path = tmp_path / "c1" / "state.json"
     assert json.loads(path.read_text())["pid"] == 7
+    assert store.load("c1").pid == 7
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
@@ -146,10 +200,105 @@ def test_write_atomically_creates_a_file_with_the_mode_asked_for(tmp_path):
     assert stat.S_IMODE((tmp_path / "f").stat().st_mode) == 0o600
 
 
+def test_write_atomically_to_a_directory_names_the_file_and_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "pid"
+    target.mkdir()
+    with pytest.raises(minirun.Error) as caught:
+        minirun.write_atomically(str(target), "123", what="--pid-file")
+    assert str(caught.value) == "--pid-file %s: Is a directory" % target
+    assert sorted(os.listdir(str(tmp_path))) == ["pid"]
+    assert os.listdir(str(target)) == []
+
+
+def test_write_atomically_without_a_label_says_cannot_write(tmp_path):
+    with pytest.raises(minirun.Error) as caught:
+        minirun.write_atomically(str(tmp_path / "no" / "such" / "file"), "x")
+    assert str(caught.value) == "cannot write %s: No such file or directory" % (tmp_path / "no" / "such" / "file")
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_write_atomically_never_follows_a_planted_temporary_name(tmp_path):
+    # NAME.tmp-PID is predictable: a symlink there must not redirect the write.
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    target = tmp_path / "pid"
+    os.symlink(str(victim), "%s.tmp-%d" % (target, os.getpid()))
+    minirun.write_atomically(str(target), "123")
+    assert victim.read_text() == "precious"
+    assert target.read_text() == "123" and not target.is_symlink()
+    assert sorted(os.listdir(str(tmp_path))) == ["pid", "victim"]
+
+
+def blocked_flock_waiter(pid, inode):
+    """Whether /proc/locks shows `pid` waiting for an flock on `inode`."""
+    with open("/proc/locks") as locks:
+        for line in locks:
+            fields = line.split()
+            if "->" in fields and fields[fields.index("->") + 1] == "FLOCK":
+                rest = fields[fields.index("->") + 1:]
+                if rest[3] == str(pid) and rest[4].endswith(":%d" % inode):
+                    return True
+    return False
+
+
+def lock_in_a_child(root, cid):
+    """Another minirun process calling Store.lock(cid, missing_ok=True); it
+    prints the inode it locked, or None."""
+    code = ("import os, sys; sys.path.insert(0, %r); import minirun\n"
+            "fd = minirun.Store(%r).lock(%r, missing_ok=True)\n"
+            "print(None if fd is None else os.fstat(fd).st_ino)") % (os.path.dirname(minirun.__file__), root, cid)
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, universal_newlines=True)
+
+
+def wait_until_blocked(child, inode):
+    deadline = time.monotonic() + 20  # hang guard only
+    while not blocked_flock_waiter(child.pid, inode):
+        assert child.poll() is None, "the child did not wait for the lock"
+        assert time.monotonic() < deadline, "the child never blocked on the lock"
+        time.sleep(0.01)
+
+
+def test_a_lock_waiting_while_the_container_is_deleted_finds_it_missing(tmp_path):
+    # Parallel `delete --force`: the loser waited on the directory the winner
+    # removed; it must see "missing" (success with --force), not lock a ghost.
+    store = minirun.Store(str(tmp_path))
+    os.close(store.reserve("c1"))
+    fd = store.lock("c1")
+    inode = os.fstat(fd).st_ino
+    child = lock_in_a_child(str(tmp_path), "c1")
+    try:
+        wait_until_blocked(child, inode)
+        store.remove("c1")
+    finally:
+        os.close(fd)
+    out, _ = child.communicate(timeout=20)
+    assert out.strip() == "None"
+    with pytest.raises(minirun.Error) as caught:
+        store.lock("c1")
+    assert "does not exist" in str(caught.value)
+
+
+def test_a_lock_waiting_while_the_id_is_deleted_and_created_again_locks_the_new_one(tmp_path):
+    store = minirun.Store(str(tmp_path))
+    os.close(store.reserve("c1"))
+    fd = store.lock("c1")
+    child = lock_in_a_child(str(tmp_path), "c1")
+    try:
+        wait_until_blocked(child, os.fstat(fd).st_ino)
+        store.remove("c1")
+        new_fd = store.reserve("c1")
+        new_inode = os.fstat(new_fd).st_ino
+    finally:
+        os.close(fd)
+    os.close(new_fd)
+    out, _ = child.communicate(timeout=20)
+    assert out.strip() == str(new_inode)
+
+
 def test_remove_deletes_the_directory_and_its_files(tmp_path):
     store = minirun.Store(str(tmp_path))
     os.close(store.reserve("c1"))
-    store.save(state_for("c1"))
+    store.save(state_for("c1", pid=7, pid_start=1))
     os.mkfifo(str(tmp_path / "c1" / "exec.fifo"))
     store.remove("c1")
     assert not (tmp_path / "c1").exists()
@@ -171,15 +320,20 @@ def test_ids_lists_container_directories_sorted_and_ignores_files(tmp_path):
 
 
 
-def wait_for_zombie(pid, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with open("/proc/%d/stat" % pid) as handle:
-            data = handle.read()
-        if data[data.rindex(")") + 2] == "Z":
-            return
-        time.sleep(0.01)
-    raise AssertionError("pid %d never became a zombie" % pid)
+def wait_for_zombie(pid):
+    """Wait for `pid` to exit (a pidfd turns readable then); our child stays a zombie until reaped."""
+    import select
+
+    pidfd = os.pidfd_open(pid)
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        assert poller.poll(30000), "pid %d never exited" % pid
+    finally:
+        os.close(pidfd)
+    with open("/proc/%d/stat" % pid) as handle:
+        data = handle.read()
+    assert data[data.rindex(")") + 2] == "Z"
 
 
 def live_state(tmp_path, child, **values):
@@ -271,3 +425,168 @@ def test_oci_state_takes_an_explicit_status(tmp_path, sleeper):
     state = live_state(tmp_path, sleeper)
     assert state.oci_state("stopped")["pid"] == 0
     assert state.oci_state("running")["pid"] == sleeper.pid
+
+
+# --- the versioned state file: validated on load ----------------------------------
+
+
+def valid_raw(cid="c1", **values):
+    """The JSON of a valid version-1 state file."""
+    raw = {"version": 1, "id": cid, "pid": 4242, "pid_start": 987654, "bundle": "/bundles/c1",
+           "rootfs": "/bundles/c1/rootfs", "created": "2024-01-01T00:00:00Z", "annotations": {"k": "v"},
+           "own_pid_namespace": True, "mnt_ns": "mnt:[4026532327]",
+           "hooks": {"poststop": [{"path": "/h", "args": ["/h", "x"], "env": ["A=1"], "timeout": 5,
+                                   "field": "hooks.poststop[0]"}]}}
+    raw.update(values)
+    return raw
+
+
+def test_a_saved_state_file_records_version_1_and_round_trips(tmp_path):
+    store = minirun.Store(str(tmp_path))
+    os.close(store.reserve("c1"))
+    raw = valid_raw()
+    store.save(minirun.ContainerState.from_json("c1", raw))
+    on_disk = json.loads((tmp_path / "c1" / "state.json").read_text())
+    assert on_disk == raw and on_disk["version"] == minirun.STATE_VERSION == 1
+    loaded = store.load("c1")
+    assert loaded.to_json() == raw
+    (hook,) = loaded.hooks_for("poststop")
+    assert (hook.path, hook.args, hook.env, hook.timeout) == ("/h", ["/h", "x"], ["A=1"], 5)
+
+
+def test_a_new_container_state_is_written_at_the_current_version():
+    state = minirun.ContainerState(id="c1", pid=1, pid_start=1, bundle="/b", rootfs="/r", created="t",
+                                   annotations={}, own_pid_namespace=False, mnt_ns="mnt:[1]", hooks={})
+    assert state.to_json()["version"] == minirun.STATE_VERSION
+
+
+def corrupt(tmp_path, raw):
+    """The Error that loading `raw` as c1's state.json gives."""
+    store = minirun.Store(str(tmp_path))
+    os.close(store.reserve("c1"))
+    (tmp_path / "c1" / "state.json").write_text(json.dumps(raw))
+    with pytest.raises(minirun.Error) as caught:
+        store.load("c1")
+    assert not isinstance(caught.value, minirun.ContainerNotFound)
+    return str(caught.value)
+
+
+WRONG_TYPES = {
+    "id": 7, "pid": "4242", "pid_start": 1.5, "bundle": ["/b"], "rootfs": None, "created": 20240101,
+    "annotations": ["k=v"], "own_pid_namespace": 1, "mnt_ns": 4026532327, "hooks": [],
+}
+
+
+@pytest.mark.parametrize("field", sorted(WRONG_TYPES))
+def test_a_field_of_the_wrong_type_is_named(tmp_path, field):
+    message = corrupt(tmp_path, valid_raw(**{field: WRONG_TYPES[field]}))
+    assert message.startswith("container c1: corrupt state file: %s: " % field), message
+
+
+@pytest.mark.parametrize("field", sorted(minirun.ContainerState.SCHEMA))
+def test_a_missing_field_is_named(tmp_path, field):
+    raw = valid_raw()
+    del raw[field]
+    message = corrupt(tmp_path, raw)
+    assert message.startswith("container c1: corrupt state file: %s: " % field), message
+
+
+def test_a_boolean_is_not_a_pid(tmp_path):
+    message = corrupt(tmp_path, valid_raw(pid=True))
+    assert message.startswith("container c1: corrupt state file: pid: ")
+
+
+@pytest.mark.parametrize("version", [0, 2, "1", None])
+def test_a_state_file_of_another_version_is_refused_naming_the_version(tmp_path, version):
+    message = corrupt(tmp_path, valid_raw(version=version))
+    assert message.startswith("container c1: corrupt state file: version: ")
+    assert repr(version) in message
+
+
+def test_a_state_file_naming_another_container_is_refused_as_forged(tmp_path):
+    message = corrupt(tmp_path, valid_raw(id="other"))
+    assert message.startswith("container c1: corrupt state file: id: ") and "'other'" in message
+
+
+@pytest.mark.parametrize("pid,pid_start", [(0, 1), (-5, 1), (42, -1)])
+def test_a_pid_that_is_no_process_id_is_refused(tmp_path, pid, pid_start):
+    message = corrupt(tmp_path, valid_raw(pid=pid, pid_start=pid_start))
+    assert message.startswith("container c1: corrupt state file: pid: ")
+
+
+def test_a_relative_bundle_is_refused(tmp_path):
+    message = corrupt(tmp_path, valid_raw(bundle="bundles/c1"))
+    assert message == "container c1: corrupt state file: bundle: not an absolute path"
+
+
+def test_an_annotation_that_is_not_a_string_is_named(tmp_path):
+    message = corrupt(tmp_path, valid_raw(annotations={"k": 1}))
+    assert message.startswith("container c1: corrupt state file: annotations.k: ")
+
+
+@pytest.mark.parametrize("hooks,field", [
+    ({"prestart": []}, "hooks.prestart"),  # only poststart and poststop are kept for later
+    ({"poststop": {"path": "/h"}}, "hooks.poststop"),
+    ({"poststop": ["/h"]}, "hooks.poststop"),
+    ({"poststart": [{"path": "/h"}]}, "hooks.poststart"),  # args, env, timeout, field missing
+])
+def test_malformed_hooks_are_named(tmp_path, hooks, field):
+    message = corrupt(tmp_path, valid_raw(hooks=hooks))
+    assert message.startswith("container c1: corrupt state file: %s: " % field), message
+
+
+@pytest.mark.parametrize("hook", [
+    {"path": 5, "args": ["/h"], "env": [], "timeout": None, "field": "hooks.poststop[0]"},
+    {"path": "/h", "args": "x", "env": [], "timeout": None, "field": "hooks.poststop[0]"},
+    {"path": "/h", "args": ["/h"], "env": [], "timeout": "t", "field": "hooks.poststop[0]"},
+    {"path": "h", "args": ["h"], "env": [], "timeout": None, "field": "hooks.poststop[0]"},
+])
+def test_a_hook_with_fields_of_the_wrong_type_is_refused(tmp_path, hook):
+    message = corrupt(tmp_path, valid_raw(hooks={"poststop": [hook]}))
+    assert message.startswith("container c1: corrupt state file: hooks.poststop")
+
+
+# --- proven_init: never trust a pid from the state file ----------------------------
+
+
+def test_proven_init_refuses_a_live_process_that_is_not_pid_1_of_a_namespace_of_its_own(tmp_path, sleeper):
+    # A forged state file naming a live process of ours, with its true start
+    # time: it claims a pid namespace of its own, but the sleeper shares ours.
+    state = live_state(tmp_path, sleeper, own_pid_namespace=True)
+    assert state.alive()
+    with pytest.raises(minirun.Error) as caught:
+        state.proven_init()
+    assert "pid %d is not the container's init" % sleeper.pid in str(caught.value)
+    assert "refusing to signal it" in str(caught.value)
+    assert sleeper.poll() is None
+
+
+def test_proven_init_refuses_a_live_process_in_the_runtimes_own_mount_namespace(tmp_path, sleeper):
+    # Even without a pid namespace of its own, a container's init lives in a
+    # mount namespace of its own, recorded at create: the sleeper shares ours.
+    state = live_state(tmp_path, sleeper, own_pid_namespace=False)
+    state.mnt_ns = os.readlink("/proc/%d/ns/mnt" % sleeper.pid)
+    with pytest.raises(minirun.Error) as caught:
+        state.proven_init()
+    assert "not the container's init" in str(caught.value)
+
+
+def test_proven_init_refuses_a_process_in_another_mount_namespace_than_recorded(tmp_path, sleeper):
+    state = live_state(tmp_path, sleeper, own_pid_namespace=False)
+    state.mnt_ns = "mnt:[1]"
+    with pytest.raises(minirun.Error):
+        state.proven_init()
+
+
+@pytest.mark.parametrize("own_pid_namespace", [True, False])
+def test_proven_init_of_a_pid_with_another_start_time_is_none(tmp_path, sleeper, own_pid_namespace):
+    state = live_state(tmp_path, sleeper, own_pid_namespace=own_pid_namespace)
+    state.pid_start += 1  # the pid now belongs to some later process
+    assert state.proven_init() is None
+
+
+def test_proven_init_of_an_exited_process_is_none(tmp_path, sleeper):
+    state = live_state(tmp_path, sleeper, own_pid_namespace=True)
+    sleeper.kill()
+    sleeper.wait()
+    assert state.proven_init() is None

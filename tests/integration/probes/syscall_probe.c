@@ -15,6 +15,8 @@
  * Operations (numbers in C notation: 0x.., 0.. octal, decimal):
  *   getpid getppid read write keyctl ptrace dumpable
  *   ids                    ids=RUID,EUID,CAPEFF (CapEff as in /proc/self/status)
+ *   session-keyring        session-keyring=DESCRIPTION (the name of the session
+ *                          keyring the process is in, KEYCTL_DESCRIBE)
  *   sc:NAME[:A0[:A1...]]   a syscall from the table below with up to 6 args
  *   nr:NR[:A0...]          any x86_64 syscall number
  *   x32:NR                 NR | __X32_SYSCALL_BIT, no args
@@ -197,6 +199,18 @@ static void do_op(char *op)
         /* KEYCTL_GET_KEYRING_ID of the session keyring, without creating one */
         r = syscall(SYS_keyctl, 0, -3L, 0);
         report(r, errno);
+    } else if (!strcmp(name, "session-keyring")) {
+        /* KEYCTL_DESCRIBE: "type;uid;gid;perm;description" */
+        char buf[512];
+        r = syscall(SYS_keyctl, 6, -3L, buf, sizeof(buf) - 1);
+        if (r < 0) {
+            report(r, errno);
+        } else {
+            const char *description;
+            buf[r < (long)sizeof(buf) ? r : (long)sizeof(buf) - 1] = 0;
+            description = strrchr(buf, ';');
+            printf("%s=%s\n", current_op, description ? description + 1 : buf);
+        }
     } else if (!strcmp(name, "ptrace")) {
         /* PTRACE_PEEKDATA on a pid that cannot exist: ESRCH when allowed */
         errno = 0;

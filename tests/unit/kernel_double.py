@@ -1,0 +1,270 @@
+"""A recording double of minirun's kernel seam, for unit tests of call sequences.
+
+RecordingKernel(root) records every call as (name, args) in `calls`, in
+order. Harmless file-system calls whose paths lie under `root` (a test's
+tmp_path) really happen, through the real Kernel: open, close, mkdir,
+symlink, unlink, chmod, openat2_in_root, write_file outside /proc. So the
+code under test walks and creates a real directory tree, and the tests see
+what it made. Every call that needs privilege or would change the test
+process itself (mount, pivot_root, chroot, chdir, setns, unshare, mknod,
+chown, credentials, capabilities, prctl, seccomp, rlimits, /proc writes,
+execve, ioctls, fd passing, clone, ...) is recorded and not executed.
+
+Paths are recorded as the real paths they name: a /proc/self/fd/N target (an
+fd opened in the root) and a name relative to a dir_fd are resolved when the
+call is made, since the fd is closed soon after. A file-system call that
+would create or remove anything outside `root` fails the test instead of
+happening.
+
+As youki's test Syscall does, this lets prepare_rootfs, finish_rootfs,
+pivot_into, prepare_process and apply_user run without root, and the tests
+assert on the sequence of kernel calls they make.
+"""
+
+import os
+
+import minirun
+
+FAKE_FD = 900  # what seccomp_load (NEW_LISTENER) and other record-only calls hand back
+FAKE_PID = 4242
+
+
+class HostTouched(AssertionError):
+    """The code under test tried to change something outside the test's root."""
+
+
+class RecordingKernel(minirun.Kernel):
+    # Calls that really happen (under the root); everything else is recorded only.
+    PASSED_THROUGH = ("open", "close", "mkdir", "symlink", "unlink", "chmod", "openat2_in_root", "write_file")
+
+    def __init__(self, root):
+        # No Kernel.__init__: the double loads no libc of its own. The real
+        # kernel does the harmless calls.
+        self.real = minirun.kernel()
+        self.root = os.path.realpath(str(root))
+        self.calls = []
+        self.opened = set()
+
+    # -- helpers -------------------------------------------------------------
+
+    def record(self, name, *args):
+        self.calls.append((name,) + tuple(args))
+
+    def names(self):
+        return [call[0] for call in self.calls]
+
+    def only(self, *names):
+        """The recorded calls of the given kinds, in order."""
+        return [call for call in self.calls if call[0] in names]
+
+    def _under_root(self, path):
+        real = os.path.realpath(path)
+        return real == self.root or real.startswith(self.root + "/")
+
+    def resolve(self, path, dir_fd=None):
+        """The real path a call names: fd paths and dir_fd-relative names resolved."""
+        if path is None:
+            return None
+        path = os.fsdecode(path)
+        if dir_fd is not None and not path.startswith("/"):
+            return os.path.join(os.readlink("/proc/self/fd/%d" % dir_fd), path)
+        if path.startswith("/proc/self/fd/"):
+            try:
+                return os.readlink(path)
+            except OSError:
+                return path
+        return path
+
+    def _guard(self, name, path):
+        if not self._under_root(path):
+            raise HostTouched("%s(%s) would change the host, outside %s" % (name, path, self.root))
+
+    # -- passed through, under the root ------------------------------------------
+
+    def open(self, path, flags, mode=0o777, dir_fd=None):
+        where = self.resolve(path, dir_fd)
+        self.record("open", where, flags)
+        writes = flags & (os.O_CREAT | os.O_WRONLY | os.O_RDWR | os.O_TRUNC)
+        if writes:
+            self._guard("open", where)
+        fd = self.real.open(path, flags, mode, dir_fd=dir_fd)
+        self.opened.add(fd)
+        return fd
+
+    def openat2_in_root(self, root_fd, path, flags):
+        self.record("openat2_in_root", self.resolve("/proc/self/fd/%d" % root_fd), path, flags)
+        fd = self.real.openat2_in_root(root_fd, path, flags)
+        self.opened.add(fd)
+        return fd
+
+    def close(self, fd):
+        self.record("close", fd)
+        if fd in self.opened:  # a fake fd (FAKE_FD, a test's stand-in) is not ours to close
+            self.opened.discard(fd)
+            self.real.close(fd)
+
+    def mkdir(self, path, mode, dir_fd=None):
+        where = self.resolve(path, dir_fd)
+        self.record("mkdir", where, mode)
+        self._guard("mkdir", os.path.dirname(where))
+        self.real.mkdir(path, mode, dir_fd=dir_fd)
+
+    def symlink(self, target, path, dir_fd=None):
+        where = self.resolve(path, dir_fd)
+        self.record("symlink", target, where)
+        self._guard("symlink", os.path.dirname(where))
+        self.real.symlink(target, path, dir_fd=dir_fd)
+
+    def unlink(self, path, dir_fd=None):
+        where = self.resolve(path, dir_fd)
+        self.record("unlink", where)
+        self._guard("unlink", os.path.dirname(where))
+        self.real.unlink(path, dir_fd=dir_fd)
+
+    def chmod(self, path, mode):
+        where = self.resolve(path)
+        self.record("chmod", where, mode)
+        self._guard("chmod", where)
+        self.real.chmod(path, mode)
+
+    def write_file(self, path, text):
+        where = self.resolve(path)
+        self.record("write_file", where, text)
+        if where.startswith("/proc/"):
+            return  # a kernel knob: recorded only
+        self._guard("write_file", where)
+        self.real.write_file(path, text)
+
+    # -- recorded, never executed ------------------------------------------------
+
+    def mount(self, source, target, fstype, flags, data=None):
+        self.record("mount", self.resolve(source), self.resolve(target), fstype, flags, data)
+
+    def umount(self, target, flags=0):
+        self.record("umount", self.resolve(target), flags)
+
+    def mount_setattr(self, path, attr_set, attr_clr):
+        self.record("mount_setattr", self.resolve(path), attr_set, attr_clr)
+
+    def setns(self, fd, nstype):
+        self.record("setns", fd, nstype)
+
+    def unshare(self, flags):
+        self.record("unshare", flags)
+
+    def namespace_type(self, fd):
+        self.record("namespace_type", fd)
+        return 0
+
+    def pivot_root(self, new_root, put_old):
+        self.record("pivot_root", new_root, put_old)
+
+    def chroot(self, path):
+        self.record("chroot", self.resolve(path))
+
+    def chdir(self, path):
+        self.record("chdir", self.resolve(path))
+
+    def fchdir(self, fd):
+        self.record("fchdir", self.resolve("/proc/self/fd/%d" % fd) if fd in self.opened else fd)
+
+    def mknod(self, path, mode, device, dir_fd=None):
+        self.record("mknod", self.resolve(path, dir_fd), mode, device)
+
+    def chown(self, path, uid, gid, dir_fd=None, follow_symlinks=True):
+        self.record("chown", self.resolve(path, dir_fd), uid, gid)
+
+    def setgroups(self, gids):
+        self.record("setgroups", list(gids))
+
+    def setresgid(self, gid):
+        self.record("setresgid", gid)
+
+    def setresuid(self, uid):
+        self.record("setresuid", uid)
+
+    def setrlimit(self, number, soft, hard):
+        self.record("setrlimit", number, soft, hard)
+
+    def umask(self, mask):
+        self.record("umask", mask)
+        return 0o022
+
+    def setsid(self):
+        self.record("setsid")
+
+    def dup2(self, fd, target):
+        self.record("dup2", fd, target)
+
+    def execve(self, path, args, env):
+        self.record("execve", path, list(args), dict(env))
+
+    def sethostname(self, name):
+        self.record("sethostname", name)
+
+    def setdomainname(self, name):
+        self.record("setdomainname", name)
+
+    def prctl(self, option, a2=0, a3=0, a4=0, a5=0):
+        self.record("prctl", option, a2, a3, a4, a5)
+        return 0
+
+    def capset(self, effective, permitted, inheritable):
+        self.record("capset", effective, permitted, inheritable)
+
+    def personality(self, persona):
+        self.record("personality", persona)
+
+    def join_session_keyring(self, name):
+        self.record("join_session_keyring", name)
+
+    def close_fds_from(self, first, keep=()):
+        self.record("close_fds_from", first, tuple(keep))
+
+    def ioctl_int(self, fd, request, value=0):
+        self.record("ioctl_int", fd, request, value)
+        return 0
+
+    def ioctl_bytes(self, fd, request, payload):
+        self.record("ioctl_bytes", fd, request, payload)
+
+    def ioctl_arg(self, fd, request, arg):
+        self.record("ioctl_arg", fd, request, arg)
+
+    def seccomp_load(self, program, flags):
+        self.record("seccomp_load", len(program), flags)
+        return FAKE_FD
+
+    def seccomp_action_available(self, action):
+        self.record("seccomp_action_available", action)
+        return True
+
+    def seccomp_flag_available(self, flag):
+        self.record("seccomp_flag_available", flag)
+        return True
+
+    def socketpair(self):
+        self.record("socketpair")
+        return FAKE_FD + 1, FAKE_FD + 2
+
+    def connect_unix(self, path):
+        self.record("connect_unix", path)
+        return FAKE_FD + 3
+
+    def send_fd(self, sock, fd, name):
+        self.record("send_fd", sock, fd, name)
+
+    def recv_fd(self, sock):
+        self.record("recv_fd", sock)
+        return FAKE_FD + 4
+
+    def clone(self, child_main, flags):
+        self.record("clone", flags)
+        return FAKE_PID
+
+    def syscall(self, name, *args):
+        self.record("syscall", name, *args)
+        raise AssertionError("raw syscall(%s) reached the double: a Kernel method should wrap it" % name)
+
+    def check(self, result, what, path=None):
+        raise AssertionError("Kernel.check reached the double")

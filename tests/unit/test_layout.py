@@ -1,0 +1,172 @@
+"""The shape of minirun.py: two guard tests the architecture asks for.
+
+(a) The module docstring's table of contents matches the section banners,
+    in order, and no section grows past ~800 lines (a sign it holds two
+    concerns).
+(b) Every module a child process imports lazily is preloaded before clone:
+    after pivot_root the host's Python library is out of reach, so a lazy
+    import on a path the children run would fail there (Python 3.14's
+    ctypes._layout was this bug). The functions the children can reach are
+    found by following calls by name from their entry points, through
+    minirun's own functions and methods, with ast.
+"""
+
+import ast
+import os
+import re
+
+import minirun
+
+SOURCE_PATH = os.path.abspath(minirun.__file__)
+if SOURCE_PATH.endswith(".pyc"):  # imported from the bytecode cache
+    SOURCE_PATH = os.path.join(os.path.dirname(os.path.dirname(SOURCE_PATH)), "minirun.py")
+with open(SOURCE_PATH) as _handle:
+    SOURCE = _handle.read()
+LINES = SOURCE.splitlines()
+TREE = ast.parse(SOURCE)
+
+CHILD_ENTRY_POINTS = ("joiner_main", "init_main", "exec_stage_main", "exec_process_main")
+MAX_SECTION_LINES = 800
+
+
+def module_docstring():
+    """The prose docstring (the file's first string is the /bin/sh header)."""
+    strings = [node.value.value for node in TREE.body
+               if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+               and isinstance(node.value.value, str)]
+    return next(text for text in strings if text.startswith("minirun:"))
+
+
+def table_of_contents():
+    docstring = module_docstring()
+    assert "Contents" in docstring
+    listing = docstring.split("Contents", 1)[1].split("\n\n", 1)[0]
+    return [(int(m.group(1)), m.group(2).strip()) for m in re.finditer(r"^\s+(\d+)\.\s+(.+)$", listing, re.M)]
+
+
+def banners():
+    """(number, title, line index) of each `# N. Title` between two `# ====` lines."""
+    found = []
+    for i in range(1, len(LINES) - 1):
+        match = re.match(r"^# (\d+)\. (.+)$", LINES[i])
+        if match and LINES[i - 1].startswith("# ====") and LINES[i + 1].startswith("# ===="):
+            found.append((int(match.group(1)), match.group(2).strip(), i))
+    return found
+
+
+def test_the_table_of_contents_matches_the_section_banners_in_order():
+    contents = table_of_contents()
+    assert len(contents) >= 10
+    assert [(n, title) for n, title, _ in banners()] == contents
+
+
+def test_sections_are_numbered_from_1_without_gaps():
+    assert [n for n, _ in table_of_contents()] == list(range(1, len(table_of_contents()) + 1))
+
+
+def test_every_section_is_under_800_lines():
+    found = banners()
+    ends = [line for _, _, line in found[1:]] + [len(LINES)]
+    sizes = {"%d. %s" % (n, title): end - start for (n, title, start), end in zip(found, ends)}
+    too_long = {name: size for name, size in sizes.items() if size > MAX_SECTION_LINES}
+    assert too_long == {}
+
+
+# --- lazy imports on the children's paths ---------------------------------------------
+
+
+def functions_by_name():
+    """name -> [FunctionDef]: module-level functions, methods of every class
+    (a call `x.name(...)` may reach any of them), and for a class its
+    __init__ under the class's name (a call `Name(...)` constructs it)."""
+    table = {}
+    for node in TREE.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            table.setdefault(node.name, []).append(node)
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    table.setdefault(item.name, []).append(item)
+                    if item.name == "__init__":
+                        table.setdefault(node.name, []).append(item)
+    return table
+
+
+def called_names(function):
+    names = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name):
+                names.add(node.func.id)
+            elif isinstance(node.func, ast.Attribute):
+                names.add(node.func.attr)
+    return names
+
+
+def lazy_imports(function):
+    """Top-level module names imported inside `function` (nested defs and lambdas included)."""
+    modules = set()
+    for node in ast.walk(function):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            modules.add(node.module)
+    return modules
+
+
+def reachable_from(entry_points):
+    table = functions_by_name()
+    seen, pending = {}, list(entry_points)
+    while pending:
+        name = pending.pop()
+        for function in table.get(name, []):
+            key = (name, function.lineno)
+            if key in seen:
+                continue
+            seen[key] = function
+            pending.extend(called_names(function) - {name})
+    return seen
+
+
+def module_level_imports():
+    modules = set()
+    for node in TREE.body:
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            modules.add(node.module)
+    return modules
+
+
+def test_the_reachability_walk_finds_what_the_children_certainly_run():
+    reached = {name for name, _ in reachable_from(CHILD_ENTRY_POINTS)}
+    for name in ("prepare_rootfs", "finish_rootfs", "pivot_into", "prepare_process", "finish_process",
+                 "apply_user", "load_seccomp", "run_hook", "child_failure", "restore_signal_defaults",
+                 "capset", "setrlimit", "send"):
+        assert name in reached, name
+    assert {"create_container", "exec_container", "main"}.isdisjoint(reached)
+
+
+def test_every_module_the_children_import_lazily_is_preloaded():
+    # The children are clones made through ctypes and hold a Kernel made
+    # before clone: ctypes itself is loaded by then, whatever calls kernel().
+    loaded_before_clone = {"ctypes"}
+    allowed = set(minirun.PRELOADED_MODULES) | module_level_imports() | loaded_before_clone
+    assert {"os", "sys", "errno"} <= module_level_imports()
+    missing = {}
+    for (name, line), function in reachable_from(CHILD_ENTRY_POINTS).items():
+        for module in lazy_imports(function) - allowed:
+            missing.setdefault(module, []).append("%s (line %d)" % (name, line))
+    assert missing == {}, "imported lazily on a child's path but not in PRELOADED_MODULES"
+
+
+def test_preloaded_modules_are_importable():
+    for module in minirun.PRELOADED_MODULES:
+        __import__(module)
+
+
+def test_the_guard_sees_a_new_lazy_import_on_a_child_path():
+    """The check itself can fail: a function that imports a module nobody preloads."""
+    probe = ast.parse("def probe():\n    import zipfile\n    prepare_process(1, 2, 3, 4)\n").body[0]
+    assert lazy_imports(probe) == {"zipfile"}
+    assert "prepare_process" in called_names(probe)
