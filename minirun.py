@@ -33,15 +33,16 @@ Contents
    7. Terminals
    8. Paths in the root and the root filesystem
    9. Cgroups: layouts, paths and the cgroupfs managers
-  10. Cgroups: stats, the cgroup mount, device eBPF and the systemd driver
-  11. Security: capabilities, seccomp, LSMs
-  12. Hooks
-  13. Planning
-  14. Process setup (shared by the init and exec)
-  15. The protocol and the container's processes
-  16. Operations
-  17. The command line
-  18. Appendix: syscall tables
+  10. Cgroups: stats, the cgroup mount, a recorded cgroup
+  11. Cgroups: device eBPF and the systemd driver
+  12. Security: capabilities, seccomp, LSMs
+  13. Hooks
+  14. Planning
+  15. Process setup (shared by the init and exec)
+  16. The protocol and the container's processes
+  17. Operations
+  18. The command line
+  19. Appendix: syscall tables
 
 Rules this file keeps (see README.md):
   * It never starts a thread. clone() from ctypes is safe only in a
@@ -49,7 +50,7 @@ Rules this file keeps (see README.md):
     prepared before clone, and a child reports failure over its sync socket
     and leaves with os._exit.
   * Data flows one way: argv -> Config (parsed and validated once) -> a plan
-    (pure, section 13) -> the kernel, through one seam (section 2). Code that
+    (pure, section 14) -> the kernel, through one seam (section 2). Code that
     touches the kernel receives decisions, not raw JSON.
   * Start-up is designed in: only os and sys at import time; ctypes, fcntl,
     select and friends are imported by the commands that need them, and JSON
@@ -893,8 +894,40 @@ class Host:
 
     @property
     def cgroup_mount_layout(self):
-        """What the container's `cgroup` mount is made of (see plan_cgroup_mount)."""
+        """The `cgroup` mount of a container without a cgroup of its own (rootless):
+        the runtime's own cgroups (see plan_cgroup_mount)."""
         return self._fact("cgroup_mount_layout", plan_cgroup_mount)
+
+    @property
+    def cgroup_layout(self):
+        """The host's cgroup hierarchies: a CgroupLayout (v1, hybrid or v2)."""
+        return self._fact("cgroup_layout", detect_cgroup_layout)
+
+    @property
+    def own_cgroups(self):
+        """The runtime's own cgroup in each hierarchy: relative cgroupsPaths start there."""
+        return self._fact("own_cgroups", own_cgroups)
+
+    @property
+    def cgroup_v2_controllers(self):
+        """The controllers the unified hierarchy offers (empty without one)."""
+        def probe():
+            unified = self.cgroup_layout.unified
+            try:
+                return frozenset(_read(unified + "/cgroup.controllers").split()) if unified else frozenset()
+            except OSError:
+                return frozenset()
+        return self._fact("cgroup_v2_controllers", probe)
+
+    @property
+    def cgroup_root_links(self):
+        """[(name, target)]: the symlinks in /sys/fs/cgroup (cpu -> cpu,cpuacct on v1)."""
+        def probe():
+            try:
+                return [(e.name, os.readlink(e.path)) for e in os.scandir(CGROUP_ROOT) if e.is_symlink()]
+            except OSError:
+                return []
+        return self._fact("cgroup_root_links", probe)
 
     @property
     def systemd(self):
@@ -1031,7 +1064,7 @@ HOST_NAME_MAX = 64  # __NEW_UTS_LEN: sethostname/setdomainname refuse longer nam
 # run_hook polls with a timeout in milliseconds, a C int.
 HOOK_TIMEOUT_MAX = ((1 << 31) - 1) // 1000
 # The names libseccomp (and so runc) knows. Knowing a name is not filtering
-# it: section 11 compiles only the architectures it has syscall tables for.
+# it: section 12 compiles only the architectures it has syscall tables for.
 SECCOMP_ARCH_NAMES = frozenset("SCMP_ARCH_" + name for name in (
     "X86", "X86_64", "X32", "ARM", "AARCH64", "LOONGARCH64", "M68K", "MIPS", "MIPS64", "MIPS64N32",
     "MIPSEL", "MIPSEL64", "MIPSEL64N32", "PPC", "PPC64", "PPC64LE", "S390", "S390X", "PARISC",
@@ -1660,8 +1693,6 @@ def refuse_unsupported(cfg):
     if cfg.unsupported:
         raise ConfigError(cfg.unsupported[0], "not supported by minirun yet")
     check_sysctl_targets(cfg, namespace_is_runtimes_own)
-    if cfg.has_resources or cfg.cgroups_path:
-        LOG.warning("linux.resources and linux.cgroupsPath are not applied: cgroups are not implemented yet")
 
 
 def capability_mask(names, field, last=None):
@@ -1707,7 +1738,7 @@ def last_capability():
 # ===========================================================================
 # 5. Resource limits: linux.resources and update's input
 # ===========================================================================
-# Parsed once into plain objects; the cgroup managers (sections 9 and 10) turn them into
+# Parsed once into plain objects; the cgroup managers (sections 9 to 11) turn them into
 # file writes. Engines send every field of LinuxResources with zero values for
 # "not set" (Docker's `update` builds the whole struct), so 0 and "" mean
 # unset wherever the kernel has no use for a zero: memory limits, shares,
@@ -2051,6 +2082,26 @@ def validate_id(cid):
         raise Error("invalid container id %r: use 1 to 255 of the characters [A-Za-z0-9_+.-]" % cid)
 
 
+def valid_cgroup_state(raw):
+    """The shape manager_from_state() reads: absolute, normalised directories under
+    /sys/fs/cgroup, each below its hierarchy's mount point."""
+    if not isinstance(raw, dict) or raw.get("driver") not in ("cgroupfs", "systemd") \
+            or raw.get("layout") not in ("v1", "hybrid", "v2") or not isinstance(raw.get("dirs"), list):
+        return False
+    if raw["driver"] == "systemd" and not all(isinstance(raw.get(k), str) for k in ("slice", "unit")):
+        return False
+    for entry in raw["dirs"]:
+        if not (isinstance(entry, list) and len(entry) == 3 and all(isinstance(x, str) for x in entry[::2])):
+            return False
+        d, ctrls, mountpoint = entry
+        if ctrls is not None and not (isinstance(ctrls, list) and all(isinstance(c, str) for c in ctrls)):
+            return False
+        if os.path.normpath(d) != d or not d.startswith(mountpoint + "/") \
+                or not (mountpoint + "/").startswith(CGROUP_ROOT + "/"):
+            return False
+    return True
+
+
 class ContainerState:
     """What state.json records, and the status derived from the live system."""
 
@@ -2060,6 +2111,8 @@ class ContainerState:
         "pid_start": ((int,), True), "bundle": ((str,), True), "rootfs": ((str,), True),
         "created": ((str,), True), "annotations": ((dict,), True), "own_pid_namespace": ((bool,), True),
         "mnt_ns": ((str,), True), "hooks": ((dict,), True),
+        # The manager's to_state(); null for a container without a cgroup of its own (rootless).
+        "cgroup": ((dict, type(None)), True),
     }
     FIELDS = tuple(SCHEMA)
 
@@ -2084,8 +2137,10 @@ class ContainerState:
         if version != STATE_VERSION:
             raise bad("version", "%r is not a state version this minirun reads (%d)" % (version, STATE_VERSION))
         for key, (kinds, required) in cls.SCHEMA.items():
+            if required and key not in raw:
+                raise bad(key, "missing")
             value = raw.get(key)
-            if value is None and not required:
+            if value is None and (not required or type(None) in kinds):
                 continue
             if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
                 raise bad(key, "missing or of the wrong type")
@@ -2106,6 +2161,8 @@ class ContainerState:
                 hooks[phase] = [Hook.from_json(item) for item in items]
             except (KeyError, TypeError, ValueError):
                 raise bad("hooks." + phase, "malformed hook") from None
+        if raw["cgroup"] is not None and not valid_cgroup_state(raw["cgroup"]):
+            raise bad("cgroup", "not a cgroup this minirun records")
         state = cls(**{key: raw.get(key) for key in cls.FIELDS})
         state.hooks = {phase: [h.to_json() for h in items] for phase, items in hooks.items()}
         return state
@@ -2116,9 +2173,24 @@ class ContainerState:
     def status(self):
         if not self.alive():
             return "stopped"
+        if self.cgroup and manager_from_state(self.cgroup).paused():
+            return "paused"
         if os.path.exists(os.path.join(self.directory, FIFO_FILE)):
             return "created"
         return "running"
+
+    def proven_cgroup(self, init):
+        """The manager of the container's cgroup once check_container_cgroup() has
+        shown it is this container's (holding `init`, a proven init, if given);
+        None for a container without one."""
+        if not self.cgroup:
+            return None
+        others = [own_cgroups()]
+        try:
+            others.append(own_cgroups("/proc/1/cgroup"))
+        except OSError:
+            pass
+        return check_container_cgroup(manager_from_state(self.cgroup), self.id, init, HOST.cgroup_layout, others)
 
     def proven_init(self):
         """The init's pid, once shown to be this container's; None if it has exited.
@@ -2419,7 +2491,7 @@ def relay_terminal(master, pid):
 # 8. Paths in the root and the root filesystem
 # ===========================================================================
 # Everything done to the container's root filesystem, given a RootfsPlan
-# (section 13) and a Kernel. Every path in the rootfs is resolved inside it:
+# (section 14) and a Kernel. Every path in the rootfs is resolved inside it:
 # openat2(RESOLVE_IN_ROOT) where the host has it, else a walk that never
 # follows a symlink out of the root, so a hostile image cannot make us mount
 # or create anything on the host. The order is:
@@ -2817,8 +2889,12 @@ def finish_rootfs(k, rootfs):
 # scatters containers over callers' session cgroups). With the systemd driver
 # the form is slice:prefix:name (empty: system.slice:minirun:<id>).
 #
-# Phase 1: the lifecycle (section 10) does not call the managers yet, so
-# refuse_unsupported() still warns that limits are not applied.
+# Wiring: plan_cgroup (section 14) picks the manager at planning and refuses
+# limits the host lacks; create_container (section 17) makes and fills the
+# cgroup before clone and adds the joiner before it unshares the cgroup
+# namespace; exec adds its stage; kill --all, delete, update, pause, resume,
+# ps and events act through the manager rebuilt from state.json, once
+# check_container_cgroup() has shown it is the container's.
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 DEFAULT_CGROUP_PARENT = "/minirun"
@@ -2965,6 +3041,28 @@ def manager_from_state(state):
     if state.get("driver") == "systemd":
         return SystemdCgroupManager(state["layout"], dirs, state["slice"], state["unit"], state.get("started"))
     return CgroupfsManager(state["layout"], dirs)
+
+
+def cgroup_version_on_host(layout, v2_controllers):
+    """version_of(controller) for planning: 1, 2 or None from the host's facts alone."""
+    v1 = layout.controllers()
+
+    def version_of(ctrl):
+        if ctrl in v1:
+            return 1
+        if layout.unified and ctrl in v2_controllers:
+            return 2
+        return 2 if layout.kind == "v2" else None
+    return version_of
+
+
+def check_cgroup_controllers(res, layout, v2_controllers, field="linux.resources"):
+    """A limit whose controller this host lacks is refused at planning, naming it."""
+    version_of = cgroup_version_on_host(layout, v2_controllers)
+    for name, ctrl, _files in plan_resource_writes(res, version_of, field):
+        version = version_of(ctrl)
+        if version is None or (version == 2 and ctrl not in v2_controllers):
+            raise ConfigError(name, "this host has no %s cgroup controller" % ctrl)
 
 
 # --- what each resource writes ------------------------------------------------
@@ -3521,12 +3619,13 @@ class CgroupfsManager:
 
 
 # ===========================================================================
-# 10. Cgroups: stats, the cgroup mount, device eBPF and the systemd driver
+# 10. Cgroups: stats, the cgroup mount, a recorded cgroup
 # ===========================================================================
 # Contract. Three things built on a manager's directories: cgroup_stats() reads
 # the figures `events` reports (runc's field names, so `docker stats` reads them),
 # plan_cgroup_mount()/mount_cgroup() give the container a /sys/fs/cgroup that
-# shows its own cgroup, and the device eBPF program and systemd driver below.
+# shows its own cgroup, and check_container_cgroup() refuses a cgroup recorded
+# in state.json that is not the container's before anything acts through it.
 
 
 def _keyed(path):
@@ -3658,13 +3757,13 @@ def cgroup_stats(manager):
 # --- the `cgroup` mount inside the container ---------------------------------
 
 
-def plan_cgroup_mount(manager=None):
+def plan_cgroup_mount(manager=None, layout=None, links=None):
     """('v2', None, None) or ('v1', [(name, host_dir)], [(link, target)]).
     v1/hybrid: one bind per hierarchy of the container's OWN cgroup (the
     manager's directories; without a manager the runtime's own cgroup), so the
     container never sees the host's root hierarchies. v2: a cgroup2 mount, which
     the container's cgroup namespace roots at its own cgroup."""
-    layout = detect_cgroup_layout()
+    layout = layout or detect_cgroup_layout()
     if layout.kind == "v2":
         return ("v2", None, None)
     binds = []
@@ -3679,14 +3778,15 @@ def plan_cgroup_mount(manager=None):
                 binds.append((os.path.basename(mountpoint), _join_cgroup(mountpoint, root, path)))
         if layout.unified and "" in own:
             binds.append((os.path.basename(layout.unified), _join_cgroup(layout.unified, layout.unified_root, own[""])))
-    links = []
-    try:
-        for entry in os.scandir(CGROUP_ROOT):
-            if entry.is_symlink():
-                links.append((entry.name, os.readlink(entry.path)))
-    except OSError:
-        pass
-    return ("v1", binds, links)
+    if links is None:
+        links = []
+        try:
+            for entry in os.scandir(CGROUP_ROOT):
+                if entry.is_symlink():
+                    links.append((entry.name, os.readlink(entry.path)))
+        except OSError:
+            pass
+    return ("v1", binds, list(links))
 
 
 def mount_cgroup(k, rootfs, mount):
@@ -3712,16 +3812,83 @@ def mount_cgroup(k, rootfs, mount):
     for propagation in mount.propagation:
         k.mount(None, target, None, propagation)
 
-# --- device eBPF and the systemd driver ---------------------------------------
+# --- a recorded cgroup, and exec's --cgroup ------------------------------------
 
-# cgroup v2 has no devices.allow: the kernel asks a
+
+def check_container_cgroup(manager, cid, init, layout, others):
+    """Refuse a recorded cgroup (state.json) that is not this container's before
+    anything signals or removes through it: every directory must be below its
+    hierarchy's root, hold neither the runtime nor the host's init (`others`:
+    their /proc/PID/cgroup maps), and be either the proven init's own cgroup or
+    a cgroup named for this container (every engine's cgroupsPath ends in the
+    container's id) that holds the init when there is one."""
+    theirs = own_cgroups("/proc/%d/cgroup" % init) if init else None
+    for d, ctrls, mountpoint in manager.dirs:
+        if ctrls is None:
+            root = layout.unified_root if layout.unified == mountpoint else None
+            key = ""
+        else:
+            root = layout.hierarchies.get(mountpoint, (None,))[0]
+            key = ctrls[0] if ctrls else None
+        d = os.path.normpath(d)
+        if root is None or key is None or not d.startswith(mountpoint + "/"):
+            raise Error("container %s: the recorded cgroup %s is not a cgroup of this host" % (cid, d))
+
+        def holds(cgroups):
+            path = cgroups.get(key) if cgroups else None
+            if path is None:
+                return False
+            inside = _join_cgroup(mountpoint, root, path)
+            return inside == d or inside.startswith(d + "/")
+        if any(holds(other) for other in others):
+            raise Error("container %s: the recorded cgroup %s holds the runtime or the host's init; "
+                        "refusing to use it" % (cid, d))
+        own = theirs is not None and _join_cgroup(mountpoint, root, theirs.get(key, "/")) == d
+        named = cid in os.path.basename(d)
+        if not (own or (named and (theirs is None or holds(theirs)))):
+            raise Error("container %s: the recorded cgroup %s is not the container's (state file forged "
+                        "or stale); refusing to use it" % (cid, d))
+    return manager
+
+
+def exec_cgroup_dirs(manager, spec):
+    """The directories `exec` puts its process in: the container's cgroup, or
+    with --cgroup a sub-cgroup of it (PATH, or CONTROLLER[,CONTROLLER]:PATH for
+    some v1 hierarchies only), which must exist, as runc requires."""
+    dirs = [d for d, _, _ in manager.dirs]
+    if not spec:
+        return dirs
+    names, sep, path = spec.rpartition(":")
+    parts = path.strip("/").split("/")
+    if not path.strip("/") or any(p in ("", ".", "..") for p in parts):
+        raise UsageError("exec: --cgroup %r: expected a path inside the container's cgroup" % spec)
+    wanted = set(names.split(",")) if sep else None
+    matched, out = set(), []
+    for d, ctrls, _ in manager.dirs:
+        picked = wanted is None or (ctrls is not None and wanted & set(ctrls)) or \
+            (ctrls is None and ("" in wanted or manager.layout == "v2"))
+        if picked:
+            matched |= set(ctrls or [""]) & (wanted or set())
+            d = os.path.join(d, *parts)
+            if not os.path.isdir(d):
+                raise Error("exec: --cgroup: %s does not exist" % d)
+        out.append(d)
+    if wanted is not None and manager.layout != "v2" and not wanted <= matched:
+        raise UsageError("exec: --cgroup: no %s hierarchy" % ", ".join(sorted(wanted - matched)))
+    return out
+
+
+# ===========================================================================
+# 11. Cgroups: device eBPF and the systemd driver
+# ===========================================================================
+# Contract. cgroup v2 has no devices.allow: the kernel asks a
 # BPF_PROG_TYPE_CGROUP_DEVICE program attached to the cgroup. device_program()
 # assembles one from the effective rules (pure; the unit tests run it in an
 # eBPF interpreter), attach_device_program() loads it with bpf(BPF_PROG_LOAD)
 # and attaches it with BPF_F_ALLOW_MULTI (so nested runtimes can add theirs)
 # before detaching the programs it replaces, as runc does on update.
 # This is eBPF (64-bit registers, 8-byte instructions), not the classic BPF of
-# the seccomp compiler in section 11, so it has its own assembler.
+# the seccomp compiler in section 12, so it has its own assembler.
 #
 # The systemd driver puts the container in a transient scope (Delegate=yes)
 # started over D-Bus on the system bus: DBusConnection is a minimal client
@@ -4272,14 +4439,14 @@ class SystemdCgroupManager(CgroupfsManager):
 
 
 # ===========================================================================
-# 11. Security: capabilities, seccomp, LSMs
+# 12. Security: capabilities, seccomp, LSMs
 # ===========================================================================
 # seccomp is compiled here, in Python, to classic BPF: no libseccomp. The
 # compiled program is a decision made by `create` before clone; the init only
 # loads it, as late as it can. LSM labels are written to /proc/self/attr; a
 # label asked for on a host without that LSM is refused, never skipped.
 # Capability masks are planned here too; applying credentials, capabilities
-# and the filter is process setup (section 14).
+# and the filter is process setup (section 15).
 
 # SCMP_ARCH_* -> (syscall table, AUDIT_ARCH_*, bit set in the syscall number,
 # 64-bit arguments). x32 shares x86_64's audit arch; its syscalls carry
@@ -4643,7 +4810,7 @@ def plan_capabilities(proc, host=None, field="process"):
                               for kind in CAPABILITY_SETS})
 
 # ===========================================================================
-# 12. Hooks
+# 13. Hooks
 # ===========================================================================
 # Each hook gets the container state as JSON on stdin, its own args and env,
 # and is killed when its timeout passes. prestart/createRuntime/poststart/
@@ -4762,7 +4929,7 @@ def run_hook(hook, state, cwd=None, umask=None):
                     % (hook.field, hook.path, code, (": " + detail[-400:]) if detail else ""))
 
 # ===========================================================================
-# 13. Planning
+# 14. Planning
 # ===========================================================================
 # `create` and `exec` turn the parsed config, the command's options and the
 # host's facts into a complete plan before anything is cloned: which
@@ -4792,7 +4959,7 @@ class RootfsPlan:
 
 
 class ProcessPlan:
-    """What process setup (section 14) needs, for the init and for exec alike."""
+    """What process setup (section 15) needs, for the init and for exec alike."""
 
     __slots__ = ("field", "args", "env", "cwd", "uid", "gid", "additional_gids", "umask", "terminal",
                  "console_height", "console_width", "rlimits", "no_new_privileges", "capabilities",
@@ -4809,9 +4976,19 @@ class ExecPlan:
     __slots__ = ("cid", "pid", "bundle", "annotations", "join", "process", "cgroup")
 
 
+class CgroupPlan:
+    """manager: the container's cgroup (a CgroupfsManager or SystemdCgroupManager;
+    nothing is made until create_container calls create()); resources and nodes
+    (the linux.devices entries, which get rwm) for apply(); mount_layout: what
+    the container's `cgroup` mount shows (plan_cgroup_mount)."""
+
+    __slots__ = ("manager", "resources", "nodes", "mount_layout")
+
+
 class CreateOptions:
     def __init__(self, bundle=".", pid_file=None, console_socket=None, preserve_fds=0,
-                 no_pivot=False, no_new_keyring=False):
+                 no_pivot=False, no_new_keyring=False, systemd_cgroup=False):
+        self.systemd_cgroup = systemd_cgroup  # the global --systemd-cgroup
         self.bundle = bundle
         self.pid_file = pid_file
         self.console_socket = console_socket
@@ -4870,7 +5047,7 @@ def plan_namespaces(cfg, host):
     return plan
 
 
-def plan_rootfs(cfg, opts, host):
+def plan_rootfs(cfg, opts, host, cgroup_mount=None):
     rootfs = RootfsPlan()
     rootfs.root = cfg.root_path
     rootfs.readonly = cfg.root_readonly
@@ -4898,8 +5075,35 @@ def plan_rootfs(cfg, opts, host):
     rootfs.readonly_after_dev = [m for m in cfg.mounts if m.destination == "/dev" and not m.is_bind
                                  and m.flags & MS_RDONLY]
     needs_layout = any(m.type in ("cgroup", "cgroup2") for m in cfg.mounts)
-    rootfs.cgroup_layout = host.cgroup_mount_layout if needs_layout else (None, None, None)
+    if not needs_layout:
+        rootfs.cgroup_layout = (None, None, None)
+    else:
+        rootfs.cgroup_layout = cgroup_mount or host.cgroup_mount_layout
     return rootfs
+
+
+def plan_cgroup(cid, cfg, host, systemd=False):
+    """The container's cgroup, or None where it can have none (rootless: the
+    runtime cannot write the host's cgroups; a limit asked for is refused).
+    Every limit whose controller the host lacks is refused here, naming it."""
+    if host.rootless:
+        # Device rules need no cgroup here: without root no device can be made
+        # (and in a user namespace none can be opened through a bind that the
+        # host's permissions do not allow). Limits cannot be had: refused.
+        limits = plan_resource_writes(cfg.resources, lambda ctrl: None)
+        if limits:
+            raise ConfigError(limits[0][0], "limits need root: minirun does not manage rootless cgroups")
+        return None
+    if systemd and not host.systemd:
+        raise Error("--systemd-cgroup: systemd is not the init system of this host")
+    layout = host.cgroup_layout
+    plan = CgroupPlan()
+    plan.manager = cgroup_manager(layout, cfg.cgroups_path, cid, systemd, host.own_cgroups)
+    check_cgroup_controllers(cfg.resources, layout, host.cgroup_v2_controllers)
+    plan.resources = cfg.resources
+    plan.nodes = cfg.devices
+    plan.mount_layout = plan_cgroup_mount(plan.manager, layout, host.cgroup_root_links)
+    return plan
 
 
 def default_devices():
@@ -4970,7 +5174,9 @@ def plan_create(cid, cfg, opts, host, environ=None, pid=None):
     plan.bundle = cfg.bundle
     plan.annotations = cfg.annotations
     plan.namespaces = plan_namespaces(cfg, host)
-    plan.rootfs = plan_rootfs(cfg, opts, host) if "mount" in cfg.namespaces else None
+    plan.cgroup = plan_cgroup(cid, cfg, host, getattr(opts, "systemd_cgroup", False))
+    cgroup_mount = plan.cgroup.mount_layout if plan.cgroup else None
+    plan.rootfs = plan_rootfs(cfg, opts, host, cgroup_mount) if "mount" in cfg.namespaces else None
     plan.sysctl = plan_sysctl(cfg, host)
     plan.hostname, plan.domainname = cfg.hostname, cfg.domainname
     plan.hooks = cfg.hooks
@@ -4982,7 +5188,6 @@ def plan_create(cid, cfg, opts, host, environ=None, pid=None):
     plan.session_keyring = None if opts.no_new_keyring else cid
     plan.oom_score_adj = cfg.process.oom_score_adj
     plan.own_pid_namespace = plan.namespaces.new_pid
-    plan.cgroup = None  # cgroups are planned here once they are managed (issue 11)
     return plan
 
 
@@ -5059,11 +5264,11 @@ def plan_exec(cid, pid, cfg, opts, host):
             if not host.namespace_is_ours(kind, path, include_host=False):
                 plan.join.append((kind, path))
     plan.process = plan_process(proc, host, cfg.seccomp, cfg.personality, opts.preserve_fds)
-    plan.cgroup = None  # joined once cgroups are managed (issue 11); --cgroup is accepted
+    plan.cgroup = []  # the directories to join: exec_container fills them from the proven state
     return plan
 
 # ===========================================================================
-# 14. Process setup (shared by the init and exec)
+# 15. Process setup (shared by the init and exec)
 # ===========================================================================
 # The container's init and an exec'd process become the container's process
 # the same way, given a ProcessPlan and a Kernel. The order is the contract:
@@ -5263,7 +5468,7 @@ def finish_process(k, pplan, listener_fd, state):
         load_seccomp(k, pplan.seccomp, listener_fd, state)
 
 # ===========================================================================
-# 15. The protocol and the container's processes
+# 16. The protocol and the container's processes
 # ===========================================================================
 # `create` clones two processes, both on stacks it allocates:
 #
@@ -5634,7 +5839,7 @@ def os_getpid_host():
         return os.getpid()
 
 # ===========================================================================
-# 16. Operations
+# 17. Operations
 # ===========================================================================
 # One function per command, each the same shape: lock the container's
 # directory where the operation must not race another, load and check the
@@ -5709,6 +5914,14 @@ def spawn(k, fds, entry):
     return pid
 
 
+def destroy_cgroup_quietly(manager):
+    """On a failed create: the error that stopped it is the one to report."""
+    try:
+        manager.destroy()
+    except Error as exc:
+        LOG.warning(str(exc))
+
+
 def kill_and_reap(pids):
     for pid in pids:
         if pid:
@@ -5728,7 +5941,12 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
     fds = ChildFds()
     parent_end = None
     joiner = init = None
+    manager = plan.cgroup.manager if plan.cgroup else None
     try:
+        if manager is not None:
+            # Limits are in place before any process of the container exists.
+            manager.create()
+            manager.apply(plan.cgroup.resources, plan.cgroup.nodes)
         floor = 3 + plan.process.keep_fds
         lock_fd = lift_fd(lock_fd, floor)
         write_atomically(store.path(cid, CONFIG_COPY), json_dumps(cfg.source), 0o600)
@@ -5758,7 +5976,11 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
         fds.close_first = [parent_end, lock_fd] + ([LOG._fd] if LOG._fd is not None else [])
         joiner = spawn(k, fds, lambda: joiner_main(k, plan, fds))
         channel = Channel(parent_end)
-        channel.send(Msg.PLACED)  # the cgroup step (issue 11) goes right before this
+        if manager is not None:
+            # Before the joiner unshares the cgroup namespace (which then shows
+            # this cgroup as its root) and clones the init, which inherits it.
+            manager.add(joiner)
+        channel.send(Msg.PLACED)
         if plan.namespaces.new_user:
             channel.expect(Msg.USERNS)
             write_id_maps(k, joiner, plan.namespaces)
@@ -5788,6 +6010,7 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
             id=cid, pid=init, pid_start=process_start_time(init), bundle=bundle, rootfs=cfg.root_path,
             created=rfc3339(), annotations=cfg.annotations, own_pid_namespace=plan.own_pid_namespace,
             mnt_ns=os.readlink("/proc/%d/ns/mnt" % init),
+            cgroup=manager.to_state() if manager is not None else None,
             hooks={phase: [h.to_json() for h in plan.hooks[phase]] for phase in ("poststart", "poststop")})
         if state.pid_start is None:
             raise Error("container init exited during setup (status %s)" % reap(init))
@@ -5801,6 +6024,8 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
         return state, cfg
     except BaseException:
         kill_and_reap((init, joiner))
+        if manager is not None:
+            destroy_cgroup_quietly(manager)
         store.remove(cid)
         raise
     finally:
@@ -5906,18 +6131,23 @@ def container_pids(state, init):
 
 def kill_container(store, cid, signal, all_processes=False):
     state = store.load(cid)
-    if state.status() not in ("created", "running"):
+    if state.status() not in ("created", "running", "paused"):
         raise Error("container not running")  # the exact words engines match
     init = state.proven_init()
     if init is None:
         raise Error("container not running")
     pids = [init]
     if all_processes:
+        manager = state.proven_cgroup(init)
+        if manager is not None:
+            # Through the cgroup: every process, also with the host's pid namespace.
+            manager.kill(signal)
+            return
         if state.own_pid_namespace:
             pids = container_pids(state, init)
         else:
-            LOG.warning("kill --all: the container shares the host's pid namespace; without cgroups "
-                        "only its init can be found and signalled")
+            LOG.warning("kill --all: the container shares the host's pid namespace and has no cgroup "
+                        "of its own; only its init can be found and signalled")
     signal_pids(pids, signal)
 
 
@@ -5945,9 +6175,10 @@ def delete_container(store, cid, force=False):
             store.remove(cid)
             return
         status = state.status()
-        if status == "running" and not force:
-            raise Error("cannot delete container %s that is not stopped: running" % cid)
-        if status in ("created", "running"):
+        if status in ("running", "paused") and not force:
+            raise Error("cannot delete container %s that is not stopped: %s" % (cid, status))
+        manager, forged = None, False
+        if status in ("created", "running", "paused"):
             # A created container is deleted without --force, as runc does:
             # `docker run` of a bad command relies on it. SIGKILL to the init
             # of a pid namespace kills every process in it (the kernel does).
@@ -5957,11 +6188,33 @@ def delete_container(store, cid, force=False):
                 if not force:
                     raise
                 LOG.warning("%s; removing its state without signalling it" % exc)
-                init = None
+                init, forged = None, True
             if init is not None:
-                signal_pids([init], 9)
+                try:
+                    manager = state.proven_cgroup(init)
+                except Error as exc:
+                    if not force:
+                        raise
+                    LOG.warning("%s; signalling only its proven init" % exc)
+                    forged = True
+                if manager is not None:
+                    manager.kill(9)  # thaws a paused container; reaches the host pid namespace's too
+                else:
+                    signal_pids([init], 9)
                 if not wait_for_exit(init, 10):
                     raise Error("container %s: init %d did not die after SIGKILL" % (cid, init))
+        if manager is None and state.cgroup and not forged:
+            # The init is gone: the cgroup is only used if it is named for this
+            # container; processes left in it (the host's pid namespace) are
+            # killed, as runc does, so that nothing outlives the container.
+            try:
+                manager = state.proven_cgroup(None)
+            except Error as exc:
+                LOG.warning("%s; leaving the cgroup alone" % exc)
+            if manager is not None and manager.pids():
+                manager.kill(9)
+        if manager is not None:
+            manager.destroy()
         store.remove(cid)
     finally:
         os.close(lock_fd)
@@ -6030,11 +6283,16 @@ def exec_container(store, cid, opts):
     status = state.status()
     if status == "stopped":
         raise Error("cannot exec in a stopped container")
-    if status not in ("created", "running"):
+    if status == "paused" and not opts.ignore_paused:
+        raise Error("cannot exec in a paused container (use --ignore-paused to override)")
+    if status not in ("created", "running", "paused"):
         raise Error("cannot exec in a container in the %s state" % status)
     init = state.proven_init()
     if init is None:
         raise Error("cannot exec in a stopped container")
+    manager = state.proven_cgroup(init)
+    if manager is None and opts.cgroup:
+        raise Error("exec: --cgroup: container %s has no cgroup of its own" % cid)
     try:
         text = open(os.path.join(state.directory, CONFIG_COPY), "rb").read().decode("utf-8")
         raw = json_loads(text)
@@ -6044,6 +6302,8 @@ def exec_container(store, cid, opts):
         raise Error("container %s: its config is not a JSON object" % cid)
     cfg = parse_config(raw, state.bundle)
     plan = plan_exec(cid, init, cfg, opts, HOST)
+    if manager is not None:
+        plan.cgroup = exec_cgroup_dirs(manager, opts.cgroup)
     k = kernel()
     pplan = plan.process
     floor = 3 + pplan.keep_fds
@@ -6075,7 +6335,14 @@ def exec_container(store, cid, opts):
             ([LOG._fd] if LOG._fd is not None else [])
         stage = spawn(k, fds, lambda: exec_stage_main(k, plan, fds))
         channel = Channel(parent_end, "exec")
-        channel.send(Msg.PLACED)  # the cgroup step (issue 11) goes right before this
+        for directory in plan.cgroup:  # before it joins the cgroup namespace
+            try:
+                with open(directory + "/cgroup.procs", "w") as procs:
+                    procs.write(str(stage))
+            except OSError as exc:
+                raise Error("exec: cannot join the container's cgroup %s: %s"
+                            % (directory, os_error_text(exc))) from None
+        channel.send(Msg.PLACED)
         try:
             process = channel.expect(Msg.PROCESS_PID)
         finally:
@@ -6108,8 +6375,126 @@ def exec_container(store, cid, opts):
             if fd is not None:
                 os.close(fd)
 
+
+# --- resource control: update, pause, resume, ps, events --------------------
+
+
+def live_cgroup(store, cid):
+    """(state, status, manager) of a created, running or paused container whose cgroup
+    has been shown to hold its proven init."""
+    state = store.load(cid)
+    status = state.status()
+    init = state.proven_init() if status != "stopped" else None
+    if init is None:
+        raise Error("container not running")
+    manager = state.proven_cgroup(init)
+    if manager is None:
+        raise Error("container %s has no cgroup of its own (created without root)" % cid)
+    return state, status, manager
+
+
+def update_container(store, cid, resources):
+    """runc update: the limits given (zero values unset) on a live container, paused too."""
+    _state, _status, manager = live_cgroup(store, cid)
+    manager.update(resources)
+
+
+def pause_container(store, cid):
+    _state, status, manager = live_cgroup(store, cid)
+    if status not in ("created", "running"):
+        raise Error("container not running")
+    manager.freeze()
+
+
+def resume_container(store, cid):
+    _state, status, manager = live_cgroup(store, cid)
+    if status != "paused":
+        raise Error("container not paused")
+    manager.thaw()
+
+
+def ps_container(store, cid, fmt, ps_args):
+    """runc ps: JSON, the array of host pids (Docker's `top` reads it), or the
+    lines of ps(1) (default -ef) whose PID is in the container's cgroup."""
+    _state, _status, manager = live_cgroup(store, cid)
+    pids = sorted(manager.pids())
+    if fmt == "json":
+        print_out(json_dumps(pids) + "\n")
+        return 0
+    import subprocess
+
+    try:
+        out = subprocess.run(["ps"] + (ps_args or ["-ef"]), stdout=subprocess.PIPE, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise Error("ps: %s" % exc) from None
+    lines = out.decode("utf-8", "surrogateescape").splitlines()
+    if not lines or "PID" not in lines[0].split():
+        raise Error("ps: no PID column in its output (%s)" % " ".join(ps_args))
+    column = lines[0].split().index("PID")
+    wanted = set(str(p) for p in pids)
+    rows = [lines[0]] + [line for line in lines[1:]
+                         if len(line.split()) > column and line.split()[column] in wanted]
+    print_out("".join(row + "\n" for row in rows))
+    return 0
+
+
+def parse_duration(text, field):
+    """Go's time.ParseDuration for the forms runc's --interval takes: 5s, 100ms, 1m30s, 1.5s."""
+    units = (("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
+    rest, total = text, 0.0
+    while rest:
+        i = 0
+        while i < len(rest) and (rest[i].isdigit() or rest[i] == "."):
+            i += 1
+        number, rest = rest[:i], rest[i:]
+        unit = next((u for u, _ in sorted(units, key=lambda u: -len(u[0])) if rest.startswith(u)), None)
+        try:
+            total += float(number) * dict(units)[unit]
+        except (ValueError, KeyError):
+            raise UsageError("%s: invalid duration %r" % (field, text)) from None
+        rest = rest[len(unit):]
+    if total <= 0:
+        raise UsageError("%s: invalid duration %r" % (field, text))
+    return total
+
+
+def events_container(store, cid, stats_only=False, interval=5.0):
+    """runc events: JSON lines, {"type":"stats","id":ID,"data":{...}} every
+    interval and {"type":"oom","id":ID} when the OOM killer strikes in the
+    container, until it stops; with --stats one stats line."""
+    import time
+
+    state, _status, manager = live_cgroup(store, cid)
+
+    def emit(kind, data=None):
+        event = {"type": kind, "id": cid}
+        if data is not None:
+            event["data"] = data
+        print_out(json_dumps(event) + "\n")
+
+    if stats_only:
+        emit("stats", manager.stats())
+        return 0
+    ooms = manager.oom_count() or 0
+    next_stats = 0.0
+    while True:
+        alive = state.alive()
+        count = manager.oom_count() or 0
+        if count > ooms:  # read after alive(): an OOM that stopped the container is still reported
+            ooms = count
+            emit("oom")
+        if not alive:
+            return 0
+        now = time.monotonic()
+        if now >= next_stats:
+            emit("stats", manager.stats())
+            next_stats = now + interval
+        # Polling, at most 10 times a second: the OOM count has no cheap
+        # blocking wait on every layout (v1 needs an eventfd per cgroup).
+        time.sleep(min(0.1, max(0.0, next_stats - now)) or 0.1)
+
 # ===========================================================================
-# 17. The command line
+# 18. The command line
 # ===========================================================================
 # runc's command line, parsed by hand (argparse costs ~10 ms a call). Like
 # Go's flag package it takes -flag and --flag, `--flag value` and
@@ -6131,6 +6516,8 @@ EXEC_FLAGS = {  # a third element True: the flag may be given several times
     "apparmor": (True, None), "process-label": (True, None), "preserve-fds": (True, None),
     "cgroup": (True, None), "ignore-paused": (False, None),
 }
+UPDATE_CLI_FLAGS = dict({flag[2:]: (True, None) for flag in UPDATE_FLAGS},
+                        **{"resources": (True, "r"), "l3-cache-schema": (True, None), "mem-bw-schema": (True, None)})
 COMMANDS = {  # name: (summary, usage, flags, min args, max args)
     "create": ("create a container from a bundle; it waits for `start`",
                "create [--bundle B] [--pid-file F] [--console-socket S] [--preserve-fds N] [--no-pivot] "
@@ -6154,8 +6541,18 @@ COMMANDS = {  # name: (summary, usage, flags, min args, max args)
              {"format": (True, "f"), "quiet": (False, "q")}, 0, 0),
     "spec": ("write a default config.json into the bundle", "spec [--bundle B] [--rootless]",
              {"bundle": (True, "b"), "rootless": (False, None)}, 0, 0),
+    "update": ("change a live container's resource limits",
+               "update [--resources FILE|-] [--memory M] [--memory-swap M] [--cpu-shares N] [--cpu-quota N] "
+               "[--cpu-period N] [--cpuset-cpus L] [--cpuset-mems L] [--pids-limit N] [--blkio-weight N] ... ID",
+               UPDATE_CLI_FLAGS, 1, 1),
+    "pause": ("freeze every process of a container", "pause ID", {}, 1, 1),
+    "resume": ("thaw a paused container", "resume ID", {}, 1, 1),
+    "ps": ("list the processes of a container", "ps [--format table|json] ID [PS OPTIONS...]",
+           {"format": (True, "f")}, 1, None),
+    "events": ("print a container's stats and OOM events as JSON lines", "events [--stats] [--interval D] ID",
+               {"stats": (False, None), "interval": (True, None)}, 1, 1),
 }
-NOT_YET = ("ps", "pause", "resume", "update", "events", "checkpoint", "restore")
+NOT_YET = ("checkpoint", "restore")
 
 
 def usage_text():
@@ -6167,7 +6564,7 @@ def usage_text():
               "  --log FILE           write log lines to FILE",
               "  --log-format FORMAT  text (default) or json",
               "  --debug              log debug lines",
-              "  --systemd-cgroup     accepted; cgroups are not managed yet",
+              "  --systemd-cgroup     put containers in transient systemd scopes (cgroupsPath slice:prefix:name)",
               "  --version, -v        print the version",
               "  --help, -h           print this help; COMMAND --help for a command's"]
     return "\n".join(lines) + "\n"
@@ -6230,10 +6627,33 @@ def default_root():
     return DEFAULT_ROOT
 
 
-def create_options(values):
+def create_options(values, systemd_cgroup=False):
     return CreateOptions(bundle=values.get("bundle", "."), pid_file=values.get("pid-file"),
                          console_socket=values.get("console-socket"), preserve_fds=preserve_fds_value(values),
-                         no_pivot=values.get("no-pivot", False), no_new_keyring=values.get("no-new-keyring", False))
+                         no_pivot=values.get("no-pivot", False), no_new_keyring=values.get("no-new-keyring", False),
+                         systemd_cgroup=systemd_cgroup)
+
+
+def update_resources(values):
+    """update's Resources: the --resources document (FILE, or - for stdin) or the flags."""
+    flags = {"--" + name: value for name, value in values.items() if name != "resources"}
+    document = None
+    if "resources" in values:
+        source = values["resources"]
+        try:
+            if source == "-":
+                data = sys.stdin.buffer.read()
+            else:
+                with open(source, "rb") as handle:
+                    data = handle.read()
+            document = json_loads(data.decode("utf-8"))
+        except OSError as exc:
+            raise Error("update: --resources %s: %s" % (source, os_error_text(exc))) from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Error("update: --resources %s: not JSON: %s" % (source, exc)) from None
+    elif not flags:
+        raise UsageError("update: nothing to update (give --resources or a limit flag)")
+    return parse_update(document, flags)
 
 
 def preserve_fds_value(values):
@@ -6288,7 +6708,9 @@ def features(host):
         "linux": {
             "namespaces": list(NAMESPACE_TYPES),
             "capabilities": ["CAP_" + name for bit, name in enumerate(CAPABILITIES) if bit <= last],
-            "cgroup": {"v1": False, "v2": False, "systemd": False, "systemdUser": False, "rdma": False},
+            # What this build drives (the host's own layout is one of them): cgroupfs
+            # on v1, hybrid and v2 hosts, and the systemd driver over the system bus.
+            "cgroup": {"v1": True, "v2": True, "systemd": True, "systemdUser": False, "rdma": True},
             "seccomp": {
                 "enabled": True,
                 "actions": sorted(SECCOMP_ACTIONS),
@@ -6446,7 +6868,7 @@ def dispatch(argv):
         print_out(command_help(command))
         return 0
     # exec: everything after the container ID is the command, flags included.
-    values, positional = parse_flags(args, flags, command, stop_at_positional=command == "exec")
+    values, positional = parse_flags(args, flags, command, stop_at_positional=command in ("exec", "ps"))
     if not least <= len(positional) <= (most if most is not None else len(positional)):
         wanted = ("at least %d" % least if most is None else
                   str(least) if least == most else "%d to %d" % (least, most))
@@ -6456,11 +6878,12 @@ def dispatch(argv):
         validate_id(positional[0])
     store = Store(os.path.abspath(global_values.get("root") or default_root()))
     LOG.debug("%s %s" % (command, " ".join(args)))
+    systemd = global_values.get("systemd-cgroup", False)
     if command == "create":
-        create_container(store, positional[0], create_options(values))
+        create_container(store, positional[0], create_options(values, systemd))
         return 0
     if command == "run":
-        return run_container(store, positional[0], create_options(values),
+        return run_container(store, positional[0], create_options(values, systemd),
                              detach=values.get("detach", False), keep=values.get("keep", False))
     if command == "start":
         start_container(store, positional[0])
@@ -6482,6 +6905,26 @@ def dispatch(argv):
         return 0
     if command == "list":
         return cmd_list(store, values)
+    if command == "update":
+        update_container(store, positional[0], update_resources(values))
+        return 0
+    if command == "pause":
+        pause_container(store, positional[0])
+        return 0
+    if command == "resume":
+        resume_container(store, positional[0])
+        return 0
+    if command == "ps":
+        fmt = values.get("format", "table")
+        if fmt not in ("table", "json"):
+            raise UsageError("ps: --format must be table or json")
+        ps_args = positional[1:]
+        if ps_args[:1] == ["--"]:
+            ps_args = ps_args[1:]
+        return ps_container(store, positional[0], fmt, ps_args)
+    if command == "events":
+        interval = parse_duration(values.get("interval", "5s"), "events: --interval")
+        return events_container(store, positional[0], values.get("stats", False), interval)
     if command == "spec":
         bundle = values.get("bundle", ".")
         path = os.path.join(bundle, "config.json")
@@ -6527,7 +6970,7 @@ def main(argv=None):
     return code
 
 # ===========================================================================
-# 18. Appendix: syscall tables
+# 19. Appendix: syscall tables
 # ===========================================================================
 # Syscall names -> numbers for the seccomp compiler, per architecture,
 # generated from the kernel's UAPI headers (Linux 6.1: asm/unistd_64.h,

@@ -1,4 +1,4 @@
-"""The cgroup manager (minirun sections 9 and 10) on this host's real cgroups.
+"""The cgroup manager (minirun sections 9 to 11) on this host's real cgroups.
 
 Component tests: they drive minirun's manager directly, not the runtime's
 command line (which does not use it yet), so they run only for minirun.

@@ -1,4 +1,4 @@
-"""Sections 9 and 10 (cgroups) and section 5 (linux.resources), without root:
+"""Sections 9 to 11 (cgroups) and section 5 (linux.resources), without root:
 parsing, path resolution, which file gets which value, the v2 device program
 (run in tests/unit/ebpf.py's interpreter) and the D-Bus wire encoding."""
 
