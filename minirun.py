@@ -6204,14 +6204,18 @@ def delete_container(store, cid, force=False):
                 if not wait_for_exit(init, 10):
                     raise Error("container %s: init %d did not die after SIGKILL" % (cid, init))
         if manager is None and state.cgroup and not forged:
-            # The init is gone: the cgroup is only used if it is named for this
-            # container; processes left in it (the host's pid namespace) are
-            # killed, as runc does, so that nothing outlives the container.
+            # The init is gone. Processes left in the cgroup (the host's pid
+            # namespace) are killed, as runc does, so that nothing outlives
+            # the container, but only in a cgroup named for it; any other
+            # recorded cgroup is only removed, which the kernel refuses
+            # while a process is in it.
+            manager = manager_from_state(state.cgroup)
             try:
-                manager = state.proven_cgroup(None)
-            except Error as exc:
-                LOG.warning("%s; leaving the cgroup alone" % exc)
-            if manager is not None and manager.pids():
+                state.proven_cgroup(None)
+                named = True
+            except Error:
+                named = False
+            if named and manager.pids():
                 manager.kill(9)
         if manager is not None:
             manager.destroy()
