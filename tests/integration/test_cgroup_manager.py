@@ -1,7 +1,7 @@
 """The cgroup manager (minirun sections 9 to 11) on this host's real cgroups.
 
-Component tests: they drive minirun's manager directly, not the runtime's
-command line (which does not use it yet), so they run only for minirun.
+Component tests: they drive minirun's manager directly, below the runtime's
+command line (tests/integration/test_cgroups.py), so they run only for minirun.
 Every test works in a cgroup of its own (/minirun-it-<random>), on processes it
 starts itself: a shell held at a gate until the test has put it in the cgroup,
 which then runs its script inside `unshare --pid --fork --mount-proc`. The
