@@ -496,3 +496,61 @@ def test_the_client_authenticates_says_hello_and_matches_replies_by_serial(tmp_p
     assert seen["auth"] == b"\0AUTH EXTERNAL " + str(os.geteuid()).encode().hex().encode() + b"\r\n"
     assert seen["calls"] == [("Hello", []), ("StopUnit", ["minirun-x.scope", "replace"])]
     assert reply == ["/org/freedesktop/systemd1/job/7"]
+
+
+# --- a recorded cgroup is checked before use; exec's --cgroup ---------------------------
+
+
+def v2_layout(mountpoint="/sys/fs/cgroup"):
+    layout = minirun.CgroupLayout()
+    layout.kind, layout.unified, layout.unified_root, layout.hierarchies = "v2", mountpoint, "/", {}
+    return layout
+
+
+def recorded(*dirs, mountpoint="/sys/fs/cgroup"):
+    return minirun.CgroupfsManager("v2", [(d, None, mountpoint) for d in dirs])
+
+
+RUNTIME = {"": "/user.slice/session-1.scope"}
+
+
+def test_a_cgroup_named_for_the_container_is_accepted_without_an_init():
+    manager = recorded("/sys/fs/cgroup/docker/c1abc")
+    assert minirun.check_container_cgroup(manager, "c1abc", None, v2_layout(), [RUNTIME]) is manager
+
+
+@pytest.mark.parametrize("directory,why", [
+    ("/sys/fs/cgroup/docker/other", "is not the container's"),          # named for somebody else
+    ("/sys/fs/cgroup/user.slice", "holds the runtime or the host's init"),  # an ancestor of ours
+    ("/sys/fs/cgroup", "is not a cgroup of this host"),                 # the root: every process
+    ("/etc/c1abc", "is not a cgroup of this host"),
+])
+def test_a_recorded_cgroup_that_is_not_the_containers_is_refused(directory, why):
+    with pytest.raises(Error, match=why):
+        minirun.check_container_cgroup(recorded(directory), "c1abc", None, v2_layout(), [RUNTIME])
+
+
+def test_with_a_proven_init_its_own_cgroup_is_accepted_whatever_its_name():
+    with open("/proc/self/cgroup") as groups:
+        own = next(line.rstrip("\n").split(":", 2)[2] for line in groups if line.startswith("0::"))
+    manager = recorded(os.path.normpath("/sys/fs/cgroup" + own))
+    if own == "/":
+        pytest.skip("this process is in the root cgroup, which is never a container's")
+    assert minirun.check_container_cgroup(manager, "c1abc", os.getpid(), v2_layout(), []) is manager
+    # ...but not a cgroup named for the container that does not hold the init
+    with pytest.raises(Error, match="is not the container's"):
+        minirun.check_container_cgroup(recorded("/sys/fs/cgroup/x/c1abc"), "c1abc", os.getpid(), v2_layout(), [])
+
+
+def test_exec_joins_the_containers_cgroup_or_an_existing_sub_cgroup_of_it(tmp_path):
+    mountpoint = str(tmp_path)
+    container = tmp_path / "minirun" / "c1"
+    (container / "sub" / "leaf").mkdir(parents=True)
+    manager = minirun.CgroupfsManager("v2", [(str(container), None, mountpoint)])
+    assert minirun.exec_cgroup_dirs(manager, None) == [str(container)]
+    assert minirun.exec_cgroup_dirs(manager, "sub/leaf") == [str(container / "sub" / "leaf")]
+    with pytest.raises(Error, match="does not exist"):
+        minirun.exec_cgroup_dirs(manager, "missing")
+    for escape in ("../other", "sub/../../x", "/", "memory:.."):
+        with pytest.raises(minirun.UsageError, match="inside the container's cgroup"):
+            minirun.exec_cgroup_dirs(manager, escape)
