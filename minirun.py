@@ -6131,7 +6131,8 @@ def container_pids(state, init):
 
 def kill_container(store, cid, signal, all_processes=False):
     state = store.load(cid)
-    if state.status() not in ("created", "running", "paused"):
+    status = state.status()
+    if status not in ("created", "running", "paused"):
         raise Error("container not running")  # the exact words engines match
     init = state.proven_init()
     if init is None:
@@ -6148,7 +6149,10 @@ def kill_container(store, cid, signal, all_processes=False):
         else:
             LOG.warning("kill --all: the container shares the host's pid namespace and has no cgroup "
                         "of its own; only its init can be found and signalled")
+    manager = state.proven_cgroup(init) if status == "paused" and signal == SIGNALS["KILL"] else None
     signal_pids(pids, signal)
+    if manager is not None:
+        manager.thaw()  # a frozen process cannot die until thawed (runc thaws for SIGKILL too)
 
 
 def delete_container(store, cid, force=False):

@@ -217,6 +217,14 @@ def test_delete_force_kills_a_paused_container_and_removes_its_cgroup(rt, make_b
     assert not pid_alive(init) and not os.path.exists(pids)
 
 
+def test_sigkill_stops_a_paused_container(rt, make_bundle, cid):
+    init = start(rt, make_bundle, cid, "exec sleep 1000")
+    rt("pause", cid)
+    rt("kill", cid, "KILL")
+    rt.wait_status(cid, "stopped")
+    assert not pid_alive(init)
+
+
 def test_events_stats_prints_one_line_of_runcs_stats(rt, make_bundle, cid):
     start(rt, make_bundle, cid, "exec sleep 1000", linux={"resources": {"pids": {"limit": 50}}})
     lines = rt("events", "--stats", cid).stdout.splitlines()
