@@ -28,18 +28,21 @@ Contents
    2. The kernel seam
    3. Host facts
    4. The spec model and its validation
-   5. The state store
-   6. Terminals
-   7. Paths in the root and the root filesystem
-   8. Cgroups
-   9. Security: capabilities, seccomp, LSMs
-  10. Hooks
-  11. Planning
-  12. Process setup (shared by the init and exec)
-  13. The protocol and the container's processes
-  14. Operations
-  15. The command line
-  16. Appendix: syscall tables
+   5. Resource limits: linux.resources and update's input
+   6. The state store
+   7. Terminals
+   8. Paths in the root and the root filesystem
+   9. Cgroups: layouts, paths and the cgroupfs managers
+  10. Cgroups: stats, the cgroup mount, a recorded cgroup
+  11. Cgroups: device eBPF and the systemd driver
+  12. Security: capabilities, seccomp, LSMs
+  13. Hooks
+  14. Planning
+  15. Process setup (shared by the init and exec)
+  16. The protocol and the container's processes
+  17. Operations
+  18. The command line
+  19. Appendix: syscall tables
 
 Rules this file keeps (see README.md):
   * It never starts a thread. clone() from ctypes is safe only in a
@@ -47,7 +50,7 @@ Rules this file keeps (see README.md):
     prepared before clone, and a child reports failure over its sync socket
     and leaves with os._exit.
   * Data flows one way: argv -> Config (parsed and validated once) -> a plan
-    (pure, section 11) -> the kernel, through one seam (section 2). Code that
+    (pure, section 14) -> the kernel, through one seam (section 2). Code that
     touches the kernel receives decisions, not raw JSON.
   * Start-up is designed in: only os and sys at import time; ctypes, fcntl,
     select and friends are imported by the commands that need them, and JSON
@@ -1041,8 +1044,40 @@ class Host:
 
     @property
     def cgroup_mount_layout(self):
-        """What the container's `cgroup` mount is made of (see plan_cgroup_mount)."""
+        """The `cgroup` mount of a container without a cgroup of its own (rootless):
+        the runtime's own cgroups (see plan_cgroup_mount)."""
         return self._fact("cgroup_mount_layout", plan_cgroup_mount)
+
+    @property
+    def cgroup_layout(self):
+        """The host's cgroup hierarchies: a CgroupLayout (v1, hybrid or v2)."""
+        return self._fact("cgroup_layout", detect_cgroup_layout)
+
+    @property
+    def own_cgroups(self):
+        """The runtime's own cgroup in each hierarchy: relative cgroupsPaths start there."""
+        return self._fact("own_cgroups", own_cgroups)
+
+    @property
+    def cgroup_v2_controllers(self):
+        """The controllers the unified hierarchy offers (empty without one)."""
+        def probe():
+            unified = self.cgroup_layout.unified
+            try:
+                return frozenset(_read(unified + "/cgroup.controllers").split()) if unified else frozenset()
+            except OSError:
+                return frozenset()
+        return self._fact("cgroup_v2_controllers", probe)
+
+    @property
+    def cgroup_root_links(self):
+        """[(name, target)]: the symlinks in /sys/fs/cgroup (cpu -> cpu,cpuacct on v1)."""
+        def probe():
+            try:
+                return [(e.name, os.readlink(e.path)) for e in os.scandir(CGROUP_ROOT) if e.is_symlink()]
+            except OSError:
+                return []
+        return self._fact("cgroup_root_links", probe)
 
     @property
     def systemd(self):
@@ -1179,7 +1214,7 @@ HOST_NAME_MAX = 64  # __NEW_UTS_LEN: sethostname/setdomainname refuse longer nam
 # run_hook polls with a timeout in milliseconds, a C int.
 HOOK_TIMEOUT_MAX = ((1 << 31) - 1) // 1000
 # The names libseccomp (and so runc) knows. Knowing a name is not filtering
-# it: section 8 compiles only the architectures it has syscall tables for.
+# it: section 12 compiles only the architectures it has syscall tables for.
 SECCOMP_ARCH_NAMES = frozenset("SCMP_ARCH_" + name for name in (
     "X86", "X86_64", "X32", "ARM", "AARCH64", "LOONGARCH64", "M68K", "MIPS", "MIPS64", "MIPS64N32",
     "MIPSEL", "MIPSEL64", "MIPSEL64N32", "PPC", "PPC64", "PPC64LE", "S390", "S390X", "PARISC",
@@ -1250,7 +1285,7 @@ class Config:
                  "process", "mounts", "hooks", "annotations", "namespaces", "uid_mappings",
                  "gid_mappings", "time_offsets", "devices", "masked_paths", "readonly_paths",
                  "sysctl", "rootfs_propagation", "personality", "cgroups_path", "has_resources", "has_limits",
-                 "seccomp", "mount_label", "unsupported", "source")
+                 "resources", "seccomp", "mount_label", "unsupported", "source")
 
     def new_namespace(self, kind):
         return kind in self.namespaces and self.namespaces[kind] is None
@@ -1584,6 +1619,7 @@ def _parse_linux(linux, cfg):
     cfg.has_resources = any(_is_set(v) for v in resources.values())
     # Limits proper: device rules are not one (a user namespace cannot mknod anyway).
     cfg.has_limits = any(_is_set(v) for key, v in resources.items() if key != "devices")
+    cfg.resources = _parse_resources(resources)
     raw_seccomp = _field(linux, "seccomp", (dict,), "linux.seccomp")
     cfg.seccomp = _parse_seccomp(raw_seccomp) if raw_seccomp is not None else None
     cfg.mount_label = _field(linux, "mountLabel", (str,), "linux.mountLabel", "")
@@ -1829,8 +1865,6 @@ def refuse_unsupported(cfg):
     if cfg.unsupported:
         raise ConfigError(cfg.unsupported[0], "not supported by minirun yet")
     check_sysctl_targets(cfg, namespace_is_runtimes_own)
-    if cfg.has_resources or cfg.cgroups_path:
-        LOG.warning("linux.resources and linux.cgroupsPath are not applied: cgroups are not implemented yet")
 
 
 def capability_mask(names, field, last=None):
@@ -1874,7 +1908,321 @@ def last_capability():
     return HOST.last_capability
 
 # ===========================================================================
-# 5. The state store
+# 5. Resource limits: linux.resources and update's input
+# ===========================================================================
+# Parsed once into plain objects; the cgroup managers (sections 9 to 11) turn them into
+# file writes. Engines send every field of LinuxResources with zero values for
+# "not set" (Docker's `update` builds the whole struct), so 0 and "" mean
+# unset wherever the kernel has no use for a zero: memory limits, shares,
+# quota/period, pids, weights, classID. Fields whose zero is a real setting
+# (swappiness, cpu.burst, cpu.idle) are unset only when absent or null.
+# Limits that accept "unlimited" take -1 (written as "max" / -1).
+
+
+class Resources:
+    __slots__ = ("memory", "cpu", "pids", "block_io", "hugepage_limits", "network", "rdma", "unified",
+                 "devices")
+
+    def __init__(self):
+        self.memory = MemoryResources()
+        self.cpu = CpuResources()
+        self.pids = None             # pids.max: a count, -1 = unlimited, None = unset
+        self.block_io = BlockIOResources()
+        self.hugepage_limits = []    # [(page size "2MB", limit bytes)]
+        self.network = NetworkResources()
+        self.rdma = []               # [(device, hca handles or None, hca objects or None)]
+        self.unified = {}            # v2 file name -> value, written last
+        self.devices = None          # [DeviceRule] from the config, or None when absent
+
+    def is_empty(self):
+        return not (self.memory.is_set() or self.cpu.is_set() or self.pids is not None
+                    or self.block_io.is_set() or self.hugepage_limits or self.network.is_set()
+                    or self.rdma or self.unified or self.devices is not None)
+
+
+class _ResourceGroup:
+    __slots__ = ()
+
+    def __init__(self):
+        for name in self.__slots__:
+            setattr(self, name, [] if name in ("weight_device", "throttle", "priorities") else None)
+
+    def is_set(self):
+        return any(getattr(self, name) not in (None, []) for name in self.__slots__)
+
+
+class MemoryResources(_ResourceGroup):
+    __slots__ = ("limit", "reservation", "swap", "swappiness", "disable_oom_killer", "check_before_update")
+
+
+class CpuResources(_ResourceGroup):
+    __slots__ = ("shares", "quota", "period", "burst", "realtime_runtime", "realtime_period", "cpus",
+                 "mems", "idle")
+
+
+class BlockIOResources(_ResourceGroup):
+    # weight_device: [(major, minor, weight or None, leaf weight or None)]
+    # throttle: [(kind, major, minor, rate)], kind one of BLKIO_THROTTLE's keys
+    __slots__ = ("weight", "leaf_weight", "weight_device", "throttle")
+
+
+class NetworkResources(_ResourceGroup):
+    __slots__ = ("class_id", "priorities")   # priorities: [(interface, priority)]
+
+
+class DeviceRule:
+    """One linux.resources.devices entry. major/minor None = any ('*')."""
+
+    __slots__ = ("allow", "kind", "major", "minor", "access")
+
+    def __init__(self, allow, kind="a", major=None, minor=None, access="rwm"):
+        self.allow, self.kind, self.major, self.minor, self.access = allow, kind, major, minor, access
+
+    def __eq__(self, other):
+        return isinstance(other, DeviceRule) and all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    def __repr__(self):
+        return "DeviceRule(%r, %r, %r, %r, %r)" % (self.allow, self.kind, self.major, self.minor, self.access)
+
+
+# OCI throttle field -> (v1 file suffix, v2 io.max key)
+BLKIO_THROTTLE = {
+    "throttleReadBpsDevice": ("read_bps_device", "rbps"),
+    "throttleWriteBpsDevice": ("write_bps_device", "wbps"),
+    "throttleReadIOPSDevice": ("read_iops_device", "riops"),
+    "throttleWriteIOPSDevice": ("write_iops_device", "wiops"),
+}
+_INT64 = (1 << 63) - 1
+
+
+def _limit(obj, key, field, unlimited_ok=True):
+    """A byte/count limit: 0 or absent = unset (None), -1 = unlimited (-1), else positive."""
+    value = _field(obj, key, (int,), field)
+    if not value:
+        return None
+    if value < 0:
+        if value == -1 and unlimited_ok:
+            return -1
+        raise ConfigError(field, "%d is out of range (a positive number%s)" % (value, ", or -1 for no limit" if unlimited_ok else ""))
+    if value > _INT64:
+        raise ConfigError(field, "%d is out of range" % value)
+    return value
+
+
+def _positive(obj, key, field, limit=_INT64):
+    """A setting whose zero the kernel cannot use: 0 or absent = unset."""
+    value = _uint(obj, key, field, None, limit=limit)
+    return value or None
+
+
+def _cpu_list(obj, key, field):
+    value = _field(obj, key, (str,), field, "")
+    for part in value.split(",") if value else ():
+        low, _, high = part.strip().partition("-")
+        if not (low.isdigit() and (not high or high.isdigit())) or (high and int(high) < int(low)):
+            raise ConfigError(field, "%r is not a list like 0-3,5" % value)
+    return value or None
+
+
+def _parse_resources(raw, field="linux.resources"):
+    """linux.resources (or a runc `update` LinuxResources document) -> Resources."""
+    if not isinstance(raw, dict):
+        raise ConfigError(field, "expected an object")
+    res = Resources()
+    mem = _field(raw, "memory", (dict,), field + ".memory", {})
+    f = field + ".memory."
+    m = res.memory
+    m.limit = _limit(mem, "limit", f + "limit")
+    m.reservation = _limit(mem, "reservation", f + "reservation")
+    m.swap = _limit(mem, "swap", f + "swap")
+    swappiness = _field(mem, "swappiness", (int,), f + "swappiness")
+    if swappiness is not None and swappiness != -1 and not 0 <= swappiness <= 100:
+        raise ConfigError(f + "swappiness", "%d is out of range (0 to 100)" % swappiness)
+    m.swappiness = None if swappiness == -1 else swappiness
+    m.disable_oom_killer = _field(mem, "disableOOMKiller", (bool,), f + "disableOOMKiller") or None
+    m.check_before_update = _field(mem, "checkBeforeUpdate", (bool,), f + "checkBeforeUpdate") or None
+    if m.limit is not None and m.reservation is not None and m.limit != -1 and m.reservation > m.limit:
+        raise ConfigError(f + "reservation", "is above memory.limit")
+    if m.swap is not None and m.swap != -1 and m.limit is not None and m.limit != -1 and m.swap < m.limit:
+        raise ConfigError(f + "swap", "is memory+swap and must not be below memory.limit")
+    if "kernel" in mem or "kernelTCP" in mem:
+        for key in ("kernel", "kernelTCP"):
+            if _field(mem, key, (int,), f + key):
+                # Deprecated in the spec, gone from cgroup v2 and from the kernel's v1 since 6.x.
+                raise ConfigError(f + key, "kernel memory limits are not supported")
+    cpu = _field(raw, "cpu", (dict,), field + ".cpu", {})
+    f = field + ".cpu."
+    c = res.cpu
+    c.shares = _positive(cpu, "shares", f + "shares", limit=262144)
+    c.quota = _limit(cpu, "quota", f + "quota")
+    c.period = _positive(cpu, "period", f + "period", limit=1_000_000)
+    c.burst = _uint(cpu, "burst", f + "burst", None, limit=_INT64)
+    c.realtime_runtime = _field(cpu, "realtimeRuntime", (int,), f + "realtimeRuntime") or None
+    c.realtime_period = _positive(cpu, "realtimePeriod", f + "realtimePeriod")
+    c.cpus = _cpu_list(cpu, "cpus", f + "cpus")
+    c.mems = _cpu_list(cpu, "mems", f + "mems")
+    c.idle = _field(cpu, "idle", (int,), f + "idle")
+    if c.idle not in (None, 0, 1):
+        raise ConfigError(f + "idle", "must be 0 or 1")
+    if c.period is not None and c.period < 1000:
+        raise ConfigError(f + "period", "%d is below the kernel's minimum of 1000 us" % c.period)
+    pids = _field(raw, "pids", (dict,), field + ".pids", {})
+    res.pids = _limit(pids, "limit", field + ".pids.limit")
+    blkio = _field(raw, "blockIO", (dict,), field + ".blockIO", {})
+    f = field + ".blockIO."
+    b = res.block_io
+    for key, attr in (("weight", "weight"), ("leafWeight", "leaf_weight")):
+        value = _positive(blkio, key, f + key, limit=1000)
+        if value is not None and value < 10:
+            raise ConfigError(f + key, "%d is out of range (10 to 1000)" % value)
+        setattr(b, attr, value)
+    for i, item in enumerate(_field(blkio, "weightDevice", (list,), f + "weightDevice", [])):
+        g = "%sweightDevice[%d]" % (f, i)
+        major, minor = _uint(item, "major", g + ".major", required=True), _uint(item, "minor", g + ".minor", required=True)
+        weight = _positive(item, "weight", g + ".weight", limit=1000)
+        leaf = _positive(item, "leafWeight", g + ".leafWeight", limit=1000)
+        if weight is not None or leaf is not None:
+            b.weight_device.append((major, minor, weight, leaf))
+    for key in BLKIO_THROTTLE:
+        for i, item in enumerate(_field(blkio, key, (list,), f + key, [])):
+            g = "%s%s[%d]" % (f, key, i)
+            b.throttle.append((key, _uint(item, "major", g + ".major", required=True),
+                               _uint(item, "minor", g + ".minor", required=True),
+                               _uint(item, "rate", g + ".rate", required=True, limit=(1 << 64) - 1)))
+    for i, item in enumerate(_field(raw, "hugepageLimits", (list,), field + ".hugepageLimits", [])):
+        g = "%s.hugepageLimits[%d]" % (field, i)
+        size = _field(item, "pageSize", (str,), g + ".pageSize", required=True)
+        number = size[:-2]
+        if not (number.isdigit() and size[-2:] in ("KB", "MB", "GB")):
+            raise ConfigError(g + ".pageSize", "%r is not a page size like 2MB or 1GB" % size)
+        res.hugepage_limits.append((size, _uint(item, "limit", g + ".limit", required=True, limit=(1 << 64) - 1)))
+    net = _field(raw, "network", (dict,), field + ".network", {})
+    res.network.class_id = _positive(net, "classID", field + ".network.classID", limit=(1 << 32) - 1)
+    for i, item in enumerate(_field(net, "priorities", (list,), field + ".network.priorities", [])):
+        g = "%s.network.priorities[%d]" % (field, i)
+        name = _field(item, "name", (str,), g + ".name", required=True)
+        if not name or any(ch in name for ch in " \n/"):
+            raise ConfigError(g + ".name", "%r is not an interface name" % name)
+        res.network.priorities.append((name, _uint(item, "priority", g + ".priority", required=True)))
+    for device, item in _field(raw, "rdma", (dict,), field + ".rdma", {}).items():
+        g = "%s.rdma.%s" % (field, device)
+        if not device or any(ch in device for ch in " \n="):
+            raise ConfigError(g, "%r is not an RDMA device name" % device)
+        handles = _uint(item, "hcaHandles", g + ".hcaHandles")
+        objects = _uint(item, "hcaObjects", g + ".hcaObjects")
+        if handles is None and objects is None:
+            raise ConfigError(g, "needs hcaHandles or hcaObjects")
+        res.rdma.append((device, handles, objects))
+    for key, value in _field(raw, "unified", (dict,), field + ".unified", {}).items():
+        g = "%s.unified.%s" % (field, key)
+        if not isinstance(value, str):
+            raise ConfigError(g, "expected a string")
+        if "/" in key or "." not in key.strip(".") or key.startswith("cgroup."):
+            # cgroup.* files (procs, subtree_control, kill, freeze) belong to the runtime.
+            raise ConfigError(g, "not a controller file name like memory.high")
+        res.unified[key] = value
+    devices = _field(raw, "devices", (list,), field + ".devices")
+    if devices is not None:
+        res.devices = [_parse_device_rule(item, "%s.devices[%d]" % (field, i)) for i, item in enumerate(devices)]
+    return res
+
+
+def _parse_device_rule(raw, field):
+    allow = _field(raw, "allow", (bool,), field + ".allow", required=True)
+    kind = _field(raw, "type", (str,), field + ".type", "a") or "a"
+    if kind not in ("a", "c", "b"):
+        raise ConfigError(field + ".type", "unknown device type %r (a, c or b)" % kind)
+    numbers = []
+    for key in ("major", "minor"):
+        value = _field(raw, key, (int,), "%s.%s" % (field, key))
+        if value is not None and value != -1 and not 0 <= value < (1 << 32):
+            raise ConfigError("%s.%s" % (field, key), "%d is out of range" % value)
+        numbers.append(None if value in (None, -1) else value)
+    access = _field(raw, "access", (str,), field + ".access", "rwm") or "rwm"
+    if not set(access) <= set("rwm") or len(set(access)) != len(access):
+        raise ConfigError(field + ".access", "%r is not a combination of r, w and m" % access)
+    return DeviceRule(allow, kind, numbers[0], numbers[1], "".join(ch for ch in "rwm" if ch in access))
+
+
+# runc `update`'s per-field flags -> (section, key, kind) of LinuxResources.
+UPDATE_FLAGS = {
+    "--memory": ("memory", "limit", "bytes"),
+    "--memory-reservation": ("memory", "reservation", "bytes"),
+    "--memory-swap": ("memory", "swap", "bytes"),
+    "--kernel-memory": ("memory", "kernel", "bytes"),
+    "--kernel-memory-tcp": ("memory", "kernelTCP", "bytes"),
+    "--cpu-share": ("cpu", "shares", "int"),        # runc's spelling
+    "--cpu-shares": ("cpu", "shares", "int"),
+    "--cpu-quota": ("cpu", "quota", "int"),
+    "--cpu-period": ("cpu", "period", "int"),
+    "--cpu-burst": ("cpu", "burst", "int"),
+    "--cpu-rt-runtime": ("cpu", "realtimeRuntime", "int"),
+    "--cpu-rt-period": ("cpu", "realtimePeriod", "int"),
+    "--cpu-idle": ("cpu", "idle", "int"),
+    "--cpuset-cpus": ("cpu", "cpus", "str"),
+    "--cpuset-mems": ("cpu", "mems", "str"),
+    "--pids-limit": ("pids", "limit", "int"),
+    "--blkio-weight": ("blockIO", "weight", "int"),
+}
+
+
+def parse_size(text, field):
+    """runc's RAMInBytes: 64m, 1g, 512k, 1024, -1 (binary units, b/k/m/g/t/p, case-insensitive)."""
+    value = text.strip().lower()
+    if value == "-1":
+        return -1
+    units = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+    if value.endswith("ib") or (value.endswith("b") and len(value) > 1 and value[-2] in units):
+        value = value[:-2] if value.endswith("ib") else value[:-1]
+    scale = units.get(value[-1:], None)
+    number = value[:-1] if scale else value
+    try:
+        amount = float(number)
+    except ValueError:
+        amount = -1.0
+    if not number or amount < 0:
+        raise UsageError("%s: invalid size %r" % (field, text))
+    return int(amount * (scale or 1))
+
+
+def parse_update(resources_json=None, flags=None):
+    """runc update's input -> Resources: the --resources document (a LinuxResources
+    object, already read from FILE or stdin) or else the per-field flags. As in
+    runc, the flags are ignored when a document is given (with a warning here).
+    `flags` maps a flag name ("--memory") to its string value."""
+    raw = {}
+    flags = dict(flags or {})
+    if resources_json is not None:
+        if not isinstance(resources_json, dict):
+            raise ConfigError("resources", "expected a JSON object (LinuxResources)")
+        raw = {key: dict(value) if isinstance(value, dict) else value for key, value in resources_json.items()}
+        if flags:
+            LOG.warning("update: %s ignored: --resources was given (as runc does)" % ", ".join(sorted(flags)))
+            flags = {}
+    for flag, text in flags.items():
+        if flag in ("--l3-cache-schema", "--mem-bw-schema"):
+            raise UsageError("update: %s: Intel RDT is not supported by minirun" % flag)
+        if flag not in UPDATE_FLAGS:
+            raise UsageError("update: unknown flag %s" % flag)
+        section, key, kind = UPDATE_FLAGS[flag]
+        if kind == "bytes":
+            value = parse_size(text, flag)
+        elif kind == "int":
+            try:
+                value = int(text)
+            except ValueError:
+                raise UsageError("%s: invalid number %r" % (flag, text)) from None
+        else:
+            value = text
+        raw.setdefault(section, {})
+        if not isinstance(raw[section], dict):
+            raise ConfigError(section, "expected an object")
+        raw[section][key] = value
+    return _parse_resources(raw, "resources")
+
+
+# ===========================================================================
+# 6. The state store
 # ===========================================================================
 # ROOT/ID/ (0700) holds state.json, written atomically, and exec.fifo while
 # the container is created but not started. Creating the directory is the
@@ -1906,6 +2254,26 @@ def validate_id(cid):
         raise Error("invalid container id %r: use 1 to 255 of the characters [A-Za-z0-9_+.-]" % cid)
 
 
+def valid_cgroup_state(raw):
+    """The shape manager_from_state() reads: absolute, normalised directories under
+    /sys/fs/cgroup, each below its hierarchy's mount point."""
+    if not isinstance(raw, dict) or raw.get("driver") not in ("cgroupfs", "systemd") \
+            or raw.get("layout") not in ("v1", "hybrid", "v2") or not isinstance(raw.get("dirs"), list):
+        return False
+    if raw["driver"] == "systemd" and not all(isinstance(raw.get(k), str) for k in ("slice", "unit")):
+        return False
+    for entry in raw["dirs"]:
+        if not (isinstance(entry, list) and len(entry) == 3 and all(isinstance(x, str) for x in entry[::2])):
+            return False
+        d, ctrls, mountpoint = entry
+        if ctrls is not None and not (isinstance(ctrls, list) and all(isinstance(c, str) for c in ctrls)):
+            return False
+        if os.path.normpath(d) != d or not d.startswith(mountpoint + "/") \
+                or not (mountpoint + "/").startswith(CGROUP_ROOT + "/"):
+            return False
+    return True
+
+
 class ContainerState:
     """What state.json records, and the status derived from the live system."""
 
@@ -1915,6 +2283,8 @@ class ContainerState:
         "pid_start": ((int,), True), "bundle": ((str,), True), "rootfs": ((str,), True),
         "created": ((str,), True), "annotations": ((dict,), True), "own_pid_namespace": ((bool,), True),
         "mnt_ns": ((str,), True), "hooks": ((dict,), True),
+        # The manager's to_state(); null for a container without a cgroup of its own (rootless).
+        "cgroup": ((dict, type(None)), True),
     }
     FIELDS = tuple(SCHEMA)
 
@@ -1939,8 +2309,10 @@ class ContainerState:
         if version != STATE_VERSION:
             raise bad("version", "%r is not a state version this minirun reads (%d)" % (version, STATE_VERSION))
         for key, (kinds, required) in cls.SCHEMA.items():
+            if required and key not in raw:
+                raise bad(key, "missing")
             value = raw.get(key)
-            if value is None and not required:
+            if value is None and (not required or type(None) in kinds):
                 continue
             if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
                 raise bad(key, "missing or of the wrong type")
@@ -1961,6 +2333,8 @@ class ContainerState:
                 hooks[phase] = [Hook.from_json(item) for item in items]
             except (KeyError, TypeError, ValueError):
                 raise bad("hooks." + phase, "malformed hook") from None
+        if raw["cgroup"] is not None and not valid_cgroup_state(raw["cgroup"]):
+            raise bad("cgroup", "not a cgroup this minirun records")
         state = cls(**{key: raw.get(key) for key in cls.FIELDS})
         state.hooks = {phase: [h.to_json() for h in items] for phase, items in hooks.items()}
         return state
@@ -1971,9 +2345,24 @@ class ContainerState:
     def status(self):
         if not self.alive():
             return "stopped"
+        if self.cgroup and manager_from_state(self.cgroup).paused():
+            return "paused"
         if os.path.exists(os.path.join(self.directory, FIFO_FILE)):
             return "created"
         return "running"
+
+    def proven_cgroup(self, init):
+        """The manager of the container's cgroup once check_container_cgroup() has
+        shown it is this container's (holding `init`, a proven init, if given);
+        None for a container without one."""
+        if not self.cgroup:
+            return None
+        others = [own_cgroups()]
+        try:
+            others.append(own_cgroups("/proc/1/cgroup"))
+        except OSError:
+            pass
+        return check_container_cgroup(manager_from_state(self.cgroup), self.id, init, HOST.cgroup_layout, others)
 
     def proven_init(self):
         """The init's pid, once shown to be this container's; None if it has exited.
@@ -2205,7 +2594,7 @@ def write_atomically(path, text, mode=0o644, what=None):
         raise
 
 # ===========================================================================
-# 6. Terminals
+# 7. Terminals
 # ===========================================================================
 # With process.terminal the init opens a pty from the container's own devpts
 # (so the slave's /dev/pts/N name means something inside), makes the slave its
@@ -2296,10 +2685,10 @@ def relay_terminal(master, pid):
             termios.tcsetattr(0, termios.TCSAFLUSH, saved)
 
 # ===========================================================================
-# 7. Paths in the root and the root filesystem
+# 8. Paths in the root and the root filesystem
 # ===========================================================================
 # Everything done to the container's root filesystem, given a RootfsPlan
-# (section 11) and a Kernel. Every path in the rootfs is resolved inside it:
+# (section 14) and a Kernel. Every path in the rootfs is resolved inside it:
 # openat2(RESOLVE_IN_ROOT) where the host has it, else a walk that never
 # follows a symlink out of the root, so a hostile image cannot make us mount
 # or create anything on the host. The order is:
@@ -2723,54 +3112,943 @@ def finish_rootfs(k, rootfs):
         k.mount(None, "/", None, rootfs.propagation)
 
 # ===========================================================================
-# 8. Cgroups
+# 9. Cgroups: layouts, paths and the cgroupfs managers
 # ===========================================================================
-# Resource limits are not applied yet (refuse_unsupported() says so in the
-# log). What is here is the `cgroup` mount every engine config asks for at
-# /sys/fs/cgroup: on a unified host a cgroup2 mount (rooted at the
-# container's cgroup namespace); on a v1 or hybrid host a tmpfs holding a
-# bind of the container's own directory in each hierarchy.
+# Contract. A container lives in one cgroup per hierarchy. The host's layout is
+# one of three, read from /proc/self/mountinfo when a command needs it (never
+# at import): "v2" (one cgroup2 at /sys/fs/cgroup), "v1" (one cgroup mount per
+# controller or group of co-mounted controllers) or "hybrid" (v1 plus a
+# cgroup2 at /sys/fs/cgroup/unified, which may host controllers of its own,
+# hugetlb on some hosts). A manager owns the container's directories:
+#
+#   create()          make them (v2: enable the controllers in each parent's
+#                     cgroup.subtree_control; v1: seed an empty cpuset from its parent)
+#   apply(res, nodes) write linux.resources, and the device rules (always, so a
+#                     container never sees every host device); `nodes` are the
+#                     linux.devices entries, which get rwm as runc gives them
+#   add(pid)          put a process in every hierarchy (the unified one too)
+#   update(res)       apply() for `update`: only what is set, devices only if given
+#   freeze()/thaw()/paused(), pids(), stats(), oom_count(), kill(sig), destroy()
+#   to_state()        plain JSON; manager_from_state() rebuilds the manager from
+#                     it without reading mountinfo (state/kill/delete stay cheap)
+#
+# Decisions live in pure planners (plan_resource_writes, effective_device_rules,
+# device_program) that the unit tests read; the manager only writes files.
+# A resource whose controller or file the host lacks is an Error naming the
+# field: refusing beats a limit that silently does not exist.
+#
+# cgroupsPath: absolute = from each hierarchy's root; relative = below the
+# runtime's own cgroup in each hierarchy (runc's rule); empty = /minirun/<id>
+# (runc puts an empty path below its own cgroup, which on v2 breaks the
+# no-internal-processes rule when the runtime's cgroup holds processes, and
+# scatters containers over callers' session cgroups). With the systemd driver
+# the form is slice:prefix:name (empty: system.slice:minirun:<id>).
+#
+# Wiring: plan_cgroup (section 14) picks the manager at planning and refuses
+# limits the host lacks; create_container (section 17) makes and fills the
+# cgroup before clone and adds the joiner before it unshares the cgroup
+# namespace; exec adds its stage; kill --all, delete, update, pause, resume,
+# ps and events act through the manager rebuilt from state.json, once
+# check_container_cgroup() has shown it is the container's.
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+DEFAULT_CGROUP_PARENT = "/minirun"
+CGROUP_RETRY_SECONDS = 2.0
 
 
-def plan_cgroup_mount():
-    """('v2', None) or ('v1', [(name, host_dir)], [(link, target)]), from the host's view."""
-    mounts = []
-    with open("/proc/self/mountinfo") as info:
+class CgroupLayout:
+    """kind: "v1" | "hybrid" | "v2"; unified: the cgroup2 mount point or None;
+    hierarchies: {v1 mount point: (mount root, frozenset of controllers)}
+    (named hierarchies such as name=systemd appear with that name)."""
+
+    __slots__ = ("kind", "unified", "unified_root", "hierarchies")
+
+    def controllers(self):
+        return {c: mp for mp, (_, ctrls) in self.hierarchies.items() for c in ctrls}
+
+
+def detect_cgroup_layout(mountinfo="/proc/self/mountinfo"):
+    layout = CgroupLayout()
+    layout.unified, layout.unified_root, layout.hierarchies = None, "/", {}
+    with open(mountinfo) as info:
         for line in info:
             fields = line.split()
             dash = fields.index("-")
-            mountpoint, root, fstype, superopts = fields[4], fields[3], fields[dash + 1], fields[dash + 3]
-            if mountpoint == "/sys/fs/cgroup" and fstype == "cgroup2":
-                return ("v2", None, None)
-            if mountpoint.startswith("/sys/fs/cgroup/") and fstype in ("cgroup", "cgroup2"):
-                mounts.append((mountpoint, root, fstype, set(superopts.split(","))))
+            root, mountpoint, fstype = fields[3], fields[4], fields[dash + 1]
+            if fstype == "cgroup2" and layout.unified is None and mountpoint.startswith(CGROUP_ROOT):
+                layout.unified, layout.unified_root = mountpoint, root
+            elif fstype == "cgroup":
+                opts = fields[dash + 3].split(",")
+                ctrls = frozenset(o for o in opts if o in V1_CONTROLLERS or o.startswith("name="))
+                if ctrls:
+                    layout.hierarchies[mountpoint] = (root, ctrls)
+    if layout.hierarchies:
+        layout.kind = "hybrid" if layout.unified else "v1"
+    elif layout.unified:
+        layout.kind = "v2"
+    else:
+        raise Error("cgroups: no cgroup filesystem is mounted under %s" % CGROUP_ROOT)
+    return layout
+
+
+V1_CONTROLLERS = ("cpuset", "cpu", "cpuacct", "memory", "devices", "freezer", "blkio", "pids", "hugetlb",
+                  "net_cls", "net_prio", "perf_event", "rdma", "misc")
+
+
+def own_cgroups(path="/proc/self/cgroup"):
+    """{controller or name=X: path, "": unified path} of the calling process."""
     own = {}
-    with open("/proc/self/cgroup") as groups:
+    with open(path) as groups:
         for line in groups:
-            hierarchy, controllers, path = line.rstrip("\n").split(":", 2)
-            own[frozenset(controllers.split(",")) if controllers else "unified"] = path
-    binds = []
-    for mountpoint, root, fstype, superopts in mounts:
-        if fstype == "cgroup2":
-            path = own.get("unified")
-        else:
-            path = next((p for ctrl, p in own.items() if ctrl != "unified" and ctrl <= superopts), None)
-        if path is None:
+            _, controllers, cgroup = line.rstrip("\n").split(":", 2)
+            for ctrl in controllers.split(",") if controllers else [""]:
+                own[ctrl] = cgroup
+    return own
+
+
+def _join_cgroup(mountpoint, mount_root, cgroup):
+    """Directory of `cgroup` (a path as /proc/PID/cgroup shows it) under a mount
+    whose root is `mount_root` (not "/" when a parent's cgroup was bind-mounted)."""
+    if mount_root != "/" and (cgroup == mount_root or cgroup.startswith(mount_root + "/")):
+        cgroup = cgroup[len(mount_root):]
+    return os.path.normpath(mountpoint + "/" + cgroup.lstrip("/")).rstrip("/") or "/"
+
+
+def resolve_cgroup_path(cgroups_path, container_id, own_path):
+    """linux.cgroupsPath -> the cgroup (absolute, from a hierarchy's root) for a
+    runtime whose own cgroup there is `own_path`."""
+    if not cgroups_path:
+        return DEFAULT_CGROUP_PARENT + "/" + container_id
+    if cgroups_path.startswith("/"):
+        path = os.path.normpath(cgroups_path)
+    else:
+        path = os.path.normpath(os.path.join(own_path or "/", cgroups_path))
+        base = (own_path or "/").rstrip("/") + "/"
+        if not (path + "/").startswith(base):
+            raise Error("linux.cgroupsPath: %r leaves the runtime's own cgroup" % cgroups_path)
+    if path == "/":
+        raise Error("linux.cgroupsPath: %r is the root cgroup" % cgroups_path)
+    return path
+
+
+def expand_slice(slice_name):
+    """systemd's slice naming: a-b-c.slice lives at /a.slice/a-b.slice/a-b-c.slice."""
+    if not slice_name.endswith(".slice") or "/" in slice_name:
+        raise Error("linux.cgroupsPath: %r is not a slice name" % slice_name)
+    stem = slice_name[:-len(".slice")]
+    if stem == "-":
+        return "/"
+    if not stem or stem.startswith("-") or stem.endswith("-") or "--" in stem:
+        raise Error("linux.cgroupsPath: %r is not a valid slice name" % slice_name)
+    path, prefix = "", ""
+    for part in stem.split("-"):
+        prefix = prefix + "-" + part if prefix else part
+        path += "/" + prefix + ".slice"
+    return path
+
+
+def parse_systemd_path(cgroups_path, container_id):
+    """slice:prefix:name -> (slice, unit name, cgroup path); empty -> system.slice:minirun:ID."""
+    if not cgroups_path:
+        cgroups_path = "system.slice:minirun:" + container_id
+    parts = cgroups_path.split(":")
+    if len(parts) != 3:
+        raise Error("linux.cgroupsPath: %r: the systemd driver expects slice:prefix:name" % cgroups_path)
+    slice_name, prefix, name = parts
+    slice_name = slice_name or "system.slice"
+    if name.endswith(".slice"):
+        raise Error("linux.cgroupsPath: %r: a slice as the container's unit is not supported" % cgroups_path)
+    unit = "%s-%s.scope" % (prefix, name) if prefix else name + ".scope"
+    if not name or "/" in unit:
+        raise Error("linux.cgroupsPath: %r: bad unit name" % cgroups_path)
+    return slice_name, unit, expand_slice(slice_name).rstrip("/") + "/" + unit
+
+
+def cgroup_manager(layout, cgroups_path, container_id, systemd=False, own=None):
+    """The manager for a new container (nothing is created yet)."""
+    own = own_cgroups() if own is None else own
+    if systemd:
+        slice_name, unit, path = parse_systemd_path(cgroups_path, container_id)
+        paths = {key: path for key in _hierarchy_keys(layout)}
+        return SystemdCgroupManager(layout.kind, _layout_dirs(layout, paths), slice_name, unit)
+    paths = {}
+    for key in _hierarchy_keys(layout):
+        ctrl = "" if key == "" else sorted(layout.hierarchies[key][1])[0]
+        paths[key] = resolve_cgroup_path(cgroups_path, container_id, own.get(ctrl, "/"))
+    return CgroupfsManager(layout.kind, _layout_dirs(layout, paths))
+
+
+def _hierarchy_keys(layout):
+    return list(layout.hierarchies) + ([""] if layout.unified else [])
+
+
+def _layout_dirs(layout, paths):
+    """[(directory, controllers or None for the unified hierarchy, mount point)]."""
+    dirs = [(_join_cgroup(mp, root, paths[mp]), sorted(ctrls), mp) for mp, (root, ctrls) in layout.hierarchies.items()]
+    if layout.unified:
+        dirs.append((_join_cgroup(layout.unified, layout.unified_root, paths[""]), None, layout.unified))
+    return dirs
+
+
+def manager_from_state(state):
+    """Rebuild a manager from to_state()'s dict (stored in state.json)."""
+    dirs = [(d, ctrls, mp) for d, ctrls, mp in state["dirs"]]
+    if state.get("driver") == "systemd":
+        return SystemdCgroupManager(state["layout"], dirs, state["slice"], state["unit"], state.get("started"))
+    return CgroupfsManager(state["layout"], dirs)
+
+
+def cgroup_version_on_host(layout, v2_controllers):
+    """version_of(controller) for planning: 1, 2 or None from the host's facts alone."""
+    v1 = layout.controllers()
+
+    def version_of(ctrl):
+        if ctrl in v1:
+            return 1
+        if layout.unified and ctrl in v2_controllers:
+            return 2
+        return 2 if layout.kind == "v2" else None
+    return version_of
+
+
+def check_cgroup_controllers(res, layout, v2_controllers, field="linux.resources"):
+    """A limit whose controller this host lacks is refused at planning, naming it."""
+    version_of = cgroup_version_on_host(layout, v2_controllers)
+    for name, ctrl, _files in plan_resource_writes(res, version_of, field):
+        version = version_of(ctrl)
+        if version is None or (version == 2 and ctrl not in v2_controllers):
+            raise ConfigError(name, "this host has no %s cgroup controller" % ctrl)
+
+
+# --- what each resource writes ------------------------------------------------
+
+
+def shares_to_weight(shares):
+    """cpu.shares (2..262144) -> cpu.weight (1..10000), the linear map runc and
+    crun < 1.15 use and that Docker/podman users' numbers are tuned to."""
+    if not shares:
+        return 0
+    shares = max(2, min(262144, shares))
+    return 1 + ((shares - 2) * 9999) // 262142
+
+
+def weight_to_shares(weight):
+    """The inverse map, for reporting a v2 cpu.weight as shares."""
+    if not weight:
+        return 0
+    return 2 + ((max(1, min(10000, weight)) - 1) * 262142) // 9999
+
+
+def blkio_weight_to_io_weight(weight):
+    """blkio.weight (10..1000) -> io.weight (1..10000), as runc converts it."""
+    return 1 + ((max(10, min(1000, weight)) - 10) * 9999) // 990
+
+
+def _max(value):
+    return "max" if value == -1 else str(value)
+
+
+def plan_resource_writes(res, version_of, field="linux.resources"):
+    """Resources -> [(field, controller, [(file, value), ...])]: the files to write
+    in order, each with alternatives tried in turn when a file does not exist
+    (BFQ kernels name the weights blkio.bfq.weight / io.bfq.weight).
+    version_of(controller) says where a controller lives: 1, 2 or None (absent;
+    the write is still planned, and the manager refuses it naming the field).
+    Devices are not here: see effective_device_rules()."""
+    writes = []
+
+    def put(name, ctrl, *files):
+        writes.append((field + "." + name, ctrl, list(files)))
+
+    def lacks(name, why):
+        raise Error("%s.%s: %s" % (field, name, why))
+
+    m = res.memory
+    if version_of("memory") == 2:
+        if m.limit is not None:
+            put("memory.limit", "memory", ("memory.max", _max(m.limit)))
+        if m.reservation is not None:
+            put("memory.reservation", "memory", ("memory.low", _max(m.reservation)))
+        if m.swap is not None:
+            # OCI's swap is memory+swap (v1's memsw); v2's memory.swap.max is swap alone.
+            if m.swap == -1:
+                swap = "max"
+            elif m.limit is None or m.limit == -1:
+                lacks("memory.swap", "on cgroup v2 a memory+swap limit needs memory.limit too")
+            else:
+                swap = str(m.swap - m.limit)
+            put("memory.swap", "memory", ("memory.swap.max", swap))
+        if m.swappiness is not None:
+            lacks("memory.swappiness", "cgroup v2 has no per-cgroup swappiness")
+        if m.disable_oom_killer:
+            lacks("memory.disableOOMKiller", "cgroup v2 cannot disable the OOM killer")
+    else:
+        # memsw before the limit when raising both is handled by the manager's retry.
+        if m.limit is not None:
+            put("memory.limit", "memory", ("memory.limit_in_bytes", str(m.limit)))
+        if m.swap is not None:
+            put("memory.swap", "memory", ("memory.memsw.limit_in_bytes", str(m.swap)))
+        if m.reservation is not None:
+            put("memory.reservation", "memory", ("memory.soft_limit_in_bytes", str(m.reservation)))
+        if m.swappiness is not None:
+            put("memory.swappiness", "memory", ("memory.swappiness", str(m.swappiness)))
+        if m.disable_oom_killer:
+            put("memory.disableOOMKiller", "memory", ("memory.oom_control", "1"))
+    c = res.cpu
+    if version_of("cpu") == 2:
+        if c.shares is not None:
+            put("cpu.shares", "cpu", ("cpu.weight", str(shares_to_weight(c.shares))))
+        if c.quota is not None or c.period is not None:
+            quota = "max" if c.quota in (None, -1) else str(c.quota)
+            put("cpu.quota" if c.quota is not None else "cpu.period", "cpu",
+                ("cpu.max", "%s %d" % (quota, c.period or 100000)))
+        if c.burst is not None:
+            put("cpu.burst", "cpu", ("cpu.max.burst", str(c.burst)))
+        if c.realtime_runtime is not None or c.realtime_period is not None:
+            lacks("cpu.realtimeRuntime" if c.realtime_runtime is not None else "cpu.realtimePeriod",
+                  "cgroup v2 has no real-time CPU budget")
+        if c.idle is not None:
+            put("cpu.idle", "cpu", ("cpu.idle", str(c.idle)))
+    else:
+        if c.shares is not None:
+            put("cpu.shares", "cpu", ("cpu.shares", str(c.shares)))
+        if c.period is not None:
+            put("cpu.period", "cpu", ("cpu.cfs_period_us", str(c.period)))
+        if c.quota is not None:
+            put("cpu.quota", "cpu", ("cpu.cfs_quota_us", str(c.quota)))
+        if c.burst is not None:
+            put("cpu.burst", "cpu", ("cpu.cfs_burst_us", str(c.burst)))
+        if c.realtime_period is not None:
+            put("cpu.realtimePeriod", "cpu", ("cpu.rt_period_us", str(c.realtime_period)))
+        if c.realtime_runtime is not None:
+            put("cpu.realtimeRuntime", "cpu", ("cpu.rt_runtime_us", str(c.realtime_runtime)))
+        if c.idle is not None:
+            put("cpu.idle", "cpu", ("cpu.idle", str(c.idle)))
+    if c.cpus is not None:
+        put("cpu.cpus", "cpuset", ("cpuset.cpus", c.cpus))
+    if c.mems is not None:
+        put("cpu.mems", "cpuset", ("cpuset.mems", c.mems))
+    if res.pids is not None:
+        put("pids.limit", "pids", ("pids.max", _max(res.pids)))
+    b = res.block_io
+    if version_of("blkio") == 1 or (version_of("io") != 2 and b.is_set()):
+        if b.weight is not None:
+            put("blockIO.weight", "blkio", ("blkio.weight", str(b.weight)), ("blkio.bfq.weight", str(b.weight)))
+        if b.leaf_weight is not None:
+            put("blockIO.leafWeight", "blkio", ("blkio.leaf_weight", str(b.leaf_weight)))
+        for major, minor, weight, leaf in b.weight_device:
+            if weight is not None:
+                put("blockIO.weightDevice", "blkio", ("blkio.weight_device", "%d:%d %d" % (major, minor, weight)),
+                    ("blkio.bfq.weight_device", "%d:%d %d" % (major, minor, weight)))
+            if leaf is not None:
+                put("blockIO.weightDevice", "blkio",
+                    ("blkio.leaf_weight_device", "%d:%d %d" % (major, minor, leaf)))
+        for key, major, minor, rate in b.throttle:
+            put("blockIO." + key, "blkio", ("blkio.throttle." + BLKIO_THROTTLE[key][0], "%d:%d %d" % (major, minor, rate)))
+    else:
+        if b.weight is not None:
+            put("blockIO.weight", "io", ("io.bfq.weight", str(b.weight)),
+                ("io.weight", "default %d" % blkio_weight_to_io_weight(b.weight)))
+        if b.leaf_weight is not None:
+            lacks("blockIO.leafWeight", "cgroup v2 has no leaf weight")
+        for major, minor, weight, leaf in b.weight_device:
+            if leaf is not None:
+                lacks("blockIO.weightDevice", "cgroup v2 has no leaf weight")
+            put("blockIO.weightDevice", "io", ("io.bfq.weight", "%d:%d %d" % (major, minor, weight)),
+                ("io.weight", "%d:%d %d" % (major, minor, blkio_weight_to_io_weight(weight))))
+        for key, major, minor, rate in b.throttle:
+            put("blockIO." + key, "io", ("io.max", "%d:%d %s=%s" % (major, minor, BLKIO_THROTTLE[key][1], rate or "max")))
+    for size, limit in res.hugepage_limits:
+        suffix = "max" if version_of("hugetlb") == 2 else "limit_in_bytes"
+        put("hugepageLimits", "hugetlb", ("hugetlb.%s.%s" % (size, suffix), str(limit)))
+    if res.network.class_id is not None:
+        put("network.classID", "net_cls", ("net_cls.classid", str(res.network.class_id)))
+    for name, priority in res.network.priorities:
+        put("network.priorities", "net_prio", ("net_prio.ifpriomap", "%s %d" % (name, priority)))
+    for device, handles, objects in res.rdma:
+        put("rdma." + device, "rdma", ("rdma.max", "%s hca_handle=%s hca_object=%s" % (
+            device, "max" if handles is None else handles, "max" if objects is None else objects)))
+    for key, value in sorted(res.unified.items()):
+        ctrl = key.split(".", 1)[0]
+        if version_of(ctrl) == 1 or (version_of(ctrl) is None and version_of("memory") == 1):
+            lacks("unified." + key, "unified resources need cgroup v2 (the %s controller here is not on it)" % ctrl)
+        put("unified." + key, ctrl, (key, value))
+    return writes
+
+
+# --- device rules ---------------------------------------------------------------
+# runc appends its own list of always-allowed devices to the config's rules
+# (engines send a full list anyway, starting with deny-all), and then an rwm
+# rule for each linux.devices node. minirun does the same so a config without
+# rules still gets a device cgroup: deny everything except mknod (the node is
+# useless without open) and the devices every container gets. The host console
+# (5:1) is NOT in it: /dev/console inside is a bind of a pty (136:*).
+# Later rules win, as in runc's rule emulator.
+
+DEFAULT_DEVICE_RULES = (
+    ("c", None, None, "m"), ("b", None, None, "m"),
+    ("c", 1, 3, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 7, "rwm"),     # null, zero, full
+    ("c", 1, 8, "rwm"), ("c", 1, 9, "rwm"), ("c", 5, 0, "rwm"),     # random, urandom, tty
+    ("c", 5, 2, "rwm"), ("c", 136, None, "rwm"),                    # ptmx, pts/*
+    ("c", 10, 200, "rwm"),                                          # net/tun, as runc allows it
+)
+
+
+def effective_device_rules(rules, nodes=()):
+    """[deny all] + the config's rules + runc's defaults + rwm for each linux.devices node."""
+    out = [DeviceRule(False)]
+    out += list(rules or ())
+    out += [DeviceRule(True, kind, major, minor, access) for kind, major, minor, access in DEFAULT_DEVICE_RULES]
+    for node in nodes:
+        if node.kind in ("c", "u", "b"):
+            out.append(DeviceRule(True, "b" if node.kind == "b" else "c", node.major, node.minor, "rwm"))
+    return out
+
+
+def v1_device_writes(rules):
+    """The (file, line) pairs that set a v1 devices cgroup to `rules`."""
+    writes = []
+    for rule in rules:
+        if rule.kind == "a":
+            # "a" resets the cgroup's default and drops its exceptions; the kernel
+            # wants it without numbers.
+            writes.append(("devices.allow" if rule.allow else "devices.deny", "a"))
             continue
-        relative = path[len(root):] if root != "/" and path.startswith(root) else path
-        binds.append((os.path.basename(mountpoint), mountpoint + relative.rstrip("/")))
-    links = []
+        line = "%s %s:%s %s" % (rule.kind, "*" if rule.major is None else rule.major,
+                                "*" if rule.minor is None else rule.minor, rule.access)
+        writes.append(("devices.allow" if rule.allow else "devices.deny", line))
+    return writes
+
+
+# --- the cgroupfs manager ---------------------------------------------------------
+
+
+def _read(path):
+    with open(path) as handle:
+        return handle.read()
+
+
+def _write(path, value):
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
-        for entry in os.scandir("/sys/fs/cgroup"):
-            if entry.is_symlink():
-                links.append((entry.name, os.readlink(entry.path)))
+        os.write(fd, value.encode() if isinstance(value, str) else value)
+    finally:
+        os.close(fd)
+
+
+def _sleep(seconds):
+    import time
+    time.sleep(seconds)
+
+
+class CgroupfsManager:
+    """The container's cgroup in every hierarchy, managed through cgroupfs.
+    dirs: [(directory, [controllers] or None for the unified hierarchy, mount point)]."""
+
+    driver = "cgroupfs"
+
+    def __init__(self, layout_kind, dirs):
+        self.layout = layout_kind
+        self.dirs = [(d, ctrls, mp) for d, ctrls, mp in dirs]
+        self._v2_controllers = None
+
+    # -- where things are
+    @property
+    def unified_dir(self):
+        return next((d for d, ctrls, _ in self.dirs if ctrls is None), None)
+
+    def controller_dir(self, ctrl):
+        for d, ctrls, _ in self.dirs:
+            if ctrls is not None and ctrl in ctrls:
+                return d
+        if self.unified_dir and ctrl in self.v2_controllers():
+            return self.unified_dir
+        return None
+
+    def v2_controllers(self):
+        if self._v2_controllers is None:
+            self._v2_controllers = set()
+            unified = self.unified_dir
+            if unified:
+                for place in (unified, os.path.dirname(unified)):
+                    try:
+                        self._v2_controllers = set(_read(place + "/cgroup.controllers").split())
+                        break
+                    except OSError:
+                        continue
+        return self._v2_controllers
+
+    def version_of(self, ctrl):
+        for d, ctrls, _ in self.dirs:
+            if ctrls is not None and ctrl in ctrls:
+                return 1
+        if self.unified_dir and ctrl in self.v2_controllers():
+            return 2
+        if self.layout == "v2" and ctrl in ("memory", "cpu", "io", "pids", "cpuset", "hugetlb", "rdma", "misc"):
+            return 2       # absent here, but v2 is where it would be: plan v2 files, refuse on write
+        return None
+
+    def to_state(self):
+        return {"driver": self.driver, "layout": self.layout, "dirs": [list(x) for x in self.dirs]}
+
+    # -- lifecycle
+    def create(self):
+        """Make the directories (parents too), v2 controllers enabled on the way down."""
+        self._make_dirs(enable_controllers=True)
+
+    def _make_dirs(self, enable_controllers):
+        for d, ctrls, mountpoint in self.dirs:
+            relative = os.path.relpath(d, mountpoint)
+            current = mountpoint
+            for part in relative.split("/") if relative != "." else ():
+                if ctrls is None and enable_controllers:
+                    self._enable_controllers(current)
+                parent, current = current, current + "/" + part
+                try:
+                    os.mkdir(current, 0o755)
+                except FileExistsError:
+                    continue
+                except OSError as exc:
+                    raise Error("cgroups: cannot create %s: %s" % (current, os_error_text(exc))) from None
+                if ctrls is not None and "cpuset" in ctrls:
+                    self._seed_cpuset(parent, current)
+        self._v2_controllers = None
+
+    @staticmethod
+    def _enable_controllers(directory):
+        try:
+            available = _read(directory + "/cgroup.controllers").split()
+            enabled = set(_read(directory + "/cgroup.subtree_control").split())
+        except OSError:
+            return
+        wanted = [c for c in available if c not in enabled]
+        if not wanted:
+            return
+        try:
+            _write(directory + "/cgroup.subtree_control", " ".join("+" + c for c in wanted))
+        except OSError:
+            # One by one: a controller the parent cannot delegate (EBUSY on a cgroup
+            # with processes of its own) must not stop the others. A resource that
+            # needs a missing one is refused by apply(), naming it.
+            for ctrl in wanted:
+                try:
+                    _write(directory + "/cgroup.subtree_control", "+" + ctrl)
+                except OSError:
+                    pass
+
+    @staticmethod
+    def _seed_cpuset(parent, child):
+        # A new v1 cpuset is empty and refuses tasks until cpus and mems are set.
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            try:
+                if not _read(child + "/" + name).strip():
+                    _write(child + "/" + name, _read(parent + "/" + name).strip() or "\n")
+            except OSError as exc:
+                raise Error("cgroups: cannot seed %s/%s: %s" % (child, name, os_error_text(exc))) from None
+
+    def add(self, pid):
+        for d, _, _ in self.dirs:
+            try:
+                _write(d + "/cgroup.procs", str(pid))
+            except OSError as exc:
+                raise Error("cgroups: cannot move process %d into %s: %s" % (pid, d, os_error_text(exc))) from None
+
+    def apply(self, res, nodes=(), field="linux.resources"):
+        """Write every limit in `res` and the device rules (always)."""
+        self._write_resources(res, field)
+        self._apply_devices(effective_device_rules(res.devices, nodes), field + ".devices")
+
+    def update(self, res, field="resources"):
+        if res.memory.check_before_update and res.memory.limit not in (None, -1):
+            usage = self._memory_usage()
+            if usage is not None and res.memory.limit < usage:
+                raise Error("%s.memory.limit: %d is below the current usage of %d bytes"
+                            % (field, res.memory.limit, usage))
+        self._write_resources(res, field)
+        if res.devices is not None:
+            self._apply_devices(effective_device_rules(res.devices), field + ".devices")
+
+    def _memory_usage(self):
+        d = self.controller_dir("memory")
+        for name in ("memory.current", "memory.usage_in_bytes"):
+            try:
+                return int(_read("%s/%s" % (d, name)))
+            except (OSError, TypeError, ValueError):
+                continue
+        return None
+
+    def _write_resources(self, res, field):
+        pending = []
+        for name, ctrl, files in plan_resource_writes(res, self.version_of, field):
+            d = self.controller_dir(ctrl)
+            if d is None:
+                raise Error("%s: this host has no %s cgroup controller" % (name, ctrl))
+            pending.append((name, d, files))
+        # Pairs the kernel checks against each other (v1 memory limit <= memsw,
+        # cfs quota vs period, rt runtime vs period) can fail in one order and
+        # succeed in the other: retry the failures once after the rest.
+        for attempt in (0, 1):
+            failed = []
+            for name, d, files in pending:
+                error = self._write_first(d, files)
+                if error is not None:
+                    failed.append((name, d, files, error))
+            if not failed:
+                return
+            if attempt == 1 or len(failed) == len(pending):
+                name, d, files, error = failed[0]
+                raise Error("%s: %s" % (name, error))
+            pending = [(name, d, files) for name, d, files, _ in failed]
+
+    @staticmethod
+    def _write_first(d, files):
+        missing = []
+        for filename, value in files:
+            path = d + "/" + filename
+            try:
+                _write(path, value)
+                return None
+            except FileNotFoundError:
+                missing.append(filename)
+            except OSError as exc:
+                return "writing %r to %s: %s" % (value, path, os_error_text(exc))
+        return "this host's kernel has no %s in %s" % (" or ".join(missing), d)
+
+    def _apply_devices(self, rules, field):
+        d = self.controller_dir("devices")
+        if d is not None:
+            for filename, line in v1_device_writes(rules):
+                try:
+                    _write(d + "/" + filename, line)
+                except OSError as exc:
+                    raise Error("%s: writing %r to %s/%s: %s" % (field, line, d, filename, os_error_text(exc))) from None
+        elif self.unified_dir:
+            # v2, or a hybrid host without a v1 devices hierarchy: the kernel runs
+            # cgroup2 device programs for every task on any layout.
+            attach_device_program(self.unified_dir, device_program(rules), field)
+        else:
+            raise Error("%s: this host has no devices cgroup controller" % field)
+
+    # -- freezer
+    def _freezer(self):
+        d = self.controller_dir("freezer")
+        if d is not None:
+            return d, "freezer.state", "FROZEN", "THAWED"
+        if self.unified_dir and os.path.exists(self.unified_dir + "/cgroup.freeze"):
+            return self.unified_dir, "cgroup.freeze", "1", "0"
+        return None
+
+    def paused(self):
+        freezer = self._freezer()
+        if freezer is None:
+            return False
+        d, name, frozen, _ = freezer
+        try:
+            if name == "cgroup.freeze":
+                return "frozen 1" in _read(d + "/cgroup.events").splitlines()
+            return _read(d + "/" + name).strip() == frozen
+        except OSError:
+            return False
+
+    def freeze(self):
+        self._set_frozen(True)
+
+    def thaw(self):
+        self._set_frozen(False)
+
+    def _set_frozen(self, frozen):
+        freezer = self._freezer()
+        if freezer is None:
+            raise Error("cgroups: this host has no freezer (v1 freezer controller or v2 cgroup.freeze)")
+        d, name, on, off = freezer
+        value = on if frozen else off
+        waited = 0.0
+        while True:
+            try:
+                _write(d + "/" + name, value)
+                if name == "cgroup.freeze":
+                    state = "frozen 1" in _read(d + "/cgroup.events").splitlines()
+                    done = state == frozen
+                else:
+                    done = _read(d + "/" + name).strip() == value     # FREEZING while in progress
+            except OSError as exc:
+                raise Error("cgroups: %s %s: %s" % ("freezing" if frozen else "thawing", d, os_error_text(exc))) from None
+            if done:
+                return
+            if waited >= 5.0:
+                if frozen:
+                    _write(d + "/" + name, off)
+                raise Error("cgroups: %s did not %s in 5 s" % (d, "freeze" if frozen else "thaw"))
+            _sleep(0.005)
+            waited += 0.005
+
+    # -- processes
+    def _procs_dir(self):
+        for ctrl in ("freezer", "pids", "devices", "memory"):
+            d = self.controller_dir(ctrl)
+            if d is not None and d != self.unified_dir:
+                return d
+        return self.unified_dir or self.dirs[0][0]
+
+    def pids(self):
+        """Every process in the cgroup and its sub-cgroups (host pids)."""
+        found = []
+        for top, _, _ in os.walk(self._procs_dir()):
+            try:
+                found += [int(p) for p in _read(top + "/cgroup.procs").split()]
+            except FileNotFoundError:
+                continue
+        return found
+
+    def kill(self, signum):
+        """Signal every process in the cgroup. SIGKILL through v2's cgroup.kill where
+        the kernel has it (5.14+), atomically; otherwise with the cgroup frozen so no
+        process forks past the listing, and only pids the listing names."""
+        unified = self.unified_dir
+        # On hybrid hosts every process is in the unified hierarchy too, so its
+        # cgroup.kill reaches all of them.
+        # A paused container stays paused, except for SIGKILL: v1-frozen tasks
+        # cannot die until thawed (runc thaws too).
+        freezer = self._freezer()
+        was_paused = freezer is not None and self.paused()
+        if signum == 9 and unified and os.path.exists(unified + "/cgroup.kill"):
+            _write(unified + "/cgroup.kill", "1")
+            if was_paused:
+                self.thaw()
+            return
+        if freezer is not None and not was_paused:
+            self.freeze()
+        try:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, signum)
+                except ProcessLookupError:
+                    pass
+        finally:
+            if freezer is not None and (not was_paused or signum == 9):
+                self.thaw()
+
+    # -- reading
+    def oom_count(self):
+        """How many processes the OOM killer has killed in the cgroup (None: unknown)."""
+        d = self.controller_dir("memory")
+        if d is None:
+            return None
+        for name in ("memory.events", "memory.oom_control"):
+            try:
+                fields = dict(line.split() for line in _read("%s/%s" % (d, name)).splitlines() if " " in line)
+                return int(fields["oom_kill"])
+            except (OSError, KeyError, ValueError):
+                continue
+        return None
+
+    def stats(self):
+        """runc's `events --stats` data: cpu, memory, pids, blkio, hugetlb."""
+        return cgroup_stats(self)
+
+    def destroy(self):
+        """Remove every directory, sub-cgroups first; processes still exiting make
+        rmdir fail with EBUSY for a moment, so retry briefly."""
+        errors = []
+        for d, _, _ in self.dirs:
+            if not os.path.isdir(d):
+                continue
+            below = [top for top, _, _ in os.walk(d, topdown=False)]
+            for directory in below:
+                waited = 0.0
+                while True:
+                    try:
+                        os.rmdir(directory)
+                        break
+                    except FileNotFoundError:
+                        break
+                    except OSError as exc:
+                        if exc.errno == 16 and waited < CGROUP_RETRY_SECONDS:     # EBUSY
+                            _sleep(0.01)
+                            waited += 0.01
+                            continue
+                        errors.append("%s: %s" % (directory, os_error_text(exc)))
+                        break
+        if errors:
+            raise Error("cgroups: cannot remove " + "; ".join(errors))
+
+
+# ===========================================================================
+# 10. Cgroups: stats, the cgroup mount, a recorded cgroup
+# ===========================================================================
+# Contract. Three things built on a manager's directories: cgroup_stats() reads
+# the figures `events` reports (runc's field names, so `docker stats` reads them),
+# plan_cgroup_mount()/mount_cgroup() give the container a /sys/fs/cgroup that
+# shows its own cgroup, and check_container_cgroup() refuses a cgroup recorded
+# in state.json that is not the container's before anything acts through it.
+
+
+def _keyed(path):
+    """A 'key value' file as a dict of ints (memory.stat, cpu.stat, ...)."""
+    out = {}
+    try:
+        for line in _read(path).splitlines():
+            key, _, value = line.partition(" ")
+            if value.strip().lstrip("-").isdigit():
+                out[key] = int(value)
     except OSError:
         pass
-    return ("v1", binds, links)
+    return out
+
+
+def _int_file(path, default=0):
+    try:
+        text = _read(path).strip()
+    except OSError:
+        return default
+    if text == "max":
+        return (1 << 64) - 1
+    try:
+        return int(text)
+    except ValueError:
+        return default
+
+
+def cgroup_stats(manager):
+    v2 = manager.version_of
+    stats = {"cpu": {"usage": {}, "throttling": {}}, "memory": {}, "pids": {}, "blkio": {}, "hugetlb": {}}
+    cpu_dir = manager.controller_dir("cpu")
+    if v2("cpu") == 2 or (manager.layout == "v2" and manager.unified_dir):
+        raw = _keyed((cpu_dir or manager.unified_dir) + "/cpu.stat")
+        stats["cpu"]["usage"] = {"total": raw.get("usage_usec", 0) * 1000,
+                                 "kernel": raw.get("system_usec", 0) * 1000,
+                                 "user": raw.get("user_usec", 0) * 1000}
+        stats["cpu"]["throttling"] = {"periods": raw.get("nr_periods", 0),
+                                      "throttled_periods": raw.get("nr_throttled", 0),
+                                      "throttled_time": raw.get("throttled_usec", 0) * 1000}
+    else:
+        acct = manager.controller_dir("cpuacct")
+        if acct:
+            ticks = os.sysconf("SC_CLK_TCK")
+            usage = _keyed(acct + "/cpuacct.stat")
+            try:
+                percpu = [int(x) for x in _read(acct + "/cpuacct.usage_percpu").split()]
+            except OSError:
+                percpu = []
+            stats["cpu"]["usage"] = {"total": _int_file(acct + "/cpuacct.usage"), "percpu": percpu,
+                                     "kernel": usage.get("system", 0) * 1_000_000_000 // ticks,
+                                     "user": usage.get("user", 0) * 1_000_000_000 // ticks}
+        if cpu_dir:
+            raw = _keyed(cpu_dir + "/cpu.stat")
+            stats["cpu"]["throttling"] = {"periods": raw.get("nr_periods", 0),
+                                          "throttled_periods": raw.get("nr_throttled", 0),
+                                          "throttled_time": raw.get("throttled_time", 0)}
+    mem = manager.controller_dir("memory")
+    if mem and v2("memory") == 2:
+        raw = _keyed(mem + "/memory.stat")
+        events = _keyed(mem + "/memory.events")
+        stats["memory"] = {"cache": raw.get("file", 0), "raw": raw,
+                           "usage": {"usage": _int_file(mem + "/memory.current"),
+                                     "limit": _int_file(mem + "/memory.max"),
+                                     "max": _int_file(mem + "/memory.peak"), "failcnt": events.get("max", 0)},
+                           "swap_usage": {"usage": _int_file(mem + "/memory.swap.current"),
+                                          "limit": _int_file(mem + "/memory.swap.max")}}
+    elif mem:
+        raw = _keyed(mem + "/memory.stat")
+        stats["memory"] = {"cache": raw.get("cache", 0), "raw": raw,
+                           "usage": {"usage": _int_file(mem + "/memory.usage_in_bytes"),
+                                     "limit": _int_file(mem + "/memory.limit_in_bytes"),
+                                     "max": _int_file(mem + "/memory.max_usage_in_bytes"),
+                                     "failcnt": _int_file(mem + "/memory.failcnt")},
+                           "swap_usage": {"usage": _int_file(mem + "/memory.memsw.usage_in_bytes"),
+                                          "limit": _int_file(mem + "/memory.memsw.limit_in_bytes")}}
+    pids = manager.controller_dir("pids")
+    if pids:
+        stats["pids"] = {"current": _int_file(pids + "/pids.current"), "limit": _int_file(pids + "/pids.max")}
+    io = manager.controller_dir("io") if v2("io") == 2 else None
+    if io:
+        service_bytes, serviced = [], []
+        try:
+            lines = _read(io + "/io.stat").splitlines()
+        except OSError:
+            lines = []
+        for line in lines:
+            device, *pairs = line.split()
+            major, _, minor = device.partition(":")
+            values = dict(p.split("=", 1) for p in pairs if "=" in p)
+            for op, byte_key, io_key in (("Read", "rbytes", "rios"), ("Write", "wbytes", "wios")):
+                service_bytes.append({"major": int(major), "minor": int(minor), "op": op,
+                                      "value": int(values.get(byte_key, 0))})
+                serviced.append({"major": int(major), "minor": int(minor), "op": op,
+                                 "value": int(values.get(io_key, 0))})
+        stats["blkio"] = {"ioServiceBytesRecursive": service_bytes, "ioServicedRecursive": serviced}
+    elif manager.controller_dir("blkio"):
+        blkio = manager.controller_dir("blkio")
+        for key, name in (("ioServiceBytesRecursive", "blkio.throttle.io_service_bytes_recursive"),
+                          ("ioServicedRecursive", "blkio.throttle.io_serviced_recursive")):
+            entries = []
+            try:
+                lines = _read(blkio + "/" + name).splitlines()
+            except OSError:
+                lines = []
+            for line in lines:
+                parts = line.split()
+                if len(parts) == 3 and ":" in parts[0]:
+                    major, minor = parts[0].split(":")
+                    entries.append({"major": int(major), "minor": int(minor), "op": parts[1], "value": int(parts[2])})
+            stats["blkio"][key] = entries
+    huge = manager.controller_dir("hugetlb")
+    if huge:
+        v2_files = v2("hugetlb") == 2
+        for entry in sorted(os.listdir(huge)):
+            if entry.startswith("hugetlb.") and entry.endswith(".current" if v2_files else ".usage_in_bytes"):
+                size = entry.split(".")[1]
+                if v2_files:
+                    stats["hugetlb"][size] = {"usage": _int_file("%s/hugetlb.%s.current" % (huge, size)),
+                                              "max": _int_file("%s/hugetlb.%s.max" % (huge, size)),
+                                              "failcnt": _keyed("%s/hugetlb.%s.events" % (huge, size)).get("max", 0)}
+                else:
+                    stats["hugetlb"][size] = {"usage": _int_file("%s/hugetlb.%s.usage_in_bytes" % (huge, size)),
+                                              "max": _int_file("%s/hugetlb.%s.max_usage_in_bytes" % (huge, size)),
+                                              "failcnt": _int_file("%s/hugetlb.%s.failcnt" % (huge, size))}
+    return stats
+
+
+# --- the `cgroup` mount inside the container ---------------------------------
+
+
+def plan_cgroup_mount(manager=None, layout=None, links=None):
+    """('v2', None, None) or ('v1', [(name, host_dir)], [(link, target)]).
+    v1/hybrid: one bind per hierarchy of the container's OWN cgroup (the
+    manager's directories; without a manager the runtime's own cgroup), so the
+    container never sees the host's root hierarchies. v2: a cgroup2 mount, which
+    the container's cgroup namespace roots at its own cgroup."""
+    layout = layout or detect_cgroup_layout()
+    if layout.kind == "v2":
+        return ("v2", None, None)
+    binds = []
+    if manager is not None:
+        for d, ctrls, mountpoint in manager.dirs:
+            binds.append((os.path.basename(mountpoint), d))
+    else:
+        own = own_cgroups()
+        for mountpoint, (root, ctrls) in layout.hierarchies.items():
+            path = own.get(sorted(ctrls)[0])
+            if path is not None:
+                binds.append((os.path.basename(mountpoint), _join_cgroup(mountpoint, root, path)))
+        if layout.unified and "" in own:
+            binds.append((os.path.basename(layout.unified), _join_cgroup(layout.unified, layout.unified_root, own[""])))
+    if links is None:
+        links = []
+        try:
+            for entry in os.scandir(CGROUP_ROOT):
+                if entry.is_symlink():
+                    links.append((entry.name, os.readlink(entry.path)))
+        except OSError:
+            pass
+    return ("v1", binds, list(links))
 
 
 def mount_cgroup(k, rootfs, mount):
     kind, binds, links = rootfs.cgroup_layout
+    """Mount the planned `cgroup` filesystem (rootfs.cgroup_layout) at mount.destination.
+    v1: the binds are read-only whenever the mount asks for ro (engines do for
+    every unprivileged container); a privileged container's rw mount keeps them rw."""
     target = make_target(k, rootfs.root, mount.destination, is_file=False)
     flags = mount.flags & ~MS_BIND
     if kind == "v2":
@@ -2789,15 +4067,641 @@ def mount_cgroup(k, rootfs, mount):
     for propagation in mount.propagation:
         k.mount(None, target, None, propagation)
 
+# --- a recorded cgroup, and exec's --cgroup ------------------------------------
+
+
+def check_container_cgroup(manager, cid, init, layout, others):
+    """Refuse a recorded cgroup (state.json) that is not this container's before
+    anything signals or removes through it: every directory must be below its
+    hierarchy's root, hold neither the runtime nor the host's init (`others`:
+    their /proc/PID/cgroup maps), and be either the proven init's own cgroup or
+    a cgroup named for this container (every engine's cgroupsPath ends in the
+    container's id) that holds the init when there is one."""
+    theirs = own_cgroups("/proc/%d/cgroup" % init) if init else None
+    for d, ctrls, mountpoint in manager.dirs:
+        if ctrls is None:
+            root = layout.unified_root if layout.unified == mountpoint else None
+            key = ""
+        else:
+            root = layout.hierarchies.get(mountpoint, (None,))[0]
+            key = ctrls[0] if ctrls else None
+        d = os.path.normpath(d)
+        if root is None or key is None or not d.startswith(mountpoint + "/"):
+            raise Error("container %s: the recorded cgroup %s is not a cgroup of this host" % (cid, d))
+
+        def holds(cgroups):
+            path = cgroups.get(key) if cgroups else None
+            if path is None:
+                return False
+            inside = _join_cgroup(mountpoint, root, path)
+            return inside == d or inside.startswith(d + "/")
+        if any(holds(other) for other in others):
+            raise Error("container %s: the recorded cgroup %s holds the runtime or the host's init; "
+                        "refusing to use it" % (cid, d))
+        own = theirs is not None and _join_cgroup(mountpoint, root, theirs.get(key, "/")) == d
+        named = cid in os.path.basename(d)
+        if not (own or (named and (theirs is None or holds(theirs)))):
+            raise Error("container %s: the recorded cgroup %s is not the container's (state file forged "
+                        "or stale); refusing to use it" % (cid, d))
+    return manager
+
+
+def exec_cgroup_dirs(manager, spec):
+    """The directories `exec` puts its process in: the container's cgroup, or
+    with --cgroup a sub-cgroup of it (PATH, or CONTROLLER[,CONTROLLER]:PATH for
+    some v1 hierarchies only), which must exist, as runc requires."""
+    dirs = [d for d, _, _ in manager.dirs]
+    if not spec:
+        return dirs
+    names, sep, path = spec.rpartition(":")
+    parts = path.strip("/").split("/")
+    if not path.strip("/") or any(p in ("", ".", "..") for p in parts):
+        raise UsageError("exec: --cgroup %r: expected a path inside the container's cgroup" % spec)
+    wanted = set(names.split(",")) if sep else None
+    matched, out = set(), []
+    for d, ctrls, _ in manager.dirs:
+        picked = wanted is None or (ctrls is not None and wanted & set(ctrls)) or \
+            (ctrls is None and ("" in wanted or manager.layout == "v2"))
+        if picked:
+            matched |= set(ctrls or [""]) & (wanted or set())
+            d = os.path.join(d, *parts)
+            if not os.path.isdir(d):
+                raise Error("exec: --cgroup: %s does not exist" % d)
+        out.append(d)
+    if wanted is not None and manager.layout != "v2" and not wanted <= matched:
+        raise UsageError("exec: --cgroup: no %s hierarchy" % ", ".join(sorted(wanted - matched)))
+    return out
+
+
 # ===========================================================================
-# 9. Security: capabilities, seccomp, LSMs
+# 11. Cgroups: device eBPF and the systemd driver
+# ===========================================================================
+# Contract. cgroup v2 has no devices.allow: the kernel asks a
+# BPF_PROG_TYPE_CGROUP_DEVICE program attached to the cgroup. device_program()
+# assembles one from the effective rules (pure; the unit tests run it in an
+# eBPF interpreter), attach_device_program() loads it with bpf(BPF_PROG_LOAD)
+# and attaches it with BPF_F_ALLOW_MULTI (so nested runtimes can add theirs)
+# before detaching the programs it replaces, as runc does on update.
+# This is eBPF (64-bit registers, 8-byte instructions), not the classic BPF of
+# the seccomp compiler in section 12, so it has its own assembler.
+#
+# The systemd driver puts the container in a transient scope (Delegate=yes)
+# started over D-Bus on the system bus: DBusConnection is a minimal client
+# (SASL EXTERNAL, the marshalling of the types StartTransientUnit needs).
+# Limits go both into unit properties (so systemd does not reset them on a
+# daemon-reload) and through cgroupfs like the cgroupfs driver.
+
+
+# struct bpf_insn opcodes used (class | op | source)
+EBPF_LDX_MEM_W = 0x61    # BPF_LDX | BPF_MEM | BPF_W
+EBPF_MOV64_K = 0xb7      # BPF_ALU64 | BPF_MOV | BPF_K
+EBPF_MOV64_X = 0xbf      # BPF_ALU64 | BPF_MOV | BPF_X
+EBPF_AND64_K = 0x57      # BPF_ALU64 | BPF_AND | BPF_K
+EBPF_RSH64_K = 0x77      # BPF_ALU64 | BPF_RSH | BPF_K
+EBPF_JNE_K = 0x55        # BPF_JMP | BPF_JNE | BPF_K
+EBPF_JNE_X = 0x5d        # BPF_JMP | BPF_JNE | BPF_X
+EBPF_EXIT = 0x95         # BPF_JMP | BPF_EXIT
+# struct bpf_cgroup_dev_ctx { u32 access_type /* access << 16 | type */; u32 major; u32 minor; }
+BPF_DEVCG_DEV_BLOCK, BPF_DEVCG_DEV_CHAR = 1, 2
+BPF_DEVCG_ACC = {"m": 1, "r": 2, "w": 4}
+
+
+class EbpfAssembler:
+    """Instructions as (code, dst, src, off, imm); jumps to labels are resolved
+    by assemble() (an offset counts instructions after the jump)."""
+
+    def __init__(self):
+        self.insns, self.labels, self.fixups = [], {}, []
+
+    def emit(self, code, dst=0, src=0, off=0, imm=0):
+        self.insns.append([code, dst, src, off, imm])
+
+    def jump(self, code, dst, imm, label, src=0):
+        self.fixups.append((len(self.insns), label))
+        self.emit(code, dst, src, 0, imm)
+
+    def label(self, name):
+        self.labels[name] = len(self.insns)
+
+    def program(self):
+        for index, name in self.fixups:
+            self.insns[index][3] = self.labels[name] - index - 1
+        return [tuple(i) for i in self.insns]
+
+
+def ebpf_bytes(program):
+    """(code, dst, src, off, imm) tuples -> the kernel's struct bpf_insn array."""
+    import struct
+    return b"".join(struct.pack("<BBhi", code, (src << 4) | dst, off, imm) for code, dst, src, off, imm in program)
+
+
+def device_program(rules):
+    """Effective device rules -> an eBPF program returning 1 (allow) or 0 (deny).
+    Later rules win, so the program tests them last to first and the first match
+    decides; a rule matching everything ends the list (it is the default)."""
+    asm = EbpfAssembler()
+    asm.emit(EBPF_LDX_MEM_W, 2, 1, 0)          # r2 = access_type
+    asm.emit(EBPF_MOV64_X, 3, 2)               # r3 = access_type
+    asm.emit(EBPF_AND64_K, 2, imm=0xFFFF)      # r2 = device type
+    asm.emit(EBPF_RSH64_K, 3, imm=16)          # r3 = requested access bits
+    asm.emit(EBPF_LDX_MEM_W, 4, 1, 4)          # r4 = major
+    asm.emit(EBPF_LDX_MEM_W, 5, 1, 8)          # r5 = minor
+    default = 0
+    for n, rule in enumerate(reversed(rules)):
+        every_access = set(rule.access) == set("rwm")
+        if rule.kind == "a" and rule.major is None and rule.minor is None and every_access:
+            default = 1 if rule.allow else 0
+            break
+        skip = "next%d" % n
+        if rule.kind != "a":
+            asm.jump(EBPF_JNE_K, 2, BPF_DEVCG_DEV_BLOCK if rule.kind == "b" else BPF_DEVCG_DEV_CHAR, skip)
+        if not every_access:
+            bits = sum(BPF_DEVCG_ACC[ch] for ch in rule.access)
+            asm.emit(EBPF_MOV64_X, 1, 3)               # r1 = requested
+            asm.emit(EBPF_AND64_K, 1, imm=bits)        # r1 &= allowed by the rule
+            asm.jump(EBPF_JNE_X, 1, 0, skip, src=3)    # the rule covers only part of the request
+        if rule.major is not None:
+            asm.jump(EBPF_JNE_K, 4, rule.major, skip)
+        if rule.minor is not None:
+            asm.jump(EBPF_JNE_K, 5, rule.minor, skip)
+        asm.emit(EBPF_MOV64_K, 0, imm=1 if rule.allow else 0)
+        asm.emit(EBPF_EXIT)
+        asm.label(skip)
+    asm.emit(EBPF_MOV64_K, 0, imm=default)
+    asm.emit(EBPF_EXIT)
+    return asm.program()
+
+
+# bpf(2) commands and constants
+BPF_PROG_LOAD, BPF_PROG_ATTACH, BPF_PROG_DETACH = 5, 8, 9
+BPF_PROG_GET_FD_BY_ID, BPF_PROG_QUERY = 13, 16
+BPF_PROG_TYPE_CGROUP_DEVICE = 15
+BPF_CGROUP_DEVICE = 6
+BPF_F_ALLOW_MULTI = 2
+BPF_SYSCALL = {"x86_64": 321, "aarch64": 280}
+
+_BPF = None
+
+
+def bpf(cmd, attr):
+    """bpf(cmd, attr, len(attr)) through ctypes, set up on first use; attr is a
+    mutable ctypes buffer. Returns the result or raises OSError."""
+    global _BPF
+    import ctypes
+    if _BPF is None:
+        number = BPF_SYSCALL.get(os.uname().machine)
+        if number is None:
+            raise Error("cgroups: bpf() on %s is not supported" % os.uname().machine)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        _BPF = (libc.syscall, number)
+    syscall, number = _BPF
+    result = syscall(ctypes.c_long(number), ctypes.c_long(cmd), attr, ctypes.c_long(ctypes.sizeof(attr)))
+    if result < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+    return result
+
+
+def attach_device_program(cgroup_dir, program, field="linux.resources.devices"):
+    import ctypes
+    import struct
+    code = ebpf_bytes(program)
+    insns = ctypes.create_string_buffer(code, len(code))
+    license_ = ctypes.create_string_buffer(b"Apache")
+    log = ctypes.create_string_buffer(65536)
+
+    def load():
+        attr = ctypes.create_string_buffer(struct.pack(
+            "<IIQQIIQ", BPF_PROG_TYPE_CGROUP_DEVICE, len(program), ctypes.addressof(insns),
+            ctypes.addressof(license_), 1, len(log), ctypes.addressof(log)), 128)
+        return bpf(BPF_PROG_LOAD, attr)
+
+    try:
+        try:
+            prog = load()
+        except OSError as exc:
+            if exc.errno != 1:      # EPERM: kernels before 5.11 charge BPF to RLIMIT_MEMLOCK
+                raise
+            import resource
+            resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+            prog = load()
+    except OSError as exc:
+        verifier = log.value.decode(errors="replace").strip().splitlines()
+        raise Error("%s: loading the device eBPF program: %s%s" % (
+            field, os_error_text(exc), (" (" + verifier[-1] + ")") if verifier else "")) from None
+    cgroup = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        old = _query_device_programs(cgroup)
+        attr = ctypes.create_string_buffer(struct.pack("<IIII", cgroup, prog, BPF_CGROUP_DEVICE, BPF_F_ALLOW_MULTI), 128)
+        try:
+            bpf(BPF_PROG_ATTACH, attr)
+        except OSError as exc:
+            raise Error("%s: attaching the device eBPF program to %s: %s" % (field, cgroup_dir, os_error_text(exc))) from None
+        for prog_id in old:
+            try:
+                old_fd = bpf(BPF_PROG_GET_FD_BY_ID, ctypes.create_string_buffer(struct.pack("<I", prog_id), 128))
+            except OSError:
+                continue
+            try:
+                bpf(BPF_PROG_DETACH, ctypes.create_string_buffer(
+                    struct.pack("<IIII", cgroup, old_fd, BPF_CGROUP_DEVICE, 0), 128))
+            except OSError:
+                pass
+            finally:
+                os.close(old_fd)
+    finally:
+        os.close(cgroup)
+        os.close(prog)
+
+
+def _query_device_programs(cgroup_fd):
+    """Ids of the device programs attached to this cgroup itself."""
+    import ctypes
+    import struct
+    ids = (ctypes.c_uint32 * 64)()
+    attr = ctypes.create_string_buffer(struct.pack("<IIIIQI", cgroup_fd, BPF_CGROUP_DEVICE, 0, 0,
+                                                   ctypes.addressof(ids), 64), 128)
+    try:
+        bpf(BPF_PROG_QUERY, attr)
+    except OSError:
+        return []
+    count = struct.unpack_from("<I", attr.raw, 24)[0]     # query.prog_cnt
+    return list(ids[:count])
+
+
+# --- a minimal D-Bus client ------------------------------------------------------
+
+DBUS_METHOD_CALL, DBUS_METHOD_RETURN, DBUS_ERROR, DBUS_SIGNAL = 1, 2, 3, 4
+DBUS_FIELDS = {"path": (1, "o"), "interface": (2, "s"), "member": (3, "s"), "error_name": (4, "s"),
+               "reply_serial": (5, "u"), "destination": (6, "s"), "sender": (7, "s"), "signature": (8, "g")}
+_DBUS_FIXED = {"y": ("B", 1), "b": ("I", 4), "n": ("h", 2), "q": ("H", 2), "i": ("i", 4), "u": ("I", 4),
+               "x": ("q", 8), "t": ("Q", 8), "d": ("d", 8), "h": ("I", 4)}
+
+
+def _dbus_split(signature):
+    """'sa(sv)u' -> ['s', 'a(sv)', 'u']: complete types."""
+    out, i = [], 0
+    while i < len(signature):
+        j = i
+        while signature[j] == "a":
+            j += 1
+        if signature[j] in "({":
+            depth = 0
+            while True:
+                depth += {"(": 1, "{": 1, ")": -1, "}": -1}.get(signature[j], 0)
+                j += 1
+                if depth == 0:
+                    break
+        else:
+            j += 1
+        out.append(signature[i:j])
+        i = j
+    return out
+
+
+def _dbus_alignment(sig):
+    if sig[0] in "({":
+        return 8
+    if sig[0] == "a" or sig[0] in "sob":
+        return 4
+    if sig[0] in "gvy":
+        return 1
+    return _DBUS_FIXED[sig[0]][1]
+
+
+def dbus_marshal(signature, values, buf=None):
+    """Append `values` (one per complete type in `signature`) to bytearray buf,
+    little-endian, aligned from the buffer's start. Variants are (signature, value)."""
+    import struct
+    buf = bytearray() if buf is None else buf
+
+    def pad(n):
+        buf.extend(b"\0" * (-len(buf) % n))
+
+    def put(sig, value):
+        code = sig[0]
+        if code in _DBUS_FIXED:
+            fmt, size = _DBUS_FIXED[code]
+            pad(size)
+            buf.extend(struct.pack("<" + fmt, int(value) if code != "d" else value))
+        elif code in "so":
+            data = value.encode()
+            pad(4)
+            buf.extend(struct.pack("<I", len(data)) + data + b"\0")
+        elif code == "g":
+            data = value.encode()
+            buf.extend(bytes([len(data)]) + data + b"\0")
+        elif code == "v":
+            inner, inner_value = value
+            put("g", inner)
+            put(inner, inner_value)
+        elif code == "a":
+            element = sig[1:]
+            pad(4)
+            at = len(buf)
+            buf.extend(b"\0\0\0\0")
+            pad(_dbus_alignment(element))
+            start = len(buf)
+            items = value.items() if element[0] == "{" else value
+            for item in items:
+                put(element, item)
+            struct.pack_into("<I", buf, at, len(buf) - start)
+        elif code in "({":
+            pad(8)
+            for inner, item in zip(_dbus_split(sig[1:-1]), value):
+                put(inner, item)
+        else:
+            raise ValueError("D-Bus type %r is not supported" % code)
+
+    for sig, value in zip(_dbus_split(signature), values):
+        put(sig, value)
+    return buf
+
+
+def dbus_unmarshal(signature, data, offset=0):
+    """-> (values, offset). Arrays come back as lists, structs as tuples,
+    dict entries as (key, value) tuples, variants as (signature, value)."""
+    import struct
+
+    def align(pos, n):
+        return pos + (-pos % n)
+
+    def get(sig, pos):
+        code = sig[0]
+        if code in _DBUS_FIXED:
+            fmt, size = _DBUS_FIXED[code]
+            pos = align(pos, size)
+            return struct.unpack_from("<" + fmt, data, pos)[0], pos + size
+        if code in "so":
+            pos = align(pos, 4)
+            length = struct.unpack_from("<I", data, pos)[0]
+            return bytes(data[pos + 4:pos + 4 + length]).decode(), pos + 5 + length
+        if code == "g":
+            length = data[pos]
+            return bytes(data[pos + 1:pos + 1 + length]).decode(), pos + 2 + length
+        if code == "v":
+            inner, pos = get("g", pos)
+            value, pos = get(inner, pos)
+            return (inner, value), pos
+        if code == "a":
+            pos = align(pos, 4)
+            length = struct.unpack_from("<I", data, pos)[0]
+            pos = align(pos + 4, _dbus_alignment(sig[1:]))
+            end, items = pos + length, []
+            while pos < end:
+                item, pos = get(sig[1:], pos)
+                items.append(item)
+            return items, pos
+        if code in "({":
+            pos, items = align(pos, 8), []
+            for inner in _dbus_split(sig[1:-1]):
+                item, pos = get(inner, pos)
+                items.append(item)
+            return tuple(items), pos
+        raise ValueError("D-Bus type %r is not supported" % code)
+
+    values = []
+    for sig in _dbus_split(signature):
+        value, offset = get(sig, offset)
+        values.append(value)
+    return values, offset
+
+
+def dbus_message(kind, serial, fields, signature="", body=(), flags=0):
+    """One D-Bus message: header (fields in DBUS_FIELDS order), padding to 8, body."""
+    import struct
+    payload = bytes(dbus_marshal(signature, body)) if signature else b""
+    header_fields = []
+    for name, (code, sig) in DBUS_FIELDS.items():
+        value = signature if name == "signature" else fields.get(name)
+        if value:
+            header_fields.append((code, (sig, value)))
+    buf = bytearray(struct.pack("<cBBBII", b"l", kind, flags, 1, len(payload), serial))
+    dbus_marshal("a(yv)", [header_fields], buf)
+    buf.extend(b"\0" * (-len(buf) % 8))
+    return bytes(buf) + payload
+
+
+def dbus_parse_message(data):
+    """A complete message -> (kind, serial, fields by name, body values); None if incomplete."""
+    import struct
+    if len(data) < 16:
+        return None
+    if data[:1] != b"l":
+        raise Error("D-Bus: big-endian messages are not supported")
+    kind, _, _, body_length, serial, fields_length = struct.unpack_from("<BBBIII", data, 1)
+    body_start = 16 + fields_length + (-(16 + fields_length) % 8)
+    if len(data) < body_start + body_length:
+        return None
+    (raw_fields,), _ = dbus_unmarshal("a(yv)", data, 12)
+    names = {code: name for name, (code, _) in DBUS_FIELDS.items()}
+    fields = {names[code]: value for code, (_, value) in raw_fields if code in names}
+    body = []
+    if fields.get("signature"):
+        body, _ = dbus_unmarshal(fields["signature"], data[:body_start + body_length], body_start)
+    return kind, serial, fields, body, body_start + body_length
+
+
+def dbus_connect(address=None, timeout=10.0):
+    """A DBusConnection to the system bus (or `address`), authenticated and said Hello.
+    A function, not the constructor: socket is imported only by commands that talk to
+    systemd, and no child process reaches this name."""
+    import socket
+    return DBusConnection(socket, address, timeout)
+
+
+class DBusConnection:
+    """A blocking connection to a bus: SASL EXTERNAL as our uid, Hello, method calls."""
+
+    def __init__(self, socket, address, timeout):
+        address = address or os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") or "unix:path=/run/dbus/system_bus_socket"
+        path = None
+        for part in address.split(";")[0].partition(":")[2].split(","):
+            key, _, value = part.partition("=")
+            if key == "path":
+                path = value
+            elif key == "abstract":
+                path = "\0" + value
+        if not address.startswith("unix:") or not path:
+            raise Error("systemd: unsupported D-Bus address %r" % address)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.connect(path)
+            self.sock.sendall(b"\0AUTH EXTERNAL " + str(os.geteuid()).encode().hex().encode() + b"\r\n")
+            reply = self._line()
+            if not reply.startswith(b"OK "):
+                raise Error("systemd: the system bus refused authentication: %r" % reply)
+            self.sock.sendall(b"BEGIN\r\n")
+        except OSError as exc:
+            self.sock.close()
+            raise Error("systemd: cannot reach the system bus at %s (is systemd running?): %s"
+                        % (path, os_error_text(exc))) from None
+        self.serial, self.buffer = 0, b""
+        self.call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello")
+
+    def _line(self):
+        data = b""
+        while not data.endswith(b"\r\n"):
+            chunk = self.sock.recv(1)
+            if not chunk:
+                raise Error("systemd: the system bus closed the connection")
+            data += chunk
+        return data
+
+    def close(self):
+        self.sock.close()
+
+    def call(self, destination, path, interface, member, signature="", body=()):
+        self.serial += 1
+        serial = self.serial
+        fields = {"path": path, "interface": interface, "member": member, "destination": destination}
+        try:
+            self.sock.sendall(dbus_message(DBUS_METHOD_CALL, serial, fields, signature, body))
+            while True:
+                parsed = dbus_parse_message(self.buffer)
+                if parsed is None:
+                    chunk = self.sock.recv(65536)
+                    if not chunk:
+                        raise Error("systemd: the system bus closed the connection")
+                    self.buffer += chunk
+                    continue
+                kind, _, reply_fields, reply_body, used = parsed
+                self.buffer = self.buffer[used:]
+                if reply_fields.get("reply_serial") != serial:
+                    continue        # signals and other noise
+                if kind == DBUS_ERROR:
+                    detail = reply_body[0] if reply_body and isinstance(reply_body[0], str) else ""
+                    raise Error("systemd: %s: %s %s" % (member, reply_fields.get("error_name"), detail))
+                return reply_body
+        except OSError as exc:
+            raise Error("systemd: D-Bus %s: %s" % (member, os_error_text(exc))) from None
+
+
+SYSTEMD_BUS = ("org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager")
+
+
+def systemd_unit_properties(res, layout_kind):
+    """The limits systemd knows as unit properties (a(sv)); the rest go through cgroupfs."""
+    props = []
+    m, c = res.memory, res.cpu
+    unlimited = (1 << 64) - 1
+    if m.limit is not None:
+        props.append(("MemoryMax" if layout_kind == "v2" else "MemoryLimit", ("t", unlimited if m.limit == -1 else m.limit)))
+    if m.reservation is not None and layout_kind == "v2":
+        props.append(("MemoryLow", ("t", unlimited if m.reservation == -1 else m.reservation)))
+    if c.shares is not None:
+        props.append(("CPUWeight", ("t", shares_to_weight(c.shares))) if layout_kind == "v2"
+                     else ("CPUShares", ("t", c.shares)))
+    if c.quota is not None and c.quota != -1:
+        period = c.period or 100000
+        # systemd takes quota per second, rounded up to a whole 10 ms as it stores it
+        per_sec = c.quota * 1_000_000 // period
+        props.append(("CPUQuotaPerSecUSec", ("t", ((per_sec + 9999) // 10000) * 10000)))
+    if c.period is not None:
+        props.append(("CPUQuotaPeriodUSec", ("t", c.period)))
+    if res.pids is not None:
+        props.append(("TasksMax", ("t", unlimited if res.pids == -1 else res.pids)))
+    if res.block_io.weight is not None:
+        props.append(("IOWeight", ("t", blkio_weight_to_io_weight(res.block_io.weight))) if layout_kind == "v2"
+                     else ("BlockIOWeight", ("t", res.block_io.weight)))
+    return props
+
+
+class SystemdCgroupManager(CgroupfsManager):
+    """A transient scope unit per container. systemd needs a process to start a
+    scope, so add() of the first pid starts it; later pids (exec) and all limits
+    go through cgroupfs, in the scope's own directories (Delegate=yes makes them ours)."""
+
+    driver = "systemd"
+
+    def __init__(self, layout_kind, dirs, slice_name, unit, started=False):
+        super().__init__(layout_kind, dirs)
+        self.slice, self.unit, self.started = slice_name, unit, bool(started)
+        self.pending = None
+
+    def to_state(self):
+        state = super().to_state()
+        state.update(slice=self.slice, unit=self.unit, started=self.started)
+        return state
+
+    def create(self):
+        pass    # systemd makes the scope's directories when add() starts it
+
+    def apply(self, res, nodes=(), field="linux.resources"):
+        if not self.started:
+            self.pending = (res, nodes, field)      # applied once the scope exists
+            return
+        super().apply(res, nodes, field)
+
+    def scope_properties(self, pid, res=None):
+        props = [("Description", ("s", "minirun container " + self.unit)),
+                 ("Slice", ("s", self.slice)), ("Delegate", ("b", True)),
+                 ("PIDs", ("au", [pid])), ("DefaultDependencies", ("b", False))]
+        if res is not None:
+            props += systemd_unit_properties(res, self.layout)
+        return props
+
+    def add(self, pid):
+        if self.started:
+            return super().add(pid)
+        bus = dbus_connect()
+        try:
+            res = self.pending[0] if self.pending else None
+            bus.call(*SYSTEMD_BUS, "StartTransientUnit", "ssa(sv)a(sa(sv))",
+                     [self.unit, "replace", self.scope_properties(pid, res), []])
+        finally:
+            bus.close()
+        self.started = True
+        # The job runs asynchronously: wait until the pid is in the scope.
+        waited = 0.0
+        while self.unit not in _read("/proc/%d/cgroup" % pid):
+            if waited > 10:
+                raise Error("systemd: %d did not join %s" % (pid, self.unit))
+            _sleep(0.01)
+            waited += 0.01
+        # Hierarchies systemd does not manage (v1 controllers without accounting);
+        # the slices' subtree_control is systemd's to set (Delegate=yes does).
+        self._make_dirs(enable_controllers=False)
+        super().add(pid)
+        if self.pending:
+            res, nodes, field = self.pending
+            self.pending = None
+            super().apply(res, nodes, field)
+
+    def update(self, res, field="resources"):
+        props = systemd_unit_properties(res, self.layout)
+        if props and self.started:
+            bus = dbus_connect()
+            try:
+                bus.call(*SYSTEMD_BUS, "SetUnitProperties", "sba(sv)", [self.unit, True, props])
+            finally:
+                bus.close()
+        super().update(res, field)
+
+    def destroy(self):
+        if self.started:
+            bus = dbus_connect()
+            try:
+                bus.call(*SYSTEMD_BUS, "StopUnit", "ss", [self.unit, "replace"])
+            except Error as exc:
+                if "NoSuchUnit" not in str(exc):
+                    raise
+            finally:
+                bus.close()
+        super().destroy()
+
+
+# ===========================================================================
+# 12. Security: capabilities, seccomp, LSMs
 # ===========================================================================
 # seccomp is compiled here, in Python, to classic BPF: no libseccomp. The
 # compiled program is a decision made by `create` before clone; the init only
 # loads it, as late as it can. LSM labels are written to /proc/self/attr; a
 # label asked for on a host without that LSM is refused, never skipped.
 # Capability masks are planned here too; applying credentials, capabilities
-# and the filter is process setup (section 12).
+# and the filter is process setup (section 15).
 
 # SCMP_ARCH_* -> (syscall table, AUDIT_ARCH_*, bit set in the syscall number,
 # 64-bit arguments). x32 shares x86_64's audit arch; its syscalls carry
@@ -3161,7 +5065,7 @@ def plan_capabilities(proc, host=None, field="process"):
                               for kind in CAPABILITY_SETS})
 
 # ===========================================================================
-# 10. Hooks
+# 13. Hooks
 # ===========================================================================
 # Each hook gets the container state as JSON on stdin, its own args and env,
 # and is killed when its timeout passes. prestart/createRuntime/poststart/
@@ -3280,7 +5184,7 @@ def run_hook(hook, state, cwd=None, umask=None):
                     % (hook.field, hook.path, code, (": " + detail[-400:]) if detail else ""))
 
 # ===========================================================================
-# 11. Planning
+# 14. Planning
 # ===========================================================================
 # `create` and `exec` turn the parsed config, the command's options and the
 # host's facts into a complete plan before anything is cloned: which
@@ -3318,7 +5222,7 @@ class RootfsPlan:
 
 
 class ProcessPlan:
-    """What process setup (section 12) needs, for the init and for exec alike."""
+    """What process setup (section 15) needs, for the init and for exec alike."""
 
     __slots__ = ("field", "args", "env", "cwd", "uid", "gid", "additional_gids", "umask", "terminal",
                  "console_height", "console_width", "rlimits", "no_new_privileges", "capabilities",
@@ -3338,9 +5242,19 @@ class ExecPlan:
     __slots__ = ("cid", "pid", "bundle", "annotations", "join", "process", "cgroup")
 
 
+class CgroupPlan:
+    """manager: the container's cgroup (a CgroupfsManager or SystemdCgroupManager;
+    nothing is made until create_container calls create()); resources and nodes
+    (the linux.devices entries, which get rwm) for apply(); mount_layout: what
+    the container's `cgroup` mount shows (plan_cgroup_mount)."""
+
+    __slots__ = ("manager", "resources", "nodes", "mount_layout")
+
+
 class CreateOptions:
     def __init__(self, bundle=".", pid_file=None, console_socket=None, preserve_fds=0,
-                 no_pivot=False, no_new_keyring=False):
+                 no_pivot=False, no_new_keyring=False, systemd_cgroup=False):
+        self.systemd_cgroup = systemd_cgroup  # the global --systemd-cgroup
         self.bundle = bundle
         self.pid_file = pid_file
         self.console_socket = console_socket
@@ -3439,7 +5353,7 @@ def plan_id_map_method(cfg, host):
     return "helpers"
 
 
-def plan_rootfs(cfg, opts, host):
+def plan_rootfs(cfg, opts, host, cgroup_mount=None):
     rootfs = RootfsPlan()
     rootfs.root = cfg.root_path
     rootfs.readonly = cfg.root_readonly
@@ -3484,7 +5398,10 @@ def plan_rootfs(cfg, opts, host):
     rootfs.readonly_after_dev = [m for m in cfg.mounts if m.destination == "/dev" and not m.is_bind
                                  and m.flags & MS_RDONLY]
     needs_layout = any(m.type in ("cgroup", "cgroup2") for m in cfg.mounts)
-    rootfs.cgroup_layout = host.cgroup_mount_layout if needs_layout else (None, None, None)
+    if not needs_layout:
+        rootfs.cgroup_layout = (None, None, None)
+    else:
+        rootfs.cgroup_layout = cgroup_mount or host.cgroup_mount_layout
     return rootfs
 
 
@@ -3529,6 +5446,30 @@ def plan_rootless_cgroups(cfg, host):
     if cfg.cgroups_path:
         raise ConfigError("linux.cgroupsPath", "cannot create or join a cgroup: " + why)
     return True
+
+
+def plan_cgroup(cid, cfg, host, systemd=False):
+    """The container's cgroup, or None where it can have none (rootless: the
+    runtime cannot write the host's cgroups; a limit asked for is refused).
+    Every limit whose controller the host lacks is refused here, naming it."""
+    if host.rootless:
+        # Device rules need no cgroup here: without root no device can be made
+        # (and in a user namespace none can be opened through a bind that the
+        # host's permissions do not allow). Limits cannot be had: refused.
+        limits = plan_resource_writes(cfg.resources, lambda ctrl: None)
+        if limits:
+            raise ConfigError(limits[0][0], "limits need root: minirun does not manage rootless cgroups")
+        return None
+    if systemd and not host.systemd:
+        raise Error("--systemd-cgroup: systemd is not the init system of this host")
+    layout = host.cgroup_layout
+    plan = CgroupPlan()
+    plan.manager = cgroup_manager(layout, cfg.cgroups_path, cid, systemd, host.own_cgroups)
+    check_cgroup_controllers(cfg.resources, layout, host.cgroup_v2_controllers)
+    plan.resources = cfg.resources
+    plan.nodes = cfg.devices
+    plan.mount_layout = plan_cgroup_mount(plan.manager, layout, host.cgroup_root_links)
+    return plan
 
 
 def default_devices():
@@ -3600,7 +5541,9 @@ def plan_create(cid, cfg, opts, host, environ=None, pid=None):
     plan.bundle = cfg.bundle
     plan.annotations = cfg.annotations
     plan.namespaces = plan_namespaces(cfg, host)
-    plan.rootfs = plan_rootfs(cfg, opts, host) if "mount" in cfg.namespaces else None
+    plan.cgroup = plan_cgroup(cid, cfg, host, getattr(opts, "systemd_cgroup", False))
+    cgroup_mount = plan.cgroup.mount_layout if plan.cgroup else None
+    plan.rootfs = plan_rootfs(cfg, opts, host, cgroup_mount) if "mount" in cfg.namespaces else None
     plan.chroot_path = cfg.root_path
     plan.sysctl = plan_sysctl(cfg, host)
     plan.hostname, plan.domainname = cfg.hostname, cfg.domainname
@@ -3613,7 +5556,6 @@ def plan_create(cid, cfg, opts, host, environ=None, pid=None):
     plan.session_keyring = None if opts.no_new_keyring else cid
     plan.oom_score_adj = cfg.process.oom_score_adj
     plan.own_pid_namespace = plan.namespaces.new_pid
-    plan.cgroup = None  # cgroups are planned here once they are managed (issue 11)
     return plan
 
 
@@ -3690,11 +5632,11 @@ def plan_exec(cid, pid, cfg, opts, host):
             if not host.namespace_is_ours(kind, path, include_host=False):
                 plan.join.append((kind, path))
     plan.process = plan_process(proc, host, cfg.seccomp, cfg.personality, opts.preserve_fds)
-    plan.cgroup = None  # joined once cgroups are managed (issue 11); --cgroup is accepted
+    plan.cgroup = []  # the directories to join: exec_container fills them from the proven state
     return plan
 
 # ===========================================================================
-# 12. Process setup (shared by the init and exec)
+# 15. Process setup (shared by the init and exec)
 # ===========================================================================
 # The container's init and an exec'd process become the container's process
 # the same way, given a ProcessPlan and a Kernel. The order is the contract:
@@ -3911,7 +5853,7 @@ def finish_process(k, pplan, listener_fd, state):
         load_seccomp(k, pplan.seccomp, listener_fd, state)
 
 # ===========================================================================
-# 13. The protocol and the container's processes
+# 16. The protocol and the container's processes
 # ===========================================================================
 # `create` clones two processes, both on stacks it allocates:
 #
@@ -4321,7 +6263,7 @@ def os_getpid_host():
         return os.getpid()
 
 # ===========================================================================
-# 14. Operations
+# 17. Operations
 # ===========================================================================
 # One function per command, each the same shape: lock the container's
 # directory where the operation must not race another, load and check the
@@ -4488,6 +6430,14 @@ def spawn(k, fds, entry):
     return pid
 
 
+def destroy_cgroup_quietly(manager):
+    """On a failed create: the error that stopped it is the one to report."""
+    try:
+        manager.destroy()
+    except Error as exc:
+        LOG.warning(str(exc))
+
+
 def kill_and_reap(pids):
     for pid in pids:
         if pid:
@@ -4507,7 +6457,12 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
     fds = ChildFds()
     parent_end = None
     joiner = init = None
+    manager = plan.cgroup.manager if plan.cgroup else None
     try:
+        if manager is not None:
+            # Limits are in place before any process of the container exists.
+            manager.create()
+            manager.apply(plan.cgroup.resources, plan.cgroup.nodes)
         floor = 3 + plan.process.keep_fds
         lock_fd = lift_fd(lock_fd, floor)
         write_atomically(store.path(cid, CONFIG_COPY), json_dumps(cfg.source), 0o600)
@@ -4537,7 +6492,11 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
         fds.close_first = [parent_end, lock_fd] + ([LOG._fd] if LOG._fd is not None else [])
         joiner = spawn(k, fds, lambda: joiner_main(k, plan, fds))
         channel = Channel(parent_end)
-        channel.send(Msg.PLACED)  # the cgroup step (issue 11) goes right before this
+        if manager is not None:
+            # Before the joiner unshares the cgroup namespace (which then shows
+            # this cgroup as its root) and clones the init, which inherits it.
+            manager.add(joiner)
+        channel.send(Msg.PLACED)
         if plan.namespaces.new_user:
             channel.expect(Msg.USERNS)
             write_id_maps(k, joiner, plan.namespaces, HOST)
@@ -4576,6 +6535,7 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
             id=cid, pid=init, pid_start=process_start_time(init), bundle=bundle, rootfs=cfg.root_path,
             created=rfc3339(), annotations=cfg.annotations, own_pid_namespace=plan.own_pid_namespace,
             mnt_ns=mnt_ns,
+            cgroup=manager.to_state() if manager is not None else None,
             hooks={phase: [h.to_json() for h in plan.hooks[phase]] for phase in ("poststart", "poststop")})
         if state.pid_start is None:
             raise Error("container init exited during setup (status %s)" % reap(init))
@@ -4589,6 +6549,8 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
         return state, cfg
     except BaseException:
         kill_and_reap((init, joiner))
+        if manager is not None:
+            destroy_cgroup_quietly(manager)
         store.remove(cid)
         raise
     finally:
@@ -4694,19 +6656,28 @@ def container_pids(state, init):
 
 def kill_container(store, cid, signal, all_processes=False):
     state = store.load(cid)
-    if state.status() not in ("created", "running"):
+    status = state.status()
+    if status not in ("created", "running", "paused"):
         raise Error("container not running")  # the exact words engines match
     init = state.proven_init()
     if init is None:
         raise Error("container not running")
     pids = [init]
     if all_processes:
+        manager = state.proven_cgroup(init)
+        if manager is not None:
+            # Through the cgroup: every process, also with the host's pid namespace.
+            manager.kill(signal)
+            return
         if state.own_pid_namespace:
             pids = container_pids(state, init)
         else:
-            LOG.warning("kill --all: the container shares the host's pid namespace; without cgroups "
-                        "only its init can be found and signalled")
+            LOG.warning("kill --all: the container shares the host's pid namespace and has no cgroup "
+                        "of its own; only its init can be found and signalled")
+    manager = state.proven_cgroup(init) if status == "paused" and signal == SIGNALS["KILL"] else None
     signal_pids(pids, signal)
+    if manager is not None:
+        manager.thaw()  # a frozen process cannot die until thawed (runc thaws for SIGKILL too)
 
 
 def delete_container(store, cid, force=False):
@@ -4733,9 +6704,10 @@ def delete_container(store, cid, force=False):
             store.remove(cid)
             return
         status = state.status()
-        if status == "running" and not force:
-            raise Error("cannot delete container %s that is not stopped: running" % cid)
-        if status in ("created", "running"):
+        if status in ("running", "paused") and not force:
+            raise Error("cannot delete container %s that is not stopped: %s" % (cid, status))
+        manager, forged = None, False
+        if status in ("created", "running", "paused"):
             # A created container is deleted without --force, as runc does:
             # `docker run` of a bad command relies on it. SIGKILL to the init
             # of a pid namespace kills every process in it (the kernel does).
@@ -4745,11 +6717,37 @@ def delete_container(store, cid, force=False):
                 if not force:
                     raise
                 LOG.warning("%s; removing its state without signalling it" % exc)
-                init = None
+                init, forged = None, True
             if init is not None:
-                signal_pids([init], 9)
+                try:
+                    manager = state.proven_cgroup(init)
+                except Error as exc:
+                    if not force:
+                        raise
+                    LOG.warning("%s; signalling only its proven init" % exc)
+                    forged = True
+                if manager is not None:
+                    manager.kill(9)  # thaws a paused container; reaches the host pid namespace's too
+                else:
+                    signal_pids([init], 9)
                 if not wait_for_exit(init, 10):
                     raise Error("container %s: init %d did not die after SIGKILL" % (cid, init))
+        if manager is None and state.cgroup and not forged:
+            # The init is gone. Processes left in the cgroup (the host's pid
+            # namespace) are killed, as runc does, so that nothing outlives
+            # the container, but only in a cgroup named for it; any other
+            # recorded cgroup is only removed, which the kernel refuses
+            # while a process is in it.
+            manager = manager_from_state(state.cgroup)
+            try:
+                state.proven_cgroup(None)
+                named = True
+            except Error:
+                named = False
+            if named and manager.pids():
+                manager.kill(9)
+        if manager is not None:
+            manager.destroy()
         store.remove(cid)
     finally:
         os.close(lock_fd)
@@ -4818,11 +6816,16 @@ def exec_container(store, cid, opts):
     status = state.status()
     if status == "stopped":
         raise Error("cannot exec in a stopped container")
-    if status not in ("created", "running"):
+    if status == "paused" and not opts.ignore_paused:
+        raise Error("cannot exec in a paused container (use --ignore-paused to override)")
+    if status not in ("created", "running", "paused"):
         raise Error("cannot exec in a container in the %s state" % status)
     init = state.proven_init()
     if init is None:
         raise Error("cannot exec in a stopped container")
+    manager = state.proven_cgroup(init)
+    if manager is None and opts.cgroup:
+        raise Error("exec: --cgroup: container %s has no cgroup of its own" % cid)
     try:
         text = open(os.path.join(state.directory, CONFIG_COPY), "rb").read().decode("utf-8")
         raw = json_loads(text)
@@ -4832,6 +6835,8 @@ def exec_container(store, cid, opts):
         raise Error("container %s: its config is not a JSON object" % cid)
     cfg = parse_config(raw, state.bundle)
     plan = plan_exec(cid, init, cfg, opts, HOST)
+    if manager is not None:
+        plan.cgroup = exec_cgroup_dirs(manager, opts.cgroup)
     k = kernel()
     pplan = plan.process
     floor = 3 + pplan.keep_fds
@@ -4863,7 +6868,14 @@ def exec_container(store, cid, opts):
             ([LOG._fd] if LOG._fd is not None else [])
         stage = spawn(k, fds, lambda: exec_stage_main(k, plan, fds))
         channel = Channel(parent_end, "exec")
-        channel.send(Msg.PLACED)  # the cgroup step (issue 11) goes right before this
+        for directory in plan.cgroup:  # before it joins the cgroup namespace
+            try:
+                with open(directory + "/cgroup.procs", "w") as procs:
+                    procs.write(str(stage))
+            except OSError as exc:
+                raise Error("exec: cannot join the container's cgroup %s: %s"
+                            % (directory, os_error_text(exc))) from None
+        channel.send(Msg.PLACED)
         try:
             process = channel.expect(Msg.PROCESS_PID)
         finally:
@@ -4896,8 +6908,126 @@ def exec_container(store, cid, opts):
             if fd is not None:
                 os.close(fd)
 
+
+# --- resource control: update, pause, resume, ps, events --------------------
+
+
+def live_cgroup(store, cid):
+    """(state, status, manager) of a created, running or paused container whose cgroup
+    has been shown to hold its proven init."""
+    state = store.load(cid)
+    status = state.status()
+    init = state.proven_init() if status != "stopped" else None
+    if init is None:
+        raise Error("container not running")
+    manager = state.proven_cgroup(init)
+    if manager is None:
+        raise Error("container %s has no cgroup of its own (created without root)" % cid)
+    return state, status, manager
+
+
+def update_container(store, cid, resources):
+    """runc update: the limits given (zero values unset) on a live container, paused too."""
+    _state, _status, manager = live_cgroup(store, cid)
+    manager.update(resources)
+
+
+def pause_container(store, cid):
+    _state, status, manager = live_cgroup(store, cid)
+    if status not in ("created", "running"):
+        raise Error("container not running")
+    manager.freeze()
+
+
+def resume_container(store, cid):
+    _state, status, manager = live_cgroup(store, cid)
+    if status != "paused":
+        raise Error("container not paused")
+    manager.thaw()
+
+
+def ps_container(store, cid, fmt, ps_args):
+    """runc ps: JSON, the array of host pids (Docker's `top` reads it), or the
+    lines of ps(1) (default -ef) whose PID is in the container's cgroup."""
+    _state, _status, manager = live_cgroup(store, cid)
+    pids = sorted(manager.pids())
+    if fmt == "json":
+        print_out(json_dumps(pids) + "\n")
+        return 0
+    import subprocess
+
+    try:
+        out = subprocess.run(["ps"] + (ps_args or ["-ef"]), stdout=subprocess.PIPE, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise Error("ps: %s" % exc) from None
+    lines = out.decode("utf-8", "surrogateescape").splitlines()
+    if not lines or "PID" not in lines[0].split():
+        raise Error("ps: no PID column in its output (%s)" % " ".join(ps_args))
+    column = lines[0].split().index("PID")
+    wanted = set(str(p) for p in pids)
+    rows = [lines[0]] + [line for line in lines[1:]
+                         if len(line.split()) > column and line.split()[column] in wanted]
+    print_out("".join(row + "\n" for row in rows))
+    return 0
+
+
+def parse_duration(text, field):
+    """Go's time.ParseDuration for the forms runc's --interval takes: 5s, 100ms, 1m30s, 1.5s."""
+    units = (("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
+    rest, total = text, 0.0
+    while rest:
+        i = 0
+        while i < len(rest) and (rest[i].isdigit() or rest[i] == "."):
+            i += 1
+        number, rest = rest[:i], rest[i:]
+        unit = next((u for u, _ in sorted(units, key=lambda u: -len(u[0])) if rest.startswith(u)), None)
+        try:
+            total += float(number) * dict(units)[unit]
+        except (ValueError, KeyError):
+            raise UsageError("%s: invalid duration %r" % (field, text)) from None
+        rest = rest[len(unit):]
+    if total <= 0:
+        raise UsageError("%s: invalid duration %r" % (field, text))
+    return total
+
+
+def events_container(store, cid, stats_only=False, interval=5.0):
+    """runc events: JSON lines, {"type":"stats","id":ID,"data":{...}} every
+    interval and {"type":"oom","id":ID} when the OOM killer strikes in the
+    container, until it stops; with --stats one stats line."""
+    import time
+
+    state, _status, manager = live_cgroup(store, cid)
+
+    def emit(kind, data=None):
+        event = {"type": kind, "id": cid}
+        if data is not None:
+            event["data"] = data
+        print_out(json_dumps(event) + "\n")
+
+    if stats_only:
+        emit("stats", manager.stats())
+        return 0
+    ooms = manager.oom_count() or 0
+    next_stats = 0.0
+    while True:
+        alive = state.alive()
+        count = manager.oom_count() or 0
+        if count > ooms:  # read after alive(): an OOM that stopped the container is still reported
+            ooms = count
+            emit("oom")
+        if not alive:
+            return 0
+        now = time.monotonic()
+        if now >= next_stats:
+            emit("stats", manager.stats())
+            next_stats = now + interval
+        # Polling, at most 10 times a second: the OOM count has no cheap
+        # blocking wait on every layout (v1 needs an eventfd per cgroup).
+        time.sleep(min(0.1, max(0.0, next_stats - now)) or 0.1)
+
 # ===========================================================================
-# 15. The command line
+# 18. The command line
 # ===========================================================================
 # runc's command line, parsed by hand (argparse costs ~10 ms a call). Like
 # Go's flag package it takes -flag and --flag, `--flag value` and
@@ -4919,6 +7049,8 @@ EXEC_FLAGS = {  # a third element True: the flag may be given several times
     "apparmor": (True, None), "process-label": (True, None), "preserve-fds": (True, None),
     "cgroup": (True, None), "ignore-paused": (False, None),
 }
+UPDATE_CLI_FLAGS = dict({flag[2:]: (True, None) for flag in UPDATE_FLAGS},
+                        **{"resources": (True, "r"), "l3-cache-schema": (True, None), "mem-bw-schema": (True, None)})
 COMMANDS = {  # name: (summary, usage, flags, min args, max args)
     "create": ("create a container from a bundle; it waits for `start`",
                "create [--bundle B] [--pid-file F] [--console-socket S] [--preserve-fds N] [--no-pivot] "
@@ -4942,8 +7074,18 @@ COMMANDS = {  # name: (summary, usage, flags, min args, max args)
              {"format": (True, "f"), "quiet": (False, "q")}, 0, 0),
     "spec": ("write a default config.json into the bundle", "spec [--bundle B] [--rootless]",
              {"bundle": (True, "b"), "rootless": (False, None)}, 0, 0),
+    "update": ("change a live container's resource limits",
+               "update [--resources FILE|-] [--memory M] [--memory-swap M] [--cpu-shares N] [--cpu-quota N] "
+               "[--cpu-period N] [--cpuset-cpus L] [--cpuset-mems L] [--pids-limit N] [--blkio-weight N] ... ID",
+               UPDATE_CLI_FLAGS, 1, 1),
+    "pause": ("freeze every process of a container", "pause ID", {}, 1, 1),
+    "resume": ("thaw a paused container", "resume ID", {}, 1, 1),
+    "ps": ("list the processes of a container", "ps [--format table|json] ID [PS OPTIONS...]",
+           {"format": (True, "f")}, 1, None),
+    "events": ("print a container's stats and OOM events as JSON lines", "events [--stats] [--interval D] ID",
+               {"stats": (False, None), "interval": (True, None)}, 1, 1),
 }
-NOT_YET = ("ps", "pause", "resume", "update", "events", "checkpoint", "restore")
+NOT_YET = ("checkpoint", "restore")
 
 
 def usage_text():
@@ -4955,7 +7097,7 @@ def usage_text():
               "  --log FILE           write log lines to FILE",
               "  --log-format FORMAT  text (default) or json",
               "  --debug              log debug lines",
-              "  --systemd-cgroup     accepted; cgroups are not managed yet",
+              "  --systemd-cgroup     put containers in transient systemd scopes (cgroupsPath slice:prefix:name)",
               "  --version, -v        print the version",
               "  --help, -h           print this help; COMMAND --help for a command's"]
     return "\n".join(lines) + "\n"
@@ -5023,10 +7165,33 @@ def default_root():
     return os.path.join(os.environ["XDG_RUNTIME_DIR"], "minirun")
 
 
-def create_options(values):
+def create_options(values, systemd_cgroup=False):
     return CreateOptions(bundle=values.get("bundle", "."), pid_file=values.get("pid-file"),
                          console_socket=values.get("console-socket"), preserve_fds=preserve_fds_value(values),
-                         no_pivot=values.get("no-pivot", False), no_new_keyring=values.get("no-new-keyring", False))
+                         no_pivot=values.get("no-pivot", False), no_new_keyring=values.get("no-new-keyring", False),
+                         systemd_cgroup=systemd_cgroup)
+
+
+def update_resources(values):
+    """update's Resources: the --resources document (FILE, or - for stdin) or the flags."""
+    flags = {"--" + name: value for name, value in values.items() if name != "resources"}
+    document = None
+    if "resources" in values:
+        source = values["resources"]
+        try:
+            if source == "-":
+                data = sys.stdin.buffer.read()
+            else:
+                with open(source, "rb") as handle:
+                    data = handle.read()
+            document = json_loads(data.decode("utf-8"))
+        except OSError as exc:
+            raise Error("update: --resources %s: %s" % (source, os_error_text(exc))) from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Error("update: --resources %s: not JSON: %s" % (source, exc)) from None
+    elif not flags:
+        raise UsageError("update: nothing to update (give --resources or a limit flag)")
+    return parse_update(document, flags)
 
 
 def preserve_fds_value(values):
@@ -5081,7 +7246,9 @@ def features(host):
         "linux": {
             "namespaces": list(NAMESPACE_TYPES),
             "capabilities": ["CAP_" + name for bit, name in enumerate(CAPABILITIES) if bit <= last],
-            "cgroup": {"v1": False, "v2": False, "systemd": False, "systemdUser": False, "rdma": False},
+            # What this build drives (the host's own layout is one of them): cgroupfs
+            # on v1, hybrid and v2 hosts, and the systemd driver over the system bus.
+            "cgroup": {"v1": True, "v2": True, "systemd": True, "systemdUser": False, "rdma": True},
             "seccomp": {
                 "enabled": True,
                 "actions": sorted(SECCOMP_ACTIONS),
@@ -5239,7 +7406,7 @@ def dispatch(argv):
         print_out(command_help(command))
         return 0
     # exec: everything after the container ID is the command, flags included.
-    values, positional = parse_flags(args, flags, command, stop_at_positional=command == "exec")
+    values, positional = parse_flags(args, flags, command, stop_at_positional=command in ("exec", "ps"))
     if not least <= len(positional) <= (most if most is not None else len(positional)):
         wanted = ("at least %d" % least if most is None else
                   str(least) if least == most else "%d to %d" % (least, most))
@@ -5250,11 +7417,12 @@ def dispatch(argv):
     needs_store = command not in ("spec", "features")
     store = Store(os.path.abspath(global_values.get("root") or (default_root() if needs_store else DEFAULT_ROOT)))
     LOG.debug("%s %s" % (command, " ".join(args)))
+    systemd = global_values.get("systemd-cgroup", False)
     if command == "create":
-        create_container(store, positional[0], create_options(values))
+        create_container(store, positional[0], create_options(values, systemd))
         return 0
     if command == "run":
-        return run_container(store, positional[0], create_options(values),
+        return run_container(store, positional[0], create_options(values, systemd),
                              detach=values.get("detach", False), keep=values.get("keep", False))
     if command == "start":
         start_container(store, positional[0])
@@ -5276,6 +7444,26 @@ def dispatch(argv):
         return 0
     if command == "list":
         return cmd_list(store, values)
+    if command == "update":
+        update_container(store, positional[0], update_resources(values))
+        return 0
+    if command == "pause":
+        pause_container(store, positional[0])
+        return 0
+    if command == "resume":
+        resume_container(store, positional[0])
+        return 0
+    if command == "ps":
+        fmt = values.get("format", "table")
+        if fmt not in ("table", "json"):
+            raise UsageError("ps: --format must be table or json")
+        ps_args = positional[1:]
+        if ps_args[:1] == ["--"]:
+            ps_args = ps_args[1:]
+        return ps_container(store, positional[0], fmt, ps_args)
+    if command == "events":
+        interval = parse_duration(values.get("interval", "5s"), "events: --interval")
+        return events_container(store, positional[0], values.get("stats", False), interval)
     if command == "spec":
         bundle = values.get("bundle", ".")
         path = os.path.join(bundle, "config.json")
@@ -5321,7 +7509,7 @@ def main(argv=None):
     return code
 
 # ===========================================================================
-# 16. Appendix: syscall tables
+# 19. Appendix: syscall tables
 # ===========================================================================
 # Syscall names -> numbers for the seccomp compiler, per architecture,
 # generated from the kernel's UAPI headers (Linux 6.1: asm/unistd_64.h,

@@ -19,6 +19,7 @@ Against runc:   MINIRUN_TEST_RUNTIME=runc pytest -n 2 tests/integration
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -137,6 +138,35 @@ class RuntimeFailure(AssertionError):
     pass
 
 
+# new_id()'s ids (and the tests' own, such as race3-<hex>): what a test's cgroups are named for
+CONTAINER_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*[0-9a-f]{16}$")
+
+
+def cgroup_mounts():
+    found = []
+    with open("/proc/self/mountinfo") as info:
+        for line in info:
+            fields = line.split()
+            fstype = fields[fields.index("-") + 1]
+            if fstype in ("cgroup", "cgroup2") and fields[4].startswith("/sys/fs/cgroup"):
+                found.append(fields[4])
+    return found
+
+
+def cgroups_named_for(ids):
+    """Cgroup directories, in any hierarchy, whose name holds one of `ids`: every
+    engine's cgroupsPath (and minirun's default /minirun/ID) ends in the container's id."""
+    if not ids:
+        return []
+    found = []
+    for mountpoint in cgroup_mounts():
+        for top, dirs, _files in os.walk(mountpoint):
+            for name in dirs:
+                if any(cid in name for cid in ids):
+                    found.append(os.path.join(top, name))
+    return sorted(found)
+
+
 class Runtime:
     """Runs the runtime under test with this test's --root (and --log)."""
 
@@ -151,6 +181,7 @@ class Runtime:
         self._spawned = []
         self._extra_dirs = []
         self.calls = []
+        self.ids = set()  # every container id this test named: its cgroups are named for them
 
     # -- building argv ----------------------------------------------------
     def argv(self, *args, log=False, root=True):
@@ -177,6 +208,7 @@ class Runtime:
         """
         argv = self.argv(*args, log=log, root=root)
         self.calls.append(argv)
+        self.ids.update(a for a in argv if CONTAINER_ID.match(a))
         out, err = self._outfiles()
         try:
             if input is not None:
@@ -219,6 +251,7 @@ class Runtime:
         to files readable with ``finish``."""
         argv = self.argv(*args, log=log)
         self.calls.append(argv)
+        self.ids.update(a for a in argv if CONTAINER_ID.match(a))
         out, err = self._outfiles()
         proc = subprocess.Popen(
             argv, stdin=stdin, stdout=out if stdout is None else stdout,
@@ -307,6 +340,9 @@ class Runtime:
             found["processes"] = procs
         if mounts:
             found["mounts"] = mounts
+        cgroups = cgroups_named_for(self.ids | set(self.listed_ids()))
+        if cgroups:
+            found["cgroups"] = cgroups
         return found
 
     def assert_clean(self, timeout=10):
@@ -357,6 +393,11 @@ class Runtime:
                 pass
         for mnt in sorted(found.get("mounts", ()), key=len, reverse=True):
             subprocess.run(["umount", "-l", mnt], stderr=subprocess.DEVNULL)
+        for path in sorted(found.get("cgroups", ()), key=len, reverse=True):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass
         if found:
             problems.append("left behind after delete --force: %r" % (found,))
         for path in self._extra_dirs:

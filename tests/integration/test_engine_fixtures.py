@@ -10,9 +10,10 @@ namespace given by `path` (podman's /run/netns/...) is one this test creates
 and the container must join it; bind sources that do not exist here become
 temp files or directories; capabilities this host's bounding set lacks (it has
 no CAP_SYS_RESOURCE) are dropped; a command busybox lacks is replaced.
-Stripped: linux.resources and linux.cgroupsPath, because the runtime manages no
-cgroups yet (issue 11 brings them). linux.seccomp is kept, so every fixture
-runs under its engine's real profile."""
+Kept whole: linux.resources (each engine's limits and device rules) and
+linux.cgroupsPath, whose engine id becomes the test's container id (parallel
+tests must not share a cgroup). linux.seccomp is kept, so every fixture runs
+under its engine's real profile."""
 
 import copy
 import json
@@ -22,7 +23,7 @@ import re
 import pytest
 
 from .helpers import (
-    FIXTURES_DIR, IS_RUNC, ConsoleReceiver, host_bounding_caps, ns_id,
+    FIXTURES_DIR, ConsoleReceiver, host_bounding_caps, ns_id,
     read_all, read_json_log, wait_for,
 )
 
@@ -114,20 +115,13 @@ def netns_holder(rt):
     return path
 
 
-def adapt(cfg, name, rootfs, tmp_path, keep_seccomp=True, netns=None):
+def adapt(cfg, name, rootfs, tmp_path, cid, keep_seccomp=True, netns=None):
     """(the adapted config, the stand-in hooks' records: see stand_in_hooks)"""
     cfg = copy.deepcopy(cfg)
     cfg["root"]["path"] = str(rootfs)
     linux = cfg.setdefault("linux", {})
-    # issue 11: no cgroups are managed yet, so the engine's limits and cgroup
-    # path cannot be applied here
-    resources = linux.pop("resources", None)
-    linux.pop("cgroupsPath", None)
-    if IS_RUNC and linux.get("devices") and resources:
-        # runc 1.1.5 quirk: a `linux.devices` entry for a default device
-        # (/dev/null) replaces runc's built-in cgroup allow rule for it, so
-        # without the engine's allow-all device rule /dev/null is EPERM.
-        linux["resources"] = {"devices": resources.get("devices", [])}
+    if "cgroupsPath" in linux:
+        linux["cgroupsPath"] = re.sub(r"[0-9a-f]{64}", cid, linux["cgroupsPath"])
     if not keep_seccomp:
         linux.pop("seccomp", None)
     for ns in linux.get("namespaces", []):
@@ -181,7 +175,7 @@ def test_fixture_through_the_engine_call_sequence(rt, rootfs, tmp_path, cid, nam
     """docker: create --bundle B --pid-file B/init.pid ID; start; delete;
     delete --force.  podman: [--log-format=json --log F] create --bundle S
     --pid-file P ID; start; delete --force."""
-    cfg, hooks = adapt(load_fixture(name), name, rootfs, tmp_path, netns=netns_holder)
+    cfg, hooks = adapt(load_fixture(name), name, rootfs, tmp_path, cid, netns=netns_holder)
     joins_netns = any(ns.get("path") for ns in cfg["linux"].get("namespaces", []))
     bundle = write_bundle(tmp_path, cfg)
     podman = name.startswith("podman")
@@ -236,7 +230,7 @@ def test_fixture_through_the_engine_call_sequence(rt, rootfs, tmp_path, cid, nam
 
 @pytest.mark.parametrize("name", [n for n in FIXTURES if n not in TTY_FIXTURES])
 def test_fixture_runs_with_exit_code_zero(rt, rootfs, tmp_path, cid, name, netns_holder):
-    cfg, hooks = adapt(load_fixture(name), name, rootfs, tmp_path, netns=netns_holder)
+    cfg, hooks = adapt(load_fixture(name), name, rootfs, tmp_path, cid, netns=netns_holder)
     bundle = write_bundle(tmp_path, cfg)
     result = rt("run", "--bundle", bundle, cid, check=False)
     assert result.returncode == 0, result.stderr
@@ -253,7 +247,7 @@ def test_there_are_fixtures():
                                                   ("podman-run-image-echo-hi.config.json", 0)])
 def test_the_engines_seccomp_profile_is_enforced(rt, rootfs, tmp_path, cid, name, unshare_status,
                                                 netns_holder):
-    cfg, _hooks = adapt(load_fixture(name), name, rootfs, tmp_path, netns=netns_holder)
+    cfg, _hooks = adapt(load_fixture(name), name, rootfs, tmp_path, cid, netns=netns_holder)
     assert cfg["linux"]["seccomp"]["defaultAction"] == "SCMP_ACT_ERRNO"
     # Creating a user namespace needs no capability, so only the profile
     # decides: Docker's refuses unshare without CAP_SYS_ADMIN, podman's

@@ -488,8 +488,6 @@ CGROUP_MOUNT = {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cg
                 "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
 
 
-@pytest.mark.xfail(IS_MINIRUN, strict=True, reason="issue 11: the cgroup mount shows the host's "
-                                                   "root hierarchies, not the container's cgroup")
 def test_cgroup_mount_shows_the_containers_own_cgroup(rt, make_bundle, cid):
     """The cgroup filesystem at /sys/fs/cgroup is the container's own: it is
     not empty, and the processes it lists are the container's alone (a host

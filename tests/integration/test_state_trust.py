@@ -26,7 +26,8 @@ def forge_state(root, cid, pid, **overrides):
         start = int(stat.read().rsplit(b")", 1)[1].split()[19])
     state = {"version": 1, "id": cid, "pid": pid, "pid_start": start, "bundle": "/nonexistent",
              "rootfs": "/nonexistent/rootfs", "created": "2026-01-01T00:00:00Z", "annotations": {},
-             "own_pid_namespace": True, "mnt_ns": os.readlink("/proc/%d/ns/mnt" % pid), "hooks": {}}
+             "own_pid_namespace": True, "mnt_ns": os.readlink("/proc/%d/ns/mnt" % pid), "hooks": {},
+             "cgroup": None}
     state.update(overrides)
     directory = os.path.join(str(root), cid)
     os.makedirs(directory, 0o700)
@@ -179,3 +180,24 @@ def test_parallel_delete_force_all_succeed(rt, make_bundle, cid):
 
 def test_delete_force_of_a_missing_container_succeeds(rt, cid):
     assert rt("delete", "--force", cid).returncode == 0
+
+
+def test_a_forged_cgroup_holding_more_than_the_container_is_refused_before_any_signal(rt, make_bundle, cid):
+    """kill --all and delete --force act through the cgroup recorded in state.json:
+    one that is not the container's own (here its parent, which would hold every
+    container minirun runs) is refused, and nothing is signalled through it."""
+    bundle = make_bundle(["sleep", "1000"])
+    rt("create", "--bundle", bundle, cid)
+    rt("start", cid)
+    path = rt.root / cid / "state.json"
+    state = json.loads(path.read_text())
+    genuine = state["cgroup"]
+    forged = dict(genuine, dirs=[[os.path.dirname(d), ctrls, mp] for d, ctrls, mp in genuine["dirs"]])
+    path.write_text(json.dumps(dict(state, cgroup=forged)))
+    result = rt("kill", "--all", cid, "KILL", check=False)
+    assert result.returncode == 1 and "is not the container's" in result.stderr, result.stderr
+    assert rt.status(cid) == "running"
+    paused = rt("pause", cid, check=False)
+    assert paused.returncode == 1 and "is not the container's" in paused.stderr
+    path.write_text(json.dumps(state))
+    rt("delete", "--force", cid)

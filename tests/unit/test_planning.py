@@ -33,10 +33,27 @@ class ForeignNamespaces(minirun.Host):
         return False
 
 
-def host(euid=0, kind=minirun.Host, **facts):
+def cgroup_layout(kind, unified=None, hierarchies=None):
+    layout = minirun.CgroupLayout()
+    layout.kind, layout.unified, layout.unified_root = kind, unified, "/"
+    layout.hierarchies = {mountpoint: ("/", frozenset(ctrls)) for mountpoint, ctrls in (hierarchies or {}).items()}
+    return layout
+
+
+V2 = cgroup_layout("v2", "/sys/fs/cgroup")
+V2_CONTROLLERS = frozenset(["cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma", "misc"])
+HYBRID = cgroup_layout("hybrid", "/sys/fs/cgroup/unified", {
+    "/sys/fs/cgroup/memory": ["memory"], "/sys/fs/cgroup/cpu,cpuacct": ["cpu", "cpuacct"],
+    "/sys/fs/cgroup/pids": ["pids"], "/sys/fs/cgroup/devices": ["devices"], "/sys/fs/cgroup/freezer": ["freezer"],
+    "/sys/fs/cgroup/systemd": ["name=systemd"]})
+
+
+def host(euid=0, kind=minirun.Host, systemd_fact=False, **facts):
     base = dict(SECCOMP_FACTS, euid=euid, in_user_namespace=False, apparmor=False, selinux=False,
                 last_capability=40, filesystems=FILESYSTEMS, cgroup_mount_layout=("v2", None, None),
-                has_openat2=True, has_kcore=True, systemd=False, egid=euid, user_name="user",
+                has_openat2=True, has_kcore=True, systemd=systemd_fact, cgroup_layout=V2,
+                own_cgroups={"": "/user.slice/session-1.scope"}, cgroup_v2_controllers=V2_CONTROLLERS,
+                cgroup_root_links=[], egid=euid, user_name="user",
                 subordinate_uids=[], subordinate_gids=[], id_map_helper_newuidmap="/usr/bin/newuidmap",
                 id_map_helper_newgidmap="/usr/bin/newgidmap", cgroup_delegated=True,
                 unprivileged_userns_refused=None, has_idmapped_mounts=True)
@@ -79,7 +96,20 @@ def engine(name):
 @pytest.mark.parametrize("name", ENGINE_CONFIGS)
 def test_every_engine_config_plans_completely(tmp_path, name, euid):
     raw = engine(name)
+    limits = minirun.plan_resource_writes(bundle_for(tmp_path, raw).resources, lambda ctrl: None)
+    if euid != 0 and limits:
+        # Without root there is no cgroup: a limit is refused, never dropped.
+        with pytest.raises(minirun.ConfigError, match=r"linux\.resources\..*limits need root"):
+            plan(tmp_path, raw, euid=euid)
+        return
     p, cfg = plan(tmp_path, raw, euid=euid)
+    # the cgroup: below /sys/fs/cgroup, named for the container, with the config's limits
+    if euid == 0:
+        (directory, _, mountpoint), = p.cgroup.manager.dirs
+        assert mountpoint == "/sys/fs/cgroup" and directory.startswith("/sys/fs/cgroup/")
+        assert p.cgroup.resources is cfg.resources and p.cgroup.nodes == cfg.devices
+    else:
+        assert p.cgroup is None
     linux = raw["linux"]
     kinds = {ns["type"]: ns.get("path") for ns in linux["namespaces"]}
     # namespaces: joined by path in join order; the rest new
@@ -414,3 +444,86 @@ def test_a_terminal_process_file_with_detach_needs_a_console_socket(tmp_path):
     with pytest.raises(minirun.Error) as caught:
         minirun.plan_exec("c1", os.getpid(), cfg, exec_opts(process_file=str(process_file), detach=True), host())
     assert "--console-socket" in str(caught.value)
+
+
+# --- cgroups ------------------------------------------------------------------------------------
+
+
+def cgroup_plan(tmp_path, resources=None, cgroups_path=None, systemd=False, **facts):
+    raw = base_config(mounts=[{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup"}])
+    if resources is not None:
+        raw["linux"]["resources"] = resources
+    if cgroups_path is not None:
+        raw["linux"]["cgroupsPath"] = cgroups_path
+    cfg = bundle_for(tmp_path, raw)
+    return minirun.plan_create("c1", cfg, create_opts(cfg, systemd_cgroup=systemd), host(**facts), {}, 1)
+
+
+def test_without_a_cgroupspath_a_container_gets_minirun_slash_its_id(tmp_path):
+    p = cgroup_plan(tmp_path)
+    assert p.cgroup.manager.dirs == [("/sys/fs/cgroup/minirun/c1", None, "/sys/fs/cgroup")]
+    assert p.cgroup.manager.driver == "cgroupfs"
+    assert p.rootfs.cgroup_layout == ("v2", None, None)  # a cgroup2 mount, rooted by the cgroup namespace
+
+
+def test_a_relative_cgroupspath_is_below_the_runtimes_own_cgroup_and_an_absolute_one_from_the_root(tmp_path):
+    p = cgroup_plan(tmp_path, cgroups_path="engine/c1")
+    assert p.cgroup.manager.dirs[0][0] == "/sys/fs/cgroup/user.slice/session-1.scope/engine/c1"
+    p = cgroup_plan(tmp_path, cgroups_path="/docker/c1")
+    assert p.cgroup.manager.dirs[0][0] == "/sys/fs/cgroup/docker/c1"
+
+
+def test_a_cgroupspath_leaving_the_runtimes_cgroup_is_refused(tmp_path):
+    with pytest.raises(minirun.Error, match="linux.cgroupsPath"):
+        cgroup_plan(tmp_path, cgroups_path="../../etc")
+
+
+def test_on_a_hybrid_host_the_container_has_a_cgroup_in_every_hierarchy_and_its_mount_shows_them(tmp_path):
+    links = [("cpu", "cpu,cpuacct"), ("cpuacct", "cpu,cpuacct")]
+    p = cgroup_plan(tmp_path, cgroup_layout=HYBRID, own_cgroups={}, cgroup_v2_controllers=frozenset(),
+                    cgroup_root_links=links)
+    dirs = {mountpoint: directory for directory, _, mountpoint in p.cgroup.manager.dirs}
+    assert dirs == {mountpoint: mountpoint + "/minirun/c1" for mountpoint in list(HYBRID.hierarchies) + [HYBRID.unified]}
+    kind, binds, mount_links = p.rootfs.cgroup_layout
+    assert kind == "v1" and mount_links == links
+    # The container's own directories, never the host's root hierarchies.
+    assert sorted(binds) == sorted((os.path.basename(mp), d) for mp, d in dirs.items())
+
+
+@pytest.mark.parametrize("resources,field,controller", [
+    ({"pids": {"limit": 10}}, "linux.resources.pids.limit", "pids"),
+    ({"network": {"classID": 7}}, "linux.resources.network.classID", "net_cls"),
+    ({"hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}]}, "linux.resources.hugepageLimits", "hugetlb"),
+])
+def test_a_limit_whose_controller_the_host_lacks_is_refused_at_planning_naming_it(tmp_path, resources, field,
+                                                                                 controller):
+    with pytest.raises(minirun.ConfigError) as caught:
+        cgroup_plan(tmp_path, resources, cgroup_v2_controllers=frozenset(["cpu", "memory", "io"]))
+    assert field in str(caught.value) and "no %s cgroup controller" % controller in str(caught.value)
+
+
+def test_a_limit_v2_cannot_express_is_refused_at_planning(tmp_path):
+    with pytest.raises(minirun.Error, match="memory.swappiness: cgroup v2 has no per-cgroup swappiness"):
+        cgroup_plan(tmp_path, {"memory": {"swappiness": 10}})
+
+
+def test_the_same_limits_plan_on_a_hybrid_host_through_its_v1_controllers(tmp_path):
+    p = cgroup_plan(tmp_path, {"pids": {"limit": 10}, "memory": {"swappiness": 10}}, cgroup_layout=HYBRID,
+                    own_cgroups={}, cgroup_v2_controllers=frozenset())
+    assert p.cgroup.resources.pids == 10 and p.cgroup.resources.memory.swappiness == 10
+
+
+def test_the_systemd_driver_needs_systemd_and_plans_a_scope(tmp_path):
+    with pytest.raises(minirun.Error, match="--systemd-cgroup: systemd is not the init system"):
+        cgroup_plan(tmp_path, systemd=True)
+    p = cgroup_plan(tmp_path, cgroups_path="machine.slice:libpod:c1", systemd=True, systemd_fact=True)
+    manager = p.cgroup.manager
+    assert (manager.driver, manager.slice, manager.unit) == ("systemd", "machine.slice", "libpod-c1.scope")
+    assert manager.dirs == [("/sys/fs/cgroup/machine.slice/libpod-c1.scope", None, "/sys/fs/cgroup")]
+
+
+def test_without_root_there_is_no_cgroup_and_a_limit_is_refused(tmp_path):
+    p = cgroup_plan(tmp_path, {"devices": [{"allow": False, "access": "rwm"}]}, euid=1000)
+    assert p.cgroup is None
+    with pytest.raises(minirun.ConfigError, match="linux.resources.memory.limit: limits need root"):
+        cgroup_plan(tmp_path, {"memory": {"limit": 1 << 26}}, euid=1000)

@@ -802,11 +802,11 @@ def test_a_plain_config_passes_refuse_unsupported(capfd):
     assert capfd.readouterr().err == ""
 
 
-def test_resources_pass_refuse_unsupported_with_a_warning_that_they_are_not_applied(capfd):
+def test_resources_pass_refuse_unsupported_without_a_warning_now_that_they_are_applied(capfd):
     raw = base_config()
     raw["linux"]["resources"] = {"pids": {"limit": 10}}
     minirun.refuse_unsupported(parse(raw))
-    assert "not applied" in capfd.readouterr().err
+    assert capfd.readouterr().err == ""
 
 
 def test_capability_mask_sets_the_bit_of_each_known_capability():
@@ -1244,7 +1244,8 @@ def test_deeply_nested_resources_do_not_exhaust_the_stack():
         nested = [nested]
     raw = base_config()
     raw["linux"]["resources"] = {"devices": nested}
-    assert parse(raw).has_resources is True
+    with pytest.raises(minirun.ConfigError, match=r"linux\.resources\.devices\[0\]"):
+        parse(raw)
 
 
 def test_config_json_nested_deeper_than_python_recurses_is_an_error_naming_it(tmp_path):

@@ -37,7 +37,7 @@ def test_invalid_ids_are_refused_with_a_message(cid):
 def state_for(cid, **values):
     defaults = dict(id=cid, pid=0, pid_start=None, bundle="/b", rootfs="/b/rootfs",
                     created="2024-01-01T00:00:00Z", annotations={}, own_pid_namespace=True,
-                    mnt_ns="mnt:[4026532327]", hooks={})
+                    mnt_ns="mnt:[4026532327]", hooks={}, cgroup=None)
     defaults.update(values)
     return minirun.ContainerState(**defaults)
 
@@ -436,7 +436,9 @@ def valid_raw(cid="c1", **values):
            "rootfs": "/bundles/c1/rootfs", "created": "2024-01-01T00:00:00Z", "annotations": {"k": "v"},
            "own_pid_namespace": True, "mnt_ns": "mnt:[4026532327]",
            "hooks": {"poststop": [{"path": "/h", "args": ["/h", "x"], "env": ["A=1"], "timeout": 5,
-                                   "field": "hooks.poststop[0]"}]}}
+                                   "field": "hooks.poststop[0]"}]},
+           "cgroup": {"driver": "cgroupfs", "layout": "v2",
+                      "dirs": [["/sys/fs/cgroup/minirun/c1", None, "/sys/fs/cgroup"]]}}
     raw.update(values)
     return raw
 
@@ -473,7 +475,7 @@ def corrupt(tmp_path, raw):
 
 WRONG_TYPES = {
     "id": 7, "pid": "4242", "pid_start": 1.5, "bundle": ["/b"], "rootfs": None, "created": 20240101,
-    "annotations": ["k=v"], "own_pid_namespace": 1, "mnt_ns": 4026532327, "hooks": [],
+    "annotations": ["k=v"], "own_pid_namespace": 1, "mnt_ns": 4026532327, "hooks": [], "cgroup": "/minirun/c1",
 }
 
 
@@ -590,3 +592,32 @@ def test_proven_init_of_an_exited_process_is_none(tmp_path, sleeper):
     sleeper.kill()
     sleeper.wait()
     assert state.proven_init() is None
+
+
+# --- the recorded cgroup ------------------------------------------------------------
+
+
+def test_a_container_without_a_cgroup_of_its_own_records_null_and_loads(tmp_path):
+    store = minirun.Store(str(tmp_path))
+    os.close(store.reserve("c1"))
+    store.save(minirun.ContainerState.from_json("c1", valid_raw(cgroup=None)))
+    assert store.load("c1").cgroup is None
+
+
+def test_the_cgroup_field_must_be_present_even_when_null(tmp_path):
+    raw = valid_raw()
+    del raw["cgroup"]
+    assert corrupt(tmp_path, raw) == "container c1: corrupt state file: cgroup: missing"
+
+
+@pytest.mark.parametrize("cgroup", [
+    {"driver": "cgroupfs", "layout": "v2", "dirs": [["/etc", None, "/etc"]]},          # not a cgroup mount
+    {"driver": "cgroupfs", "layout": "v2", "dirs": [["/sys/fs/cgroup", None, "/sys/fs/cgroup"]]},  # the root
+    {"driver": "cgroupfs", "layout": "v2", "dirs": [["/sys/fs/cgroup/a/../..", None, "/sys/fs/cgroup"]]},
+    {"driver": "cgroupfs", "layout": "v4", "dirs": []},
+    {"driver": "systemd", "layout": "v2", "dirs": []},                                 # no slice and unit
+    {"driver": "cgroupfs", "layout": "v1", "dirs": [["/sys/fs/cgroup/memory/x", "memory", "/sys/fs/cgroup/memory"]]},
+])
+def test_a_recorded_cgroup_outside_the_hosts_cgroup_mounts_is_refused_on_load(tmp_path, cgroup):
+    message = corrupt(tmp_path, valid_raw(cgroup=cgroup))
+    assert message == "container c1: corrupt state file: cgroup: not a cgroup this minirun records"

@@ -1,0 +1,556 @@
+"""Sections 9 to 11 (cgroups) and section 5 (linux.resources), without root:
+parsing, path resolution, which file gets which value, the v2 device program
+(run in tests/unit/ebpf.py's interpreter) and the D-Bus wire encoding."""
+
+import os
+import struct
+
+import pytest
+
+import minirun
+from minirun import ConfigError, DeviceRule, Error
+
+from . import ebpf
+
+
+def parse(raw):
+    return minirun._parse_resources(raw)
+
+
+# --- parsing linux.resources -------------------------------------------------------
+
+
+def test_zero_values_as_docker_update_sends_them_mean_unset():
+    # docker update --cpus 1 sends the whole LinuxResources struct, zeros included.
+    raw = {"memory": {"limit": 0, "reservation": 0, "swap": 0, "kernel": 0, "kernelTCP": 0},
+           "cpu": {"shares": 0, "quota": 0, "period": 0, "realtimeRuntime": 0, "realtimePeriod": 0,
+                   "cpus": "", "mems": ""},
+           "pids": {"limit": 0}, "blockIO": {"weight": 0}, "network": {"classID": 0}}
+    assert parse(raw).is_empty()
+
+
+def test_memory_and_cpu_values_are_kept_and_minus_one_means_unlimited():
+    res = parse({"memory": {"limit": 67108864, "swap": -1, "reservation": 1 << 20, "swappiness": 0},
+                 "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0-1", "idle": 1},
+                 "pids": {"limit": -1}})
+    assert (res.memory.limit, res.memory.swap, res.memory.reservation, res.memory.swappiness) == (67108864, -1, 1 << 20, 0)
+    assert (res.cpu.shares, res.cpu.quota, res.cpu.period, res.cpu.cpus, res.cpu.idle) == (512, 50000, 100000, "0-1", 1)
+    assert res.pids == -1
+
+
+@pytest.mark.parametrize("raw, field", [
+    ({"memory": {"limit": -2}}, "linux.resources.memory.limit"),
+    ({"memory": {"limit": "64m"}}, "linux.resources.memory.limit"),
+    ({"memory": {"swappiness": 101}}, "linux.resources.memory.swappiness"),
+    ({"memory": {"limit": 100, "swap": 50}}, "linux.resources.memory.swap"),
+    ({"memory": {"kernel": 1 << 20}}, "linux.resources.memory.kernel"),
+    ({"cpu": {"shares": 300000}}, "linux.resources.cpu.shares"),
+    ({"cpu": {"period": 10}}, "linux.resources.cpu.period"),
+    ({"cpu": {"cpus": "0-a"}}, "linux.resources.cpu.cpus"),
+    ({"cpu": {"idle": 2}}, "linux.resources.cpu.idle"),
+    ({"pids": {"limit": -5}}, "linux.resources.pids.limit"),
+    ({"blockIO": {"weight": 5}}, "linux.resources.blockIO.weight"),
+    ({"blockIO": {"throttleReadBpsDevice": [{"major": 8, "rate": 1}]}},
+     "linux.resources.blockIO.throttleReadBpsDevice[0].minor"),
+    ({"hugepageLimits": [{"pageSize": "2M", "limit": 1}]}, "linux.resources.hugepageLimits[0].pageSize"),
+    ({"network": {"priorities": [{"name": "eth 0", "priority": 1}]}}, "linux.resources.network.priorities[0].name"),
+    ({"rdma": {"mlx5_0": {}}}, "linux.resources.rdma.mlx5_0"),
+    ({"unified": {"cgroup.procs": "1"}}, "linux.resources.unified.cgroup.procs"),
+    ({"unified": {"memory.high": 5}}, "linux.resources.unified.memory.high"),
+    ({"devices": [{"allow": False}, {"allow": True, "access": "rx"}]}, "linux.resources.devices[1].access"),
+    ({"devices": [{"access": "rwm"}]}, "linux.resources.devices[0].allow"),
+    ({"devices": [{"allow": True, "type": "u"}]}, "linux.resources.devices[0].type"),
+])
+def test_every_bad_value_is_refused_naming_its_field(raw, field):
+    with pytest.raises(ConfigError) as caught:
+        parse(raw)
+    assert caught.value.field == field
+
+
+def test_device_rules_take_wildcards_as_none_and_normalise_access():
+    res = parse({"devices": [{"allow": False, "access": "rwm"},
+                             {"allow": True, "type": "c", "major": 1, "minor": -1, "access": "wr"}]})
+    assert res.devices == [DeviceRule(False, "a", None, None, "rwm"), DeviceRule(True, "c", 1, None, "rw")]
+
+
+def test_config_json_resources_reach_the_config():
+    raw = {"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"args": ["sh"], "cwd": "/"},
+           "linux": {"namespaces": [{"type": "mount"}], "resources": {"memory": {"limit": 1 << 26}}}}
+    cfg = minirun.parse_config(raw, "/bundle")
+    assert cfg.resources.memory.limit == 1 << 26 and cfg.resources.devices is None
+
+
+def test_update_takes_runcs_per_field_flags():
+    res = minirun.parse_update(None, {"--memory": "64m", "--cpu-share": "512", "--pids-limit": "-1",
+                                      "--cpuset-cpus": "0", "--memory-swap": "-1", "--blkio-weight": "0"})
+    assert (res.memory.limit, res.cpu.shares, res.pids, res.cpu.cpus, res.memory.swap) == (64 << 20, 512, -1, "0", -1)
+    assert res.block_io.weight is None      # 0 = unset, as runc's flag defaults
+
+
+def test_update_with_a_resources_document_ignores_the_flags_as_runc_does():
+    res = minirun.parse_update({"memory": {"limit": 1 << 30}, "pids": {"limit": 10}}, {"--memory": "64m"})
+    assert (res.memory.limit, res.pids) == (1 << 30, 10)
+
+
+def test_update_errors_name_the_resources_field_or_the_flag():
+    with pytest.raises(ConfigError) as caught:
+        minirun.parse_update({"memory": {"limit": -3}})
+    assert caught.value.field == "resources.memory.limit"
+    with pytest.raises(minirun.UsageError, match="--memory"):
+        minirun.parse_update(None, {"--memory": "lots"})
+
+
+@pytest.mark.parametrize("text, size", [("64m", 64 << 20), ("1G", 1 << 30), ("512k", 512 << 10), ("1024", 1024),
+                                        ("2MiB", 2 << 20), ("10mb", 10 << 20), ("-1", -1)])
+def test_sizes_as_runc_update_reads_them(text, size):
+    assert minirun.parse_size(text, "--memory") == size
+
+
+# --- where the cgroup is ---------------------------------------------------------------
+
+
+def test_cgroups_path_absolute_relative_and_empty():
+    assert minirun.resolve_cgroup_path("/docker/abc", "abc", "/user.slice") == "/docker/abc"
+    assert minirun.resolve_cgroup_path("pods/abc", "abc", "/runtime") == "/runtime/pods/abc"
+    assert minirun.resolve_cgroup_path("", "abc", "/runtime") == "/minirun/abc"
+    with pytest.raises(Error, match="linux.cgroupsPath"):
+        minirun.resolve_cgroup_path("../../etc", "abc", "/runtime")
+    with pytest.raises(Error, match="linux.cgroupsPath"):
+        minirun.resolve_cgroup_path("/", "abc", "/")
+
+
+def test_systemd_form_expands_the_slice():
+    assert minirun.parse_systemd_path("system.slice:docker:abc", "abc") == (
+        "system.slice", "docker-abc.scope", "/system.slice/docker-abc.scope")
+    assert minirun.parse_systemd_path("machine-pod1.slice:libpod:abc", "abc")[2] == \
+        "/machine.slice/machine-pod1.slice/libpod-abc.scope"
+    assert minirun.parse_systemd_path("", "abc") == ("system.slice", "minirun-abc.scope", "/system.slice/minirun-abc.scope")
+    assert minirun.parse_systemd_path(":libpod:abc", "abc")[0] == "system.slice"
+    for bad in ("/docker/abc", "a:b", "bad--name.slice:x:y", "notaslice:x:y"):
+        with pytest.raises(Error, match="linux.cgroupsPath"):
+            minirun.parse_systemd_path(bad, "abc")
+
+
+HYBRID_MOUNTINFO = """\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+"""
+V2_MOUNTINFO = "30 23 0:27 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n"
+
+
+def test_layout_is_read_from_mountinfo(tmp_path):
+    (tmp_path / "hybrid").write_text(HYBRID_MOUNTINFO)
+    (tmp_path / "v2").write_text(V2_MOUNTINFO)
+    hybrid = minirun.detect_cgroup_layout(str(tmp_path / "hybrid"))
+    assert hybrid.kind == "hybrid" and hybrid.unified == "/sys/fs/cgroup/unified"
+    assert hybrid.controllers() == {"cpu": "/sys/fs/cgroup/cpu,cpuacct", "cpuacct": "/sys/fs/cgroup/cpu,cpuacct",
+                                    "memory": "/sys/fs/cgroup/memory", "name=systemd": "/sys/fs/cgroup/systemd"}
+    v2 = minirun.detect_cgroup_layout(str(tmp_path / "v2"))
+    assert (v2.kind, v2.unified, v2.hierarchies) == ("v2", "/sys/fs/cgroup", {})
+
+
+def test_a_relative_path_is_below_the_runtimes_cgroup_in_each_hierarchy(tmp_path):
+    (tmp_path / "mi").write_text(HYBRID_MOUNTINFO)
+    layout = minirun.detect_cgroup_layout(str(tmp_path / "mi"))
+    own = {"cpu": "/", "cpuacct": "/", "memory": "/process_api/5b9e", "name=systemd": "/", "": "/"}
+    manager = minirun.cgroup_manager(layout, "ctr", "ctr", own=own)
+    assert sorted(d for d, _, _ in manager.dirs) == [
+        "/sys/fs/cgroup/cpu,cpuacct/ctr", "/sys/fs/cgroup/memory/process_api/5b9e/ctr",
+        "/sys/fs/cgroup/systemd/ctr", "/sys/fs/cgroup/unified/ctr"]
+    absolute = minirun.cgroup_manager(layout, "", "ctr", own=own)
+    assert "/sys/fs/cgroup/memory/minirun/ctr" in [d for d, _, _ in absolute.dirs]
+
+
+def test_a_manager_survives_the_state_file_unchanged(tmp_path):
+    (tmp_path / "mi").write_text(V2_MOUNTINFO)
+    layout = minirun.detect_cgroup_layout(str(tmp_path / "mi"))
+    for manager in (minirun.cgroup_manager(layout, "/a/b", "b", own={"": "/"}),
+                    minirun.cgroup_manager(layout, "system.slice:x:b", "b", systemd=True, own={"": "/"})):
+        state = minirun.json_loads(minirun.json_dumps(manager.to_state())) if hasattr(minirun, "json_dumps") \
+            else manager.to_state()
+        again = minirun.manager_from_state(state)
+        assert type(again) is type(manager) and again.to_state() == manager.to_state()
+    assert again.unit == "x-b.scope" and again.dirs == [("/sys/fs/cgroup/system.slice/x-b.scope", None, "/sys/fs/cgroup")]
+
+
+# --- what each resource writes --------------------------------------------------------
+
+
+@pytest.mark.parametrize("shares, weight", [(2, 1), (1024, 39), (262144, 10000), (0, 0)])
+def test_cpu_shares_map_to_weight_as_runc_does(shares, weight):
+    assert minirun.shares_to_weight(shares) == weight
+
+
+def test_weight_maps_back_to_shares_within_rounding():
+    for shares in (2, 100, 1024, 5000, 262144):
+        assert abs(minirun.weight_to_shares(minirun.shares_to_weight(shares)) - shares) <= 27
+
+
+def plan(raw, version):
+    return [(field, ctrl, files[0][0], files[0][1])
+            for field, ctrl, files in minirun.plan_resource_writes(parse(raw), lambda c: version)]
+
+
+def test_v1_files_and_values():
+    raw = {"memory": {"limit": 1 << 26, "swap": 1 << 27, "reservation": 1 << 25, "swappiness": 10,
+                      "disableOOMKiller": True},
+           "cpu": {"shares": 512, "quota": 20000, "period": 50000, "burst": 1000, "realtimeRuntime": 950,
+                   "realtimePeriod": 1000000, "cpus": "0", "mems": "0", "idle": 0},
+           "pids": {"limit": -1},
+           "blockIO": {"weight": 300, "leafWeight": 200, "weightDevice": [{"major": 8, "minor": 0, "weight": 400}],
+                       "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 100}]},
+           "hugepageLimits": [{"pageSize": "2MB", "limit": 1 << 21}],
+           "network": {"classID": 0x100001, "priorities": [{"name": "eth0", "priority": 5}]},
+           "rdma": {"mlx4_0": {"hcaHandles": 2}}}
+    assert plan(raw, 1) == [
+        ("linux.resources.memory.limit", "memory", "memory.limit_in_bytes", "67108864"),
+        ("linux.resources.memory.swap", "memory", "memory.memsw.limit_in_bytes", "134217728"),
+        ("linux.resources.memory.reservation", "memory", "memory.soft_limit_in_bytes", "33554432"),
+        ("linux.resources.memory.swappiness", "memory", "memory.swappiness", "10"),
+        ("linux.resources.memory.disableOOMKiller", "memory", "memory.oom_control", "1"),
+        ("linux.resources.cpu.shares", "cpu", "cpu.shares", "512"),
+        ("linux.resources.cpu.period", "cpu", "cpu.cfs_period_us", "50000"),
+        ("linux.resources.cpu.quota", "cpu", "cpu.cfs_quota_us", "20000"),
+        ("linux.resources.cpu.burst", "cpu", "cpu.cfs_burst_us", "1000"),
+        ("linux.resources.cpu.realtimePeriod", "cpu", "cpu.rt_period_us", "1000000"),
+        ("linux.resources.cpu.realtimeRuntime", "cpu", "cpu.rt_runtime_us", "950"),
+        ("linux.resources.cpu.idle", "cpu", "cpu.idle", "0"),
+        ("linux.resources.cpu.cpus", "cpuset", "cpuset.cpus", "0"),
+        ("linux.resources.cpu.mems", "cpuset", "cpuset.mems", "0"),
+        ("linux.resources.pids.limit", "pids", "pids.max", "max"),
+        ("linux.resources.blockIO.weight", "blkio", "blkio.weight", "300"),
+        ("linux.resources.blockIO.leafWeight", "blkio", "blkio.leaf_weight", "200"),
+        ("linux.resources.blockIO.weightDevice", "blkio", "blkio.weight_device", "8:0 400"),
+        ("linux.resources.blockIO.throttleWriteIOPSDevice", "blkio", "blkio.throttle.write_iops_device", "8:0 100"),
+        ("linux.resources.hugepageLimits", "hugetlb", "hugetlb.2MB.limit_in_bytes", "2097152"),
+        ("linux.resources.network.classID", "net_cls", "net_cls.classid", "1048577"),
+        ("linux.resources.network.priorities", "net_prio", "net_prio.ifpriomap", "eth0 5"),
+        ("linux.resources.rdma.mlx4_0", "rdma", "rdma.max", "mlx4_0 hca_handle=2 hca_object=max"),
+    ]
+
+
+def test_v2_files_and_values():
+    raw = {"memory": {"limit": 1 << 26, "swap": 1 << 27, "reservation": 1 << 25},
+           "cpu": {"shares": 1024, "quota": 20000, "burst": 10, "cpus": "0-1"},
+           "pids": {"limit": 32},
+           "blockIO": {"weight": 10, "throttleReadBpsDevice": [{"major": 8, "minor": 16, "rate": 1048576}]},
+           "hugepageLimits": [{"pageSize": "1GB", "limit": 0}],
+           "unified": {"memory.high": "50M"}}
+    assert plan(raw, 2) == [
+        ("linux.resources.memory.limit", "memory", "memory.max", "67108864"),
+        ("linux.resources.memory.reservation", "memory", "memory.low", "33554432"),
+        ("linux.resources.memory.swap", "memory", "memory.swap.max", "67108864"),
+        ("linux.resources.cpu.shares", "cpu", "cpu.weight", "39"),
+        ("linux.resources.cpu.quota", "cpu", "cpu.max", "20000 100000"),
+        ("linux.resources.cpu.burst", "cpu", "cpu.max.burst", "10"),
+        ("linux.resources.cpu.cpus", "cpuset", "cpuset.cpus", "0-1"),
+        ("linux.resources.pids.limit", "pids", "pids.max", "32"),
+        ("linux.resources.blockIO.weight", "io", "io.bfq.weight", "10"),
+        ("linux.resources.blockIO.throttleReadBpsDevice", "io", "io.max", "8:16 rbps=1048576"),
+        ("linux.resources.hugepageLimits", "hugetlb", "hugetlb.1GB.max", "0"),
+        ("linux.resources.unified.memory.high", "memory", "memory.high", "50M"),
+    ]
+    # io.weight is the fallback when the kernel has no BFQ weight file.
+    weight = minirun.plan_resource_writes(parse({"blockIO": {"weight": 1000}}), lambda c: 2)[0][2]
+    assert weight == [("io.bfq.weight", "1000"), ("io.weight", "default 10000")]
+    assert plan({"cpu": {"quota": -1, "period": 20000}}, 2)[0][3] == "max 20000"
+    assert plan({"memory": {"limit": 100, "swap": -1}}, 2)[1][3] == "max"
+
+
+@pytest.mark.parametrize("raw, version, field", [
+    ({"memory": {"swappiness": 60}}, 2, "linux.resources.memory.swappiness"),
+    ({"memory": {"disableOOMKiller": True}}, 2, "linux.resources.memory.disableOOMKiller"),
+    ({"memory": {"swap": 1 << 20}}, 2, "linux.resources.memory.swap"),
+    ({"cpu": {"realtimeRuntime": 1000}}, 2, "linux.resources.cpu.realtimeRuntime"),
+    ({"blockIO": {"leafWeight": 100}}, 2, "linux.resources.blockIO.leafWeight"),
+    ({"unified": {"memory.high": "1M"}}, 1, "linux.resources.unified.memory.high"),
+])
+def test_what_a_cgroup_version_cannot_do_is_refused_naming_the_field(raw, version, field):
+    with pytest.raises(Error, match="^" + field.replace(".", r"\.") + ": "):
+        minirun.plan_resource_writes(parse(raw), lambda c: version)
+
+
+def fake_v1(tmp_path, files):
+    """A v1 cgroup per controller in tmp_path holding `files` (empty)."""
+    dirs = []
+    for ctrl in ("memory", "cpu", "pids", "devices", "freezer"):
+        d = tmp_path / ctrl / "ctr"
+        d.mkdir(parents=True)
+        for name in files:
+            if name.startswith(ctrl + ".") or (ctrl == "devices" and name.startswith("devices.")):
+                (d / name).write_text("")
+        dirs.append((str(d), [ctrl], str(tmp_path / ctrl)))
+    return minirun.CgroupfsManager("v1", dirs)
+
+
+def test_apply_writes_each_value_into_its_controllers_file(tmp_path):
+    manager = fake_v1(tmp_path, ["memory.limit_in_bytes", "cpu.shares", "pids.max", "devices.allow", "devices.deny"])
+    manager.apply(parse({"memory": {"limit": 1 << 26}, "cpu": {"shares": 256}, "pids": {"limit": 7}}))
+    assert (tmp_path / "memory/ctr/memory.limit_in_bytes").read_text() == "67108864"
+    assert (tmp_path / "cpu/ctr/cpu.shares").read_text() == "256"
+    assert (tmp_path / "pids/ctr/pids.max").read_text() == "7"
+
+
+def test_a_missing_controller_or_file_is_an_error_naming_the_field(tmp_path):
+    manager = fake_v1(tmp_path, ["memory.limit_in_bytes", "devices.allow", "devices.deny"])
+    with pytest.raises(Error, match=r"^linux\.resources\.blockIO\.weight: this host has no blkio cgroup controller"):
+        manager.apply(parse({"blockIO": {"weight": 100}}))
+    with pytest.raises(Error, match=r"^linux\.resources\.memory\.swap: this host's kernel has no memory\.memsw"):
+        manager.apply(parse({"memory": {"swap": -1}}))
+
+
+def test_update_with_check_before_update_refuses_a_limit_below_usage(tmp_path):
+    manager = fake_v1(tmp_path, ["memory.limit_in_bytes", "memory.usage_in_bytes"])
+    (tmp_path / "memory/ctr/memory.usage_in_bytes").write_text("5000000\n")
+    with pytest.raises(Error, match=r"resources\.memory\.limit: 4096 is below the current usage"):
+        manager.update(minirun.parse_update({"memory": {"limit": 4096, "checkBeforeUpdate": True}}))
+    manager.update(minirun.parse_update({"memory": {"limit": 8 << 20, "checkBeforeUpdate": True}}))
+    assert (tmp_path / "memory/ctr/memory.limit_in_bytes").read_text() == str(8 << 20)
+
+
+# --- devices -------------------------------------------------------------------------
+
+
+def test_effective_rules_are_deny_all_the_configs_runcs_defaults_then_the_nodes():
+    node = minirun.Device()
+    node.kind, node.major, node.minor = "c", 10, 229
+    config = [DeviceRule(True, "b", 7, None, "r")]
+    rules = minirun.effective_device_rules(config, [node])
+    assert rules[0] == DeviceRule(False) and rules[1] == config[0]
+    assert rules[-1] == DeviceRule(True, "c", 10, 229, "rwm")
+    assert DeviceRule(True, "c", 136, None, "rwm") in rules and DeviceRule(True, "c", 5, 1, "rwm") not in rules
+
+
+def test_v1_device_writes_deny_everything_first():
+    writes = minirun.v1_device_writes(minirun.effective_device_rules([DeviceRule(True, "c", 4, None, "rw")]))
+    assert writes[:4] == [("devices.deny", "a"), ("devices.allow", "c 4:* rw"), ("devices.allow", "c *:* m"),
+                          ("devices.allow", "b *:* m")]
+
+
+def decide(rules, kind, major, minor, access):
+    return ebpf.run(minirun.device_program(rules), kind, major, minor, access)
+
+
+def test_default_program_allows_the_standard_devices_and_mknod_only():
+    rules = minirun.effective_device_rules(None)
+    assert decide(rules, "c", 1, 3, "rw") == 1          # /dev/null
+    assert decide(rules, "c", 1, 9, "r") == 1           # urandom
+    assert decide(rules, "c", 136, 42, "rw") == 1       # a pts
+    assert decide(rules, "c", 5, 2, "rw") == 1          # ptmx
+    assert decide(rules, "c", 10, 259, "m") == 1        # mknod of anything...
+    assert decide(rules, "c", 10, 259, "r") == 0        # ...but not opening it
+    assert decide(rules, "b", 253, 0, "rw") == 0
+    assert decide(rules, "b", 253, 0, "m") == 1
+    assert decide(rules, "c", 5, 1, "w") == 0           # the host console
+    assert decide(rules, "c", 1, 3, "rwm") == 1
+
+
+def test_later_rules_win_and_partial_access_is_checked_bit_by_bit():
+    rules = [DeviceRule(False), DeviceRule(True, "c", 4, None, "rwm"), DeviceRule(False, "c", 4, 2, "w"),
+             DeviceRule(True, "b", None, 1, "r")]
+    assert decide(rules, "c", 4, 2, "r") == 1
+    assert decide(rules, "c", 4, 2, "w") == 0
+    assert decide(rules, "c", 4, 2, "rw") == 1     # the deny covers only w; the rwm allow covers rw
+    assert decide(rules, "c", 4, 3, "w") == 1
+    assert decide(rules, "b", 8, 1, "r") == 1       # major wildcard
+    assert decide(rules, "b", 8, 1, "rw") == 0      # w is not allowed for block devices
+    assert decide(rules, "b", 8, 2, "r") == 0
+    assert decide(rules, "c", 9, 1, "r") == 0       # type matters
+
+
+def test_an_allow_all_rule_as_privileged_containers_send_allows_everything():
+    rules = minirun.effective_device_rules([DeviceRule(True, "a", None, None, "rwm")])
+    assert decide(rules, "b", 253, 0, "rwm") == 1 and decide(rules, "c", 10, 259, "rw") == 1
+    # The catch-all ends the program: what comes before it (deny-all) is never tested.
+    assert minirun.device_program(rules)[-2:] == [(0xb7, 0, 0, 0, 1), (0x95, 0, 0, 0, 0)]
+
+
+def test_a_deny_all_last_denies_everything():
+    rules = minirun.effective_device_rules(None) + [DeviceRule(False)]
+    assert minirun.device_program(rules) == [
+        (0x61, 2, 1, 0, 0), (0xbf, 3, 2, 0, 0), (0x57, 2, 0, 0, 0xFFFF), (0x77, 3, 0, 0, 16),
+        (0x61, 4, 1, 4, 0), (0x61, 5, 1, 8, 0), (0xb7, 0, 0, 0, 0), (0x95, 0, 0, 0, 0)]
+    assert decide(rules, "c", 1, 3, "r") == 0
+
+
+def test_instructions_encode_as_struct_bpf_insn():
+    assert minirun.ebpf_bytes([(0x61, 4, 1, 4, 0), (0x55, 2, 0, 3, 2), (0xb7, 0, 0, 0, -1)]) == bytes.fromhex(
+        "6114040000000000" "5502030002000000" "b7000000ffffffff")
+
+
+# --- the systemd driver's D-Bus encoding --------------------------------------------
+
+
+def string(code, value):
+    data = value.encode()
+    return struct.pack("<B", code) + b"\x01" + (b"o" if code == 1 else b"s") + b"\0" + struct.pack("<I", len(data)) + data + b"\0"
+
+
+def test_hello_message_is_byte_exact():
+    expected = (b"l\x01\x00\x01" + struct.pack("<II", 0, 1) + struct.pack("<I", 109)
+                + string(1, "/org/freedesktop/DBus") + b"\0" * 2          # 30 bytes, pad to 8
+                + string(2, "org.freedesktop.DBus") + b"\0" * 3           # 29 bytes
+                + string(3, "Hello") + b"\0" * 2                          # 14 bytes
+                + string(6, "org.freedesktop.DBus") + b"\0" * 3)          # 29, then the header's pad to 8
+    message = minirun.dbus_message(minirun.DBUS_METHOD_CALL, 1, {
+        "path": "/org/freedesktop/DBus", "interface": "org.freedesktop.DBus", "member": "Hello",
+        "destination": "org.freedesktop.DBus"})
+    assert message == expected and len(message) == 128
+
+
+def test_property_array_is_byte_exact():
+    body = minirun.dbus_marshal("a(sv)", [[("Delegate", ("b", True)), ("PIDs", ("au", [7]))]])
+    assert bytes(body) == (struct.pack("<I", 48) + b"\0" * 4                  # length, pad to the struct
+                           + struct.pack("<I", 8) + b"Delegate\0" + b"\x01b\0" + struct.pack("<I", 1)
+                           + b"\0" * 4                                           # next struct at 8
+                           + struct.pack("<I", 4) + b"PIDs\0" + b"\x02au\0" + b"\0" * 3    # the array aligns to 4
+                           + struct.pack("<II", 4, 7))
+
+
+def test_start_transient_unit_round_trips_through_the_parser():
+    manager = minirun.SystemdCgroupManager("v2", [], "system.slice", "minirun-x.scope")
+    props = manager.scope_properties(1234, parse({"memory": {"limit": 1 << 26}, "pids": {"limit": 5},
+                                                   "cpu": {"quota": 50000, "period": 100000}}))
+    body = ["minirun-x.scope", "replace", props, []]
+    message = minirun.dbus_message(minirun.DBUS_METHOD_CALL, 7, dict(zip(
+        ("destination", "path", "interface"), minirun.SYSTEMD_BUS), member="StartTransientUnit"),
+        "ssa(sv)a(sa(sv))", body)
+    kind, serial, fields, values, used = minirun.dbus_parse_message(message)
+    assert (kind, serial, used, fields["member"], fields["signature"]) == (1, 7, len(message), "StartTransientUnit",
+                                                                         "ssa(sv)a(sa(sv))")
+    assert values[0:2] == ["minirun-x.scope", "replace"] and values[3] == []
+    got = dict(values[2])
+    assert got["Delegate"] == ("b", 1) and got["PIDs"] == ("au", [1234]) and got["Slice"] == ("s", "system.slice")
+    assert got["MemoryMax"] == ("t", 1 << 26) and got["TasksMax"] == ("t", 5)
+    assert got["CPUQuotaPerSecUSec"] == ("t", 500000)
+
+
+def test_an_error_reply_is_parsed_with_its_name_and_text():
+    reply = minirun.dbus_message(minirun.DBUS_ERROR, 3, {"reply_serial": 2,
+                                                         "error_name": "org.freedesktop.systemd1.NoSuchUnit"},
+                                 "s", ["Unit x.scope not loaded."])
+    kind, _, fields, body, _ = minirun.dbus_parse_message(reply + b"trailing")
+    assert (kind, fields["reply_serial"], fields["error_name"], body) == (
+        3, 2, "org.freedesktop.systemd1.NoSuchUnit", ["Unit x.scope not loaded."])
+    assert minirun.dbus_parse_message(reply[:-1]) is None
+
+
+def test_without_a_reachable_bus_the_systemd_driver_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=%s/none" % tmp_path)
+    with pytest.raises(Error, match="systemd: cannot reach the system bus"):
+        minirun.dbus_connect()
+
+
+def test_the_client_authenticates_says_hello_and_matches_replies_by_serial(tmp_path, monkeypatch):
+    # A stand-in bus on a unix socket: SASL, then one reply per call, with a
+    # signal in between that the client must skip.
+    import socket
+    import threading
+    path = str(tmp_path / "bus")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    seen = {}
+
+    def read_message(conn, buffer):
+        while True:
+            parsed = minirun.dbus_parse_message(buffer)
+            if parsed:
+                return parsed, buffer[parsed[4]:]
+            buffer += conn.recv(65536)
+
+    def serve():
+        conn, _ = server.accept()
+        auth = b""
+        while not auth.endswith(b"\r\n"):
+            auth += conn.recv(1)
+        seen["auth"] = auth
+        conn.sendall(b"OK 0123456789abcdef0123456789abcdef\r\n")
+        begin = b""
+        while not begin.endswith(b"BEGIN\r\n"):
+            begin += conn.recv(1)
+        buffer = b""
+        for answer in ("s", "o"):
+            (kind, serial, fields, body, _), buffer = read_message(conn, buffer)
+            seen.setdefault("calls", []).append((fields["member"], body))
+            conn.sendall(minirun.dbus_message(minirun.DBUS_SIGNAL, 90, {
+                "path": "/org/freedesktop/DBus", "interface": "org.freedesktop.DBus", "member": "NameAcquired"},
+                "s", [":1.5"]))
+            conn.sendall(minirun.dbus_message(minirun.DBUS_METHOD_RETURN, 91, {"reply_serial": serial},
+                                              answer, [":1.5" if answer == "s" else "/org/freedesktop/systemd1/job/7"]))
+        conn.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=" + path)
+        bus = minirun.dbus_connect(timeout=30)
+        reply = bus.call(*minirun.SYSTEMD_BUS, "StopUnit", "ss", ["minirun-x.scope", "replace"])
+        bus.close()
+    finally:
+        thread.join(30)
+        server.close()
+    assert seen["auth"] == b"\0AUTH EXTERNAL " + str(os.geteuid()).encode().hex().encode() + b"\r\n"
+    assert seen["calls"] == [("Hello", []), ("StopUnit", ["minirun-x.scope", "replace"])]
+    assert reply == ["/org/freedesktop/systemd1/job/7"]
+
+
+# --- a recorded cgroup is checked before use; exec's --cgroup ---------------------------
+
+
+def v2_layout(mountpoint="/sys/fs/cgroup"):
+    layout = minirun.CgroupLayout()
+    layout.kind, layout.unified, layout.unified_root, layout.hierarchies = "v2", mountpoint, "/", {}
+    return layout
+
+
+def recorded(*dirs, mountpoint="/sys/fs/cgroup"):
+    return minirun.CgroupfsManager("v2", [(d, None, mountpoint) for d in dirs])
+
+
+RUNTIME = {"": "/user.slice/session-1.scope"}
+
+
+def test_a_cgroup_named_for_the_container_is_accepted_without_an_init():
+    manager = recorded("/sys/fs/cgroup/docker/c1abc")
+    assert minirun.check_container_cgroup(manager, "c1abc", None, v2_layout(), [RUNTIME]) is manager
+
+
+@pytest.mark.parametrize("directory,why", [
+    ("/sys/fs/cgroup/docker/other", "is not the container's"),          # named for somebody else
+    ("/sys/fs/cgroup/user.slice", "holds the runtime or the host's init"),  # an ancestor of ours
+    ("/sys/fs/cgroup", "is not a cgroup of this host"),                 # the root: every process
+    ("/etc/c1abc", "is not a cgroup of this host"),
+])
+def test_a_recorded_cgroup_that_is_not_the_containers_is_refused(directory, why):
+    with pytest.raises(Error, match=why):
+        minirun.check_container_cgroup(recorded(directory), "c1abc", None, v2_layout(), [RUNTIME])
+
+
+def test_with_a_proven_init_its_own_cgroup_is_accepted_whatever_its_name():
+    with open("/proc/self/cgroup") as groups:
+        own = next(line.rstrip("\n").split(":", 2)[2] for line in groups if line.startswith("0::"))
+    manager = recorded(os.path.normpath("/sys/fs/cgroup" + own))
+    if own == "/":
+        pytest.skip("this process is in the root cgroup, which is never a container's")
+    assert minirun.check_container_cgroup(manager, "c1abc", os.getpid(), v2_layout(), []) is manager
+    # ...but not a cgroup named for the container that does not hold the init
+    with pytest.raises(Error, match="is not the container's"):
+        minirun.check_container_cgroup(recorded("/sys/fs/cgroup/x/c1abc"), "c1abc", os.getpid(), v2_layout(), [])
+
+
+def test_exec_joins_the_containers_cgroup_or_an_existing_sub_cgroup_of_it(tmp_path):
+    mountpoint = str(tmp_path)
+    container = tmp_path / "minirun" / "c1"
+    (container / "sub" / "leaf").mkdir(parents=True)
+    manager = minirun.CgroupfsManager("v2", [(str(container), None, mountpoint)])
+    assert minirun.exec_cgroup_dirs(manager, None) == [str(container)]
+    assert minirun.exec_cgroup_dirs(manager, "sub/leaf") == [str(container / "sub" / "leaf")]
+    with pytest.raises(Error, match="does not exist"):
+        minirun.exec_cgroup_dirs(manager, "missing")
+    for escape in ("../other", "sub/../../x", "/", "memory:.."):
+        with pytest.raises(minirun.UsageError, match="inside the container's cgroup"):
+            minirun.exec_cgroup_dirs(manager, escape)
