@@ -5452,13 +5452,14 @@ def plan_cgroup(cid, cfg, host, systemd=False):
     """The container's cgroup, or None where it can have none (rootless: the
     runtime cannot write the host's cgroups; a limit asked for is refused).
     Every limit whose controller the host lacks is refused here, naming it."""
-    if host.rootless:
+    if host.rootless and not host.cgroup_delegated:
         # Device rules need no cgroup here: without root no device can be made
         # (and in a user namespace none can be opened through a bind that the
-        # host's permissions do not allow). Limits cannot be had: refused.
+        # host's permissions do not allow). Limits cannot be had: refused
+        # (plan_rootless_cgroups names the field first).
         limits = plan_resource_writes(cfg.resources, lambda ctrl: None)
         if limits:
-            raise ConfigError(limits[0][0], "limits need root: minirun does not manage rootless cgroups")
+            raise ConfigError(limits[0][0], "limits need root or a delegated cgroup v2 subtree")
         return None
     if systemd and not host.systemd:
         raise Error("--systemd-cgroup: systemd is not the init system of this host")

@@ -140,9 +140,12 @@ def test_a_fork_bomb_stops_at_pids_max_and_ps_lists_the_processes(rt, make_bundl
 # runc's default rules let a container *make* any node (mknod is "m"); what the
 # cgroup refuses is opening one outside the allow list. /dev/fuse (c 10:229) is
 # a device any root may open without a further capability: a clean control.
-DEVICE_SCRIPT = ("mknod /tmp/fuse c 10 229 && echo made-fuse; mknod /tmp/sda b 8 0 && echo made-sda; "
-                 "head -c 1 /tmp/sda 2>/shared/sda-err >/dev/null; "
-                 "(exec 3<>/tmp/fuse) 2>/shared/fuse-err && echo opened-fuse; "
+# The nodes are made in the container's /dev (a tmpfs without nodev): where
+# the rootfs lies on a nodev filesystem (Debian's /tmp since trixie), opening
+# a node there fails whatever the cgroup says.
+DEVICE_SCRIPT = ("mknod /dev/test-fuse c 10 229 && echo made-fuse; mknod /dev/test-sda b 8 0 && echo made-sda; "
+                 "head -c 1 /dev/test-sda 2>/shared/sda-err >/dev/null; "
+                 "(exec 3<>/dev/test-fuse) 2>/shared/fuse-err && echo opened-fuse; "
                  "echo x > /dev/null && echo null-ok")
 
 

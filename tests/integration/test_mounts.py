@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from .helpers import IS_MINIRUN, IS_RUNC, base_config, bind_mount, mountinfo, run_through_shell, tmpfs_mount
+from .helpers import IS_RUNC, base_config, bind_mount, mountinfo, run_through_shell, tmpfs_mount
 
 MOUNTINFO_SCRIPT = "cat /proc/self/mountinfo"
 

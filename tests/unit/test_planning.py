@@ -55,7 +55,7 @@ def host(euid=0, kind=minirun.Host, systemd_fact=False, **facts):
                 own_cgroups={"": "/user.slice/session-1.scope"}, cgroup_v2_controllers=V2_CONTROLLERS,
                 cgroup_root_links=[], egid=euid, user_name="user",
                 subordinate_uids=[], subordinate_gids=[], id_map_helper_newuidmap="/usr/bin/newuidmap",
-                id_map_helper_newgidmap="/usr/bin/newgidmap", cgroup_delegated=True,
+                id_map_helper_newgidmap="/usr/bin/newgidmap", cgroup_delegated=False,
                 unprivileged_userns_refused=None, has_idmapped_mounts=True)
     base.update(facts)
     return kind(facts=base)
@@ -96,11 +96,15 @@ def engine(name):
 @pytest.mark.parametrize("name", ENGINE_CONFIGS)
 def test_every_engine_config_plans_completely(tmp_path, name, euid):
     raw = engine(name)
-    limits = minirun.plan_resource_writes(bundle_for(tmp_path, raw).resources, lambda ctrl: None)
-    if euid != 0 and limits:
-        # Without root there is no cgroup: a limit is refused, never dropped.
-        with pytest.raises(minirun.ConfigError, match=r"linux\.resources\..*limits need root"):
+    parsed = bundle_for(tmp_path, raw)
+    limits = minirun.plan_resource_writes(parsed.resources, lambda ctrl: None)
+    if euid != 0 and (limits or parsed.cgroups_path):
+        # Without root (and no delegated cgroup) there is no cgroup: a limit,
+        # or a cgroup path to make, is refused, never dropped (runc's rootless rule).
+        with pytest.raises(minirun.ConfigError) as caught:
             plan(tmp_path, raw, euid=euid)
+        assert caught.value.field == ("linux.resources" if limits else "linux.cgroupsPath")
+        assert "not delegated" in str(caught.value)
         return
     p, cfg = plan(tmp_path, raw, euid=euid)
     # the cgroup: below /sys/fs/cgroup, named for the container, with the config's limits
@@ -525,5 +529,5 @@ def test_the_systemd_driver_needs_systemd_and_plans_a_scope(tmp_path):
 def test_without_root_there_is_no_cgroup_and_a_limit_is_refused(tmp_path):
     p = cgroup_plan(tmp_path, {"devices": [{"allow": False, "access": "rwm"}]}, euid=1000)
     assert p.cgroup is None
-    with pytest.raises(minirun.ConfigError, match="linux.resources.memory.limit: limits need root"):
+    with pytest.raises(minirun.ConfigError, match="linux.resources: cannot set limits: cgroups are not delegated"):
         cgroup_plan(tmp_path, {"memory": {"limit": 1 << 26}}, euid=1000)
