@@ -10,11 +10,6 @@ import pytest
 
 from .engines import IMAGE, PtyProcess, runtimes, wait_for
 
-NO_CGROUPS = "issue 11: minirun has no cgroups yet (limits not applied)"
-NO_PAUSE = "issue 11: minirun has no pause/resume yet"
-NO_PS = "issue 11: minirun has no ps yet"
-NO_UPDATE = "issue 11: minirun has no update yet"
-NO_STATS = "issue 11: minirun has no cgroups yet (stats read the container's cgroup)"
 
 
 FORWARDING_WARNING = "WARNING: IPv4 forwarding is disabled. Networking will not work.\n"
@@ -261,7 +256,7 @@ def test_rm_f_of_a_running_container(docker):
 # pause, top, update, limits, stats
 
 
-@runtimes(NO_PAUSE)
+@runtimes()
 def test_pause_and_unpause(docker):
     c = docker.detached(IMAGE, *SLEEP)
     assert docker("pause", c).returncode == 0
@@ -270,14 +265,14 @@ def test_pause_and_unpause(docker):
     assert docker.state(c)["Paused"] is False
 
 
-@runtimes(NO_PS)
+@runtimes()
 def test_top_lists_the_container_processes(docker):
     c = docker.detached(IMAGE, *SLEEP)
     r = docker("top", c)
     assert r.returncode == 0 and "sleep 100000" in r.stdout, r
 
 
-@runtimes(NO_UPDATE)
+@runtimes()
 def test_update_memory_cpus_pids(docker):
     c = docker.detached(IMAGE, *SLEEP)
     r = docker("update", "--memory", "64m", "--memory-swap", "64m", "--cpus", "0.5",
@@ -293,21 +288,21 @@ def test_update_memory_cpus_pids(docker):
 HOG = ["sh", "-c", 'x=$(head -c 268435456 /dev/zero | tr "\\0" a); echo survived']
 
 
-@runtimes(NO_CGROUPS)
+@runtimes()
 def test_memory_limit_kills_a_hog_with_137(docker):
     r = docker.run("--rm", "-m", "32m", "--memory-swap", "32m", IMAGE, *HOG, timeout=120)
     assert r.returncode == 137 or "Killed" in r.stderr, r
     assert "survived" not in r.stdout
 
 
-@runtimes(NO_CGROUPS)
+@runtimes()
 def test_pids_limit_stops_fork(docker):
     r = docker.run("--rm", "--pids-limit", "10", IMAGE, "sh", "-c",
                    "for i in $(seq 30); do sleep 1000 & done; echo forked")
     assert "can't fork" in r.stderr, r
 
 
-@runtimes(NO_CGROUPS)
+@runtimes()
 def test_cpus_limit_throttles(docker):
     c = docker.detached("--cpus", "0.1", IMAGE, "sh", "-c", "while :; do :; done")
     assert docker.cgroup_file(c, "cpu", "cpu.cfs_quota_us") == "10000"
@@ -315,7 +310,7 @@ def test_cpus_limit_throttles(docker):
         c, "cpu", "cpu.stat").splitlines())["nr_throttled"]) > 0, what="the CFS throttle")
 
 
-@runtimes(NO_STATS)
+@runtimes()
 def test_stats_shows_the_containers_own_figures(docker):
     c = docker.detached("-m", "64m", IMAGE, *SLEEP)
     r = docker("stats", "--no-stream", "--format", "{{.MemUsage}}|{{.PIDs}}", c)

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from .engines import IMAGE, PtyProcess, runtimes, wait_for
-from .test_docker import HOG, NO_CGROUPS, NO_PAUSE, NO_STATS, NO_UPDATE  # noqa: F401
+from .test_docker import HOG
 
 SLEEP = ["sleep", "100000"]
 
@@ -90,7 +90,7 @@ def test_stop_and_kill(pm):
     wait_for(lambda: pm.status(c2) == "exited", what="the killed container to exit")
 
 
-@runtimes(NO_PAUSE)
+@runtimes()
 def test_pause_and_unpause(pm):
     c = pm.detached(IMAGE, *SLEEP)
     r = pm("pause", c)
@@ -106,7 +106,7 @@ def test_top(pm):
     assert r.returncode == 0 and "sleep 100000" in r.stdout, r
 
 
-@runtimes(NO_UPDATE)
+@runtimes()
 def test_update(pm):
     c = pm.detached(IMAGE, *SLEEP)
     r = pm("update", "--memory", "64m", "--cpus", "0.5", c)   # podman 4.3 has no --pids-limit here
@@ -118,20 +118,20 @@ def test_update(pm):
         assert f.read().strip() == "50000"
 
 
-@runtimes(NO_CGROUPS)
+@runtimes()
 def test_memory_limit_kills_a_hog(pm):
     r = pm("run", "--rm", "-m", "32m", "--memory-swap", "32m", IMAGE, *HOG, timeout=120)
     assert r.returncode == 137 and "survived" not in r.stdout, r
 
 
-@runtimes(NO_CGROUPS)
+@runtimes()
 def test_pids_limit_stops_fork(pm):
     r = pm("run", "--rm", "--pids-limit", "10", IMAGE, "sh", "-c",
            "for i in $(seq 30); do sleep 1000 & done; echo forked")
     assert "can't fork" in r.stderr, r
 
 
-@runtimes(NO_STATS)
+@runtimes()
 def test_stats(pm):
     c = pm.detached("-m", "64m", IMAGE, *SLEEP)
     r = pm("stats", "--no-stream", "--format", "{{.MemUsage}}|{{.PIDs}}", c)

@@ -136,9 +136,13 @@ def test_the_process_is_a_child_of_exec(rt, running, cid, tmp_path):
     proc = rt.popen("exec", cid, "sleep", "1000")
 
     def sleeper():
-        found = [p for p in pids_in_pidns_of(init) if p != init and
-                 open("/proc/%d/cmdline" % p, "rb").read() == b"sleep\x001000\x00"]
-        return found[0] if found else None
+        for p in pids_in_pidns_of(init):
+            try:
+                if p != init and open("/proc/%d/cmdline" % p, "rb").read() == b"sleep\x001000\x00":
+                    return p
+            except OSError:  # it exited since it was listed
+                continue
+        return None
 
     wait_for(lambda: sleeper() is not None, what="the exec'd process")
     assert int(proc_status(sleeper())["PPid"]) == proc.pid
@@ -353,7 +357,10 @@ def test_the_joining_runtime_process_cannot_be_reached(rt, make_bundle, rootfs, 
 
     def joined():
         for p in pids_in_pidns_of(init):
-            cmdline = open("/proc/%d/cmdline" % p, "rb").read()
+            try:
+                cmdline = open("/proc/%d/cmdline" % p, "rb").read()
+            except OSError:  # it exited since it was listed
+                continue
             if b"minirun" in cmdline and b"\x00exec\x00" in cmdline:
                 return p
         return None
