@@ -435,8 +435,7 @@ def test_two_containers_reach_each_other_on_the_test_bridge(docker):
     assert "1 packets received" in r.stdout, r
 
 
-@runtimes("issue 11: minirun has no cgroups yet: `kill --all` of a --pid host container "
-          "finds only its init")
+@runtimes()
 def test_pid_host_stop_leaves_no_process(docker):
     marker = str(random.randrange(10 ** 8, 10 ** 9))
     c = docker.detached("--pid", "host", IMAGE, "sh", "-c",
