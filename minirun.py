@@ -3725,6 +3725,13 @@ class CgroupfsManager:
         elif self.unified_dir:
             # v2, or a hybrid host without a v1 devices hierarchy: the kernel runs
             # cgroup2 device programs for every task on any layout.
+            last = rules[-1] if rules else None
+            if last is not None and last.allow and last.kind == "a" and last.major is None \
+                    and last.minor is None and set(last.access) == set("rwm"):
+                # Everything allowed (--privileged): a program would only say
+                # so, and 5.10 refuses to attach one below a parent (a systemd
+                # unit) that has its own.
+                return
             attach_device_program(self.unified_dir, device_program(rules), field)
         else:
             raise Error("%s: this host has no devices cgroup controller" % field)

@@ -157,8 +157,13 @@ def test_the_table_counts_passed_failed_and_skipped(bullseye_run):
 # --------------------------------------------------------------------------
 # what a guest runs
 
-def test_the_guest_runs_the_whole_integration_suite():
+def test_the_guest_runs_the_whole_integration_suite_but_the_listed_known_failures(monkeypatch):
+    monkeypatch.setattr(kernels, "KNOWN_FAILURES", {})
     assert lab.pytest_args(kernels.KERNELS["sid"]) == ["tests/integration"]
+    monkeypatch.undo()
+    args = lab.pytest_args(kernels.KERNELS["sid"])
+    assert args[0] == "tests/integration"
+    assert args[1:] in ([], ["-k", " and ".join("not " + t for t in sorted(kernels.KNOWN_FAILURES.get("sid", {})))])
 
 
 def test_known_failures_of_a_kernel_are_left_out_on_that_kernel_only(monkeypatch):
