@@ -4052,13 +4052,19 @@ def plan_cgroup_mount(manager=None, layout=None, links=None):
 
 
 def mount_cgroup(k, rootfs, mount):
-    kind, binds, links = rootfs.cgroup_layout
     """Mount the planned `cgroup` filesystem (rootfs.cgroup_layout) at mount.destination.
     v1: the binds are read-only whenever the mount asks for ro (engines do for
-    every unprivileged container); a privileged container's rw mount keeps them rw."""
+    every unprivileged container); a privileged container's rw mount keeps them rw.
+    v2 in a user namespace without a cgroup namespace of its own: the kernel
+    refuses a cgroup2 mount there, so the host's is bound read-only (as runc's
+    rootless mode does)."""
+    kind, binds, links = rootfs.cgroup_layout
     target = make_target(k, rootfs.root, mount.destination, is_file=False)
     flags = mount.flags & ~MS_BIND
-    if kind == "v2":
+    if kind == "v2" and getattr(rootfs, "bind_host_cgroup2", False):
+        k.mount("/sys/fs/cgroup", target, None, MS_BIND | MS_REC)
+        remount_bind(k, target, MS_RDONLY | MS_REC | (flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)))
+    elif kind == "v2":
         k.mount("cgroup2", target, "cgroup2", flags)
     else:
         k.mount("tmpfs", target, "tmpfs", flags & ~MS_RDONLY, "mode=755")
@@ -5225,7 +5231,7 @@ class RootfsPlan:
     __slots__ = ("root", "readonly", "propagation", "mounts", "devices", "bind_devices", "dev_symlinks",
                  "readonly_after_dev", "masked_paths", "readonly_paths", "cwd", "mount_label", "no_pivot",
                  "cgroup_layout", "use_openat2", "bind_sysfs", "bind_mqueue", "devpts_drop_gid",
-                 "bind_source_fds", "idmapped", "idmapped_trees")
+                 "bind_source_fds", "idmapped", "idmapped_trees", "bind_host_cgroup2")
 
 
 class ProcessPlan:
@@ -5381,6 +5387,8 @@ def plan_rootfs(cfg, opts, host, cgroup_mount=None):
     in_user_ns = "user" in cfg.namespaces
     rootfs.bind_sysfs = in_user_ns and not cfg.new_namespace("network")
     rootfs.bind_mqueue = in_user_ns and not cfg.new_namespace("ipc")
+    # cgroup2 likewise needs a cgroup namespace the user namespace owns.
+    rootfs.bind_host_cgroup2 = in_user_ns and not cfg.new_namespace("cgroup")
     rootfs.devpts_drop_gid = set()
     if in_user_ns:
         for m in cfg.mounts:
