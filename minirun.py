@@ -3725,9 +3725,7 @@ class CgroupfsManager:
         elif self.unified_dir:
             # v2, or a hybrid host without a v1 devices hierarchy: the kernel runs
             # cgroup2 device programs for every task on any layout.
-            last = rules[-1] if rules else None
-            if last is not None and last.allow and last.kind == "a" and last.major is None \
-                    and last.minor is None and set(last.access) == set("rwm"):
+            if allows_every_device(rules):
                 # Everything allowed (--privileged): a program would only say
                 # so, and 5.10 refuses to attach one below a parent (a systemd
                 # unit) that has its own.
@@ -4206,6 +4204,17 @@ def ebpf_bytes(program):
     """(code, dst, src, off, imm) tuples -> the kernel's struct bpf_insn array."""
     import struct
     return b"".join(struct.pack("<BBhi", code, (src << 4) | dst, off, imm) for code, dst, src, off, imm in program)
+
+
+def allows_every_device(rules):
+    """True when the rules (later ones win) leave every device allowed: an
+    allow-all rule with no deny after it."""
+    for rule in reversed(rules):
+        if not rule.allow:
+            return False
+        if rule.kind == "a" and rule.major is None and rule.minor is None and set(rule.access) == set("rwm"):
+            return True
+    return False
 
 
 def device_program(rules):
