@@ -64,22 +64,8 @@ def select(names):
 
 # Tests a kernel's runs leave out, each with the reason, until the cause is
 # fixed; the lab prints them under its table.  Not part of any box recipe.
-# Rootless came in this wave and was built on a cgroup v1 host; the lab found
-# these failing on cgroup v2, on both kernels, for the reason given.
-_ROOTLESS_ON_V2 = {name: ("rootless on a cgroup v2 host: mounting the config's `cgroup` filesystem fails with "
-                          "EPERM (mounts[6] ... mount: Operation not permitted) in a user namespace without a "
-                          "cgroup namespace of its own; runc binds the host's /sys/fs/cgroup there instead "
-                          "(issue 13: found by the lab, not fixed yet)")
-                   for name in ("test_run_maps_the_user_to_root_of_the_container",
-                                "test_run_with_the_default_terminal_in_the_foreground",
-                                "test_create_start_state_exec_kill_delete_list",
-                                "test_a_created_container_is_killed_and_deleted_by_its_user",
-                                "test_sysfs_is_bound_from_the_host_without_a_network_namespace",
-                                "test_without_limits_the_container_runs_in_the_users_cgroup")}
-
 KNOWN_FAILURES = {  # kernel name -> {test name: reason}
-    "bullseye": dict(_ROOTLESS_ON_V2, test_kill_reaches_every_process_in_the_cgroup_and_nothing_else=(
+    "bullseye": {"test_kill_reaches_every_process_in_the_cgroup_and_nothing_else": (
         "5.10, cgroup v2 (no cgroup.kill before 5.14, so freeze + signal + thaw): the test's sandbox did not "
-        "exit within 60 s after kill(SIGTERM) through the manager (issue 11: found by the lab, not diagnosed yet)")),
-    "sid": dict(_ROOTLESS_ON_V2),
+        "exit within 60 s after kill(SIGTERM) through the manager (issue 11: found by the lab, not diagnosed yet)")},
 }
