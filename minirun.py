@@ -2817,17 +2817,13 @@ def remount_bind(k, target, flags):
     try:
         k.mount(None, target, None, MS_BIND | MS_REMOUNT | flags)
     except PermissionError:
-        current = os.statvfs(target).f_flag
-        locked = current & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME)
-        if current & 4096:  # ST_RELATIME
-            locked |= MS_RELATIME
-        k.mount(None, target, None, MS_BIND | MS_REMOUNT | flags | locked)
+        k.mount(None, target, None, MS_BIND | MS_REMOUNT | flags | mount_flags_of(target))
 
 
 def mount_flags_of(path):
     """The MS_* flags of the mount `path` is on (statvfs's ST_* bits are the same numbers)."""
     current = os.statvfs(path).f_flag
-    flags = current & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME)
+    flags = current & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME)
     if current & 4096:  # ST_RELATIME
         flags |= MS_RELATIME
     return flags
