@@ -176,7 +176,7 @@ vm-test:
 	$(LAB) test --kernels "$(KERNELS)" --modes "$(MODES)" $(LAB_ARGS) </dev/null
 
 vm-ci:
-	@$(MAKE) --no-print-directory vm-test KERNELS="bullseye sid" MODES=v2
+	@$(MAKE) --no-print-directory vm-test KERNELS="bullseye sid" MODES=v2 LAB_ARGS="--suite ci $(LAB_ARGS)"
 
 # Everything the lab made: VMs, libvirt volumes and network, vagrant boxes,
 # the box cache and the results (a libvirtd it started keeps running).

@@ -158,6 +158,7 @@ def test_the_table_counts_passed_failed_and_skipped(bullseye_run):
 # what a guest runs
 
 def test_the_guest_runs_the_whole_integration_suite_but_the_listed_known_failures(monkeypatch):
+    monkeypatch.delenv("LAB_SUITE", raising=False)
     monkeypatch.setattr(kernels, "KNOWN_FAILURES", {})
     assert lab.pytest_args(kernels.KERNELS["sid"]) == ["tests/integration"]
     monkeypatch.undo()
@@ -166,7 +167,19 @@ def test_the_guest_runs_the_whole_integration_suite_but_the_listed_known_failure
     assert args[1:] in ([], ["-k", " and ".join("not " + t for t in sorted(kernels.KNOWN_FAILURES.get("sid", {})))])
 
 
+def test_the_ci_suite_is_the_kernel_dependent_files_and_each_of_them_exists(monkeypatch):
+    monkeypatch.setattr(kernels, "KNOWN_FAILURES", {})
+    monkeypatch.setenv("LAB_SUITE", "ci")
+    args = lab.pytest_args(kernels.KERNELS["sid"])
+    assert args == lab.CI_SUITE and "tests/integration/test_seccomp.py" in args
+    assert all(os.path.isfile(os.path.join(REPO, path)) for path in args)
+    monkeypatch.setenv("LAB_SUITE", "most")
+    with pytest.raises(SystemExit, match="unknown suite 'most'"):
+        lab.pytest_args(kernels.KERNELS["sid"])
+
+
 def test_known_failures_of_a_kernel_are_left_out_on_that_kernel_only(monkeypatch):
+    monkeypatch.delenv("LAB_SUITE", raising=False)
     monkeypatch.setattr(kernels, "KNOWN_FAILURES",
                         {"bullseye": {"test_b": "why", "test_a": "why"}})
     assert lab.pytest_args(kernels.KERNELS["bullseye"]) == [
