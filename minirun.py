@@ -4153,7 +4153,8 @@ def exec_cgroup_dirs(manager, spec):
 # the seccomp compiler in section 12, so it has its own assembler.
 #
 # The systemd driver puts the container in a transient scope (Delegate=yes)
-# started over D-Bus on the system bus: DBusConnection is a minimal client
+# started over D-Bus (as root on systemd's private socket, as runc does; else
+# on the system bus): DBusConnection is a minimal client
 # (SASL EXTERNAL, the marshalling of the types StartTransientUnit needs).
 # Limits go both into unit properties (so systemd does not reset them on a
 # daemon-reload) and through cgroupfs like the cgroupfs driver.
@@ -4521,19 +4522,30 @@ def dbus_parse_message(data):
     return kind, serial, fields, body, body_start + body_length
 
 
+SYSTEM_BUS_ADDRESS = "unix:path=/run/dbus/system_bus_socket"
+SYSTEMD_PRIVATE_SOCKET = "/run/systemd/private"
+
+
 def dbus_connect(address=None, timeout=10.0):
-    """A DBusConnection to the system bus (or `address`), authenticated and said Hello.
-    A function, not the constructor: socket is imported only by commands that talk to
-    systemd, and no child process reaches this name."""
+    """An authenticated DBusConnection to systemd: at `address`, or the system
+    bus that DBUS_SYSTEM_BUS_ADDRESS names, or -- as root -- systemd's own
+    private socket, which is what runc (go-systemd) uses as root: it needs no
+    dbus-daemon, which minimal hosts (and the VM lab's guests) do not run.
+    Else the system bus. A function, not the constructor: socket is imported
+    only by commands that talk to systemd, and no child process reaches this name."""
     import socket
-    return DBusConnection(socket, address, timeout)
+    address = address or os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
+    if not address and os.geteuid() == 0 and os.path.exists(SYSTEMD_PRIVATE_SOCKET):
+        # a peer-to-peer connection: systemd itself answers, there is no bus to say Hello to
+        return DBusConnection(socket, "unix:path=" + SYSTEMD_PRIVATE_SOCKET, timeout, hello=False)
+    return DBusConnection(socket, address or SYSTEM_BUS_ADDRESS, timeout)
 
 
 class DBusConnection:
-    """A blocking connection to a bus: SASL EXTERNAL as our uid, Hello, method calls."""
+    """A blocking connection to a bus (or straight to systemd): SASL EXTERNAL as
+    our uid, Hello where there is a bus, method calls."""
 
-    def __init__(self, socket, address, timeout):
-        address = address or os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") or "unix:path=/run/dbus/system_bus_socket"
+    def __init__(self, socket, address, timeout, hello=True):
         path = None
         for part in address.split(";")[0].partition(":")[2].split(","):
             key, _, value = part.partition("=")
@@ -4554,10 +4566,11 @@ class DBusConnection:
             self.sock.sendall(b"BEGIN\r\n")
         except OSError as exc:
             self.sock.close()
-            raise Error("systemd: cannot reach the system bus at %s (is systemd running?): %s"
+            raise Error("systemd: cannot reach D-Bus at %s (is systemd running?): %s"
                         % (path, os_error_text(exc))) from None
         self.serial, self.buffer = 0, b""
-        self.call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello")
+        if hello:
+            self.call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "Hello")
 
     def _line(self):
         data = b""

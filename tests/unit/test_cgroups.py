@@ -440,20 +440,20 @@ def test_an_error_reply_is_parsed_with_its_name_and_text():
 
 def test_without_a_reachable_bus_the_systemd_driver_says_so(tmp_path, monkeypatch):
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=%s/none" % tmp_path)
-    with pytest.raises(Error, match="systemd: cannot reach the system bus"):
+    with pytest.raises(Error, match="systemd: cannot reach D-Bus at %s/none" % tmp_path):
         minirun.dbus_connect()
 
 
-def test_the_client_authenticates_says_hello_and_matches_replies_by_serial(tmp_path, monkeypatch):
-    # A stand-in bus on a unix socket: SASL, then one reply per call, with a
-    # signal in between that the client must skip.
+def serve_one_connection(path, answers):
+    """A stand-in bus (or systemd) on a unix socket: SASL, then one reply per
+    call of `answers` (their signatures), each after a signal the client must
+    skip. Returns the thread and what it saw."""
     import socket
     import threading
-    path = str(tmp_path / "bus")
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     server.listen(1)
-    seen = {}
+    seen = {"calls": []}
 
     def read_message(conn, buffer):
         while True:
@@ -473,18 +473,25 @@ def test_the_client_authenticates_says_hello_and_matches_replies_by_serial(tmp_p
         while not begin.endswith(b"BEGIN\r\n"):
             begin += conn.recv(1)
         buffer = b""
-        for answer in ("s", "o"):
+        for answer in answers:
             (kind, serial, fields, body, _), buffer = read_message(conn, buffer)
-            seen.setdefault("calls", []).append((fields["member"], body))
+            seen["calls"].append((fields["member"], body))
             conn.sendall(minirun.dbus_message(minirun.DBUS_SIGNAL, 90, {
                 "path": "/org/freedesktop/DBus", "interface": "org.freedesktop.DBus", "member": "NameAcquired"},
                 "s", [":1.5"]))
             conn.sendall(minirun.dbus_message(minirun.DBUS_METHOD_RETURN, 91, {"reply_serial": serial},
                                               answer, [":1.5" if answer == "s" else "/org/freedesktop/systemd1/job/7"]))
         conn.close()
+        server.close()
 
     thread = threading.Thread(target=serve)
     thread.start()
+    return thread, seen
+
+
+def test_the_client_authenticates_says_hello_and_matches_replies_by_serial(tmp_path, monkeypatch):
+    path = str(tmp_path / "bus")
+    thread, seen = serve_one_connection(path, ["s", "o"])
     try:
         monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=" + path)
         bus = minirun.dbus_connect(timeout=30)
@@ -492,10 +499,36 @@ def test_the_client_authenticates_says_hello_and_matches_replies_by_serial(tmp_p
         bus.close()
     finally:
         thread.join(30)
-        server.close()
     assert seen["auth"] == b"\0AUTH EXTERNAL " + str(os.geteuid()).encode().hex().encode() + b"\r\n"
     assert seen["calls"] == [("Hello", []), ("StopUnit", ["minirun-x.scope", "replace"])]
     assert reply == ["/org/freedesktop/systemd1/job/7"]
+
+
+def test_root_talks_to_systemd_on_its_private_socket_without_hello(tmp_path, monkeypatch):
+    # as runc does as root: no dbus-daemon needed; a peer connection has no bus to greet
+    path = str(tmp_path / "private")
+    thread, seen = serve_one_connection(path, ["o"])
+    try:
+        monkeypatch.delenv("DBUS_SYSTEM_BUS_ADDRESS", raising=False)
+        monkeypatch.setattr(minirun, "SYSTEMD_PRIVATE_SOCKET", path)
+        monkeypatch.setattr(minirun.os, "geteuid", lambda: 0)
+        bus = minirun.dbus_connect(timeout=30)
+        reply = bus.call(*minirun.SYSTEMD_BUS, "StopUnit", "ss", ["minirun-x.scope", "replace"])
+        bus.close()
+    finally:
+        thread.join(30)
+    assert seen["auth"] == b"\0AUTH EXTERNAL " + b"0".hex().encode() + b"\r\n"
+    assert seen["calls"] == [("StopUnit", ["minirun-x.scope", "replace"])]
+    assert reply == ["/org/freedesktop/systemd1/job/7"]
+
+
+def test_without_the_private_socket_root_uses_the_system_bus(tmp_path, monkeypatch):
+    monkeypatch.delenv("DBUS_SYSTEM_BUS_ADDRESS", raising=False)
+    monkeypatch.setattr(minirun, "SYSTEMD_PRIVATE_SOCKET", str(tmp_path / "absent"))
+    monkeypatch.setattr(minirun, "SYSTEM_BUS_ADDRESS", "unix:path=%s/bus" % tmp_path)
+    monkeypatch.setattr(minirun.os, "geteuid", lambda: 0)
+    with pytest.raises(Error, match="systemd: cannot reach D-Bus at %s/bus " % tmp_path):
+        minirun.dbus_connect()
 
 
 # --- a recorded cgroup is checked before use; exec's --cgroup ---------------------------
