@@ -1,17 +1,28 @@
 #!/bin/sh
 """:"
 # Run as a program (how engines call it), this file is first read by /bin/sh:
-# it starts Python to *import* the file, so the compiled bytecode cached in
-# __pycache__ is used. Python never caches a script it runs as __main__, and
-# compiling this one costs ~25 ms per call. `python3 minirun.py` still works.
+# it starts Python, which never caches a script it runs as __main__ (compiling
+# this one costs ~25 ms per call). So it runs from cached bytecode instead:
+# from the sections cache (section 1, "Start-up"), which loads only the
+# sections a command uses, or else by importing the file as a module (its
+# .pyc), writing that cache for the next call. `python3 minirun.py` still works.
 for py in "${MINIRUN_PYTHON:-}" /usr/bin/python3 /usr/local/bin/python3 python3; do
     if [ -n "$py" ] && command -v "$py" >/dev/null 2>&1; then
         exec "$py" -I -S -c 'import sys; sys.argv.pop(0); from os.path import dirname, basename, realpath
-p = realpath(sys.argv[0]); sys.path.insert(0, dirname(p))
-if basename(p) == "minirun.py":
-    import minirun; minirun.run_as_program()
-else:
-    exec(compile(open(p, "rb").read(), p, "exec"), {"__name__": "__main__", "__file__": p})' "$0" "$@"
+p = realpath(sys.argv[0]); d = dirname(p); sys.path.insert(0, d)
+if basename(p) != "minirun.py":
+    exec(compile(open(p, "rb").read(), p, "exec"), {"__name__": "__main__", "__file__": p})
+    raise SystemExit
+try:
+    from marshal import loads; from os import stat; s = stat(p)
+    with open(d + "/__pycache__/minirun.sections." + sys.implementation.cache_tag, "rb") as f:
+        key, boot, sections = loads(f.read())
+    fresh = key == (s.st_mtime_ns, s.st_size)
+except (OSError, ValueError, EOFError, TypeError):
+    fresh = False
+if fresh:
+    type(lambda: 0)(loads(boot), {"__builtins__": __builtins__})(sections, p)
+import minirun; minirun.write_sections_cache(); minirun.run_as_program()' "$0" "$@"
     fi
 done
 echo "minirun: no python3 found" >&2
@@ -73,6 +84,8 @@ DEFAULT_ROOT = "/run/minirun"
 # The utilities below are the one place for what several sections need: JSON
 # through the C accelerator, RFC 3339 times, one passwd/group lookup, one wait
 # for a process to exit, one way to signal a set of processes.
+# At the end, start-up: how a call as a program loads only the sections its
+# command uses.
 
 
 class Error(Exception):
@@ -288,6 +301,121 @@ def exit_code(status):
         return 255
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
+
+
+# -- start-up: the sections a command needs ----------------------------------
+# Every call starts an interpreter, and unmarshalling all of this file's
+# bytecode costs more than `state` does. So the launcher (the sh header) runs
+# from a cache beside the .pyc, __pycache__/minirun.sections.<python>: each
+# section's bytecode, marshalled on its own, and the names it defines. The
+# header section runs at once; any other section runs the first time one of its
+# names is looked up (a globals dict whose __missing__ loads the owner), so
+# `state` loads about a third of the file. Sections only define names (no
+# section assigns a name another one does, which write_sections_cache checks),
+# so the order they load in does not matter. Before clone every section is
+# loaded (Kernel.clone): a child must not load code, least of all after
+# pivot_root. Imported as a module (tests, `python3 minirun.py`), everything
+# is defined at once, as usual, and none of this runs.
+
+SECTIONS_CACHE_VERSION = 1
+
+
+def sections_of(source):
+    """[(title, first line index, text)] of a source split at the numbered section banners."""
+    lines = source.splitlines(True)
+    starts = [0] + [i for i in range(len(lines) - 2)
+                    if lines[i].startswith("# ====") and lines[i + 2].startswith("# ====")
+                    and lines[i + 1][2:3].isdigit()]
+    ends = starts[1:] + [len(lines)]
+    return [(lines[a + 1].strip("# \n") if a else "header", a, "".join(lines[a:b]))
+            for a, b in zip(starts, ends)]
+
+
+def build_sections(path):
+    """(title, names, marshalled bytecode) of each section of the file at `path`;
+    None when a section assigns a name an earlier one defined (then only a whole
+    import is right). Runs each section as an import would, into a scratch dict."""
+    import builtins
+    import marshal
+
+    with open(path) as f:
+        source = f.read()
+    scope = {"__name__": __name__, "__file__": path, "__builtins__": builtins}
+    sections = []
+    for title, first, text in sections_of(source):
+        code = compile("\n" * first + text, path, "exec")    # the file's own line numbers
+        before = {name: id(value) for name, value in scope.items()}
+        exec(code, scope)
+        if any(id(scope[name]) != ident for name, ident in before.items() if name not in ("__builtins__",)):
+            return None
+        sections.append((title, tuple(sorted(set(scope) - set(before))), marshal.dumps(code)))
+    return sections
+
+
+def write_sections_cache(path=None):
+    """Write the launcher's sections cache for this file, keyed by its mtime and
+    size as a .pyc is; quietly nothing where __pycache__ is not writable."""
+    import marshal
+
+    path = path or __file__
+    try:
+        st = os.stat(path)
+        sections = build_sections(path)
+        if sections is None:
+            return
+        cache_dir = os.path.join(os.path.dirname(path), "__pycache__")
+        os.makedirs(cache_dir, exist_ok=True)
+        target = os.path.join(cache_dir, "minirun.sections." + sys.implementation.cache_tag)
+        data = marshal.dumps(((st.st_mtime_ns, st.st_size), marshal.dumps(start_from_sections.__code__), sections))
+        temporary = "%s.%d" % (target, os.getpid())
+        with open(temporary, "wb") as f:
+            f.write(data)
+        os.replace(temporary, target)
+    except OSError:
+        pass
+
+
+def start_from_sections(sections, path):
+    """The launcher's fast path: define the header section, run the command,
+    load other sections when their names are first looked up. Its bytecode is
+    run on its own by the sh header, with no globals but the builtins."""
+    import builtins
+    from marshal import loads
+
+    owner = {name: index for index, (_title, names, _code) in enumerate(sections) for name in names}
+    loaded = set()
+
+    class SectionGlobals(dict):
+        def __missing__(self, name):
+            index = owner.get(name)
+            if index is None or index in loaded:
+                raise KeyError(name)
+            load(index)
+            return dict.__getitem__(self, name)
+
+    def load(index):
+        loaded.add(index)
+        exec(loads(sections[index][2]), scope)
+
+    def load_all():
+        for index in range(len(sections)):
+            if index not in loaded:
+                load(index)
+
+    # the builtins are copied in, so that looking one up never reaches __missing__
+    scope = SectionGlobals(builtins.__dict__)
+    scope.update(__name__="minirun", __file__=path, __builtins__=builtins,
+                 LOAD_ALL_SECTIONS=load_all, LOADED_SECTIONS=loaded)
+    load(0)
+    scope["run_as_program"]()
+
+
+def load_every_section():
+    """Under the launcher's fast path, load the sections not loaded yet (before
+    clone); imported as a module, everything is loaded already."""
+    load_all = globals().get("LOAD_ALL_SECTIONS")
+    if load_all is not None:
+        load_all()
 
 # ===========================================================================
 # 2. The kernel seam
@@ -774,6 +902,7 @@ class Kernel:
         must end with os._exit: if the callback returned, ctypes would make the
         child exit 0 and swallow any exception.
         """
+        load_every_section()    # the child must not load code (section 1, start-up)
         size, guard = 8 << 20, 4096
         prot_rw, map_flags = 0x1 | 0x2, 0x02 | 0x20 | 0x20000  # PRIVATE|ANONYMOUS|STACK
         base = self.lib.mmap(None, size, prot_rw, map_flags, -1, 0)
@@ -6311,7 +6440,8 @@ PRELOADED_MODULES = ("_json", "_signal", "fcntl", "resource", "select", "struct"
 
 
 def preload_child_modules():
-    """Import now what the children use after pivot_root."""
+    """Import now what the children use after pivot_root (and load the code)."""
+    load_every_section()
     for name in PRELOADED_MODULES:
         __import__(name)
 
@@ -7542,6 +7672,13 @@ def main(argv=None):
         code = 1
     return code
 
+
+def run_as_program():
+    code = main()
+    sys.stdout.flush()
+    os._exit(code)  # skips interpreter teardown (~1.6 ms)
+
+
 # ===========================================================================
 # 19. Appendix: syscall tables
 # ===========================================================================
@@ -7803,12 +7940,6 @@ SYSCALL_TABLES = {
         "listns"
     ),
 }
-
-
-def run_as_program():
-    code = main()
-    sys.stdout.flush()
-    os._exit(code)  # skips interpreter teardown (~1.6 ms)
 
 
 if __name__ == "__main__":

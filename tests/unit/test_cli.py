@@ -5,13 +5,11 @@ Everything here stays clear of the kernel's privileged paths: containers that
 process (sleep) standing in for the container's init where one must be alive.
 """
 
-import importlib.util
 import json
 import marshal
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
 
@@ -86,23 +84,18 @@ def test_as_a_program_the_sh_header_runs_the_python_it_is_given():
     assert "python: %d.%d.%d" % sys.version_info[:3] in result.stdout.splitlines()
 
 
-def timestamp_pyc(code, source):
-    """A .pyc of `code` that claims to be compiled from `source` (PEP 552
-    header: magic, flags 0 = checked by timestamp, source mtime and size)."""
-    st = os.stat(source)
-    return (importlib.util.MAGIC_NUMBER + struct.pack("<III", 0, int(st.st_mtime) & 0xFFFFFFFF,
-                                                      st.st_size & 0xFFFFFFFF) + marshal.dumps(code))
-
-
 def test_as_a_program_it_writes_and_then_runs_from_cached_bytecode(tmp_path):
     """A fresh copy the test never imports: its first call as a program
-    writes __pycache__/minirun.TAG.pyc (even with PYTHONDONTWRITEBYTECODE in
-    the caller's environment: the header starts Python isolated, -I), and a
-    later call runs that bytecode instead of compiling the source: a .pyc
-    swapped for one whose VERSION differs is what answers --version."""
+    imports itself, which writes __pycache__/minirun.TAG.pyc (even with
+    PYTHONDONTWRITEBYTECODE in the caller's environment: the header starts
+    Python isolated, -I), and writes the sections cache. Later calls run from
+    the sections cache instead of compiling the source or importing: a cache
+    swapped for one whose VERSION differs is what answers --version, until the
+    source changes (its mtime and size key the cache, as a .pyc's)."""
     copy = tmp_path / "minirun.py"
     shutil.copy2(MINIRUN, str(copy))
     pyc = tmp_path / "__pycache__" / ("minirun.%s.pyc" % sys.implementation.cache_tag)
+    sections = tmp_path / "__pycache__" / ("minirun.sections.%s" % sys.implementation.cache_tag)
     env = cli_env(dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
 
     def version():
@@ -112,19 +105,26 @@ def test_as_a_program_it_writes_and_then_runs_from_cached_bytecode(tmp_path):
         assert result.returncode == 0 and result.stderr == "", result.stderr
         return result.stdout.splitlines()[0]
 
-    assert not pyc.exists()
+    assert not pyc.exists() and not sections.exists()
     assert version() == "minirun version " + minirun.VERSION
     assert pyc.exists(), "the launcher wrote no bytecode cache"
-    written = os.stat(str(pyc))
+    assert sections.exists(), "the launcher wrote no sections cache"
+    written = os.stat(str(sections))
     assert version() == "minirun version " + minirun.VERSION
-    again = os.stat(str(pyc))
-    assert (again.st_ino, again.st_mtime_ns) == (written.st_ino, written.st_mtime_ns), "recompiled"
+    again = os.stat(str(sections))
+    assert (again.st_ino, again.st_mtime_ns) == (written.st_ino, written.st_mtime_ns), "rewritten"
 
     source = copy.read_text()
-    marked = source.replace('VERSION = "%s"' % minirun.VERSION, 'VERSION = "from-the-cache"', 1)
-    assert marked != source
-    pyc.write_bytes(timestamp_pyc(compile(marked, str(copy), "exec"), str(copy)))
+    marked = tmp_path / "marked" / "minirun.py"
+    marked.parent.mkdir()
+    marked.write_text(source.replace('VERSION = "%s"' % minirun.VERSION, 'VERSION = "from-the-cache"', 1))
+    st = os.stat(str(copy))
+    sections.write_bytes(marshal.dumps(((st.st_mtime_ns, st.st_size),
+                                        marshal.dumps(minirun.start_from_sections.__code__),
+                                        minirun.build_sections(str(marked)))))
     assert version() == "minirun version from-the-cache"
+    copy.write_text(source.replace('VERSION = "%s"' % minirun.VERSION, 'VERSION = "edited"', 1))
+    assert version() == "minirun version edited"
 
 
 def test_python3_minirun_py_still_works_as_a_script():

@@ -9,11 +9,18 @@
     ctypes._layout was this bug). The functions the children can reach are
     found by following calls by name from their entry points, through
     minirun's own functions and methods, with ast.
+(c) Start-up: called as a program, minirun runs from a cache of its sections'
+    bytecode and loads a section when one of its names is first looked up.
+    That is right only if no section assigns a name another one defines; and
+    it is worth it only if light commands leave most of the file unloaded.
 """
 
 import ast
+import json
 import os
 import re
+import subprocess
+import sys
 
 import minirun
 
@@ -170,3 +177,77 @@ def test_the_guard_sees_a_new_lazy_import_on_a_child_path():
     probe = ast.parse("def probe():\n    import zipfile\n    prepare_process(1, 2, 3, 4)\n").body[0]
     assert lazy_imports(probe) == {"zipfile"}
     assert "prepare_process" in called_names(probe)
+
+
+# --- start-up: sections loaded on demand ------------------------------------------------
+
+def test_the_sections_cache_splits_the_file_at_its_banners():
+    titles = [title for title, _first, _text in minirun.sections_of(SOURCE)]
+    assert titles == ["header"] + ["%d. %s" % (n, title) for n, title, _ in banners()]
+    assert "".join(text for _title, _first, text in minirun.sections_of(SOURCE)) == SOURCE
+
+
+def test_no_section_assigns_a_name_another_section_defines():
+    sections = minirun.build_sections(SOURCE_PATH)
+    assert sections is not None, "a section reassigns an earlier section's name: the cache would be wrong"
+    owners = {}
+    for title, names, _code in sections:
+        for name in names:
+            owners.setdefault(name, []).append(title)
+    assert {name: titles for name, titles in owners.items() if len(titles) > 1} == {}
+    assert owners["main"] == ["18. The command line"] and owners["Error"] == ["1. Errors, logging and utilities"]
+
+
+def test_build_sections_refuses_a_file_where_a_later_section_redefines_a_name(tmp_path):
+    doubled = SOURCE + "\n\ndef json_loads(text):\n    return None\n"
+    path = tmp_path / "minirun.py"
+    path.write_text(doubled)
+    assert minirun.build_sections(str(path)) is None
+
+
+LOADED_BY = """
+import os, sys
+path = sys.argv[1]
+sys.path.insert(0, os.path.dirname(path))
+import minirun
+sections = minirun.build_sections(path)
+real_exit = os._exit
+
+def report(code):       # run_as_program ends here: say which sections ran
+    loaded = sys._getframe(1).f_globals["LOADED_SECTIONS"]
+    sys.stdout.flush()
+    os.write(2, ("LOADED " + "|".join(sections[i][0] for i in sorted(loaded)) + "\\n").encode())
+    real_exit(code)
+
+os._exit = report
+sys.argv = ["minirun"] + sys.argv[2:]
+boot = type(lambda: 0)(minirun.start_from_sections.__code__, {"__builtins__": __builtins__})
+boot(sections, path)
+"""
+
+
+def sections_loaded_by(*argv):
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", LOADED_BY, SOURCE_PATH] + list(argv),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, timeout=60)
+    line = [text for text in result.stderr.splitlines() if text.startswith("LOADED ")]
+    assert line, result.stderr
+    return result, line[0][len("LOADED "):].split("|")
+
+
+def test_state_runs_from_a_third_of_the_file(tmp_path):
+    result, loaded = sections_loaded_by("--root", str(tmp_path), "state", "c1")
+    assert result.returncode == 1 and "container c1 does not exist" in result.stderr, result.stderr
+    for heavy in ("4. The spec model and its validation", "8. Paths in the root and the root filesystem",
+                  "12. Security: capabilities, seccomp, LSMs", "14. Planning",
+                  "15. Process setup (shared by the init and exec)",
+                  "16. The protocol and the container's processes", "19. Appendix: syscall tables"):
+        assert heavy not in loaded
+    assert "18. The command line" in loaded and "6. The state store" in loaded
+
+
+def test_a_command_that_reads_a_config_loads_what_it_needs_on_the_way(tmp_path):
+    # spec writes a config through the spec model: sections load on first use, in any order
+    result, loaded = sections_loaded_by("spec", "--bundle", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "config.json").read_text())["ociVersion"]
