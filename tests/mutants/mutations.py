@@ -401,7 +401,7 @@ MUTANTS = [
     Mutant("v1-device-deny-written-as-allow", "cgroups",
            "        writes.append((\"devices.allow\" if rule.allow else \"devices.deny\", line))\n",
            "        writes.append((\"devices.allow\", line))\n",
-           [U + "test_cgroups.py::test_v1_device_writes_deny_everything_first"]),
+           [U + "test_cgroups.py::test_v1_deny_rules_go_to_devices_deny_with_their_numbers"]),
     Mutant("device-program-minor-compared-with-major", "cgroups",
            "            asm.jump(EBPF_JNE_K, 5, rule.minor, skip)\n",
            "            asm.jump(EBPF_JNE_K, 4, rule.minor, skip)\n",
