@@ -330,6 +330,14 @@ def test_v1_device_writes_deny_everything_first():
                           ("devices.allow", "b *:* m")]
 
 
+def test_v1_deny_rules_go_to_devices_deny_with_their_numbers():
+    # An engine that allows everything but one device (a --privileged container
+    # with a device denied) must see that device refused, not added to the allow list.
+    rules = [DeviceRule(True), DeviceRule(False, "c", 10, 229, "rw"), DeviceRule(False, "b", 8, None, "m")]
+    assert minirun.v1_device_writes(rules) == [("devices.allow", "a"), ("devices.deny", "c 10:229 rw"),
+                                               ("devices.deny", "b 8:* m")]
+
+
 def decide(rules, kind, major, minor, access):
     return ebpf.run(minirun.device_program(rules), kind, major, minor, access)
 
