@@ -7257,7 +7257,7 @@ def usage_text():
              "An OCI container runtime in one Python file, called like runc.", "", "commands:"]
     lines += ["  %-8s %s" % (name, spec[0]) for name, spec in COMMANDS.items()]
     lines += ["", "global options:",
-              "  --root DIR           state directory (default %s, $XDG_RUNTIME_DIR/minirun for non-root)" % DEFAULT_ROOT,
+              "  --root DIR           state directory (default %s, $XDG_RUNTIME_DIR/minirun for non-root or root of a user namespace)" % DEFAULT_ROOT,
               "  --log FILE           write log lines to FILE",
               "  --log-format FORMAT  text (default) or json",
               "  --debug              log debug lines",
@@ -7318,15 +7318,19 @@ def parse_flags(args, flags, where, stop_at_positional=False):
     return values, positional
 
 
-def default_root():
+def default_root(host=HOST, environ=os.environ):
     """/run/minirun for root; $XDG_RUNTIME_DIR/minirun for any other user (as
     runc's $XDG_RUNTIME_DIR/runc), whose state must not land in a shared
-    directory it cannot write anyway."""
-    if os.geteuid() == 0:
+    directory it cannot write anyway. Root of a user namespace is such a
+    user when XDG_RUNTIME_DIR is set and USER is not root: rootless podman
+    runs the runtime as root of its own namespace and passes no --root
+    (runc's shouldHonorXDGRuntimeDir decides the same)."""
+    xdg = environ.get("XDG_RUNTIME_DIR")
+    if host.euid == 0 and not (xdg and environ.get("USER") != "root" and host.in_user_namespace):
         return DEFAULT_ROOT
-    if not os.environ.get("XDG_RUNTIME_DIR"):
+    if not xdg:
         raise UsageError("XDG_RUNTIME_DIR is not set: a non-root user needs it or --root for the state directory")
-    return os.path.join(os.environ["XDG_RUNTIME_DIR"], "minirun")
+    return os.path.join(xdg, "minirun")
 
 
 def create_options(values, systemd_cgroup=False):

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from .engines import (DOCKER, DOCKERD, CONTAINERD, CTR, PODMAN, RUNC,
-                      Containerd, Dockerd, EngineError, Podman, build_rootfs, cgroup_dirs,
-                      free_subnet, image_archive, iptables_rules, link_names, links_on_bridge,
+                      Containerd, Dockerd, EngineError, Podman, busybox_image, cgroup_dirs,
+                      free_subnet, iptables_rules, link_names, links_on_bridge,
                       mountinfo_lines, processes_in_cgroup, processes_mentioning, run, wait_for)
 
 MINIRUN_ROOT = "/run/minirun"   # minirun's default --root: podman passes none
@@ -46,11 +46,7 @@ class Engines:
         run(["ip", "addr", "add", "%s.1/24" % self.subnet, "dev", self.bridge])
         run(["ip", "link", "set", self.bridge, "up"])
         try:
-            rootfs = build_rootfs(self.top / "image-rootfs")
-            (rootfs / "etc" / "passwd").write_text(
-                "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
-            (rootfs / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
-            self.archive = image_archive(rootfs, self.top / "busybox.tar")
+            self.archive = busybox_image(self.top)
             self.containerd = Containerd(self.top)
             self.dockerd = Dockerd(self.top, self.containerd, self.bridge, self.subnet)
             self.dockerd.docker("load", "--input", self.archive)

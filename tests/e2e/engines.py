@@ -123,6 +123,16 @@ def _tar_bytes(rootfs):
     return buf.getvalue()
 
 
+def busybox_image(top):
+    """The e2e image: a busybox rootfs under `top` with root and nobody in its
+    passwd and group files, written as a docker-archive at top/busybox.tar."""
+    rootfs = build_rootfs(Path(top) / "image-rootfs")
+    (rootfs / "etc" / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")
+    (rootfs / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+    return image_archive(rootfs, Path(top) / "busybox.tar")
+
+
 def image_archive(rootfs, dest, name=IMAGE, cmd=("sh",)):
     """A docker-archive (`docker save` format) of `rootfs` as image `name`."""
     layer = _tar_bytes(rootfs)

@@ -10,8 +10,8 @@ import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-ENGINES = {"test_docker": "Docker", "test_podman": "podman", "test_containerd": "containerd (ctr)",
-           "test_cri": "CRI (Kubernetes)"}
+ENGINES = {"test_docker": "Docker", "test_podman": "podman", "test_podman_rootless": "rootless podman",
+           "test_containerd": "containerd (ctr)", "test_cri": "CRI (Kubernetes)"}
 
 
 def outcome(case):

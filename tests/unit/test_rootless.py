@@ -258,3 +258,27 @@ def test_a_kernel_refusing_user_namespaces_to_users_is_named_before_anything_sta
         plan(tmp_path, userns_config([(0, USER, 1)], [(0, USER, 1)]),
              **as_user(unprivileged_userns_refused="kernel.unprivileged_userns_clone is 0"))
     assert caught.value.field == "linux.namespaces" and "unprivileged_userns_clone" in str(caught.value)
+
+
+# --- the default state directory ----------------------------------------------
+
+
+@pytest.mark.parametrize("facts,environ,root", [
+    (dict(euid=0, in_user_namespace=False), {"XDG_RUNTIME_DIR": "/run/user/0"}, minirun.DEFAULT_ROOT),
+    (dict(euid=USER, in_user_namespace=False), {"XDG_RUNTIME_DIR": "/run/user/1000"}, "/run/user/1000/minirun"),
+    # rootless podman: the runtime runs as root of the user's namespace, no --root
+    (dict(euid=0, in_user_namespace=True), {"XDG_RUNTIME_DIR": "/run/user/1000", "USER": "ann"},
+     "/run/user/1000/minirun"),
+    (dict(euid=0, in_user_namespace=True), {"XDG_RUNTIME_DIR": "/run/user/1000"}, "/run/user/1000/minirun"),
+    # USER=root in a user namespace, or no XDG_RUNTIME_DIR there: root's directory (as runc)
+    (dict(euid=0, in_user_namespace=True), {"XDG_RUNTIME_DIR": "/run/user/0", "USER": "root"}, minirun.DEFAULT_ROOT),
+    (dict(euid=0, in_user_namespace=True), {}, minirun.DEFAULT_ROOT),
+])
+def test_the_default_root_is_the_users_runtime_directory_unless_the_hosts_root(facts, environ, root):
+    assert minirun.default_root(minirun.Host(facts=facts), environ) == root
+
+
+def test_a_user_without_xdg_runtime_dir_is_told_to_set_it_or_root():
+    with pytest.raises(minirun.UsageError) as caught:
+        minirun.default_root(minirun.Host(facts=dict(euid=USER, in_user_namespace=False)), {})
+    assert "XDG_RUNTIME_DIR" in str(caught.value) and "--root" in str(caught.value)
