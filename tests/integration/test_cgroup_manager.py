@@ -117,6 +117,27 @@ def dead(pid):
         return True
 
 
+def where_they_are(cgroup):
+    """For a failure message: the cgroup's freezer state and, for each process
+    still in it, its name, state and signal masks (from /proc/PID/status)."""
+    lines = []
+    for d, _, _ in cgroup.manager.dirs:
+        for name in ("cgroup.events", "cgroup.freeze", "freezer.state"):
+            if os.path.exists(os.path.join(d, name)):
+                with open(os.path.join(d, name)) as f:
+                    lines.append("%s/%s: %s" % (d, name, f.read().strip().replace("\n", "; ")))
+    for pid in cgroup.manager.pids():
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                fields = dict(line.split(":\t", 1) for line in f.read().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        lines.append("pid %d %s: %s" % (pid, fields.get("Name", "?").strip(), ", ".join(
+            "%s=%s" % (key, fields.get(key, "?").strip())
+            for key in ("State", "NSpid", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt"))))
+    return "\n".join(lines)
+
+
 def read_line(proc):
     line = proc.stdout.readline().decode()
     assert line, "the process ended early: %s" % proc.stderr.read().decode()
@@ -346,7 +367,10 @@ def test_kill_reaches_every_process_in_the_cgroup_and_nothing_else(cgroup, signu
         assert read_line(proc) == "ready"
         members = cgroup.manager.pids()
         cgroup.manager.kill(signum)
-        proc.communicate(timeout=60)
+        try:
+            proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the sandbox did not end after kill(%d):\n%s" % (signum, where_they_are(cgroup)))
         wait_for(lambda: not cgroup.manager.pids(), what="the cgroup to empty")
         wait_for(lambda: all(dead(pid) for pid in members), what="every member to end")
         assert outsider.poll() is None
