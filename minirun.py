@@ -14,14 +14,15 @@ if basename(p) != "minirun.py":
     exec(compile(open(p, "rb").read(), p, "exec"), {"__name__": "__main__", "__file__": p})
     raise SystemExit
 try:
-    from marshal import loads; from os import stat; s = stat(p)
-    with open(d + "/__pycache__/minirun.sections." + sys.implementation.cache_tag, "rb") as f:
-        key, boot, sections = loads(f.read())
+    from marshal import loads; from os import stat, open as opened, read, O_RDONLY; s = stat(p)
+    fd = opened(d + "/__pycache__/minirun.sections." + sys.implementation.cache_tag, O_RDONLY)
+    head = read(fd, 16); size = int.from_bytes(head[8:], "little")
+    key, boot, index = loads(read(fd, size)) if head[:8] == b"minirun1" else (0, 0, 0)
     fresh = key == (s.st_mtime_ns, s.st_size)
-except (OSError, ValueError, EOFError, TypeError):
+except (OSError, ValueError, EOFError, TypeError, MemoryError):
     fresh = False
 if fresh:
-    type(lambda: 0)(loads(boot), {"__builtins__": __builtins__})(sections, p)
+    type(lambda: 0)(loads(boot), {"__builtins__": __builtins__})(index, fd, 16 + size, p)
 import minirun; minirun.write_sections_cache(); minirun.run_as_program()' "$0" "$@"
     fi
 done
@@ -304,20 +305,24 @@ def exit_code(status):
 
 
 # -- start-up: the sections a command needs ----------------------------------
-# Every call starts an interpreter, and unmarshalling all of this file's
-# bytecode costs more than `state` does. So the launcher (the sh header) runs
-# from a cache beside the .pyc, __pycache__/minirun.sections.<python>: each
-# section's bytecode, marshalled on its own, and the names it defines. The
-# header section runs at once; any other section runs the first time one of its
-# names is looked up (a globals dict whose __missing__ loads the owner), so
-# `state` loads about a third of the file. Sections only define names (no
-# section assigns a name another one does, which write_sections_cache checks),
-# so the order they load in does not matter. Before clone every section is
-# loaded (Kernel.clone): a child must not load code, least of all after
-# pivot_root. Imported as a module (tests, `python3 minirun.py`), everything
-# is defined at once, as usual, and none of this runs.
+# Every call starts an interpreter, and unmarshalling and running all of this
+# file's bytecode costs more than `state` does. So the launcher (the sh
+# header) runs from a cache beside the .pyc, __pycache__/minirun.sections.<python>:
+# an index (each section's title, the names it defines, where its bytecode
+# lies), then each section's bytecode, marshalled on its own and read with
+# pread when needed. The header section runs at once; any other section runs
+# the first time one of its names is looked up (a globals dict whose
+# __missing__ loads the owner), so `state` loads under half of the file.
+# Sections only define names (no section assigns a name another one does,
+# which write_sections_cache checks), so the order they load in does not
+# matter. Before clone every section is loaded (Kernel.clone): a child must
+# not load code, least of all after pivot_root; and before every fd is closed
+# (Kernel.close_fds_from), since the cache's goes with them. Imported as a module (tests,
+# `python3 minirun.py`), everything is defined at once, as usual, and none of
+# this runs.
 
-SECTIONS_CACHE_VERSION = 1
+
+SECTIONS_CACHE_MAGIC = b"minirun1"      # the sh header checks it as a literal
 
 
 def sections_of(source):
@@ -346,17 +351,31 @@ def build_sections(path):
         code = compile("\n" * first + text, path, "exec")    # the file's own line numbers
         before = {name: id(value) for name, value in scope.items()}
         exec(code, scope)
-        if any(id(scope[name]) != ident for name, ident in before.items() if name not in ("__builtins__",)):
+        if any(id(scope[name]) != ident for name, ident in before.items() if name != "__builtins__"):
             return None
         sections.append((title, tuple(sorted(set(scope) - set(before))), marshal.dumps(code)))
     return sections
 
 
+def sections_cache_bytes(key, sections):
+    """The cache file: a magic (8 bytes, whose last digit is the format's
+    version), the index's length (8 bytes, little-endian), the index (key, the
+    boot function's bytecode, [(title, names, offset, length)]), then the
+    sections' bytecode, each at its offset from the index's end."""
+    import marshal
+
+    index, offset = [], 0
+    for title, names, code in sections:
+        index.append((title, names, offset, len(code)))
+        offset += len(code)
+    head = marshal.dumps((key, marshal.dumps(start_from_sections.__code__), index))
+    return (SECTIONS_CACHE_MAGIC + len(head).to_bytes(8, "little") + head
+            + b"".join(code for _title, _names, code in sections))
+
+
 def write_sections_cache(path=None):
     """Write the launcher's sections cache for this file, keyed by its mtime and
     size as a .pyc is; quietly nothing where __pycache__ is not writable."""
-    import marshal
-
     path = path or __file__
     try:
         st = os.stat(path)
@@ -366,41 +385,47 @@ def write_sections_cache(path=None):
         cache_dir = os.path.join(os.path.dirname(path), "__pycache__")
         os.makedirs(cache_dir, exist_ok=True)
         target = os.path.join(cache_dir, "minirun.sections." + sys.implementation.cache_tag)
-        data = marshal.dumps(((st.st_mtime_ns, st.st_size), marshal.dumps(start_from_sections.__code__), sections))
         temporary = "%s.%d" % (target, os.getpid())
         with open(temporary, "wb") as f:
-            f.write(data)
+            f.write(sections_cache_bytes((st.st_mtime_ns, st.st_size), sections))
         os.replace(temporary, target)
     except OSError:
         pass
 
 
-def start_from_sections(sections, path):
+def start_from_sections(index, fd, base, path):
     """The launcher's fast path: define the header section, run the command,
     load other sections when their names are first looked up. Its bytecode is
-    run on its own by the sh header, with no globals but the builtins."""
+    run on its own by the sh header, with no globals but the builtins; `fd` is
+    the open cache file, its sections' bytecode from offset `base` on."""
     import builtins
     from marshal import loads
+    from os import close, pread
 
-    owner = {name: index for index, (_title, names, _code) in enumerate(sections) for name in names}
+    owner = {name: number for number, (_title, names, _at, _length) in enumerate(index) for name in names}
     loaded = set()
 
     class SectionGlobals(dict):
         def __missing__(self, name):
-            index = owner.get(name)
-            if index is None or index in loaded:
+            number = owner.get(name)
+            if number is None or number in loaded:
                 raise KeyError(name)
-            load(index)
+            load(number)
             return dict.__getitem__(self, name)
 
-    def load(index):
-        loaded.add(index)
-        exec(loads(sections[index][2]), scope)
+    def load(number):
+        loaded.add(number)
+        _title, _names, at, length = index[number]
+        code = pread(fd, length, base + at)
+        if len(code) != length:
+            raise EOFError("%s: the sections cache is cut short" % path)
+        exec(loads(code), scope)
 
     def load_all():
-        for index in range(len(sections)):
-            if index not in loaded:
-                load(index)
+        for number in range(len(index)):
+            if number not in loaded:
+                load(number)
+        close(fd)
 
     # the builtins are copied in, so that looking one up never reaches __missing__
     scope = SectionGlobals(builtins.__dict__)
@@ -413,7 +438,7 @@ def start_from_sections(sections, path):
 def load_every_section():
     """Under the launcher's fast path, load the sections not loaded yet (before
     clone); imported as a module, everything is loaded already."""
-    load_all = globals().get("LOAD_ALL_SECTIONS")
+    load_all = globals().pop("LOAD_ALL_SECTIONS", None)
     if load_all is not None:
         load_all()
 
@@ -781,6 +806,7 @@ class Kernel:
     def close_fds_from(self, first, keep=()):
         """Close every fd >= first but those in `keep`, whatever RLIMIT_NOFILE
         says (a loop up to the soft limit would miss fds above it)."""
+        load_every_section()    # the sections cache's fd goes too (section 1, start-up)
         low = first
         for high in sorted(fd for fd in set(keep) if fd >= first) + [0xFFFFFFFF + 1]:
             if low <= high - 1:
@@ -7318,13 +7344,15 @@ def parse_flags(args, flags, where, stop_at_positional=False):
     return values, positional
 
 
-def default_root(host=HOST, environ=os.environ):
+def default_root(host=None, environ=None):
     """/run/minirun for root; $XDG_RUNTIME_DIR/minirun for any other user (as
     runc's $XDG_RUNTIME_DIR/runc), whose state must not land in a shared
     directory it cannot write anyway. Root of a user namespace is such a
     user when XDG_RUNTIME_DIR is set and USER is not root: rootless podman
     runs the runtime as root of its own namespace and passes no --root
     (runc's shouldHonorXDGRuntimeDir decides the same)."""
+    host = HOST if host is None else host
+    environ = os.environ if environ is None else environ
     xdg = environ.get("XDG_RUNTIME_DIR")
     if host.euid == 0 and not (xdg and environ.get("USER") != "root" and host.in_user_namespace):
         return DEFAULT_ROOT

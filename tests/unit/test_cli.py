@@ -6,7 +6,6 @@ process (sleep) standing in for the container's init where one must be alive.
 """
 
 import json
-import marshal
 import os
 import re
 import shutil
@@ -119,9 +118,8 @@ def test_as_a_program_it_writes_and_then_runs_from_cached_bytecode(tmp_path):
     marked.parent.mkdir()
     marked.write_text(source.replace('VERSION = "%s"' % minirun.VERSION, 'VERSION = "from-the-cache"', 1))
     st = os.stat(str(copy))
-    sections.write_bytes(marshal.dumps(((st.st_mtime_ns, st.st_size),
-                                        marshal.dumps(minirun.start_from_sections.__code__),
-                                        minirun.build_sections(str(marked)))))
+    sections.write_bytes(minirun.sections_cache_bytes((st.st_mtime_ns, st.st_size),
+                                                      minirun.build_sections(str(marked))))
     assert version() == "minirun version from-the-cache"
     copy.write_text(source.replace('VERSION = "%s"' % minirun.VERSION, 'VERSION = "edited"', 1))
     assert version() == "minirun version edited"

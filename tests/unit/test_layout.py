@@ -209,20 +209,26 @@ LOADED_BY = """
 import os, sys
 path = sys.argv[1]
 sys.path.insert(0, os.path.dirname(path))
+import marshal, tempfile
 import minirun
-sections = minirun.build_sections(path)
+data = minirun.sections_cache_bytes((0, 0), minirun.build_sections(path))
+size = int.from_bytes(data[8:16], "little")
+_key, boot_code, index = marshal.loads(data[16:16 + size])
+cache = tempfile.TemporaryFile()
+cache.write(data)
+cache.flush()
 real_exit = os._exit
 
 def report(code):       # run_as_program ends here: say which sections ran
     loaded = sys._getframe(1).f_globals["LOADED_SECTIONS"]
     sys.stdout.flush()
-    os.write(2, ("LOADED " + "|".join(sections[i][0] for i in sorted(loaded)) + "\\n").encode())
+    os.write(2, ("LOADED " + "|".join(index[i][0] for i in sorted(loaded)) + "\\n").encode())
     real_exit(code)
 
 os._exit = report
 sys.argv = ["minirun"] + sys.argv[2:]
-boot = type(lambda: 0)(minirun.start_from_sections.__code__, {"__builtins__": __builtins__})
-boot(sections, path)
+boot = type(lambda: 0)(marshal.loads(boot_code), {"__builtins__": __builtins__})
+boot(index, cache.fileno(), 16 + size, path)
 """
 
 
