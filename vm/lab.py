@@ -69,6 +69,7 @@ CI_SUITE = ["tests/integration/" + name for name in [
     "test_cgroups.py",          # controllers and interface files of each kernel
     "test_cgroup_manager.py",
     "test_cgroups_systemd.py",  # the systemd driver, against the guests' systemd
+    "test_engine_fixtures.py",  # the engines' configs; Docker's systemd-driver one through systemd
     "test_devices.py",          # eBPF device programs (v2)
     "test_kill.py",             # cgroup.kill (5.14) or freeze + signal + thaw
     "test_capabilities.py",     # the last capability differs between kernels
