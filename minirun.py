@@ -313,6 +313,7 @@ def exit_code(status):
 # pread when needed. The header section runs at once; any other section runs
 # the first time one of its names is looked up (a globals dict whose
 # __missing__ loads the owner), so `state` loads under half of the file.
+# create, run and exec, which need all of it, load it all into a plain dict.
 # Sections only define names (no section assigns a name another one does,
 # which write_sections_cache checks), so the order they load in does not
 # matter. Before clone every section is loaded (Kernel.clone): a child must
@@ -399,8 +400,26 @@ def start_from_sections(index, fd, base, path):
     run on its own by the sh header, with no globals but the builtins; `fd` is
     the open cache file, its sections' bytecode from offset `base` on."""
     import builtins
+    import sys
     from marshal import loads
     from os import close, pread
+
+    def code_of(number):
+        _title, _names, at, length = index[number]
+        code = pread(fd, length, base + at)
+        if len(code) != length:
+            raise EOFError("%s: the sections cache is cut short" % path)
+        return loads(code)
+
+    if not {"create", "run", "exec"}.isdisjoint(sys.argv[1:]):
+        # These load every section before clone anyway: a plain dict keeps the
+        # interpreter's specialised global lookups (a dict subclass costs ~6%
+        # on the seccomp compiler). A container named "run" just loads it all.
+        scope = {"__name__": "minirun", "__file__": path, "__builtins__": builtins}
+        for number in range(len(index)):
+            exec(code_of(number), scope)
+        close(fd)
+        scope["run_as_program"]()
 
     owner = {name: number for number, (_title, names, _at, _length) in enumerate(index) for name in names}
     loaded = set()
@@ -415,11 +434,7 @@ def start_from_sections(index, fd, base, path):
 
     def load(number):
         loaded.add(number)
-        _title, _names, at, length = index[number]
-        code = pread(fd, length, base + at)
-        if len(code) != length:
-            raise EOFError("%s: the sections cache is cut short" % path)
-        exec(loads(code), scope)
+        exec(code_of(number), scope)
 
     def load_all():
         for number in range(len(index)):

@@ -220,9 +220,11 @@ cache.flush()
 real_exit = os._exit
 
 def report(code):       # run_as_program ends here: say which sections ran
-    loaded = sys._getframe(1).f_globals["LOADED_SECTIONS"]
+    scope = sys._getframe(1).f_globals
+    loaded = scope.get("LOADED_SECTIONS", range(len(index)))
     sys.stdout.flush()
-    os.write(2, ("LOADED " + "|".join(index[i][0] for i in sorted(loaded)) + "\\n").encode())
+    os.write(2, ("LOADED %s " % type(scope).__name__ + "|".join(index[i][0] for i in sorted(loaded))
+                 + "\\n").encode())
     real_exit(code)
 
 os._exit = report
@@ -238,12 +240,14 @@ def sections_loaded_by(*argv):
                             universal_newlines=True, timeout=60)
     line = [text for text in result.stderr.splitlines() if text.startswith("LOADED ")]
     assert line, result.stderr
-    return result, line[0][len("LOADED "):].split("|")
+    kind, names = line[0][len("LOADED "):].split(" ", 1)
+    return result, kind, names.split("|")
 
 
 def test_state_runs_from_a_third_of_the_file(tmp_path):
-    result, loaded = sections_loaded_by("--root", str(tmp_path), "state", "c1")
+    result, kind, loaded = sections_loaded_by("--root", str(tmp_path), "state", "c1")
     assert result.returncode == 1 and "container c1 does not exist" in result.stderr, result.stderr
+    assert kind == "SectionGlobals"
     for heavy in ("4. The spec model and its validation", "8. Paths in the root and the root filesystem",
                   "12. Security: capabilities, seccomp, LSMs", "14. Planning",
                   "15. Process setup (shared by the init and exec)",
@@ -252,8 +256,16 @@ def test_state_runs_from_a_third_of_the_file(tmp_path):
     assert "18. The command line" in loaded and "6. The state store" in loaded
 
 
-def test_a_command_that_reads_a_config_loads_what_it_needs_on_the_way(tmp_path):
-    # spec writes a config through the spec model: sections load on first use, in any order
-    result, loaded = sections_loaded_by("spec", "--bundle", str(tmp_path))
+def test_spec_writes_its_config_from_the_sections_it_uses(tmp_path):
+    result, kind, loaded = sections_loaded_by("spec", "--bundle", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "config.json").read_text())["ociVersion"]
+    assert kind == "SectionGlobals" and "12. Security: capabilities, seccomp, LSMs" not in loaded
+
+
+def test_create_run_and_exec_load_everything_into_a_plain_dict(tmp_path):
+    """They load every section before clone anyway; a plain dict keeps the
+    interpreter's specialised global lookups."""
+    result, kind, loaded = sections_loaded_by("--root", str(tmp_path), "exec", "c1", "true")
+    assert result.returncode == 1 and "container c1 does not exist" in result.stderr, result.stderr
+    assert kind == "dict" and len(loaded) == len(banners()) + 1
