@@ -389,6 +389,34 @@ def test_sigkill_reaches_a_paused_container(cgroup):
     assert proc.returncode == -9
 
 
+@pytest.mark.skipif(LAYOUT.unified is None or not minirun.HOST.clone_into_cgroup,
+                    reason="needs a cgroup2 mount and clone3 with CLONE_INTO_CGROUP (Linux 5.7)")
+def test_clone_into_cgroup_starts_the_child_in_the_cgroup(cgroup):
+    """The child's very first look at /proc/self/cgroup shows the cgroup: it
+    was born there (create clones the joiner so on cgroup v2)."""
+    k = minirun.kernel()
+    read_end, write_end = os.pipe()
+    target = cgroup.manager.unified_dir
+    fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def child():
+        with open("/proc/self/cgroup") as f:
+            os.write(write_end, f.read().encode())
+        os._exit(0)
+
+    try:
+        pid = k.clone_into_cgroup(child, 0, fd)
+    finally:
+        os.close(fd)
+        os.close(write_end)
+    with os.fdopen(read_end) as r:
+        seen = r.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    unified_path = "/" + os.path.relpath(target, LAYOUT.unified).lstrip("./")
+    assert "0::%s\n" % unified_path in seen, (unified_path, seen)
+
+
 def test_stats_are_the_cgroups_own(cgroup):
     cgroup.manager.apply(resources({"memory": {"limit": 64 << 20}, "pids": {"limit": 50}}))
     proc = cgroup.start("i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo ready; read x")

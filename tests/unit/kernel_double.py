@@ -276,6 +276,10 @@ class RecordingKernel(minirun.Kernel):
         self.record("clone", flags)
         return FAKE_PID
 
+    def clone_into_cgroup(self, child_main, flags, cgroup_fd):
+        self.record("clone_into_cgroup", flags, cgroup_fd)
+        return FAKE_PID
+
     def syscall(self, name, *args):
         self.record("syscall", name, *args)
         raise AssertionError("raw syscall(%s) reached the double: a Kernel method should wrap it" % name)

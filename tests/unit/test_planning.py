@@ -56,7 +56,7 @@ def host(euid=0, kind=minirun.Host, systemd_fact=False, **facts):
                 cgroup_root_links=[], egid=euid, user_name="user",
                 subordinate_uids=[], subordinate_gids=[], id_map_helper_newuidmap="/usr/bin/newuidmap",
                 id_map_helper_newgidmap="/usr/bin/newgidmap", cgroup_delegated=False,
-                unprivileged_userns_refused=None, has_idmapped_mounts=True)
+                unprivileged_userns_refused=None, has_idmapped_mounts=True, clone_into_cgroup=False)
     base.update(facts)
     return kind(facts=base)
 
@@ -475,6 +475,20 @@ def test_a_relative_cgroupspath_is_below_the_runtimes_own_cgroup_and_an_absolute
     assert p.cgroup.manager.dirs[0][0] == "/sys/fs/cgroup/user.slice/session-1.scope/engine/c1"
     p = cgroup_plan(tmp_path, cgroups_path="/docker/c1")
     assert p.cgroup.manager.dirs[0][0] == "/sys/fs/cgroup/docker/c1"
+
+
+def test_on_cgroup_v2_the_joiner_is_cloned_into_its_cgroup_where_the_kernel_can(tmp_path):
+    assert cgroup_plan(tmp_path, clone_into_cgroup=True).cgroup.clone_into == "/sys/fs/cgroup/minirun/c1"
+    assert cgroup_plan(tmp_path, clone_into_cgroup=False).cgroup.clone_into is None   # before Linux 5.7
+
+
+def test_hybrid_hosts_and_the_systemd_driver_place_the_joiner_by_writing_its_pid(tmp_path):
+    hybrid = cgroup_plan(tmp_path, cgroup_layout=HYBRID, own_cgroups={}, cgroup_v2_controllers=frozenset(),
+                         clone_into_cgroup=True)
+    assert hybrid.cgroup.clone_into is None      # each v1 hierarchy needs its cgroup.procs write anyway
+    scope = cgroup_plan(tmp_path, cgroups_path="system.slice:minirun:c1", systemd=True, systemd_fact=True,
+                        clone_into_cgroup=True)
+    assert scope.cgroup.clone_into is None       # systemd makes the scope for a process that exists
 
 
 def test_a_cgroupspath_leaving_the_runtimes_cgroup_is_refused(tmp_path):
