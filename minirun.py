@@ -7296,7 +7296,13 @@ def events_container(store, cid, stats_only=False, interval=5.0):
             return 0
         now = time.monotonic()
         if now >= next_stats:
-            emit("stats", manager.stats())
+            try:
+                data = manager.stats()
+            except (OSError, Error):
+                if not state.alive():
+                    return 0    # stopped and deleted between alive() and the read
+                raise
+            emit("stats", data)
             next_stats = now + interval
         # Polling, at most 10 times a second: the OOM count has no cheap
         # blocking wait on every layout (v1 needs an eventfd per cgroup).

@@ -65,7 +65,4 @@ def select(names):
 # Tests a kernel's runs leave out, each with the reason, until the cause is
 # fixed; the lab prints them under its table.  Not part of any box recipe.
 KNOWN_FAILURES = {  # kernel name -> {test name: reason}
-    "bullseye": {"test_kill_reaches_every_process_in_the_cgroup_and_nothing_else": (
-        "5.10, cgroup v2 (no cgroup.kill before 5.14, so freeze + signal + thaw): the test's sandbox did not "
-        "exit within 60 s after kill(SIGTERM) through the manager (issue 11: found by the lab, not diagnosed yet)")},
 }

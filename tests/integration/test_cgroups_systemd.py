@@ -21,6 +21,8 @@ import pytest
 from .helpers import IS_RUNC, wait_for
 
 SYSTEMD = os.path.isdir("/run/systemd/system")
+V2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+MEMORY_PROPERTY = "MemoryMax" if V2 else "MemoryLimit"    # systemd's names on cgroup v2 and v1
 needs_systemd = pytest.mark.skipif(not SYSTEMD, reason="needs systemd as pid 1 (the VM lab's guests boot it)")
 
 
@@ -39,6 +41,17 @@ def show(unit, *properties):
     out = subprocess.run(["systemctl", "show", unit, "-p", ",".join(properties)], stdout=subprocess.PIPE,
                          universal_newlines=True, check=True).stdout
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def diagnose(cid):
+    """For a failure message: what systemd says of the scope, and its journal."""
+    out = []
+    for argv in (["systemctl", "status", "--no-pager", unit_of(cid)],
+                 ["journalctl", "--no-pager", "-n", "30", "-u", unit_of(cid)],
+                 ["journalctl", "--no-pager", "-n", "15", "-u", "init.scope"]):
+        result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        out.append("$ %s\n%s" % (" ".join(argv), result.stdout))
+    return "\n".join(out)
 
 
 def unified_cgroup(pid):
@@ -62,11 +75,11 @@ def test_the_init_runs_in_a_transient_scope_that_carries_the_limits(rt, make_bun
     rt("--systemd-cgroup", "create", "--bundle", bundle, cid)
     init = rt.state(cid)["pid"]
     assert unified_cgroup(init) == "/system.slice/" + unit_of(cid)
-    props = show(unit_of(cid), "ActiveState", "Delegate", "Slice", "MemoryMax", "TasksMax", "MainPID")
-    assert props["ActiveState"] == "active" and props["Delegate"] == "yes"
+    props = show(unit_of(cid), "ActiveState", "Delegate", "Slice", MEMORY_PROPERTY, "TasksMax")
+    assert props["ActiveState"] == "active" and props["Delegate"] == "yes", diagnose(cid)
     assert props["Slice"] == "system.slice"
-    assert (props["MemoryMax"], props["TasksMax"]) == (str(64 << 20), "42")
-    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):   # the limits are in the scope's own files
+    assert (props[MEMORY_PROPERTY], props["TasksMax"]) == (str(64 << 20), "42")
+    if V2:   # the limits are in the scope's own files
         directory = v2_dir(init)
         with open(directory + "/memory.max") as f:
             assert f.read().strip() == str(64 << 20)
@@ -92,9 +105,10 @@ def test_exec_joins_the_scope_and_update_changes_the_units_properties(rt, make_b
     exec_pid = int((rt.tmp / "exec.pid").read_text())
     assert unified_cgroup(exec_pid) == unified_cgroup(init) == "/system.slice/" + unit_of(cid)
     rt("--systemd-cgroup", "update", "--pids-limit", "77", "--memory", str(96 << 20), cid)
-    props = show(unit_of(cid), "TasksMax", "MemoryMax")
-    assert (props["TasksMax"], props["MemoryMax"]) == ("77", str(96 << 20))
-    rt("--systemd-cgroup", "delete", "--force", cid)
+    props = show(unit_of(cid), "TasksMax", MEMORY_PROPERTY)
+    assert (props["TasksMax"], props[MEMORY_PROPERTY]) == ("77", str(96 << 20))
+    deleted = rt("--systemd-cgroup", "delete", "--force", cid, check=False)
+    assert deleted.returncode == 0, (deleted.stderr, diagnose(cid))
     wait_for(lambda: show(unit_of(cid), "LoadState")["LoadState"] == "not-found",
              what="the scope to be gone after delete")
 
@@ -113,3 +127,14 @@ def test_without_systemd_the_driver_refuses_and_leaves_nothing(rt, make_bundle, 
         assert result.stderr == "minirun: --systemd-cgroup: systemd is not the init system of this host\n"
         assert "systemd is not the init system" in rt.log.read_text()
     assert rt("state", cid, check=False).returncode != 0
+
+
+@needs_systemd
+def test_run_in_the_foreground_stops_its_scope_once_the_process_ends(rt, make_bundle, cid):
+    """`run` deletes the container after its process ends: the scope, empty
+    by then, is stopped (or already gone) and nothing is left."""
+    bundle = systemd_bundle(make_bundle, cid, "echo hi", {"pids": {"limit": 42}})
+    result = rt("--systemd-cgroup", "run", "--bundle", bundle, cid, check=False)
+    assert (result.returncode, result.stdout) == (0, "hi\n"), (result.stderr, diagnose(cid))
+    wait_for(lambda: show(unit_of(cid), "LoadState")["LoadState"] == "not-found",
+             what="the scope to be gone after run")
