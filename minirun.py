@@ -4745,7 +4745,7 @@ SYSTEM_BUS_ADDRESS = "unix:path=/run/dbus/system_bus_socket"
 SYSTEMD_PRIVATE_SOCKET = "/run/systemd/private"
 
 
-def dbus_connect(address=None, timeout=10.0):
+def dbus_connect(address=None, timeout=30.0):
     """An authenticated DBusConnection to systemd: at `address`, or the system
     bus that DBUS_SYSTEM_BUS_ADDRESS names, or -- as root -- systemd's own
     private socket, which is what runc (go-systemd) uses as root: it needs no
@@ -4936,8 +4936,13 @@ class SystemdCgroupManager(CgroupfsManager):
             try:
                 bus.call(*SYSTEMD_BUS, "StopUnit", "ss", [self.unit, "replace"])
             except Error as exc:
-                if "NoSuchUnit" not in str(exc):
+                # An empty transient scope is systemd's to collect anyway: a
+                # reply that does not come (seen under load in the VM lab, as
+                # systemd handles the scope's emptying) is only a warning then.
+                if "NoSuchUnit" not in str(exc) and self.pids():
                     raise
+                if "NoSuchUnit" not in str(exc):
+                    LOG.warning("%s (the scope is empty; systemd removes it)" % exc)
             finally:
                 bus.close()
         super().destroy()

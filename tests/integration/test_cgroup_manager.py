@@ -369,11 +369,11 @@ def test_pids_lists_every_process_also_in_sub_cgroups(cgroup):
 def test_kill_reaches_every_process_in_the_cgroup_and_nothing_else(cgroup, signum):
     outsider = subprocess.Popen(["sleep", "1000"])
     try:
-        # env --default-signal: util-linux before 2.37 (Debian 11) starts the
-        # namespace with SIGTERM and SIGINT ignored, which every process in
-        # it inherits, and a shell cannot undo an ignore it started with.
-        proc = cgroup.start("env --default-signal=TERM sleep 1000 & env --default-signal=TERM sleep 1000 & "
-                            "echo ready; wait")
+        # util-linux before 2.37 (Debian 11) starts `unshare --fork`'s child
+        # with SIGTERM and SIGINT ignored, which every process inherits, and a
+        # shell cannot undo an ignore it started with: so the shell is started
+        # afresh with SIGTERM at its default, before it forks the sleeps.
+        proc = cgroup.start("exec env --default-signal=TERM sh -c 'sleep 1000 & sleep 1000 & echo ready; wait'")
         assert read_line(proc) == "ready"
         members = cgroup.manager.pids()
         cgroup.manager.kill(signum)
