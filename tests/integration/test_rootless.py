@@ -24,8 +24,8 @@ import uuid
 
 import pytest
 
-from .helpers import (DEFAULT_TIMEOUT, IS_MINIRUN, IS_RUNC, RUNTIME, assert_no_traceback, bind_mount, read_all,
-                      wait_for)
+from .helpers import (DEFAULT_TIMEOUT, IS_MINIRUN, IS_RUNC, RUNTIME, assert_no_traceback, bind_mount, pid_alive,
+                      read_all, wait_for)
 
 SUBORDINATE_COUNT = 65536
 ACCOUNTS_LOCK = "/tmp/minirun-test-accounts.lock"  # xdist workers add users one at a time
@@ -265,6 +265,47 @@ def test_a_created_container_is_killed_and_deleted_by_its_user(as_user, user_bun
     as_user("kill", cid, "KILL")
     wait_for(lambda: as_user.status(cid) == "stopped", what="the created container to stop")
     as_user("delete", cid)
+
+
+def pids_in_pid_namespace_of(pid):
+    target = os.readlink("/proc/%d/ns/pid" % pid)
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.readlink("/proc/%s/ns/pid" % name) == target:
+                    found.append(int(name))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.skipif(IS_RUNC, reason="runc 1.1 finds kill --all's processes through the cgroup only: rootless "
+                                    "without one it fails (lstat: no such file or directory)")
+def test_without_a_cgroup_kill_all_finds_every_process_through_the_pid_namespace(as_user, user_bundle):
+    """No delegated cgroup, so no cgroup of its own: `kill --all` reaches the
+    container's processes through its pid namespace (the init's children too)."""
+    bundle = user_bundle(["sh", "-c", "sleep 600 & sleep 600 & echo up; wait"])
+    cid = "c" + uuid.uuid4().hex[:12]
+    as_user("run", "--detach", "--bundle", bundle, cid)
+    init = json.loads(as_user("state", cid).stdout)["pid"]
+    wait_for(lambda: len(pids_in_pid_namespace_of(init)) == 3, what="the init and its two sleeps")
+    members = pids_in_pid_namespace_of(init)
+    # TERM, not KILL: the init ignores it (pid 1 of its namespace, no handler),
+    # so only a signal sent to each sleep ends them; then the init's wait returns.
+    as_user("kill", "--all", cid, "TERM")
+    wait_for(lambda: not any(pid_alive(pid) for pid in members), what="every process to end")
+    as_user("delete", cid)
+
+
+def test_without_a_cgroup_delete_force_kills_a_created_init(as_user, user_bundle):
+    bundle = user_bundle(["sleep", "600"])
+    cid = "c" + uuid.uuid4().hex[:12]
+    as_user("create", "--bundle", bundle, cid)
+    init = json.loads(as_user("state", cid).stdout)["pid"]
+    as_user("delete", "--force", cid)
+    assert not pid_alive(init)
+    assert as_user("list", "-q").stdout.split() == []
 
 
 # --- id mappings ------------------------------------------------------------------
