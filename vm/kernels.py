@@ -30,6 +30,7 @@ COMMON_PACKAGES = [
     "openssh-server", "sudo", "rsync",
     "python3", "python3-pytest",
     "busybox-static", "iproute2", "util-linux", "procps", "hostname",
+    "uidmap",   # newuidmap/newgidmap: the rootless tests of subordinate ranges
 ]
 
 KERNELS = OrderedDict((k.name, k) for k in [
