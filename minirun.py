@@ -967,18 +967,23 @@ class Kernel:
         finally:
             self.lib.munmap(base, size)
 
+    def clone3_into_cgroup(self, flags, cgroup_fd):
+        """The bare clone3(CLONE_INTO_CGROUP) with no stack: 0 in the child,
+        as fork. clone_into_cgroup and the host fact call it."""
+        import struct
+
+        args = self.ctypes.create_string_buffer(struct.pack(
+            "=11Q", flags | CLONE_INTO_CGROUP, 0, 0, 0, SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd))
+        return self.syscall("clone3", self.ctypes.addressof(args), CLONE_ARGS_SIZE_VER2)
+
     def clone_into_cgroup(self, child_main, flags, cgroup_fd):
         """clone3(CLONE_INTO_CGROUP) (Linux 5.7): the child starts in the cgroup
         `cgroup_fd` names and never runs a moment outside it. With no stack
         given and no CLONE_VM, the child runs on a copy-on-write copy of this
         stack, as after fork: it returns from the syscall here and runs
         child_main, which must end with os._exit."""
-        import struct
-
         load_every_section()    # the child must not load code (section 1, start-up)
-        args = self.ctypes.create_string_buffer(struct.pack(
-            "=11Q", flags | CLONE_INTO_CGROUP, 0, 0, 0, SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd))
-        pid = self.syscall("clone3", self.ctypes.addressof(args), CLONE_ARGS_SIZE_VER2)
+        pid = self.clone3_into_cgroup(flags, cgroup_fd)
         if pid == 0:
             try:
                 child_main()
@@ -1181,13 +1186,9 @@ class Host:
             k = self._kernel_factory()
             if "clone3" not in k.syscalls:
                 return False
-            import struct
-
             fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
-                args = k.ctypes.create_string_buffer(struct.pack(
-                    "=11Q", CLONE_INTO_CGROUP, 0, 0, 0, SIGCHLD, 0, 0, 0, 0, 0, fd))
-                pid = k.syscall("clone3", k.ctypes.addressof(args), CLONE_ARGS_SIZE_VER2)
+                pid = k.clone3_into_cgroup(0, fd)
             except OSError as exc:
                 return exc.errno == E.EBADF
             finally:
@@ -4939,9 +4940,9 @@ class SystemdCgroupManager(CgroupfsManager):
                 # An empty transient scope is systemd's to collect anyway: a
                 # reply that does not come (seen under load in the VM lab, as
                 # systemd handles the scope's emptying) is only a warning then.
-                if "NoSuchUnit" not in str(exc) and self.pids():
-                    raise
                 if "NoSuchUnit" not in str(exc):
+                    if self.pids():
+                        raise
                     LOG.warning("%s (the scope is empty; systemd removes it)" % exc)
             finally:
                 bus.close()
@@ -6544,8 +6545,8 @@ PRELOADED_MODULES = ("_json", "_signal", "fcntl", "resource", "select", "struct"
 
 
 def preload_child_modules():
-    """Import now what the children use after pivot_root (and load the code)."""
-    load_every_section()
+    """Import now what the children use after pivot_root. (Kernel.clone loads
+    the code that is not loaded yet.)"""
     for name in PRELOADED_MODULES:
         __import__(name)
 

@@ -276,6 +276,10 @@ class RecordingKernel(minirun.Kernel):
         self.record("clone", flags)
         return FAKE_PID
 
+    def clone3_into_cgroup(self, flags, cgroup_fd):
+        self.record("clone3_into_cgroup", flags, cgroup_fd)
+        return FAKE_PID
+
     def clone_into_cgroup(self, child_main, flags, cgroup_fd):
         self.record("clone_into_cgroup", flags, cgroup_fd)
         return FAKE_PID
