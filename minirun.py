@@ -380,16 +380,21 @@ def write_sections_cache(path=None):
     path = path or __file__
     try:
         st = os.stat(path)
-        sections = build_sections(path)
-        if sections is None:
-            return
         cache_dir = os.path.join(os.path.dirname(path), "__pycache__")
         os.makedirs(cache_dir, exist_ok=True)
         target = os.path.join(cache_dir, "minirun.sections." + sys.implementation.cache_tag)
         temporary = "%s.%d" % (target, os.getpid())
+        # Opened before the sections are built: where __pycache__ is not
+        # writable (a user running root's copy), no call pays for compiling
+        # the whole file again only to find that out.
         with open(temporary, "wb") as f:
-            f.write(sections_cache_bytes((st.st_mtime_ns, st.st_size), sections))
-        os.replace(temporary, target)
+            sections = build_sections(path)
+            if sections is not None:
+                f.write(sections_cache_bytes((st.st_mtime_ns, st.st_size), sections))
+        if sections is None:
+            os.unlink(temporary)
+        else:
+            os.replace(temporary, target)
     except OSError:
         pass
 

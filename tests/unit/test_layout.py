@@ -269,3 +269,16 @@ def test_create_run_and_exec_load_everything_into_a_plain_dict(tmp_path):
     result, kind, loaded = sections_loaded_by("--root", str(tmp_path), "exec", "c1", "true")
     assert result.returncode == 1 and "container c1 does not exist" in result.stderr, result.stderr
     assert kind == "dict" and len(loaded) == len(banners()) + 1
+
+
+def test_where_the_cache_cannot_be_written_the_sections_are_not_built(tmp_path, monkeypatch):
+    """A user running root's copy cannot write its __pycache__: then no call
+    compiles the whole file a second time only to fail at the write."""
+    copy = tmp_path / "minirun.py"
+    copy.write_text(SOURCE)
+    target = tmp_path / "__pycache__" / ("minirun.sections." + sys.implementation.cache_tag)
+    (tmp_path / "__pycache__" / ("%s.%d" % (target.name, os.getpid()))).mkdir(parents=True)   # open() fails
+    built = []
+    monkeypatch.setattr(minirun, "build_sections", lambda path: built.append(path))
+    minirun.write_sections_cache(str(copy))
+    assert built == [] and not target.exists()
