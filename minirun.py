@@ -1206,10 +1206,12 @@ class Host:
 
     @property
     def cgroup_delegated(self):
-        """The user may manage cgroups: root of the host, or cgroup v2 with
-        the runtime's own cgroup's parent writable by the user (a delegated
-        subtree, as systemd's user@.service gives). A rootless user on cgroup
-        v1 never has one."""
+        """The user may manage cgroups: root of the host, or cgroup v2 with the
+        cgroup where its relative cgroupsPaths start (relative_cgroup_base: the
+        parent of the runtime's own scope) writable by the user, cgroup.procs
+        included -- moving a process needs write access to the common
+        ancestor's cgroup.procs. That is a subtree delegated to it, as
+        systemd's user@.service has. A rootless user on v1 never has one."""
         def probe():
             if not self.rootless:
                 return True
@@ -1220,10 +1222,21 @@ class Host:
                 return False
             if len(lines) != 1 or not lines[0].startswith("0::"):
                 return False  # v1 or hybrid: the v1 hierarchies are never delegated
-            own = "/sys/fs/cgroup" + lines[0][3:]
-            return os.access(os.path.dirname(own.rstrip("/")) or own, os.W_OK) and \
-                os.access(os.path.join(own, "cgroup.procs"), os.W_OK)
+            base = CGROUP_ROOT + relative_cgroup_base(lines[0][3:], beside_scope=True).rstrip("/")
+            return os.access(base, os.W_OK) and os.access(base + "/cgroup.procs", os.W_OK)
         return self._fact("cgroup_delegated", probe)
+
+    @property
+    def systemd_user_manager_cgroup(self):
+        """The cgroup of the caller's own systemd instance (rootless
+        --systemd-cgroup); an Error when none answers."""
+        def probe():
+            bus = dbus_connect(user=True)
+            try:
+                return systemd_manager_cgroup(bus)
+            finally:
+                bus.close()
+        return self._fact("systemd_user_manager_cgroup", probe)
 
     @property
     def last_capability(self):
@@ -3435,21 +3448,35 @@ def _join_cgroup(mountpoint, mount_root, cgroup):
     return os.path.normpath(mountpoint + "/" + cgroup.lstrip("/")).rstrip("/") or "/"
 
 
-def resolve_cgroup_path(cgroups_path, container_id, own_path):
+def resolve_cgroup_path(cgroups_path, container_id, own_path, beside_scope=False):
     """linux.cgroupsPath -> the cgroup (absolute, from a hierarchy's root) for a
-    runtime whose own cgroup there is `own_path`."""
+    runtime whose own cgroup there is `own_path`. beside_scope (the unified
+    hierarchy of a cgroup v2 host): a relative path starts at the parent of a
+    runtime that runs in a systemd scope, as runc's fs2 does -- the scope holds
+    processes (the runtime's caller at least), and v2's no-internal-processes
+    rule forbids enabling controllers for children of such a cgroup. That is
+    how a rootless user's containers land in the subtree systemd delegated to
+    it (user@UID.service/app.slice/<id>) and not below a leaf."""
     if not cgroups_path:
         return DEFAULT_CGROUP_PARENT + "/" + container_id
     if cgroups_path.startswith("/"):
         path = os.path.normpath(cgroups_path)
     else:
-        path = os.path.normpath(os.path.join(own_path or "/", cgroups_path))
-        base = (own_path or "/").rstrip("/") + "/"
-        if not (path + "/").startswith(base):
+        base = relative_cgroup_base(own_path, beside_scope)
+        path = os.path.normpath(os.path.join(base, cgroups_path))
+        if not (path + "/").startswith(base.rstrip("/") + "/"):
             raise Error("linux.cgroupsPath: %r leaves the runtime's own cgroup" % cgroups_path)
     if path == "/":
         raise Error("linux.cgroupsPath: %r is the root cgroup" % cgroups_path)
     return path
+
+
+def relative_cgroup_base(own_path, beside_scope):
+    """Where relative cgroupsPaths start (see resolve_cgroup_path)."""
+    own = own_path or "/"
+    if beside_scope and own.rstrip("/").endswith(".scope"):
+        return os.path.dirname(own.rstrip("/")) or "/"
+    return own
 
 
 def expand_slice(slice_name):
@@ -3468,15 +3495,17 @@ def expand_slice(slice_name):
     return path
 
 
-def parse_systemd_path(cgroups_path, container_id):
-    """slice:prefix:name -> (slice, unit name, cgroup path); empty -> system.slice:minirun:ID."""
+def parse_systemd_path(cgroups_path, container_id, default_slice="system.slice"):
+    """slice:prefix:name -> (slice, unit name, cgroup path below the manager's
+    root); empty -> <default_slice>:minirun:ID. A rootless user's default is
+    user.slice of its own systemd instance, as runc's."""
     if not cgroups_path:
-        cgroups_path = "system.slice:minirun:" + container_id
+        cgroups_path = default_slice + ":minirun:" + container_id
     parts = cgroups_path.split(":")
     if len(parts) != 3:
         raise Error("linux.cgroupsPath: %r: the systemd driver expects slice:prefix:name" % cgroups_path)
     slice_name, prefix, name = parts
-    slice_name = slice_name or "system.slice"
+    slice_name = slice_name or default_slice
     if name.endswith(".slice"):
         raise Error("linux.cgroupsPath: %r: a slice as the container's unit is not supported" % cgroups_path)
     unit = "%s-%s.scope" % (prefix, name) if prefix else name + ".scope"
@@ -3485,18 +3514,28 @@ def parse_systemd_path(cgroups_path, container_id):
     return slice_name, unit, expand_slice(slice_name).rstrip("/") + "/" + unit
 
 
-def cgroup_manager(layout, cgroups_path, container_id, systemd=False, own=None):
-    """The manager for a new container (nothing is created yet)."""
+def cgroup_manager(layout, cgroups_path, container_id, systemd=False, own=None, user_manager_root=None,
+                   rootless=False):
+    """The manager for a new container (nothing is created yet). With
+    user_manager_root (the cgroup of a user's systemd instance, e.g.
+    /user.slice/user-1000.slice/user@1000.service), the scope is that
+    instance's, below its root."""
     own = own_cgroups() if own is None else own
     if systemd:
-        slice_name, unit, path = parse_systemd_path(cgroups_path, container_id)
+        user = user_manager_root is not None
+        slice_name, unit, path = parse_systemd_path(cgroups_path, container_id,
+                                                    "user.slice" if user else "system.slice")
+        if user:
+            path = user_manager_root.rstrip("/") + path
         paths = {key: path for key in _hierarchy_keys(layout)}
-        return SystemdCgroupManager(layout.kind, _layout_dirs(layout, paths), slice_name, unit)
+        return SystemdCgroupManager(layout.kind, _layout_dirs(layout, paths), slice_name, unit, user=user,
+                                    rootless=rootless)
     paths = {}
     for key in _hierarchy_keys(layout):
         ctrl = "" if key == "" else sorted(layout.hierarchies[key][1])[0]
-        paths[key] = resolve_cgroup_path(cgroups_path, container_id, own.get(ctrl, "/"))
-    return CgroupfsManager(layout.kind, _layout_dirs(layout, paths))
+        paths[key] = resolve_cgroup_path(cgroups_path, container_id, own.get(ctrl, "/"),
+                                         beside_scope=layout.kind == "v2")
+    return CgroupfsManager(layout.kind, _layout_dirs(layout, paths), rootless)
 
 
 def _hierarchy_keys(layout):
@@ -3509,14 +3548,6 @@ def _layout_dirs(layout, paths):
     if layout.unified:
         dirs.append((_join_cgroup(layout.unified, layout.unified_root, paths[""]), None, layout.unified))
     return dirs
-
-
-def manager_from_state(state):
-    """Rebuild a manager from to_state()'s dict (stored in state.json)."""
-    dirs = [(d, ctrls, mp) for d, ctrls, mp in state["dirs"]]
-    if state.get("driver") == "systemd":
-        return SystemdCgroupManager(state["layout"], dirs, state["slice"], state["unit"], state.get("started"))
-    return CgroupfsManager(state["layout"], dirs)
 
 
 def cgroup_version_on_host(layout, v2_controllers):
@@ -3768,9 +3799,12 @@ class CgroupfsManager:
 
     driver = "cgroupfs"
 
-    def __init__(self, layout_kind, dirs):
+    def __init__(self, layout_kind, dirs, rootless=False):
         self.layout = layout_kind
         self.dirs = [(d, ctrls, mp) for d, ctrls, mp in dirs]
+        # A cgroup delegated to an unprivileged user: device rules are not
+        # applied (see _apply_devices).
+        self.rootless = rootless
         self._v2_controllers = None
 
     # -- where things are
@@ -3810,7 +3844,10 @@ class CgroupfsManager:
         return None
 
     def to_state(self):
-        return {"driver": self.driver, "layout": self.layout, "dirs": [list(x) for x in self.dirs]}
+        state = {"driver": self.driver, "layout": self.layout, "dirs": [list(x) for x in self.dirs]}
+        if self.rootless:
+            state["rootless"] = True
+        return state
 
     # -- lifecycle
     def create(self):
@@ -3936,6 +3973,12 @@ class CgroupfsManager:
         return "this host's kernel has no %s in %s" % (" or ".join(missing), d)
 
     def _apply_devices(self, rules, field):
+        if self.rootless:
+            # runc's rootless mode ignores device rules, and so does minirun: a
+            # cgroup v2 device program needs CAP_SYS_ADMIN of the host, and a
+            # rootless container can neither make a device node nor open the
+            # host's ones it is given (bound) beyond their own permissions.
+            return
         d = self.controller_dir("devices")
         if d is not None:
             for filename, line in v1_device_writes(rules):
@@ -4300,6 +4343,15 @@ def mount_cgroup(k, rootfs, mount):
         k.mount(None, target, None, propagation)
 
 # --- a recorded cgroup, and exec's --cgroup ------------------------------------
+
+
+def manager_from_state(state):
+    """Rebuild a manager from to_state()'s dict (stored in state.json)."""
+    dirs = [(d, ctrls, mp) for d, ctrls, mp in state["dirs"]]
+    if state.get("driver") == "systemd":
+        return SystemdCgroupManager(state["layout"], dirs, state["slice"], state["unit"], state.get("started"),
+                                    state.get("user") is True, state.get("rootless") is True)
+    return CgroupfsManager(state["layout"], dirs, state.get("rootless") is True)
 
 
 def check_container_cgroup(manager, cid, init, layout, others):
@@ -4751,19 +4803,63 @@ SYSTEM_BUS_ADDRESS = "unix:path=/run/dbus/system_bus_socket"
 SYSTEMD_PRIVATE_SOCKET = "/run/systemd/private"
 
 
-def dbus_connect(address=None, timeout=30.0):
+def dbus_connect(address=None, timeout=30.0, user=False):
     """An authenticated DBusConnection to systemd: at `address`, or the system
     bus that DBUS_SYSTEM_BUS_ADDRESS names, or -- as root -- systemd's own
     private socket, which is what runc (go-systemd) uses as root: it needs no
     dbus-daemon, which minimal hosts (and the VM lab's guests) do not run.
-    Else the system bus. A function, not the constructor: socket is imported
-    only by commands that talk to systemd, and no child process reaches this name."""
+    Else the system bus. user: the calling user's own systemd instance, at its
+    private socket $XDG_RUNTIME_DIR/systemd/private (no session bus needed
+    either), else the session bus. A function, not the constructor: socket is
+    imported only by commands that talk to systemd, and no child process
+    reaches this name."""
     import socket
+    if user:
+        private = systemd_user_private_socket()
+        if not address and private and os.path.exists(private):
+            return DBusConnection(socket, "unix:path=" + private, timeout, hello=False)
+        runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+        address = address or os.environ.get("DBUS_SESSION_BUS_ADDRESS") or \
+            ("unix:path=%s/bus" % runtime_dir if runtime_dir else None)
+        if not address:
+            raise Error("--systemd-cgroup: no systemd user instance to reach: "
+                        "neither XDG_RUNTIME_DIR nor DBUS_SESSION_BUS_ADDRESS is set")
+        return DBusConnection(socket, address, timeout)
     address = address or os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
     if not address and os.geteuid() == 0 and os.path.exists(SYSTEMD_PRIVATE_SOCKET):
         # a peer-to-peer connection: systemd itself answers, there is no bus to say Hello to
         return DBusConnection(socket, "unix:path=" + SYSTEMD_PRIVATE_SOCKET, timeout, hello=False)
     return DBusConnection(socket, address or SYSTEM_BUS_ADDRESS, timeout)
+
+
+def uid_outside(uid_map="/proc/self/uid_map"):
+    """Our euid as the initial user namespace sees it: what the peer of a unix
+    socket learns from SO_PEERCRED and so what SASL EXTERNAL must claim (rootless
+    podman runs the runtime as root of a user namespace)."""
+    euid = os.geteuid()
+    try:
+        with open(uid_map) as f:
+            for line in f:
+                inside, outside, count = (int(x) for x in line.split())
+                if inside <= euid < inside + count:
+                    return outside + euid - inside
+    except (OSError, ValueError):
+        pass
+    return euid
+
+
+def systemd_user_private_socket():
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    return runtime_dir + "/systemd/private" if runtime_dir else None
+
+
+def systemd_manager_cgroup(bus):
+    """The cgroup of the systemd instance at the other end of `bus` (the
+    Manager's ControlGroup property: "" for the system instance, which owns the
+    root, user@UID.service's cgroup for a user's)."""
+    (value,) = bus.call("org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.DBus.Properties",
+                        "Get", "ss", ["org.freedesktop.systemd1.Manager", "ControlGroup"])
+    return value[1] or "/"
 
 
 class DBusConnection:
@@ -4784,7 +4880,7 @@ class DBusConnection:
         self.sock.settimeout(timeout)
         try:
             self.sock.connect(path)
-            self.sock.sendall(b"\0AUTH EXTERNAL " + str(os.geteuid()).encode().hex().encode() + b"\r\n")
+            self.sock.sendall(b"\0AUTH EXTERNAL " + str(uid_outside()).encode().hex().encode() + b"\r\n")
             reply = self._line()
             if not reply.startswith(b"OK "):
                 raise Error("systemd: the system bus refused authentication: %r" % reply)
@@ -4872,15 +4968,19 @@ class SystemdCgroupManager(CgroupfsManager):
 
     driver = "systemd"
 
-    def __init__(self, layout_kind, dirs, slice_name, unit, started=False):
-        super().__init__(layout_kind, dirs)
+    def __init__(self, layout_kind, dirs, slice_name, unit, started=False, user=False, rootless=False):
+        super().__init__(layout_kind, dirs, rootless)
         self.slice, self.unit, self.started = slice_name, unit, bool(started)
+        self.user = user        # the calling user's systemd instance (rootless), not the system's
         self.pending = None
 
     def to_state(self):
         state = super().to_state()
-        state.update(slice=self.slice, unit=self.unit, started=self.started)
+        state.update(slice=self.slice, unit=self.unit, started=self.started, user=self.user)
         return state
+
+    def _bus(self):
+        return dbus_connect(user=self.user)
 
     def create(self):
         pass    # systemd makes the scope's directories when add() starts it
@@ -4902,7 +5002,7 @@ class SystemdCgroupManager(CgroupfsManager):
     def add(self, pid):
         if self.started:
             return super().add(pid)
-        bus = dbus_connect()
+        bus = self._bus()
         try:
             res = self.pending[0] if self.pending else None
             bus.call(*SYSTEMD_BUS, "StartTransientUnit", "ssa(sv)a(sa(sv))",
@@ -4929,7 +5029,7 @@ class SystemdCgroupManager(CgroupfsManager):
     def update(self, res, field="resources"):
         props = systemd_unit_properties(res, self.layout)
         if props and self.started:
-            bus = dbus_connect()
+            bus = self._bus()
             try:
                 bus.call(*SYSTEMD_BUS, "SetUnitProperties", "sba(sv)", [self.unit, True, props])
             finally:
@@ -4938,7 +5038,7 @@ class SystemdCgroupManager(CgroupfsManager):
 
     def destroy(self):
         if self.started:
-            bus = dbus_connect()
+            bus = self._bus()
             try:
                 bus.call(*SYSTEMD_BUS, "StopUnit", "ss", [self.unit, "replace"])
             except Error as exc:
@@ -5695,15 +5795,16 @@ def plan_idmapped_mounts(cfg, host):
     return idmapped
 
 
-def plan_rootless_cgroups(cfg, host):
+def plan_rootless_cgroups(cfg, host, systemd=False):
     """True when the container gets no cgroup of its own: a rootless caller
-    to whom no cgroup subtree is delegated (Host.cgroup_delegated). Then, as
-    runc's rootless mode: with neither limits nor linux.cgroupsPath the
-    container simply stays in the caller's cgroup; limits, or a cgroupsPath
-    to create, are refused (runc: "cannot set ... limit: container could not
-    join or create cgroup" / "permission denied"). Device rules are not
-    limits: runc ignores them in rootless mode, and so does minirun."""
-    if not host.rootless or host.cgroup_delegated:
+    to whom no cgroup subtree is delegated (Host.cgroup_delegated) and who did
+    not ask for its systemd instance (--systemd-cgroup). Then, as runc's
+    rootless mode: with neither limits nor linux.cgroupsPath the container
+    simply stays in the caller's cgroup; limits, or a cgroupsPath to create,
+    are refused (runc: "cannot set ... limit: container could not join or
+    create cgroup" / "permission denied"). Device rules are not limits: runc
+    ignores them in rootless mode, and so does minirun."""
+    if not host.rootless or systemd or host.cgroup_delegated:
         return False
     why = "cgroups are not delegated to this user (cgroup v2 with a delegated subtree is needed)"
     if cfg.has_limits:
@@ -5716,8 +5817,14 @@ def plan_rootless_cgroups(cfg, host):
 def plan_cgroup(cid, cfg, host, systemd=False):
     """The container's cgroup, or None where it can have none (rootless: the
     runtime cannot write the host's cgroups; a limit asked for is refused).
-    Every limit whose controller the host lacks is refused here, naming it."""
-    if host.rootless and not host.cgroup_delegated:
+    Every limit whose controller the host lacks is refused here, naming it.
+
+    Rootless, a cgroup is had two ways, as with runc: in the subtree systemd
+    delegated to the user (cgroupfs; the default path is then a cgroup named
+    for the container beside the runtime's own scope), or as a scope of the
+    user's own systemd instance (--systemd-cgroup; default slice user.slice).
+    Both need cgroup v2: no v1 hierarchy is ever delegated."""
+    if host.rootless and not systemd and not host.cgroup_delegated:
         # Device rules need no cgroup here: without root no device can be made
         # (and in a user namespace none can be opened through a bind that the
         # host's permissions do not allow). Limits cannot be had: refused
@@ -5726,11 +5833,21 @@ def plan_cgroup(cid, cfg, host, systemd=False):
         if limits:
             raise ConfigError(limits[0][0], "limits need root or a delegated cgroup v2 subtree")
         return None
-    if systemd and not host.systemd:
-        raise Error("--systemd-cgroup: systemd is not the init system of this host")
     layout = host.cgroup_layout
+    user_manager_root = None
+    if systemd and host.rootless:
+        if layout.kind != "v2":
+            raise Error("--systemd-cgroup: a rootless container needs cgroup v2 "
+                        "(systemd delegates no v1 hierarchy to a user's instance)")
+        user_manager_root = host.systemd_user_manager_cgroup
+    elif systemd and not host.systemd:
+        raise Error("--systemd-cgroup: systemd is not the init system of this host")
+    cgroups_path = cfg.cgroups_path
+    if host.rootless and not systemd and not cgroups_path:
+        cgroups_path = cid      # relative: beside the runtime's own scope, in the delegated subtree
     plan = CgroupPlan()
-    plan.manager = cgroup_manager(layout, cfg.cgroups_path, cid, systemd, host.own_cgroups)
+    plan.manager = cgroup_manager(layout, cgroups_path, cid, systemd, host.own_cgroups, user_manager_root,
+                                  rootless=host.rootless)
     check_cgroup_controllers(cfg.resources, layout, host.cgroup_v2_controllers)
     plan.resources = cfg.resources
     plan.nodes = cfg.devices
@@ -5809,7 +5926,7 @@ def plan_create(cid, cfg, opts, host, environ=None, pid=None):
         raise Error("--console-socket was given but process.terminal is false")
     check_host_paths(cfg, host)
     plan = CreatePlan()
-    plan.cgroups_skipped = plan_rootless_cgroups(cfg, host)
+    plan.cgroups_skipped = plan_rootless_cgroups(cfg, host, getattr(opts, "systemd_cgroup", False))
     plan.cid = cid
     plan.bundle = cfg.bundle
     plan.annotations = cfg.annotations

@@ -118,14 +118,20 @@ class AsUser:
         self.command, extra_env = runtime
         self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/", "XDG_RUNTIME_DIR": runtime_dir}
         self.env.update(extra_env)
+        self.cgroup = None      # a cgroup v2 directory to start the user's commands in (root puts them there)
 
     def program(self, argv, cwd="/", env=None, check=True):
+        ids = dict(user=self.user.uid, group=self.user.gid, extra_groups=[])
+        if self.cgroup is not None:
+            # Only root may move a process into the user's subtree from outside it.
+            argv = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec setpriv --reuid=%d --regid=%d --clear-groups '
+                    '-- "$@"' % (self.user.uid, self.user.gid), self.cgroup] + list(argv)
+            ids = {}
         # Output to files, not pipes: a container made by `create` keeps the
         # runtime's stdio, so a pipe would not see EOF before it exits.
         with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            code = subprocess.run(argv, cwd=cwd, env=self.env if env is None else env, user=self.user.uid,
-                                  group=self.user.gid, extra_groups=[], stdin=subprocess.DEVNULL,
-                                  stdout=out, stderr=err, timeout=DEFAULT_TIMEOUT).returncode
+            code = subprocess.run(argv, cwd=cwd, env=self.env if env is None else env, stdin=subprocess.DEVNULL,
+                                  stdout=out, stderr=err, timeout=DEFAULT_TIMEOUT, **ids).returncode
             out.seek(0)
             err.seek(0)
             result = subprocess.CompletedProcess(argv, code, out.read(), err.read())
@@ -394,6 +400,144 @@ def test_without_limits_the_container_runs_in_the_users_cgroup(as_user, user_bun
 
     bundle = user_bundle(["true"], edit=edit)
     as_user("run", "--bundle", bundle, "c" + uuid.uuid4().hex[:12])
+
+
+def pure_cgroup_v2():
+    with open("/proc/self/cgroup") as f:
+        return f.read().startswith("0::") and os.path.exists("/sys/fs/cgroup/cgroup.subtree_control")
+
+
+needs_pure_v2 = pytest.mark.skipif(not pure_cgroup_v2(), reason="needs a pure cgroup v2 host: no v1 hierarchy is "
+                                   "ever delegated to a user (the VM lab's v2 guests run this)")
+
+
+def chown_cgroup(directory, user):
+    """Delegate a cgroup v2 directory as systemd's Delegate=yes does: the
+    directory and the files that move processes and enable controllers."""
+    for path in (directory, directory + "/cgroup.procs", directory + "/cgroup.subtree_control",
+                 directory + "/cgroup.threads"):
+        os.chown(path, user.uid, user.gid)
+
+
+@pytest.fixture
+def delegated_subtree(user, as_user):
+    """A cgroup v2 subtree delegated to the user, with the user's commands
+    started in a scope inside it (as under user@.service/app.slice): the
+    runtime's default puts a container beside that scope."""
+    top = "/sys/fs/cgroup/minirun-delegated-" + uuid.uuid4().hex[:8]
+    os.mkdir(top)
+    scope = top + "/runtime.scope"
+    try:
+        with open("/sys/fs/cgroup/cgroup.subtree_control", "w") as f:
+            f.write("+pids +memory")        # systemd hosts have them on already
+        chown_cgroup(top, user)
+        os.mkdir(scope)
+        chown_cgroup(scope, user)
+        as_user.cgroup = scope
+        yield top
+    finally:
+        as_user.cgroup = None
+        left = sorted(e.name for e in os.scandir(top) if e.is_dir() and e.name != "runtime.scope")
+        for directory in [scope] + [top + "/" + name for name in left] + [top]:
+            wait_for(lambda: not read_all_procs(directory), what="%s to empty" % directory)
+            os.rmdir(directory)
+    assert left == [], "cgroups left in the delegated subtree: %r" % left
+
+
+def read_all_procs(directory):
+    try:
+        with open(directory + "/cgroup.procs") as f:
+            return f.read().split()
+    except FileNotFoundError:
+        return []
+
+
+def cgroup_of(pid):
+    with open("/proc/%d/cgroup" % pid) as f:
+        return f.read().strip()[len("0::"):]
+
+
+def read_value(path):
+    with open(path) as f:
+        return f.read().strip()
+
+
+@needs_pure_v2
+def test_with_a_delegated_subtree_limits_apply_in_a_cgroup_beside_the_runtimes_scope(as_user, user_bundle,
+                                                                                     delegated_subtree):
+    def edit(cfg):
+        cfg["linux"]["resources"] = {"pids": {"limit": 100}, "memory": {"limit": 64 << 20}}
+
+    bundle = user_bundle(["sleep", "600"], edit=edit)
+    cid = "c" + uuid.uuid4().hex[:12]
+    as_user("create", "--bundle", bundle, cid)
+    mine = delegated_subtree + "/" + cid
+    pid = json.loads(as_user("state", cid).stdout)["pid"]
+    assert "/sys/fs/cgroup" + cgroup_of(pid) == mine
+    assert (read_value(mine + "/pids.max"), read_value(mine + "/memory.max")) == ("100", str(64 << 20))
+    as_user("start", cid)
+    # exec joins the container's cgroup: in its cgroup namespace that is "/",
+    # without one the path itself
+    seen = as_user("exec", cid, "cat", "/proc/self/cgroup").stdout.strip()
+    assert seen in ("0::/", "0::" + mine[len("/sys/fs/cgroup"):]), seen
+    as_user("kill", cid, "KILL")
+    wait_for(lambda: as_user.status(cid) == "stopped", what="the container to stop")
+    as_user("delete", cid)
+    assert not os.path.exists(mine)
+
+
+@needs_pure_v2
+def test_with_a_delegated_subtree_a_cgroupspath_outside_it_is_a_clear_error(as_user, user_bundle,
+                                                                            delegated_subtree):
+    outside = "/minirun-not-delegated-" + uuid.uuid4().hex[:8]
+
+    def edit(cfg):
+        cfg["linux"]["cgroupsPath"] = outside + "/c"
+
+    bundle = user_bundle(["true"], edit=edit)
+    result = as_user("run", "--bundle", bundle, "c" + uuid.uuid4().hex[:12], check=False)
+    assert result.returncode == 1
+    assert not os.path.exists("/sys/fs/cgroup" + outside)
+    if IS_MINIRUN:
+        assert "/sys/fs/cgroup" + outside in result.stderr and "Permission denied" in result.stderr
+
+
+@pytest.fixture
+def user_systemd(user):
+    """The user's own systemd instance (user@UID.service, which systemd starts
+    for a login or a lingering user), started by root for the test."""
+    if not os.path.isdir("/run/systemd/system"):
+        pytest.skip("needs systemd as init (the VM lab's guests have it)")
+    unit = "user@%d.service" % user.uid
+    subprocess.run(["systemctl", "start", unit], check=True, timeout=120)
+    runtime_dir = "/run/user/%d" % user.uid
+    try:
+        wait_for(lambda: os.path.exists(runtime_dir + "/systemd/private"), timeout=60,
+                 what="the user's systemd to listen")
+        yield runtime_dir
+    finally:
+        subprocess.run(["systemctl", "stop", unit, "user-runtime-dir@%d.service" % user.uid], timeout=120)
+
+
+def test_with_systemd_cgroup_a_rootless_container_is_a_scope_of_the_users_own_systemd(as_user, user, user_bundle,
+                                                                                     user_systemd):
+    def edit(cfg):
+        cfg["linux"]["resources"] = {"pids": {"limit": 100}}
+
+    bundle = user_bundle(["sleep", "600"], edit=edit)
+    cid = "c" + uuid.uuid4().hex[:12]
+    env = dict(as_user.env, XDG_RUNTIME_DIR=user_systemd)
+    root = os.path.join(as_user.runtime_dir, "runc" if IS_RUNC else "minirun")    # as_user's check looks there
+    as_user("--root", root, "--systemd-cgroup", "create", "--bundle", bundle, cid, env=env)
+    try:
+        pid = json.loads(as_user("--root", root, "state", cid, env=env).stdout)["pid"]
+        scope = "/user.slice/user-%d.slice/user@%d.service/user.slice/%s-%s.scope" % (
+            user.uid, user.uid, "runc" if IS_RUNC else "minirun", cid)
+        assert cgroup_of(pid) == scope
+        assert read_value("/sys/fs/cgroup" + scope + "/pids.max") == "100"
+    finally:
+        as_user("--root", root, "delete", "--force", cid, env=env)
+    wait_for(lambda: not os.path.exists("/sys/fs/cgroup" + scope), what="systemd to remove the scope")
 
 
 @pytest.mark.skipif(IS_RUNC, reason="runc falls back to /run/runc when XDG_RUNTIME_DIR is unset")

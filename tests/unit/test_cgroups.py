@@ -452,6 +452,10 @@ def test_without_a_reachable_bus_the_systemd_driver_says_so(tmp_path, monkeypatc
         minirun.dbus_connect()
 
 
+ANSWERS = {"s": ":1.5", "o": "/org/freedesktop/systemd1/job/7",
+           "v": ("s", "/user.slice/user-1000.slice/user@1000.service")}
+
+
 def serve_one_connection(path, answers):
     """A stand-in bus (or systemd) on a unix socket: SASL, then one reply per
     call of `answers` (their signatures), each after a signal the client must
@@ -488,7 +492,7 @@ def serve_one_connection(path, answers):
                 "path": "/org/freedesktop/DBus", "interface": "org.freedesktop.DBus", "member": "NameAcquired"},
                 "s", [":1.5"]))
             conn.sendall(minirun.dbus_message(minirun.DBUS_METHOD_RETURN, 91, {"reply_serial": serial},
-                                              answer, [":1.5" if answer == "s" else "/org/freedesktop/systemd1/job/7"]))
+                                              answer, [ANSWERS[answer]]))
         conn.close()
         server.close()
 
@@ -537,6 +541,38 @@ def test_without_the_private_socket_root_uses_the_system_bus(tmp_path, monkeypat
     monkeypatch.setattr(minirun.os, "geteuid", lambda: 0)
     with pytest.raises(Error, match="systemd: cannot reach D-Bus at %s/bus " % tmp_path):
         minirun.dbus_connect()
+
+
+def test_a_user_talks_to_its_own_systemd_on_its_private_socket_and_learns_its_cgroup(tmp_path, monkeypatch):
+    # rootless --systemd-cgroup: the user's instance listens at $XDG_RUNTIME_DIR/systemd/private
+    (tmp_path / "systemd").mkdir()
+    thread, seen = serve_one_connection(str(tmp_path / "systemd" / "private"), ["v"])
+    try:
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+        bus = minirun.dbus_connect(timeout=30, user=True)
+        root = minirun.systemd_manager_cgroup(bus)
+        bus.close()
+    finally:
+        thread.join(30)
+    assert seen["calls"] == [("Get", ["org.freedesktop.systemd1.Manager", "ControlGroup"])]     # no Hello
+    assert root == "/user.slice/user-1000.slice/user@1000.service"
+
+
+def test_without_a_runtime_dir_or_session_bus_the_users_systemd_cannot_be_reached(monkeypatch):
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    with pytest.raises(Error, match="--systemd-cgroup: no systemd user instance"):
+        minirun.dbus_connect(user=True)
+
+
+def test_sasl_external_claims_the_uid_the_host_sees(tmp_path, monkeypatch):
+    # rootless podman runs the runtime as root of a user namespace; systemd checks SO_PEERCRED
+    uid_map = tmp_path / "uid_map"
+    uid_map.write_text("         0       1000          1\n         1     100000      65536\n")
+    monkeypatch.setattr(minirun.os, "geteuid", lambda: 0)
+    assert minirun.uid_outside(str(uid_map)) == 1000
+    monkeypatch.setattr(minirun.os, "geteuid", lambda: 5)
+    assert minirun.uid_outside(str(uid_map)) == 100004
 
 
 # --- a recorded cgroup is checked before use; exec's --cgroup ---------------------------

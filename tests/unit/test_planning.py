@@ -470,11 +470,26 @@ def test_without_a_cgroupspath_a_container_gets_minirun_slash_its_id(tmp_path):
     assert p.rootfs.cgroup_layout == ("v2", None, None)  # a cgroup2 mount, rooted by the cgroup namespace
 
 
-def test_a_relative_cgroupspath_is_below_the_runtimes_own_cgroup_and_an_absolute_one_from_the_root(tmp_path):
+def test_a_relative_cgroupspath_starts_beside_the_runtimes_scope_and_an_absolute_one_at_the_root(tmp_path):
+    # runc's fs2 rule: a scope holds processes, and v2 gives no controllers to
+    # the children of a cgroup with processes of its own
     p = cgroup_plan(tmp_path, cgroups_path="engine/c1")
-    assert p.cgroup.manager.dirs[0][0] == "/sys/fs/cgroup/user.slice/session-1.scope/engine/c1"
+    assert p.cgroup.manager.dirs[0][0] == "/sys/fs/cgroup/user.slice/engine/c1"
     p = cgroup_plan(tmp_path, cgroups_path="/docker/c1")
     assert p.cgroup.manager.dirs[0][0] == "/sys/fs/cgroup/docker/c1"
+
+
+def test_a_relative_cgroupspath_is_below_a_runtimes_own_cgroup_that_is_not_a_scope(tmp_path):
+    p = cgroup_plan(tmp_path, cgroups_path="engine/c1", own_cgroups={"": "/engines/daemon"})
+    assert p.cgroup.manager.dirs[0][0] == "/sys/fs/cgroup/engines/daemon/engine/c1"
+
+
+def test_v1_hierarchies_keep_relative_cgroupspaths_below_the_runtimes_own_cgroup(tmp_path):
+    own = {"memory": "/user.slice/session-1.scope", "": "/user.slice/session-1.scope"}
+    p = cgroup_plan(tmp_path, cgroups_path="engine/c1", cgroup_layout=HYBRID, own_cgroups=own,
+                    cgroup_v2_controllers=frozenset())
+    dirs = {mountpoint: d for d, _, mountpoint in p.cgroup.manager.dirs}
+    assert dirs["/sys/fs/cgroup/memory"] == "/sys/fs/cgroup/memory/user.slice/session-1.scope/engine/c1"
 
 
 def test_on_cgroup_v2_the_joiner_is_cloned_into_its_cgroup_where_the_kernel_can(tmp_path):

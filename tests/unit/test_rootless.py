@@ -177,6 +177,52 @@ def test_with_delegation_or_as_root_cgroups_are_managed(tmp_path, facts):
     assert p.cgroups_skipped is False
 
 
+USER_MANAGER = "/user.slice/user-1000.slice/user@1000.service"
+IN_APP_SLICE = {"": USER_MANAGER + "/app.slice/run-r1.scope"}
+SYSTEMD_DRIVER = minirun.CreateOptions(systemd_cgroup=True)
+
+
+def test_with_delegation_the_container_gets_a_cgroup_beside_the_runtimes_scope(tmp_path):
+    # runc's rootless default: a cgroup named for the container, in the subtree
+    # systemd delegated (the runtime's scope is a leaf: v2 gives no controllers below it)
+    p, _ = plan(tmp_path, cgroup_config({"pids": {"limit": 10}}),
+                **as_user(cgroup_delegated=True, own_cgroups=IN_APP_SLICE))
+    manager = p.cgroup.manager
+    assert manager.dirs == [("/sys/fs/cgroup" + USER_MANAGER + "/app.slice/c1", None, "/sys/fs/cgroup")]
+    assert manager.driver == "cgroupfs" and manager.rootless
+
+
+def test_a_delegated_cgroup_applies_no_device_rules(tmp_path):
+    # a v2 device program needs CAP_SYS_ADMIN of the host: runc's rootless mode skips them
+    container = tmp_path / "c1"
+    container.mkdir()
+    dirs = [(str(container), None, str(tmp_path))]
+    deny_all = minirun._parse_resources({"devices": [{"allow": False, "access": "rwm"}]})
+    with pytest.raises(minirun.Error, match="linux.resources.devices"):
+        minirun.CgroupfsManager("v2", dirs).apply(deny_all)       # root's manager tries (not a cgroup here)
+    delegated = minirun.CgroupfsManager("v2", dirs, rootless=True)
+    delegated.apply(deny_all)
+    assert minirun.manager_from_state(delegated.to_state()).rootless       # and so does update, later
+
+
+def test_the_systemd_driver_uses_the_users_own_instance_and_its_user_slice(tmp_path):
+    p, _ = plan(tmp_path, cgroup_config({"pids": {"limit": 10}}), opts=SYSTEMD_DRIVER,
+                **as_user(cgroup_delegated=False, systemd_user_manager_cgroup=USER_MANAGER))
+    skipped, manager = p.cgroups_skipped, p.cgroup.manager
+    assert not skipped and manager.driver == "systemd" and manager.user
+    assert (manager.slice, manager.unit) == ("user.slice", "minirun-c1.scope")
+    assert manager.dirs == [("/sys/fs/cgroup" + USER_MANAGER + "/user.slice/minirun-c1.scope", None,
+                             "/sys/fs/cgroup")]
+    assert minirun.manager_from_state(manager.to_state()).user
+
+
+def test_the_systemd_driver_refuses_a_rootless_container_on_cgroup_v1(tmp_path):
+    from .test_planning import HYBRID
+    with pytest.raises(minirun.Error, match="--systemd-cgroup: a rootless container needs cgroup v2"):
+        plan(tmp_path, cgroup_config(), opts=SYSTEMD_DRIVER,
+             **as_user(cgroup_layout=HYBRID, systemd_user_manager_cgroup=USER_MANAGER))
+
+
 # --- id-mapped mounts ---------------------------------------------------------
 
 
