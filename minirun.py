@@ -5014,7 +5014,14 @@ class SystemdCgroupManager(CgroupfsManager):
         waited = 0.0
         while self.unit not in _read("/proc/%d/cgroup" % pid):
             if waited > 10:
-                raise Error("systemd: %d did not join %s" % (pid, self.unit))
+                hint = ""
+                if self.user:
+                    # The user's instance may move only processes inside its
+                    # own subtree; others it asks the system instance to move,
+                    # over the system bus.
+                    hint = (" (the user's systemd could not move it there: run the runtime inside that instance's"
+                            " cgroup, e.g. under `systemd-run --user --scope`, or where it can reach the system bus)")
+                raise Error("systemd: %d did not join %s%s" % (pid, self.unit, hint))
             _sleep(0.01)
             waited += 0.01
         # Hierarchies systemd does not manage (v1 controllers without accounting);

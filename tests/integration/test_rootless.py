@@ -503,20 +503,47 @@ def test_with_a_delegated_subtree_a_cgroupspath_outside_it_is_a_clear_error(as_u
 
 
 @pytest.fixture
-def user_systemd(user):
-    """The user's own systemd instance (user@UID.service, which systemd starts
-    for a login or a lingering user), started by root for the test."""
+def user_systemd(user, as_user):
+    """The user's own systemd instance, delegated a cgroup as user@UID.service
+    has (-> $XDG_RUNTIME_DIR, its root cgroup). That unit itself needs logind
+    over D-Bus for the runtime directory, which the lab's guests do not run:
+    the test starts what it runs, `systemd --user` with Delegate=yes, as a
+    transient service of the user, and makes $XDG_RUNTIME_DIR itself. The
+    user's commands run in a cgroup of that instance's subtree, as in a
+    terminal of a desktop session: the instance moves only processes there
+    (others it asks the system instance to move, over a system bus the
+    guests do not have)."""
     if not os.path.isdir("/run/systemd/system"):
         pytest.skip("needs systemd as init (the VM lab's guests have it)")
-    unit = "user@%d.service" % user.uid
-    subprocess.run(["systemctl", "start", unit], check=True, timeout=120)
+    unit = "minirun-test-user-%d.service" % user.uid
     runtime_dir = "/run/user/%d" % user.uid
+    os.makedirs(runtime_dir, mode=0o700)
+    os.chown(runtime_dir, user.uid, user.gid)
     try:
+        started = subprocess.run(
+            ["systemd-run", "--unit", unit, "-p", "User=%d" % user.uid, "-p", "Group=%d" % user.gid,
+             "-p", "Type=notify", "-p", "Delegate=yes", "-p", "WorkingDirectory=/",
+             "-p", "Environment=XDG_RUNTIME_DIR=%s HOME=/" % runtime_dir, "/lib/systemd/systemd", "--user"],
+            capture_output=True, text=True, timeout=120)
+        if started.returncode != 0:
+            journal = subprocess.run(["journalctl", "--no-pager", "-n", "60"], capture_output=True, text=True)
+            raise AssertionError("systemd-run %s: %s\n%s" % (unit, started.stderr, journal.stdout))
         wait_for(lambda: os.path.exists(runtime_dir + "/systemd/private"), timeout=60,
                  what="the user's systemd to listen")
-        yield runtime_dir
+        root = subprocess.run(["systemctl", "show", "-p", "ControlGroup", "--value", unit], capture_output=True,
+                              text=True, check=True).stdout.strip()
+        commands = "/sys/fs/cgroup%s/minirun-test-commands" % root
+        os.mkdir(commands)
+        chown_cgroup(commands, user)
+        as_user.cgroup = commands
+        yield runtime_dir, root
     finally:
-        subprocess.run(["systemctl", "stop", unit, "user-runtime-dir@%d.service" % user.uid], timeout=120)
+        if as_user.cgroup is not None:
+            as_user.cgroup = None
+            wait_for(lambda: not read_all_procs(commands), what="the user's commands to end")
+            os.rmdir(commands)
+        subprocess.run(["systemctl", "stop", unit], timeout=120)
+        shutil.rmtree(runtime_dir, ignore_errors=True)
 
 
 def test_with_systemd_cgroup_a_rootless_container_is_a_scope_of_the_users_own_systemd(as_user, user, user_bundle,
@@ -526,13 +553,13 @@ def test_with_systemd_cgroup_a_rootless_container_is_a_scope_of_the_users_own_sy
 
     bundle = user_bundle(["sleep", "600"], edit=edit)
     cid = "c" + uuid.uuid4().hex[:12]
-    env = dict(as_user.env, XDG_RUNTIME_DIR=user_systemd)
+    runtime_dir, instance_cgroup = user_systemd
+    env = dict(as_user.env, XDG_RUNTIME_DIR=runtime_dir)
     root = os.path.join(as_user.runtime_dir, "runc" if IS_RUNC else "minirun")    # as_user's check looks there
     as_user("--root", root, "--systemd-cgroup", "create", "--bundle", bundle, cid, env=env)
     try:
         pid = json.loads(as_user("--root", root, "state", cid, env=env).stdout)["pid"]
-        scope = "/user.slice/user-%d.slice/user@%d.service/user.slice/%s-%s.scope" % (
-            user.uid, user.uid, "runc" if IS_RUNC else "minirun", cid)
+        scope = "%s/user.slice/%s-%s.scope" % (instance_cgroup, "runc" if IS_RUNC else "minirun", cid)
         assert cgroup_of(pid) == scope
         assert read_value("/sys/fs/cgroup" + scope + "/pids.max") == "100"
     finally:
