@@ -496,7 +496,8 @@ def serve_one_connection(path, answers):
         conn.close()
         server.close()
 
-    thread = threading.Thread(target=serve)
+    # a daemon: a client that never connects (a test failing) must not keep pytest from exiting
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     return thread, seen
 
@@ -556,6 +557,23 @@ def test_a_user_talks_to_its_own_systemd_on_its_private_socket_and_learns_its_cg
         thread.join(30)
     assert seen["calls"] == [("Get", ["org.freedesktop.systemd1.Manager", "ControlGroup"])]     # no Hello
     assert root == "/user.slice/user-1000.slice/user@1000.service"
+
+
+def test_a_rootless_scope_is_stopped_by_the_users_own_systemd(tmp_path, monkeypatch):
+    (tmp_path / "systemd").mkdir()
+    scope = tmp_path / "minirun-x.scope"
+    scope.mkdir()
+    manager = minirun.SystemdCgroupManager("v2", [(str(scope), None, str(tmp_path))], "user.slice",
+                                           "minirun-x.scope", started=True, user=True)
+    thread, seen = serve_one_connection(str(tmp_path / "systemd" / "private"), ["o"])
+    try:
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=%s/no-system-bus" % tmp_path)
+        minirun.manager_from_state(manager.to_state()).destroy()
+    finally:
+        thread.join(30)
+    assert seen["calls"] == [("StopUnit", ["minirun-x.scope", "replace"])]
+    assert not scope.exists()
 
 
 def test_without_a_runtime_dir_or_session_bus_the_users_systemd_cannot_be_reached(monkeypatch):
