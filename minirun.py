@@ -3843,6 +3843,37 @@ def _sleep(seconds):
     time.sleep(seconds)
 
 
+# --- the first move into a v1 cgroup ------------------------------------------------
+# Its cgroup.procs write takes cgroup_threadgroup_rwsem, whose first writer after
+# a quiet spell waits out an RCU grace period (10-20 ms; runc waits too), later
+# ones within a grace period pass at once. So create/run and exec first start
+# /bin/echo by posix_spawn (vfork) to move itself ("0") to the cgroup it is in
+# (a no-op) while we plan and clone; the placement write finds the lock warm.
+
+MIGRATION_HELPERS = []      # pids, reaped by reap_migration_helpers()
+
+
+def start_cgroup_migration_grace_period(layout, own, euid=None, echo="/bin/echo"):
+    """That helper, on a v1 or hybrid host, for root (`own`: own_cgroups())."""
+    if (os.geteuid() if euid is None else euid) != 0 or layout.kind not in ("v1", "hybrid"):
+        return
+    mine = [_join_cgroup(mountpoint, mount_root, own[c]) for mountpoint, (mount_root, ctrls)
+            in sorted(layout.hierarchies.items()) for c in sorted(ctrls) if c in own]
+    try:
+        MIGRATION_HELPERS.append(os.posix_spawn(echo, ["echo", "0"], {}, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, mine[0] + "/cgroup.procs", os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]))
+    except (OSError, IndexError):
+        pass
+
+
+def reap_migration_helpers():
+    """After the placement write (they are done) and at the end of every call."""
+    while MIGRATION_HELPERS:
+        reap(MIGRATION_HELPERS.pop())
+
+
 class CgroupfsManager:
     """The container's cgroup in every hierarchy, managed through cgroupfs.
     dirs: [(directory, [controllers] or None for the unified hierarchy, mount point)]."""
@@ -6806,6 +6837,7 @@ def kill_and_reap(pids):
 
 def create_container(store, cid, opts, console_fd=None, cfg=None):
     """The create operation: returns (ContainerState, Config) once the init waits for start."""
+    start_cgroup_migration_grace_period(HOST.cgroup_layout, HOST.own_cgroups)
     bundle = os.path.abspath(opts.bundle or ".")
     if cfg is None:
         cfg = load_config(bundle)
@@ -6864,6 +6896,7 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
             # Before the joiner unshares the cgroup namespace (which then shows
             # this cgroup as its root) and clones the init, which inherits it.
             manager.add(joiner)
+        reap_migration_helpers()
         channel.send(Msg.PLACED)
         if plan.namespaces.new_user:
             channel.expect(Msg.USERNS)
@@ -7180,6 +7213,7 @@ def run_container(store, cid, opts, detach=False, keep=False):
 def exec_container(store, cid, opts):
     """runc exec: a new process in a created or running container. Returns
     the process's exit code (0 with --detach, once it has exec'd)."""
+    start_cgroup_migration_grace_period(HOST.cgroup_layout, HOST.own_cgroups)
     state = store.load(cid)
     status = state.status()
     if status == "stopped":
@@ -7243,6 +7277,7 @@ def exec_container(store, cid, opts):
             except OSError as exc:
                 raise Error("exec: cannot join the container's cgroup %s: %s"
                             % (directory, os_error_text(exc))) from None
+        reap_migration_helpers()
         channel.send(Msg.PLACED)
         try:
             process = channel.expect(Msg.PROCESS_PID)
@@ -7892,6 +7927,7 @@ def main(argv=None):
 
 def run_as_program():
     code = main()
+    reap_migration_helpers()    # a call that failed before its placement: nothing is left behind
     sys.stdout.flush()
     os._exit(code)  # skips interpreter teardown (~1.6 ms)
 
