@@ -3843,37 +3843,6 @@ def _sleep(seconds):
     time.sleep(seconds)
 
 
-# --- the first move into a v1 cgroup ------------------------------------------------
-# Its cgroup.procs write takes cgroup_threadgroup_rwsem, whose first writer after
-# a quiet spell waits out an RCU grace period (10-20 ms; runc waits too), later
-# ones within a grace period pass at once. So create/run and exec first start
-# /bin/echo by posix_spawn (vfork) to move itself ("0") to the cgroup it is in
-# (a no-op) while we plan and clone; the placement write finds the lock warm.
-
-MIGRATION_HELPERS = []      # pids, reaped by reap_migration_helpers()
-
-
-def start_cgroup_migration_grace_period(layout, own, euid=None, echo="/bin/echo"):
-    """That helper, on a v1 or hybrid host, for root (`own`: own_cgroups())."""
-    if (os.geteuid() if euid is None else euid) != 0 or layout.kind not in ("v1", "hybrid"):
-        return
-    mine = [_join_cgroup(mountpoint, mount_root, own[c]) for mountpoint, (mount_root, ctrls)
-            in sorted(layout.hierarchies.items()) for c in sorted(ctrls) if c in own]
-    try:
-        MIGRATION_HELPERS.append(os.posix_spawn(echo, ["echo", "0"], {}, file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_OPEN, 1, mine[0] + "/cgroup.procs", os.O_WRONLY, 0),
-            (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]))
-    except (OSError, IndexError):
-        pass
-
-
-def reap_migration_helpers():
-    """After the placement write (they are done) and at the end of every call."""
-    while MIGRATION_HELPERS:
-        reap(MIGRATION_HELPERS.pop())
-
-
 class CgroupfsManager:
     """The container's cgroup in every hierarchy, managed through cgroupfs.
     dirs: [(directory, [controllers] or None for the unified hierarchy, mount point)]."""
@@ -4189,6 +4158,13 @@ class CgroupfsManager:
         rmdir fail with EBUSY for a moment, so retry briefly."""
         errors = []
         for d, _, _ in self.dirs:
+            try:
+                os.rmdir(d)  # the usual case, no sub-cgroup and no process left: no walk
+                continue
+            except FileNotFoundError:
+                continue
+            except OSError:
+                pass  # EBUSY: sub-cgroups, or processes still exiting
             if not os.path.isdir(d):
                 continue
             below = [top for top, _, _ in os.walk(d, topdown=False)]
@@ -4219,6 +4195,8 @@ class CgroupfsManager:
 # plan_cgroup_mount()/mount_cgroup() give the container a /sys/fs/cgroup that
 # shows its own cgroup, and check_container_cgroup() refuses a cgroup recorded
 # in state.json that is not the container's before anything acts through it.
+# Last, a kernel wait taken off the placement of create and exec (the first
+# move into a v1 cgroup).
 
 
 def _keyed(path):
@@ -4476,6 +4454,44 @@ def exec_cgroup_dirs(manager, spec):
         raise UsageError("exec: --cgroup: no %s hierarchy" % ", ".join(sorted(wanted - matched)))
     return out
 
+
+# --- the first move into a v1 cgroup ------------------------------------------------
+# Moving a process into a v1 cgroup (a write to cgroup.procs) takes the
+# kernel's cgroup_threadgroup_rwsem for writing, a per-cpu rwsem: its first
+# writer after a quiet spell waits for an RCU grace period (rcu_sync_enter ->
+# synchronize_rcu, 8-20 ms on these hosts; runc waits it out too), and writers
+# that follow within the next grace period pass at once. So create/run and
+# exec start that wait in a helper at their very beginning, to run out while
+# they plan, make the cgroup and clone: /bin/echo, started with posix_spawn
+# (vfork: no copy of this process), its stdout the cgroup.procs of the cgroup
+# it is already in, writes "0" (itself) there, a move to where it is, which
+# changes nothing; the placement write later (CgroupfsManager.add, exec's
+# join) finds the lock warm. Where anything of it is missing or refused, there
+# is no helper and the placement waits as it always did. Not on v2:
+# CLONE_INTO_CGROUP takes the rwsem only for reading.
+
+MIGRATION_HELPERS = []      # pids, reaped by reap_migration_helpers()
+
+
+def start_cgroup_migration_grace_period(layout, own, euid=None, echo="/bin/echo"):
+    """That helper, on a v1 or hybrid host, for root (`own`: own_cgroups())."""
+    if (os.geteuid() if euid is None else euid) != 0 or layout.kind not in ("v1", "hybrid"):
+        return
+    mine = [_join_cgroup(mountpoint, mount_root, own[c]) for mountpoint, (mount_root, ctrls)
+            in sorted(layout.hierarchies.items()) for c in sorted(ctrls) if c in own]
+    try:
+        MIGRATION_HELPERS.append(os.posix_spawn(echo, ["echo", "0"], {}, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, mine[0] + "/cgroup.procs", os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]))
+    except (OSError, IndexError):
+        pass
+
+
+def reap_migration_helpers():
+    """After the placement write (they are done) and at the end of every call."""
+    while MIGRATION_HELPERS:
+        reap(MIGRATION_HELPERS.pop())
 
 # ===========================================================================
 # 11. Cgroups: device eBPF and the systemd driver
