@@ -397,9 +397,11 @@ def build_sections(path):
         lines = text.splitlines(True)
         spans = []      # [first line, last line, names] of each unit, 1-based in the section
         pending = None  # statements binding no name before the section's first that does
+        codes = {}      # (first line, last line): code, so that a one-statement unit is compiled once
         for a, b in statements_of(text):
             before = {name: id(value) for name, value in scope.items()}
-            exec(compiled(first, lines, a, b), scope)
+            codes[a, b] = compiled(first, lines, a, b)
+            exec(codes[a, b], scope)
             if any(id(scope[name]) != ident for name, ident in before.items() if not name.startswith("__")):
                 return None
             names = tuple(sorted(name for name in set(scope) - set(before) if not name.startswith("__")))
@@ -412,7 +414,7 @@ def build_sections(path):
                 pending = None
         if pending is not None:         # a section of statements that bind nothing
             spans.append([pending, len(lines), ()])
-        units = [(names, marshal.dumps(compiled(first, lines, a, b))) for a, b, names in spans]
+        units = [(names, marshal.dumps(codes.get((a, b)) or compiled(first, lines, a, b))) for a, b, names in spans]
         sections.append((title, tuple(sorted(n for names, _code in units for n in names)),
                          marshal.dumps(compiled(first, lines, 1, len(lines))), units))
     return sections
