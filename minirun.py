@@ -304,19 +304,49 @@ def exit_code(status):
     return 128 - code if code < 0 else code
 
 
+def run_capturing_stdout(argv):
+    """(exit code, stdout bytes) of argv, found on PATH as runc's exec.Command
+    finds it; its stderr is the caller's. posix_spawnp, not subprocess: the
+    subprocess package and what it pulls in (re, enum, threading, signal,
+    selectors) cost ~10 ms of imports, more than the rest of `ps`."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    try:
+        pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, write_end, 1)])
+    except BaseException:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(write_end)
+    chunks = []
+    try:
+        while True:
+            chunk = os.read(read_end, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_end)
+    return exit_code(os.waitpid(pid, 0)[1]), b"".join(chunks)
+
+
 # -- start-up: the sections a command needs ----------------------------------
 # Every call starts an interpreter, and unmarshalling and running all of this
 # file's bytecode costs more than `state` does. So the launcher (the sh
 # header) runs from a cache beside the .pyc, __pycache__/minirun.sections.<python>:
-# an index (each section's title, the names it defines, where its bytecode
-# lies), then each section's bytecode, marshalled on its own and read with
-# pread when needed. The header section runs at once; any other section runs
-# the first time one of its names is looked up (a globals dict whose
-# __missing__ loads the owner), so `state` loads under half of the file.
-# create, run and exec, which need all of it, load it all into a plain dict.
-# Sections only define names (no section assigns a name another one does,
+# an index, then the bytecode of each UNIT: one top-level statement of a
+# section (a def, a class, an assignment, an import; a statement that binds
+# no name, a docstring, goes with its neighbour), compiled and marshalled on
+# its own. The index gives each unit's section title, the names it binds and
+# where its bytecode lies. The header section runs at once; any other unit
+# runs the first time one of its names is looked up (a globals dict whose
+# __missing__ loads the owner, read with pread), so `state` runs a tenth of
+# the file, not the whole sections its names live in (per section it was
+# over a third: ~2 ms of unmarshalling per call). create, run and exec, which
+# need all of it, load whole sections into a plain dict (the cache holds the
+# code cut both ways).
+# Units only define names (no statement assigns a name another one does,
 # which write_sections_cache checks), so the order they load in does not
-# matter. Before clone every section is loaded (Kernel.clone): a child must
+# matter. Before clone every unit is loaded (Kernel.clone): a child must
 # not load code, least of all after pivot_root; and before every fd is closed
 # (Kernel.close_fds_from), since the cache's goes with them. Imported as a module (tests,
 # `python3 minirun.py`), everything is defined at once, as usual, and none of
@@ -337,41 +367,83 @@ def sections_of(source):
             for a, b in zip(starts, ends)]
 
 
+def statements_of(text):
+    """[(first, last)] 1-based line spans of the top-level statements of a
+    section's text, a decorated one from its first decorator."""
+    import ast
+
+    return [(min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", ())]), node.end_lineno)
+            for node in ast.parse(text).body]
+
+
 def build_sections(path):
-    """(title, names, marshalled bytecode) of each section of the file at `path`;
-    None when a section assigns a name an earlier one defined (then only a whole
-    import is right). Runs each section as an import would, into a scratch dict."""
+    """[(title, names, bytecode, units)] of each section of the file at `path`,
+    units [(names, bytecode)] (see above), bytecode marshalled; None when a
+    statement assigns a name an earlier one defined (then only a whole import
+    is right). Runs each statement as an import would, into a scratch dict,
+    to learn the names it binds."""
     import builtins
     import marshal
 
     with open(path) as f:
         source = f.read()
     scope = {"__name__": __name__, "__file__": path, "__builtins__": builtins}
+
+    def compiled(first, lines, a, b):      # with the file's own line numbers
+        return compile("\n" * (first + a - 1) + "".join(lines[a - 1:b]), path, "exec")
+
     sections = []
     for title, first, text in sections_of(source):
-        code = compile("\n" * first + text, path, "exec")    # the file's own line numbers
-        before = {name: id(value) for name, value in scope.items()}
-        exec(code, scope)
-        if any(id(scope[name]) != ident for name, ident in before.items() if name != "__builtins__"):
-            return None
-        sections.append((title, tuple(sorted(set(scope) - set(before))), marshal.dumps(code)))
+        lines = text.splitlines(True)
+        spans = []      # [first line, last line, names] of each unit, 1-based in the section
+        pending = None  # statements binding no name before the section's first that does
+        codes = {}      # (first line, last line): code, so that a one-statement unit is compiled once
+        for a, b in statements_of(text):
+            before = {name: id(value) for name, value in scope.items()}
+            codes[a, b] = compiled(first, lines, a, b)
+            exec(codes[a, b], scope)
+            if any(id(scope[name]) != ident for name, ident in before.items() if not name.startswith("__")):
+                return None
+            names = tuple(sorted(name for name in set(scope) - set(before) if not name.startswith("__")))
+            if not names and spans:
+                spans[-1][1] = b        # a docstring or the like joins the unit before it
+            elif not names:
+                pending = pending or a
+            else:
+                spans.append([pending or a, b, names])
+                pending = None
+        if pending is not None:         # a section of statements that bind nothing
+            spans.append([pending, len(lines), ()])
+        units = [(names, marshal.dumps(codes.get((a, b)) or compiled(first, lines, a, b))) for a, b, names in spans]
+        sections.append((title, tuple(sorted(n for names, _code in units for n in names)),
+                         marshal.dumps(compiled(first, lines, 1, len(lines))), units))
     return sections
 
 
 def sections_cache_bytes(key, sections):
     """The cache file: a magic (8 bytes, whose last digit is the format's
     version), the index's length (8 bytes, little-endian), the index (key, the
-    boot function's bytecode, [(title, names, offset, length)]), then the
-    sections' bytecode, each at its offset from the index's end."""
+    boot function's bytecode, ([(title, names, offset, length)] of each
+    section, the same of each unit, marshalled)), then the sections' bytecode and the
+    units', each at its offset from the index's end. A section's bytecode
+    and its units' are the same code cut two ways: loading everything, whole
+    sections unmarshal ~40% faster (the strings they share are read once)."""
     import marshal
 
-    index, offset = [], 0
-    for title, names, code in sections:
-        index.append((title, names, offset, len(code)))
+    blobs, section_index, unit_index = [], [], []
+    offset = 0
+    for title, names, code, _units in sections:
+        section_index.append((title, names, offset, len(code)))
+        blobs.append(code)
         offset += len(code)
-    head = marshal.dumps((key, marshal.dumps(start_from_sections.__code__), index))
-    return (SECTIONS_CACHE_MAGIC + len(head).to_bytes(8, "little") + head
-            + b"".join(code for _title, _names, code in sections))
+    for title, _names, _code, units in sections:
+        for names, code in units:
+            unit_index.append((title, names, offset, len(code)))
+            blobs.append(code)
+            offset += len(code)
+    # The units' index is unmarshalled only by the commands that load units.
+    head = marshal.dumps((key, marshal.dumps(start_from_sections.__code__), (section_index, marshal.dumps(unit_index))))
+    return SECTIONS_CACHE_MAGIC + len(head).to_bytes(8, "little") + head + b"".join(blobs)
 
 
 def write_sections_cache(path=None):
@@ -401,32 +473,46 @@ def write_sections_cache(path=None):
 
 def start_from_sections(index, fd, base, path):
     """The launcher's fast path: define the header section, run the command,
-    load other sections when their names are first looked up. Its bytecode is
+    load other units when their names are first looked up. Its bytecode is
     run on its own by the sh header, with no globals but the builtins; `fd` is
-    the open cache file, its sections' bytecode from offset `base` on."""
+    the open cache file, its bytecode from offset `base` on; `index` is
+    (sections, units) as sections_cache_bytes() lays them out."""
     import builtins
     import sys
+    from gc import disable as gc_disable, enable as gc_enable, freeze as gc_freeze
     from marshal import loads
     from os import close, pread
 
-    def code_of(number):
-        _title, _names, at, length = index[number]
+    sections, units = index
+
+    def code_of(entry):
+        _title, _names, at, length = entry
         code = pread(fd, length, base + at)
         if len(code) != length:
             raise EOFError("%s: the sections cache is cut short" % path)
         return loads(code)
 
     if not {"create", "run", "exec"}.isdisjoint(sys.argv[1:]):
-        # These load every section before clone anyway: a plain dict keeps the
-        # interpreter's specialised global lookups (a dict subclass costs ~6%
-        # on the seccomp compiler). A container named "run" just loads it all.
+        # These load everything before clone anyway, section by section: a
+        # plain dict keeps the interpreter's specialised global lookups (a
+        # dict subclass costs ~6% on the seccomp compiler). A container
+        # named "run" just loads it all.
         scope = {"__name__": "minirun", "__file__": path, "__builtins__": builtins}
-        for number in range(len(index)):
-            exec(code_of(number), scope)
+        # The code is here for good: the cyclic GC would only traverse it
+        # (a gen-1 pass over the new functions and classes cost ~1 ms in the
+        # middle of the load), and a child it ran in would copy every page it
+        # touched. So no collection while loading, and what was loaded is
+        # frozen out of the GC's reach (gc.freeze), which then runs as usual.
+        gc_disable()
+        for entry in sections:
+            exec(code_of(entry), scope)
         close(fd)
+        gc_freeze()
+        gc_enable()
         scope["run_as_program"]()
 
-    owner = {name: number for number, (_title, names, _at, _length) in enumerate(index) for name in names}
+    units = loads(units)
+    owner = {name: number for number, (_title, names, _at, _length) in enumerate(units) for name in names}
     loaded = set()
 
     class SectionGlobals(dict):
@@ -439,10 +525,14 @@ def start_from_sections(index, fd, base, path):
 
     def load(number):
         loaded.add(number)
-        exec(code_of(number), scope)
+        # A name bound already keeps its value: a function may have assigned
+        # its global before a lookup of another name of the unit loaded it.
+        bound = [(name, dict.__getitem__(scope, name)) for name in units[number][1] if dict.__contains__(scope, name)]
+        exec(code_of(units[number]), scope)
+        dict.update(scope, bound)
 
     def load_all():
-        for number in range(len(index)):
+        for number in range(len(units)):
             if number not in loaded:
                 load(number)
         close(fd)
@@ -451,7 +541,9 @@ def start_from_sections(index, fd, base, path):
     scope = SectionGlobals(builtins.__dict__)
     scope.update(__name__="minirun", __file__=path, __builtins__=builtins,
                  LOAD_ALL_SECTIONS=load_all, LOADED_SECTIONS=loaded)
-    load(0)
+    for number, (title, _names, _at, _length) in enumerate(units):
+        if title == "header":
+            load(number)
     scope["run_as_program"]()
 
 
@@ -4120,6 +4212,13 @@ class CgroupfsManager:
         rmdir fail with EBUSY for a moment, so retry briefly."""
         errors = []
         for d, _, _ in self.dirs:
+            try:
+                os.rmdir(d)  # the usual case, no sub-cgroup and no process left: no walk
+                continue
+            except FileNotFoundError:
+                continue
+            except OSError:
+                pass  # EBUSY: sub-cgroups, or processes still exiting
             if not os.path.isdir(d):
                 continue
             below = [top for top, _, _ in os.walk(d, topdown=False)]
@@ -4150,6 +4249,8 @@ class CgroupfsManager:
 # plan_cgroup_mount()/mount_cgroup() give the container a /sys/fs/cgroup that
 # shows its own cgroup, and check_container_cgroup() refuses a cgroup recorded
 # in state.json that is not the container's before anything acts through it.
+# Last, a kernel wait taken off the placement of create and exec (the first
+# move into a v1 cgroup).
 
 
 def _keyed(path):
@@ -4416,6 +4517,44 @@ def exec_cgroup_dirs(manager, spec):
         raise UsageError("exec: --cgroup: no %s hierarchy" % ", ".join(sorted(wanted - matched)))
     return out
 
+
+# --- the first move into a v1 cgroup ------------------------------------------------
+# Moving a process into a v1 cgroup (a write to cgroup.procs) takes the
+# kernel's cgroup_threadgroup_rwsem for writing, a per-cpu rwsem: its first
+# writer after a quiet spell waits for an RCU grace period (rcu_sync_enter ->
+# synchronize_rcu, 8-20 ms on these hosts; runc waits it out too), and writers
+# that follow within the next grace period pass at once. So create/run and
+# exec start that wait in a helper at their very beginning, to run out while
+# they plan, make the cgroup and clone: /bin/echo, started with posix_spawn
+# (vfork: no copy of this process), its stdout the cgroup.procs of the cgroup
+# it is already in, writes "0" (itself) there, a move to where it is, which
+# changes nothing; the placement write later (CgroupfsManager.add, exec's
+# join) finds the lock warm. Where anything of it is missing or refused, there
+# is no helper and the placement waits as it always did. Not on v2:
+# CLONE_INTO_CGROUP takes the rwsem only for reading.
+
+MIGRATION_HELPERS = []      # pids, reaped by reap_migration_helpers()
+
+
+def start_cgroup_migration_grace_period(layout, own, euid=None, echo="/bin/echo"):
+    """That helper, on a v1 or hybrid host, for root (`own`: own_cgroups())."""
+    if (os.geteuid() if euid is None else euid) != 0 or layout.kind not in ("v1", "hybrid"):
+        return
+    mine = [_join_cgroup(mountpoint, mount_root, own[c]) for mountpoint, (mount_root, ctrls)
+            in sorted(layout.hierarchies.items()) for c in sorted(ctrls) if c in own]
+    try:
+        MIGRATION_HELPERS.append(os.posix_spawn(echo, ["echo", "0"], {}, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, mine[0] + "/cgroup.procs", os.O_WRONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]))
+    except (OSError, IndexError):
+        pass
+
+
+def reap_migration_helpers():
+    """After the placement write (they are done) and at the end of every call."""
+    while MIGRATION_HELPERS:
+        reap(MIGRATION_HELPERS.pop())
 
 # ===========================================================================
 # 11. Cgroups: device eBPF and the systemd driver
@@ -6849,6 +6988,7 @@ def kill_and_reap(pids):
 
 def create_container(store, cid, opts, console_fd=None, cfg=None):
     """The create operation: returns (ContainerState, Config) once the init waits for start."""
+    start_cgroup_migration_grace_period(HOST.cgroup_layout, HOST.own_cgroups)
     bundle = os.path.abspath(opts.bundle or ".")
     if cfg is None:
         cfg = load_config(bundle)
@@ -6907,6 +7047,7 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
             # Before the joiner unshares the cgroup namespace (which then shows
             # this cgroup as its root) and clones the init, which inherits it.
             manager.add(joiner)
+        reap_migration_helpers()
         channel.send(Msg.PLACED)
         if plan.namespaces.new_user:
             channel.expect(Msg.USERNS)
@@ -7223,6 +7364,7 @@ def run_container(store, cid, opts, detach=False, keep=False):
 def exec_container(store, cid, opts):
     """runc exec: a new process in a created or running container. Returns
     the process's exit code (0 with --detach, once it has exec'd)."""
+    start_cgroup_migration_grace_period(HOST.cgroup_layout, HOST.own_cgroups)
     state = store.load(cid)
     status = state.status()
     if status == "stopped":
@@ -7286,6 +7428,7 @@ def exec_container(store, cid, opts):
             except OSError as exc:
                 raise Error("exec: cannot join the container's cgroup %s: %s"
                             % (directory, os_error_text(exc))) from None
+        reap_migration_helpers()
         channel.send(Msg.PLACED)
         try:
             process = channel.expect(Msg.PROCESS_PID)
@@ -7365,12 +7508,13 @@ def ps_container(store, cid, fmt, ps_args):
     if fmt == "json":
         print_out(json_dumps(pids) + "\n")
         return 0
-    import subprocess
-
+    argv = ["ps"] + (ps_args or ["-ef"])
     try:
-        out = subprocess.run(["ps"] + (ps_args or ["-ef"]), stdout=subprocess.PIPE, check=True).stdout
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise Error("ps: %s" % exc) from None
+        status, out = run_capturing_stdout(argv)
+    except OSError as exc:
+        raise Error("ps: %s" % os_error_text(exc)) from None
+    if status != 0:
+        raise Error("ps: %s exited with status %d" % (" ".join(argv), status))
     lines = out.decode("utf-8", "surrogateescape").splitlines()
     if not lines or "PID" not in lines[0].split():
         raise Error("ps: no PID column in its output (%s)" % " ".join(ps_args))
@@ -7934,6 +8078,7 @@ def main(argv=None):
 
 def run_as_program():
     code = main()
+    reap_migration_helpers()    # a call that failed before its placement: nothing is left behind
     sys.stdout.flush()
     os._exit(code)  # skips interpreter teardown (~1.6 ms)
 

@@ -164,6 +164,38 @@ def test_a_relative_path_is_below_the_runtimes_cgroup_in_each_hierarchy(tmp_path
     assert "/sys/fs/cgroup/memory/minirun/ctr" in [d for d, _, _ in absolute.dirs]
 
 
+def _layout(kind, hierarchies):
+    layout = minirun.CgroupLayout()
+    layout.kind, layout.unified, layout.unified_root, layout.hierarchies = kind, None, "/", hierarchies
+    return layout
+
+
+def test_the_first_v1_move_is_warmed_by_a_helper_writing_itself_into_its_own_cgroup(tmp_path):
+    """The helper writes "0" (itself) into the cgroup.procs of the cgroup the
+    caller is in, a move to where it already is: here a plain file stands for
+    that cgroup.procs, and it receives exactly that line."""
+    own_dir = tmp_path / "pids" / "user.slice"
+    own_dir.mkdir(parents=True)
+    (own_dir / "cgroup.procs").write_text("")
+    layout = _layout("hybrid", {str(tmp_path / "pids"): ("/", frozenset({"pids"}))})
+    minirun.start_cgroup_migration_grace_period(layout, {"pids": "/user.slice", "": "/"}, euid=0)
+    assert len(minirun.MIGRATION_HELPERS) == 1
+    minirun.reap_migration_helpers()
+    assert minirun.MIGRATION_HELPERS == []
+    assert (own_dir / "cgroup.procs").read_text() == "0\n"
+
+
+def test_no_helper_on_v2_as_an_unprivileged_caller_or_where_the_file_is_missing(tmp_path):
+    hierarchies = {str(tmp_path / "pids"): ("/", frozenset({"pids"}))}
+    minirun.start_cgroup_migration_grace_period(_layout("v2", {}), {"": "/"}, euid=0)
+    minirun.start_cgroup_migration_grace_period(_layout("v1", hierarchies), {"pids": "/"}, euid=1000)
+    minirun.start_cgroup_migration_grace_period(_layout("v1", hierarchies), {"pids": "/"}, euid=0)  # no file
+    minirun.start_cgroup_migration_grace_period(_layout("v1", hierarchies), {"pids": "/"}, euid=0,
+                                                echo=str(tmp_path / "no-echo"))
+    assert minirun.MIGRATION_HELPERS == []
+    assert not (tmp_path / "pids").exists()
+
+
 def test_a_manager_survives_the_state_file_unchanged(tmp_path):
     (tmp_path / "mi").write_text(V2_MOUNTINFO)
     layout = minirun.detect_cgroup_layout(str(tmp_path / "mi"))

@@ -217,3 +217,28 @@ def test_an_unwritable_log_path_is_reported_on_stderr_not_raised(tmp_path, capfd
     log.path = str(tmp_path / "missing-dir" / "log")
     log.error("boom")
     assert "cannot write log" in capfd.readouterr().err
+
+
+# --- run_capturing_stdout (ps) --------------------------------------------------
+
+
+def test_run_capturing_stdout_returns_the_exit_code_and_stdout_found_on_path():
+    status, out = minirun.run_capturing_stdout(["sh", "-c", "printf 'a\\nb\\n'; exit 3"])
+    assert (status, out) == (3, b"a\nb\n")
+
+
+def test_run_capturing_stdout_leaves_stderr_to_the_caller(capfd):
+    status, out = minirun.run_capturing_stdout(["sh", "-c", "echo to-stderr >&2; echo to-stdout"])
+    assert (status, out) == (0, b"to-stdout\n")
+    assert "to-stderr" in capfd.readouterr().err
+
+
+def test_run_capturing_stdout_reports_death_by_signal_as_a_shell_does():
+    assert minirun.run_capturing_stdout(["sh", "-c", "kill -9 $$"])[0] == 128 + 9
+
+
+def test_run_capturing_stdout_of_a_missing_program_raises_oserror_and_leaks_no_fd():
+    before = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(FileNotFoundError):
+        minirun.run_capturing_stdout(["no-such-program-anywhere-on-path"])
+    assert set(os.listdir("/proc/self/fd")) == before

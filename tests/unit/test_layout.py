@@ -191,7 +191,8 @@ def test_no_section_assigns_a_name_another_section_defines():
     sections = minirun.build_sections(SOURCE_PATH)
     assert sections is not None, "a section reassigns an earlier section's name: the cache would be wrong"
     owners = {}
-    for title, names, _code in sections:
+    for title, names, _code, units in sections:
+        assert sorted(n for unit_names, _unit_code in units for n in unit_names) == sorted(names)
         for name in names:
             owners.setdefault(name, []).append(title)
     assert {name: titles for name, titles in owners.items() if len(titles) > 1} == {}
@@ -219,12 +220,17 @@ cache.write(data)
 cache.flush()
 real_exit = os._exit
 
-def report(code):       # run_as_program ends here: say which sections ran
+def report(code):       # run_as_program ends here: say which sections ran (in part)
     scope = sys._getframe(1).f_globals
-    loaded = scope.get("LOADED_SECTIONS", range(len(index)))
+    sections, units = index[0], marshal.loads(index[1])
+    if "LOADED_SECTIONS" in scope:      # unit numbers
+        titles = [units[i][0] for i in sorted(scope["LOADED_SECTIONS"])]
+        share = sum(units[i][3] for i in scope["LOADED_SECTIONS"]) * 1.0 / sum(u[3] for u in units)
+    else:
+        titles, share = [s[0] for s in sections], 1.0
     sys.stdout.flush()
-    os.write(2, ("LOADED %s " % type(scope).__name__ + "|".join(index[i][0] for i in sorted(loaded))
-                 + "\\n").encode())
+    os.write(2, ("LOADED %s %.3f " % (type(scope).__name__, share)
+                 + "|".join(sorted(set(titles), key=titles.index)) + "\\n").encode())
     real_exit(code)
 
 os._exit = report
@@ -240,14 +246,16 @@ def sections_loaded_by(*argv):
                             universal_newlines=True, timeout=60)
     line = [text for text in result.stderr.splitlines() if text.startswith("LOADED ")]
     assert line, result.stderr
-    kind, names = line[0][len("LOADED "):].split(" ", 1)
-    return result, kind, names.split("|")
+    kind, share, names = line[0][len("LOADED "):].split(" ", 2)
+    return result, (kind, float(share)), names.split("|")
 
 
-def test_state_runs_from_a_third_of_the_file(tmp_path):
-    result, kind, loaded = sections_loaded_by("--root", str(tmp_path), "state", "c1")
+def test_state_runs_from_a_tenth_of_the_file(tmp_path):
+    """Units, not sections: `state` needs a few names of the state store,
+    the cgroups and the kernel seam, not the whole sections they live in."""
+    result, (kind, share), loaded = sections_loaded_by("--root", str(tmp_path), "state", "c1")
     assert result.returncode == 1 and "container c1 does not exist" in result.stderr, result.stderr
-    assert kind == "SectionGlobals"
+    assert kind == "SectionGlobals" and share < 0.1, share
     for heavy in ("4. The spec model and its validation", "8. Paths in the root and the root filesystem",
                   "12. Security: capabilities, seccomp, LSMs", "14. Planning",
                   "15. Process setup (shared by the init and exec)",
@@ -257,7 +265,7 @@ def test_state_runs_from_a_third_of_the_file(tmp_path):
 
 
 def test_spec_writes_its_config_from_the_sections_it_uses(tmp_path):
-    result, kind, loaded = sections_loaded_by("spec", "--bundle", str(tmp_path))
+    result, (kind, _share), loaded = sections_loaded_by("spec", "--bundle", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "config.json").read_text())["ociVersion"]
     assert kind == "SectionGlobals" and "12. Security: capabilities, seccomp, LSMs" not in loaded
@@ -266,9 +274,9 @@ def test_spec_writes_its_config_from_the_sections_it_uses(tmp_path):
 def test_create_run_and_exec_load_everything_into_a_plain_dict(tmp_path):
     """They load every section before clone anyway; a plain dict keeps the
     interpreter's specialised global lookups."""
-    result, kind, loaded = sections_loaded_by("--root", str(tmp_path), "exec", "c1", "true")
+    result, (kind, share), loaded = sections_loaded_by("--root", str(tmp_path), "exec", "c1", "true")
     assert result.returncode == 1 and "container c1 does not exist" in result.stderr, result.stderr
-    assert kind == "dict" and len(loaded) == len(banners()) + 1
+    assert kind == "dict" and share == 1.0 and len(loaded) == len(banners()) + 1
 
 
 def test_where_the_cache_cannot_be_written_the_sections_are_not_built(tmp_path, monkeypatch):
@@ -282,3 +290,80 @@ def test_where_the_cache_cannot_be_written_the_sections_are_not_built(tmp_path, 
     monkeypatch.setattr(minirun, "build_sections", lambda path: built.append(path))
     minirun.write_sections_cache(str(copy))
     assert built == [] and not target.exists()
+
+
+SMALL_SOURCE = '''"""A file cut into units."""
+import os
+import sys
+
+# ===========================================================================
+# 1. Units
+# ===========================================================================
+
+
+def f():
+    """Assigns B before the unit that binds B is loaded, then reads C, which loads it."""
+    global B
+    B = "set by f"
+    return C
+
+
+"""A docstring between statements binds nothing: it goes with f's unit."""
+
+B, C = "B from its unit", "C"
+UNUSED = [n for n in range(10 ** 6)]        # never looked up: never runs
+
+
+def run_as_program():
+    c = f()
+    before = "UNUSED" in globals()
+    load_all = globals().pop("LOAD_ALL_SECTIONS", None)     # what Kernel.clone calls
+    if load_all is not None:
+        load_all()
+    import gc
+    frozen = gc.isenabled() and gc.get_freeze_count() > 0
+    sys.stdout.write("%s|%s|%s|%s|%s\\n" % (c, B, before, "UNUSED" in globals(), frozen))
+    sys.stdout.flush()
+    os._exit(0)
+'''
+
+RUN_SMALL = """
+import os, sys, marshal, tempfile
+sys.path.insert(0, sys.argv[1])
+import minirun
+path = sys.argv[2]
+data = minirun.sections_cache_bytes((0, 0), minirun.build_sections(path))
+size = int.from_bytes(data[8:16], "little")
+_key, boot_code, index = marshal.loads(data[16:16 + size])
+cache = tempfile.TemporaryFile()
+cache.write(data)
+cache.flush()
+sys.argv = ["minirun"] + sys.argv[3:]
+type(lambda: 0)(marshal.loads(boot_code), {"__builtins__": __builtins__})(index, cache.fileno(), 16 + size, path)
+"""
+
+
+def test_a_section_is_cut_into_units_each_binding_its_own_names(tmp_path):
+    path = tmp_path / "small.py"
+    path.write_text(SMALL_SOURCE)
+    sections = minirun.build_sections(str(path))
+    assert [title for title, _names, _code, _units in sections] == ["header", "1. Units"]
+    assert [names for names, _code in sections[1][3]] == [("f",), ("B", "C"), ("UNUSED",), ("run_as_program",)]
+    assert [names for names, _code in sections[0][3]] == [("os",), ("sys",)]
+
+
+def test_a_lazily_loaded_unit_runs_once_and_keeps_a_global_assigned_before_it(tmp_path):
+    """`state` and the other light commands load units on lookup: one never
+    looked up never runs (until everything is loaded before a clone), and a
+    name a function bound already is not overwritten when a lookup of its
+    neighbour loads the unit."""
+    path = tmp_path / "small.py"
+    path.write_text(SMALL_SOURCE)
+    for argv in (["state"], ["run"]):       # run loads whole sections into a plain dict
+        result = subprocess.run([sys.executable, "-I", "-S", "-c", RUN_SMALL, os.path.dirname(SOURCE_PATH),
+                                 str(path)] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                universal_newlines=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        # run loads everything, then freezes it out of the GC's reach (still on)
+        expected = "C|set by f|False|True|False" if argv == ["state"] else "C|set by f|True|True|True"
+        assert result.stdout.strip() == expected, (argv, result.stdout, result.stderr)
