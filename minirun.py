@@ -3571,41 +3571,6 @@ def relative_cgroup_base(own_path, beside_scope):
     return own
 
 
-def expand_slice(slice_name):
-    """systemd's slice naming: a-b-c.slice lives at /a.slice/a-b.slice/a-b-c.slice."""
-    if not slice_name.endswith(".slice") or "/" in slice_name:
-        raise Error("linux.cgroupsPath: %r is not a slice name" % slice_name)
-    stem = slice_name[:-len(".slice")]
-    if stem == "-":
-        return "/"
-    if not stem or stem.startswith("-") or stem.endswith("-") or "--" in stem:
-        raise Error("linux.cgroupsPath: %r is not a valid slice name" % slice_name)
-    path, prefix = "", ""
-    for part in stem.split("-"):
-        prefix = prefix + "-" + part if prefix else part
-        path += "/" + prefix + ".slice"
-    return path
-
-
-def parse_systemd_path(cgroups_path, container_id, default_slice="system.slice"):
-    """slice:prefix:name -> (slice, unit name, cgroup path below the manager's
-    root); empty -> <default_slice>:minirun:ID. A rootless user's default is
-    user.slice of its own systemd instance, as runc's."""
-    if not cgroups_path:
-        cgroups_path = default_slice + ":minirun:" + container_id
-    parts = cgroups_path.split(":")
-    if len(parts) != 3:
-        raise Error("linux.cgroupsPath: %r: the systemd driver expects slice:prefix:name" % cgroups_path)
-    slice_name, prefix, name = parts
-    slice_name = slice_name or default_slice
-    if name.endswith(".slice"):
-        raise Error("linux.cgroupsPath: %r: a slice as the container's unit is not supported" % cgroups_path)
-    unit = "%s-%s.scope" % (prefix, name) if prefix else name + ".scope"
-    if not name or "/" in unit:
-        raise Error("linux.cgroupsPath: %r: bad unit name" % cgroups_path)
-    return slice_name, unit, expand_slice(slice_name).rstrip("/") + "/" + unit
-
-
 def cgroup_manager(layout, cgroups_path, container_id, systemd=False, own=None, user_manager_root=None,
                    rootless=False):
     """The manager for a new container (nothing is created yet). With
@@ -4556,6 +4521,7 @@ def reap_migration_helpers():
     while MIGRATION_HELPERS:
         reap(MIGRATION_HELPERS.pop())
 
+
 # ===========================================================================
 # 11. Cgroups: device eBPF and the systemd driver
 # ===========================================================================
@@ -5068,6 +5034,41 @@ class DBusConnection:
                 return reply_body
         except OSError as exc:
             raise Error("systemd: D-Bus %s: %s" % (member, os_error_text(exc))) from None
+
+
+def expand_slice(slice_name):
+    """systemd's slice naming: a-b-c.slice lives at /a.slice/a-b.slice/a-b-c.slice."""
+    if not slice_name.endswith(".slice") or "/" in slice_name:
+        raise Error("linux.cgroupsPath: %r is not a slice name" % slice_name)
+    stem = slice_name[:-len(".slice")]
+    if stem == "-":
+        return "/"
+    if not stem or stem.startswith("-") or stem.endswith("-") or "--" in stem:
+        raise Error("linux.cgroupsPath: %r is not a valid slice name" % slice_name)
+    path, prefix = "", ""
+    for part in stem.split("-"):
+        prefix = prefix + "-" + part if prefix else part
+        path += "/" + prefix + ".slice"
+    return path
+
+
+def parse_systemd_path(cgroups_path, container_id, default_slice="system.slice"):
+    """slice:prefix:name -> (slice, unit name, cgroup path below the manager's
+    root); empty -> <default_slice>:minirun:ID. A rootless user's default is
+    user.slice of its own systemd instance, as runc's."""
+    if not cgroups_path:
+        cgroups_path = default_slice + ":minirun:" + container_id
+    parts = cgroups_path.split(":")
+    if len(parts) != 3:
+        raise Error("linux.cgroupsPath: %r: the systemd driver expects slice:prefix:name" % cgroups_path)
+    slice_name, prefix, name = parts
+    slice_name = slice_name or default_slice
+    if name.endswith(".slice"):
+        raise Error("linux.cgroupsPath: %r: a slice as the container's unit is not supported" % cgroups_path)
+    unit = "%s-%s.scope" % (prefix, name) if prefix else name + ".scope"
+    if not name or "/" in unit:
+        raise Error("linux.cgroupsPath: %r: bad unit name" % cgroups_path)
+    return slice_name, unit, expand_slice(slice_name).rstrip("/") + "/" + unit
 
 
 SYSTEMD_BUS = ("org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager")
