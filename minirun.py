@@ -17,7 +17,7 @@ try:
     from marshal import loads; from os import stat, open as opened, read, O_RDONLY; s = stat(p)
     fd = opened(d + "/__pycache__/minirun.sections." + sys.implementation.cache_tag, O_RDONLY)
     head = read(fd, 16); size = int.from_bytes(head[8:], "little")
-    key, boot, index = loads(read(fd, size)) if head[:8] == b"minirun1" else (0, 0, 0)
+    key, boot, index = loads(read(fd, size)) if head[:8] == b"minirun2" else (0, 0, 0)
     fresh = key == (s.st_mtime_ns, s.st_size)
 except (OSError, ValueError, EOFError, TypeError, MemoryError):
     fresh = False
@@ -353,7 +353,7 @@ def run_capturing_stdout(argv):
 # this runs.
 
 
-SECTIONS_CACHE_MAGIC = b"minirun1"      # the sh header checks it as a literal
+SECTIONS_CACHE_MAGIC = b"minirun2"      # the sh header checks it as a literal (2: sections and units)
 
 
 def sections_of(source):
