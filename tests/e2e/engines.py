@@ -5,7 +5,8 @@ run here with data roots, exec roots, sockets, pid files, cgroup parents and a
 bridge of their own, all under one temporary directory, so they never meet an
 engine already running on the host (nor another test run's engines):
 
-* dockerd gets ``--iptables=false --ip-masq=false --ip-forward=false``: the
+* dockerd gets ``--iptables=false --ip6tables=false --ip-masq=false
+  --ip-forward=false`` (ip6tables is on by default since Docker 27): the
   tests' containers only talk to each other over the test's own bridge, and
   a daemon that wrote the shared ``DOCKER`` chains (or flipped the host's
   ``ip_forward``) would change the host for everyone.
@@ -365,8 +366,8 @@ class Dockerd(Daemon):
             "--data-root", self.dir / "data", "--exec-root", self.dir / "exec",
             "--pidfile", self.dir / "dockerd.pid", "--host", "unix://%s" % self.socket,
             "--containerd", containerd.address, "--containerd-namespace", "minirun-e2e",
-            "--bridge", bridge or "none", "--iptables=false", "--ip-masq=false",
-            "--ip-forward=false", "--userland-proxy=false",
+            "--bridge", bridge or "none", "--iptables=false", "--ip6tables=false",
+            "--ip-masq=false", "--ip-forward=false", "--userland-proxy=false",
             "--exec-opt", "native.cgroupdriver=%s" % cgroup_driver,
             "--storage-driver", "overlay2", "--log-level", "info",
         ]
