@@ -222,7 +222,7 @@ def configure(root, logfile):
            "minirun-lab.service")
     for unit in MASKED_UNITS:
         chroot("systemctl", "mask", unit)
-    engines = [u for u in ENGINE_UNITS if unit_file_exists(root, u)]
+    engines = engine_units_in(root)
     if engines:
         # disable first: masking leaves the .wants links of an enabled unit
         chroot("systemctl", "disable", *engines)
@@ -241,9 +241,11 @@ def configure(root, logfile):
         write(root, stamp, "# written by the minirun lab box build\n")
 
 
-def unit_file_exists(root, unit):
-    return any(os.path.exists(os.path.join(root, d, unit))
-               for d in ("lib/systemd/system", "usr/lib/systemd/system", "etc/systemd/system"))
+def engine_units_in(root):
+    """The ENGINE_UNITS that the packages installed in `root` brought."""
+    return [unit for unit in ENGINE_UNITS
+            if any(os.path.exists(os.path.join(root, d, unit))
+                   for d in ("lib/systemd/system", "usr/lib/systemd/system"))]
 
 
 def small_initramfs(root, chroot):

@@ -219,7 +219,8 @@ def test_the_payload_holds_the_runtime_the_tests_and_a_static_probe(tmp_path):
 
 def test_the_sid_box_carries_docker_and_its_recipe_key_says_so():
     sid = kernels.KERNELS["sid"]
-    assert "docker.io" in boxes.packages(sid) and "busybox-static" in boxes.packages(sid)
+    for package in ("docker.io", "docker-cli", "busybox-static"):
+        assert package in boxes.packages(sid)
     without = sid._replace(packages=[p for p in sid.packages if p != "docker.io"])
     assert boxes.recipe_key(without) != boxes.recipe_key(sid)
 
@@ -228,6 +229,7 @@ def test_a_box_masks_the_engine_units_its_packages_installed(tmp_path):
     assert {"docker.service", "docker.socket", "containerd.service"} <= set(boxes.ENGINE_UNITS)
     units = tmp_path / "usr" / "lib" / "systemd" / "system"
     units.mkdir(parents=True)
-    (units / "containerd.service").write_text("[Unit]\n")
-    found = [u for u in boxes.ENGINE_UNITS if boxes.unit_file_exists(str(tmp_path), u)]
-    assert found == ["containerd.service"]
+    assert boxes.engine_units_in(str(tmp_path)) == []
+    for unit in ("containerd.service", "docker.service", "ssh.service"):
+        (units / unit).write_text("[Unit]\n")
+    assert boxes.engine_units_in(str(tmp_path)) == ["docker.service", "containerd.service"]
