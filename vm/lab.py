@@ -3,8 +3,10 @@
 Why: the runtime talks to the kernel directly (namespaces, mounts, devices,
 ptys, cgroup layouts), so it has to be tested on the kernels people run, not
 only on the host's.  Each run boots one throwaway guest for one kernel x
-cgroup mode, runs tests/integration with the guest's own python3 and pytest,
-brings back JUnit XML, and throws the guest away.
+cgroup mode, runs tests/integration (and Docker's systemd cgroup driver,
+tests/e2e/test_docker_systemd.py, which needs systemd as init) with the
+guest's own python3 and pytest, brings back JUnit XML, and throws the guest
+away.
 
     lab.py test [--kernels "bullseye sid"] [--modes v2] [--boot auto|vagrant|qemu]
                 [--suite all|ci]
