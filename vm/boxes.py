@@ -55,6 +55,11 @@ MASKED_UNITS = [
     "getty-static.service", "getty@.service", "serial-getty@.service",
 ]
 
+# Units of the engines some boxes carry (docker.io, containerd): masked, so a
+# guest boots as fast as one without them and no daemon of the box's own meets
+# the tests; the tests that use the engines start private daemons.
+ENGINE_UNITS = ["docker.service", "docker.socket", "containerd.service"]
+
 # Modules udev would load for emulated hardware and CPU features the tests
 # never touch (kvm for the emulated svm/vmx, wireless, graphics, watchdogs,
 # crypto accelerators): each costs seconds of boot under TCG.
@@ -217,6 +222,11 @@ def configure(root, logfile):
            "minirun-lab.service")
     for unit in MASKED_UNITS:
         chroot("systemctl", "mask", unit)
+    engines = engine_units_in(root)
+    if engines:
+        # disable first: masking leaves the .wants links of an enabled unit
+        chroot("systemctl", "disable", *engines)
+        chroot("systemctl", "mask", *engines)
     write(root, "etc/modprobe.d/minirun-lab.conf",
           "".join("blacklist %s\n" % m for m in BLACKLISTED_MODULES))
     small_initramfs(root, chroot)
@@ -229,6 +239,13 @@ def configure(root, logfile):
     write(root, "etc/machine-id", uuid.uuid4().hex + "\n", 0o444)
     for stamp in ("etc/.updated", "var/.updated"):
         write(root, stamp, "# written by the minirun lab box build\n")
+
+
+def engine_units_in(root):
+    """The ENGINE_UNITS that the packages installed in `root` brought."""
+    return [unit for unit in ENGINE_UNITS
+            if any(os.path.exists(os.path.join(root, d, unit))
+                   for d in ("lib/systemd/system", "usr/lib/systemd/system"))]
 
 
 def small_initramfs(root, chroot):

@@ -3,8 +3,10 @@
 Why: the runtime talks to the kernel directly (namespaces, mounts, devices,
 ptys, cgroup layouts), so it has to be tested on the kernels people run, not
 only on the host's.  Each run boots one throwaway guest for one kernel x
-cgroup mode, runs tests/integration with the guest's own python3 and pytest,
-brings back JUnit XML, and throws the guest away.
+cgroup mode, runs tests/integration (and Docker's systemd cgroup driver,
+tests/e2e/test_docker_systemd.py, which needs systemd as init) with the
+guest's own python3 and pytest, brings back JUnit XML, and throws the guest
+away.
 
     lab.py test [--kernels "bullseye sid"] [--modes v2] [--boot auto|vagrant|qemu]
                 [--suite all|ci]
@@ -53,8 +55,10 @@ RUN_STATE_DIR = os.path.join(boxes.CACHE_DIR, "runs")   # vagrant dotfiles, qemu
 
 # The in-VM suite: all of tests/integration (under TCG on one vCPU, ~10x
 # the host's time: 14-16 minutes a run), less the known failures of
-# vm/kernels.py.
-SUITE = ["tests/integration"]
+# vm/kernels.py, and the one e2e file that needs systemd as init (Docker's
+# systemd cgroup driver: the host e2e suite runs everything else).
+DOCKER_SYSTEMD = "tests/e2e/test_docker_systemd.py"
+SUITE = ["tests/integration", DOCKER_SYSTEMD]
 # What `make vm-ci` runs (LAB_SUITE=ci, `--suite ci`): the files whose outcome
 # depends on the kernel.  They take about 40% of the suite's time; under TCG
 # the whole suite now takes 45-50 min a run, too long for CI beside `make
@@ -76,7 +80,12 @@ CI_SUITE = ["tests/integration/" + name for name in [
     "test_security_labels.py",  # AppArmor in the guests
     "test_terminal.py",         # devpts
     "test_fds.py",              # close_range (5.9)
-]]
+]] + [
+    # the real dockerd with its systemd cgroup driver, minirun and runc under
+    # it, against the guests' systemd (only the sid box carries docker.io;
+    # the other guests skip it)
+    DOCKER_SYSTEMD,
+]
 SUITES = {"all": SUITE, "ci": CI_SUITE}
 
 GUEST_RESULTS = "/var/tmp/lab-results"          # vagrant path, inside the guest
@@ -107,7 +116,8 @@ def pytest_args(kernel):
 
 def stage_payload(dest):
     """What a guest gets: minirun.py, tests/ (the engine fixtures in
-    tests/fixtures come with it), vm/guest/ and the
+    tests/fixtures come with it), bundles/build-rootfs.sh (the e2e tests'
+    busybox image is built with it), vm/guest/ and the
     syscall probe of the security tests, built here: the guests have no
     compiler, and a static binary runs on every kernel of the matrix.  Shaped
     like the repo, so the boot unit baked into the boxes finds
@@ -117,6 +127,8 @@ def stage_payload(dest):
     skip = shutil.ignore_patterns("__pycache__", ".pytest_cache", "*.pyc")
     shutil.copy2(os.path.join(REPO, "minirun.py"), dest)
     shutil.copytree(os.path.join(REPO, "tests"), os.path.join(dest, "tests"), ignore=skip)
+    os.makedirs(os.path.join(dest, "bundles"))
+    shutil.copy2(os.path.join(REPO, "bundles", "build-rootfs.sh"), os.path.join(dest, "bundles"))
     shutil.copytree(os.path.join(VM_DIR, "guest"), os.path.join(dest, "vm", "guest"))
     probe = os.path.join(dest, "syscall_probe")
     source = os.path.join(REPO, "tests", "integration", "probes", "syscall_probe.c")

@@ -5,7 +5,8 @@ run here with data roots, exec roots, sockets, pid files, cgroup parents and a
 bridge of their own, all under one temporary directory, so they never meet an
 engine already running on the host (nor another test run's engines):
 
-* dockerd gets ``--iptables=false --ip-masq=false --ip-forward=false``: the
+* dockerd gets ``--iptables=false --ip6tables=false --ip-masq=false
+  --ip-forward=false`` (ip6tables is on by default since Docker 27): the
   tests' containers only talk to each other over the test's own bridge, and
   a daemon that wrote the shared ``DOCKER`` chains (or flipped the host's
   ``ip_forward``) would change the host for everyone.
@@ -275,8 +276,8 @@ class Daemon:
                               % (self.name, self.proc.returncode, self.log, log_tail(self.log)))
         return True
 
-    def wait_socket(self, path):
-        wait_for(lambda: self.ensure_alive() and socket_accepts(path),
+    def wait_socket(self, path, timeout=TIMEOUT):
+        wait_for(lambda: self.ensure_alive() and socket_accepts(path), timeout=timeout,
                  what="%s to listen on %s" % (self.name, path), log=self.log)
 
     def stop(self, timeout=30):
@@ -295,9 +296,10 @@ class Daemon:
 
 
 class Containerd(Daemon):
-    """containerd; with `cri` (config.toml lines), its CRI plugin too."""
+    """containerd; with `cri` (config.toml lines), its CRI plugin too.
+    `start_timeout`: how long it may take to listen (longer in the VM lab)."""
 
-    def __init__(self, top, name="containerd", cri=None):
+    def __init__(self, top, name="containerd", cri=None, start_timeout=TIMEOUT):
         self.dir = Path(top) / name
         for sub in ("root", "state", "opt"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
@@ -329,7 +331,7 @@ class Containerd(Daemon):
             '    path = "%s"' % (self.dir / "opt"),
         ] + list(cri or []) + [""]))
         super().__init__("containerd", [CONTAINERD, "--config", config], self.dir / "containerd.log")
-        self.wait_socket(self.address)
+        self.wait_socket(self.address, start_timeout)
 
     def ctr(self, *args, check=True, timeout=TIMEOUT):
         return run([CTR, "--address", self.address, "--namespace", self.namespace] + list(args),
@@ -337,16 +339,26 @@ class Containerd(Daemon):
 
 
 class Dockerd(Daemon):
-    """dockerd on the session's containerd, with minirun registered."""
+    """dockerd on the session's containerd, with minirun registered.
 
-    def __init__(self, top, containerd, bridge, subnet):
+    cgroup_driver "cgroupfs": the containers' cgroups under a parent of this
+    run's own.  "systemd" (where systemd is init): each container in a
+    transient scope docker-<id>.scope in system.slice, the runtime called
+    with --systemd-cgroup.  bridge None: `--bridge none`, so the containers
+    need `--network none`."""
+
+    def __init__(self, top, containerd, bridge=None, subnet=None, cgroup_driver="cgroupfs",
+                 start_timeout=TIMEOUT):
         self.dir = Path(top) / "docker"
         for sub in ("data", "exec", "cli"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         self.socket = self.dir / "docker.sock"
         self.bridge = bridge
         self.subnet = subnet
-        self.cgroup_parent = "minirun-e2e-docker-%d" % os.getpid()
+        self.cgroup_driver = cgroup_driver
+        # the systemd driver's scopes live in system.slice, shared with the host
+        self.cgroup_parent = "minirun-e2e-docker-%d" % os.getpid() \
+            if cgroup_driver == "cgroupfs" else None
         config = self.dir / "daemon.json"
         config.write_text(json.dumps({"runtimes": {"minirun": {"path": str(MINIRUN)}}}, indent=2))
         self.argv = [
@@ -354,14 +366,16 @@ class Dockerd(Daemon):
             "--data-root", self.dir / "data", "--exec-root", self.dir / "exec",
             "--pidfile", self.dir / "dockerd.pid", "--host", "unix://%s" % self.socket,
             "--containerd", containerd.address, "--containerd-namespace", "minirun-e2e",
-            "--bridge", bridge, "--iptables=false", "--ip-masq=false", "--ip-forward=false",
-            "--userland-proxy=false", "--exec-opt", "native.cgroupdriver=cgroupfs",
-            "--cgroup-parent", "/" + self.cgroup_parent, "--storage-driver", "overlay2",
-            "--log-level", "info",
+            "--bridge", bridge or "none", "--iptables=false", "--ip6tables=false",
+            "--ip-masq=false", "--ip-forward=false", "--userland-proxy=false",
+            "--exec-opt", "native.cgroupdriver=%s" % cgroup_driver,
+            "--storage-driver", "overlay2", "--log-level", "info",
         ]
+        if self.cgroup_parent:
+            self.argv += ["--cgroup-parent", "/" + self.cgroup_parent]
         self.env = dict(os.environ, DOCKER_CONFIG=str(self.dir / "cli"))
         super().__init__("dockerd", self.argv, self.dir / "dockerd.log", env=self.env)
-        self.wait_socket(self.socket)
+        self.wait_socket(self.socket, start_timeout)
         self.runtime_root = self.dir / "exec" / "runtime-runc" / "minirun-e2e"
 
     def docker(self, *args, check=True, timeout=TIMEOUT, input=None):

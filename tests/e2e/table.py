@@ -1,6 +1,8 @@
 """Print the README's scenario table from a junit XML of the e2e suite:
 
     .venv/bin/pytest tests/e2e --junitxml=e2e.xml; python3 tests/e2e/table.py e2e.xml
+
+(Docker's systemd driver: vm/results/sid-v2/junit.xml of a VM lab run.)
 """
 
 import os
@@ -11,7 +13,9 @@ import xml.etree.ElementTree as ET
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 ENGINES = {"test_docker": "Docker", "test_podman": "podman", "test_podman_rootless": "rootless podman",
-           "test_containerd": "containerd (ctr)", "test_cri": "CRI (Kubernetes)"}
+           "test_containerd": "containerd (ctr)", "test_cri": "CRI (Kubernetes)",
+           # needs systemd as init: its results come from the VM lab's junit.xml
+           "test_docker_systemd": "Docker, systemd cgroup driver"}
 
 
 def outcome(case):

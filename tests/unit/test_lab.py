@@ -18,6 +18,7 @@ import pytest
 from .helpers import REPO
 
 sys.path.insert(0, os.path.join(REPO, "vm"))
+import boxes  # noqa: E402
 import kernels  # noqa: E402
 import lab  # noqa: E402
 
@@ -160,11 +161,12 @@ def test_the_table_counts_passed_failed_and_skipped(bullseye_run):
 def test_the_guest_runs_the_whole_integration_suite_but_the_listed_known_failures(monkeypatch):
     monkeypatch.delenv("LAB_SUITE", raising=False)
     monkeypatch.setattr(kernels, "KNOWN_FAILURES", {})
-    assert lab.pytest_args(kernels.KERNELS["sid"]) == ["tests/integration"]
+    suite = ["tests/integration", "tests/e2e/test_docker_systemd.py"]
+    assert lab.pytest_args(kernels.KERNELS["sid"]) == suite
     monkeypatch.undo()
     args = lab.pytest_args(kernels.KERNELS["sid"])
-    assert args[0] == "tests/integration"
-    assert args[1:] in ([], ["-k", " and ".join("not " + t for t in sorted(kernels.KNOWN_FAILURES.get("sid", {})))])
+    assert args[:2] == suite
+    assert args[2:] in ([], ["-k", " and ".join("not " + t for t in sorted(kernels.KNOWN_FAILURES.get("sid", {})))])
 
 
 def test_the_ci_suite_is_the_kernel_dependent_files_and_each_of_them_exists(monkeypatch):
@@ -172,6 +174,8 @@ def test_the_ci_suite_is_the_kernel_dependent_files_and_each_of_them_exists(monk
     monkeypatch.setenv("LAB_SUITE", "ci")
     args = lab.pytest_args(kernels.KERNELS["sid"])
     assert args == lab.CI_SUITE and "tests/integration/test_seccomp.py" in args
+    # Docker's systemd cgroup driver needs systemd as init: only the guests have it
+    assert "tests/e2e/test_docker_systemd.py" in args
     assert all(os.path.isfile(os.path.join(REPO, path)) for path in args)
     monkeypatch.setenv("LAB_SUITE", "most")
     with pytest.raises(SystemExit, match="unknown suite 'most'"):
@@ -183,8 +187,8 @@ def test_known_failures_of_a_kernel_are_left_out_on_that_kernel_only(monkeypatch
     monkeypatch.setattr(kernels, "KNOWN_FAILURES",
                         {"bullseye": {"test_b": "why", "test_a": "why"}})
     assert lab.pytest_args(kernels.KERNELS["bullseye"]) == [
-        "tests/integration", "-k", "not test_a and not test_b"]
-    assert lab.pytest_args(kernels.KERNELS["sid"]) == ["tests/integration"]
+        "tests/integration", "tests/e2e/test_docker_systemd.py", "-k", "not test_a and not test_b"]
+    assert lab.pytest_args(kernels.KERNELS["sid"]) == lab.SUITE
 
 
 def test_the_payload_holds_the_runtime_the_tests_and_a_static_probe(tmp_path):
@@ -194,6 +198,8 @@ def test_the_payload_holds_the_runtime_the_tests_and_a_static_probe(tmp_path):
         assert (payload / "minirun.py").read_bytes() == f.read()
     assert (payload / "tests" / "integration" / "conftest.py").is_file()
     assert (payload / "vm" / "guest" / "run-suite.sh").is_file()
+    # the e2e tests' busybox image is built with it (tests/e2e/engines.py)
+    assert (payload / "bundles" / "build-rootfs.sh").is_file()
     assert not list(payload.rglob("__pycache__"))
     assert list((payload / "tests" / "fixtures" / "engine-configs").glob("*.config.json"))
 
@@ -206,3 +212,24 @@ def test_the_payload_holds_the_runtime_the_tests_and_a_static_probe(tmp_path):
     phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
     types = [struct.unpack_from("<I", data, phoff + i * phentsize)[0] for i in range(phnum)]
     assert types and PT_INTERP not in types
+
+
+# --------------------------------------------------------------------------
+# the boxes
+
+def test_the_sid_box_carries_docker_and_its_recipe_key_says_so():
+    sid = kernels.KERNELS["sid"]
+    for package in ("docker.io", "docker-cli", "busybox-static"):
+        assert package in boxes.packages(sid)
+    without = sid._replace(packages=[p for p in sid.packages if p != "docker.io"])
+    assert boxes.recipe_key(without) != boxes.recipe_key(sid)
+
+
+def test_a_box_masks_the_engine_units_its_packages_installed(tmp_path):
+    assert {"docker.service", "docker.socket", "containerd.service"} <= set(boxes.ENGINE_UNITS)
+    units = tmp_path / "usr" / "lib" / "systemd" / "system"
+    units.mkdir(parents=True)
+    assert boxes.engine_units_in(str(tmp_path)) == []
+    for unit in ("containerd.service", "docker.service", "ssh.service"):
+        (units / unit).write_text("[Unit]\n")
+    assert boxes.engine_units_in(str(tmp_path)) == ["docker.service", "containerd.service"]

@@ -5,7 +5,8 @@
 # layout it booted with, read from /sys/fs/cgroup), then runs the integration
 # tests from a local copy of SRC (SRC may be a read-only share; minirun caches
 # its bytecode beside itself).  SRC is the payload vm/lab.py staged: minirun.py
-# and tests/ (engine fixtures included), and the syscall probe built on the host.
+# tests/ (engine fixtures included), bundles/build-rootfs.sh, and the syscall
+# probe built on the host.
 # Leaves guest.env, junit.xml, pytest.log and pytest-exit in OUT.
 set -u
 src=$1 out=$2
@@ -13,7 +14,7 @@ shift 2
 work=/var/tmp/minirun-lab
 rm -rf "$work"
 mkdir -p "$work/minirun" "$out"
-cp -a "$src/minirun.py" "$src/tests" "$work/minirun/"
+cp -a "$src/minirun.py" "$src/tests" "$src/bundles" "$work/minirun/"
 find "$work" -name __pycache__ -type d -prune -exec rm -rf {} +
 # the guests have no compiler: the security tests use the probe the host built
 if [ -f "$src/syscall_probe" ]; then
