@@ -4080,6 +4080,11 @@ class CgroupfsManager:
         self._set_frozen(True)
 
     def thaw(self):
+        # A cgroup that is gone holds nothing frozen: after SIGKILL through a
+        # frozen v2 cgroup (fatal signals get through) systemd removes the
+        # emptied transient scope, and with it its directory.
+        if not any(os.path.isdir(d) for d, _ctrls, _mountpoint in self.dirs):
+            return
         self._set_frozen(False)
 
     def _set_frozen(self, frozen):
@@ -4098,6 +4103,8 @@ class CgroupfsManager:
                 else:
                     done = _read(d + "/" + name).strip() == value     # FREEZING while in progress
             except OSError as exc:
+                if not frozen and isinstance(exc, FileNotFoundError) and not os.path.isdir(d):
+                    return      # gone meanwhile: see thaw()
                 raise Error("cgroups: %s %s: %s" % ("freezing" if frozen else "thawing", d, os_error_text(exc))) from None
             if done:
                 return
@@ -4383,14 +4390,14 @@ def mount_cgroup(k, rootfs, mount):
     """Mount the planned `cgroup` filesystem (rootfs.cgroup_layout) at mount.destination.
     v1: the binds are read-only whenever the mount asks for ro (engines do for
     every unprivileged container); a privileged container's rw mount keeps them rw.
-    v2 in a user namespace without a cgroup namespace of its own: the kernel
-    refuses a cgroup2 mount there, so the host's is bound read-only (as runc's
-    rootless mode does)."""
+    v2 in a user namespace where the kernel refuses a cgroup2 mount
+    (plan_cgroup2_bind): the planned host directory is bound read-only, as
+    runc's rootless mode does."""
     kind, binds, links = rootfs.cgroup_layout
     target = make_target(k, rootfs.root, mount.destination, is_file=False)
     flags = mount.flags & ~MS_BIND
-    if kind == "v2" and getattr(rootfs, "bind_host_cgroup2", False):
-        k.mount("/sys/fs/cgroup", target, None, MS_BIND | MS_REC)
+    if kind == "v2" and getattr(rootfs, "bind_host_cgroup2", None):
+        k.mount(rootfs.bind_host_cgroup2, target, None, MS_BIND | MS_REC)
         remount_bind(k, target, MS_RDONLY | MS_REC | (flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)))
     elif kind == "v2":
         k.mount("cgroup2", target, "cgroup2", flags)
@@ -5863,7 +5870,30 @@ def plan_id_map_method(cfg, host):
     return "helpers"
 
 
-def plan_rootfs(cfg, opts, host, cgroup_mount=None):
+def plan_cgroup2_bind(cfg, host, bind_sysfs, cgroup_dir):
+    """In a user namespace, the host directory bound read-only in place of a
+    cgroup2 mount, or None to mount one. Without a cgroup namespace of its own
+    the kernel refuses the mount: the host's whole hierarchy is bound (runc's
+    rootless mode). With one, the mount is refused too (EBUSY: the same
+    superblock twice on one mount point) where /sys comes recursively from the
+    host and so already holds the host's cgroup2 at /sys/fs/cgroup -- a
+    rootless spec's /sys (runc's rbind, or the sysfs bound instead) on a
+    cgroup v2 host. Then the cgroup the namespace is rooted at is bound, which
+    shows what the mount would: the container's own (cgroup_dir), or with
+    none of its own the runtime's."""
+    if not cfg.new_namespace("cgroup"):
+        return CGROUP_ROOT
+    layout = host.cgroup_layout
+    host_sys = any(os.path.normpath(m.destination) == "/sys" and
+                   ((m.is_bind and m.flags & MS_REC) or (m.type == "sysfs" and bind_sysfs)) for m in cfg.mounts)
+    if not host_sys or layout.kind != "v2" or layout.unified != CGROUP_ROOT:
+        return None
+    if cgroup_dir is None:
+        cgroup_dir = _join_cgroup(layout.unified, layout.unified_root, host.own_cgroups.get("", "/"))
+    return cgroup_dir
+
+
+def plan_rootfs(cfg, opts, host, cgroup_mount=None, cgroup_dir=None):
     rootfs = RootfsPlan()
     rootfs.root = cfg.root_path
     rootfs.readonly = cfg.root_readonly
@@ -5885,7 +5915,7 @@ def plan_rootfs(cfg, opts, host, cgroup_mount=None):
     rootfs.bind_sysfs = in_user_ns and not cfg.new_namespace("network")
     rootfs.bind_mqueue = in_user_ns and not cfg.new_namespace("ipc")
     # cgroup2 likewise needs a cgroup namespace the user namespace owns.
-    rootfs.bind_host_cgroup2 = in_user_ns and not cfg.new_namespace("cgroup")
+    rootfs.bind_host_cgroup2 = plan_cgroup2_bind(cfg, host, rootfs.bind_sysfs, cgroup_dir) if in_user_ns else None
     rootfs.devpts_drop_gid = set()
     if in_user_ns:
         for m in cfg.mounts:
@@ -6080,7 +6110,8 @@ def plan_create(cid, cfg, opts, host, environ=None, pid=None):
     plan.namespaces = plan_namespaces(cfg, host)
     plan.cgroup = plan_cgroup(cid, cfg, host, getattr(opts, "systemd_cgroup", False))
     cgroup_mount = plan.cgroup.mount_layout if plan.cgroup else None
-    plan.rootfs = plan_rootfs(cfg, opts, host, cgroup_mount) if "mount" in cfg.namespaces else None
+    cgroup_dir = plan.cgroup.manager.unified_dir if plan.cgroup else None
+    plan.rootfs = plan_rootfs(cfg, opts, host, cgroup_mount, cgroup_dir) if "mount" in cfg.namespaces else None
     plan.chroot_path = cfg.root_path
     plan.sysctl = plan_sysctl(cfg, host)
     plan.hostname, plan.domainname = cfg.hostname, cfg.domainname

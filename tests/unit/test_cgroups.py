@@ -608,6 +608,15 @@ def test_a_rootless_scope_is_stopped_by_the_users_own_systemd(tmp_path, monkeypa
     assert not scope.exists()
 
 
+def test_thawing_a_cgroup_that_is_gone_is_done_and_one_that_exists_is_still_checked(tmp_path):
+    # after SIGKILL through a frozen v2 cgroup systemd removes the emptied scope
+    gone = minirun.CgroupfsManager("v2", [(str(tmp_path / "scope"), None, str(tmp_path))])
+    gone.thaw()
+    (tmp_path / "scope").mkdir()
+    with pytest.raises(Error, match="no freezer"):
+        gone.thaw()
+
+
 def test_without_a_runtime_dir_or_session_bus_the_users_systemd_cannot_be_reached(monkeypatch):
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)

@@ -223,6 +223,52 @@ def test_the_systemd_driver_refuses_a_rootless_container_on_cgroup_v1(tmp_path):
              **as_user(cgroup_layout=HYBRID, systemd_user_manager_cgroup=USER_MANAGER))
 
 
+# --- the cgroup mount in a user namespace --------------------------------------
+
+
+SYS_FROM_HOST = {"destination": "/sys", "type": "none", "source": "/sys",
+                 "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
+CGROUP_MOUNT = {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
+
+
+def rootless_spec(cgroupns=True, sys_mount=SYS_FROM_HOST):
+    """runc's `spec --rootless` as runc 1.2+ writes it on a cgroup v2 host: /sys
+    bound recursively from the host, a cgroup mount, a cgroup namespace."""
+    raw = cgroup_config()
+    raw["mounts"] = [sys_mount, CGROUP_MOUNT]
+    if cgroupns:
+        raw["linux"]["namespaces"].append({"type": "cgroup"})
+    return raw
+
+
+def test_without_a_cgroup_namespace_the_hosts_cgroup2_is_bound(tmp_path):
+    p, _ = plan(tmp_path, rootless_spec(cgroupns=False), **as_user())
+    assert p.rootfs.bind_host_cgroup2 == "/sys/fs/cgroup"
+
+
+def test_over_the_hosts_sys_the_namespaces_root_cgroup_is_bound_not_mounted(tmp_path):
+    # the host's cgroup2 is already at /sys/fs/cgroup through the rbind: the
+    # same superblock again on that mount point is EBUSY
+    p, _ = plan(tmp_path, rootless_spec(), **as_user(own_cgroups={"": "/user.slice/session-1.scope"}))
+    assert p.rootfs.bind_host_cgroup2 == "/sys/fs/cgroup/user.slice/session-1.scope"
+    delegated, _ = plan(tmp_path, rootless_spec(), **as_user(cgroup_delegated=True, own_cgroups=IN_APP_SLICE))
+    assert delegated.rootfs.bind_host_cgroup2 == "/sys/fs/cgroup" + USER_MANAGER + "/app.slice/c1"
+
+
+def test_with_a_sysfs_of_its_own_a_cgroup_namespace_mounts_cgroup2(tmp_path):
+    raw = rootless_spec(sys_mount={"destination": "/sys", "type": "sysfs", "source": "sysfs"})
+    raw["linux"]["namespaces"].append({"type": "network"})
+    p, _ = plan(tmp_path, raw, **as_user())
+    assert p.rootfs.bind_host_cgroup2 is None
+
+
+def test_on_a_hybrid_host_the_cgroup_mount_is_the_v1_binds(tmp_path):
+    from .test_planning import HYBRID
+    p, _ = plan(tmp_path, rootless_spec(), **as_user(cgroup_layout=HYBRID))
+    assert p.rootfs.bind_host_cgroup2 is None
+
+
 # --- id-mapped mounts ---------------------------------------------------------
 
 
