@@ -4080,12 +4080,15 @@ class CgroupfsManager:
         self._set_frozen(True)
 
     def thaw(self):
-        # A cgroup that is gone holds nothing frozen: after SIGKILL through a
-        # frozen v2 cgroup (fatal signals get through) systemd removes the
-        # emptied transient scope, and with it its directory.
-        if not any(os.path.isdir(d) for d, _ctrls, _mountpoint in self.dirs):
-            return
-        self._set_frozen(False)
+        try:
+            self._set_frozen(False)
+        except Error:
+            # A cgroup that is gone holds nothing frozen: after SIGKILL through
+            # a frozen v2 cgroup (fatal signals get through) systemd removes the
+            # emptied transient scope, and its directory, at any moment --
+            # before the freezer is looked up or between two of its files.
+            if any(os.path.isdir(d) for d, _ctrls, _mountpoint in self.dirs):
+                raise
 
     def _set_frozen(self, frozen):
         freezer = self._freezer()
@@ -4103,8 +4106,6 @@ class CgroupfsManager:
                 else:
                     done = _read(d + "/" + name).strip() == value     # FREEZING while in progress
             except OSError as exc:
-                if not frozen and isinstance(exc, FileNotFoundError) and not os.path.isdir(d):
-                    return      # gone meanwhile: see thaw()
                 raise Error("cgroups: %s %s: %s" % ("freezing" if frozen else "thawing", d, os_error_text(exc))) from None
             if done:
                 return
