@@ -218,6 +218,16 @@ def pid_alive(pid):
     return state not in ("Z", "X")
 
 
+def unified_cgroup(pid):
+    """The cgroup v2 path of `pid` (its "0::" line in /proc/PID/cgroup)."""
+    with open("/proc/%d/cgroup" % pid) as groups:
+        for line in groups:
+            hierarchy, controllers, path = line.rstrip("\n").split(":", 2)
+            if hierarchy == "0" and controllers == "":
+                return path
+    raise AssertionError("pid %d is in no cgroup v2 hierarchy" % pid)
+
+
 def ns_id(pid, ns):
     return os.readlink("/proc/%s/ns/%s" % (pid, ns))
 

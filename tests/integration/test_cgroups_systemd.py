@@ -18,7 +18,7 @@ import subprocess
 
 import pytest
 
-from .helpers import IS_RUNC, wait_for
+from .helpers import IS_RUNC, unified_cgroup, wait_for
 
 SYSTEMD = os.path.isdir("/run/systemd/system")
 V2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
@@ -52,15 +52,6 @@ def diagnose(cid):
         result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
         out.append("$ %s\n%s" % (" ".join(argv), result.stdout))
     return "\n".join(out)
-
-
-def unified_cgroup(pid):
-    with open("/proc/%d/cgroup" % pid) as groups:
-        for line in groups:
-            hierarchy, controllers, path = line.rstrip("\n").split(":", 2)
-            if hierarchy == "0" and controllers == "":
-                return path
-    raise AssertionError("pid %d is in no cgroup v2 hierarchy" % pid)
 
 
 def v2_dir(pid):

@@ -25,7 +25,7 @@ import uuid
 import pytest
 
 from .helpers import (DEFAULT_TIMEOUT, IS_MINIRUN, IS_RUNC, RUNTIME, assert_no_traceback, bind_mount, pid_alive,
-                      read_all, wait_for)
+                      read_all, unified_cgroup, wait_for)
 
 SUBORDINATE_COUNT = 65536
 ACCOUNTS_LOCK = "/tmp/minirun-test-accounts.lock"  # xdist workers add users one at a time
@@ -452,11 +452,6 @@ def read_all_procs(directory):
         return []
 
 
-def cgroup_of(pid):
-    with open("/proc/%d/cgroup" % pid) as f:
-        return f.read().strip()[len("0::"):]
-
-
 def read_value(path):
     with open(path) as f:
         return f.read().strip()
@@ -473,7 +468,7 @@ def test_with_a_delegated_subtree_limits_apply_in_a_cgroup_beside_the_runtimes_s
     as_user("create", "--bundle", bundle, cid)
     mine = delegated_subtree + "/" + cid
     pid = json.loads(as_user("state", cid).stdout)["pid"]
-    assert "/sys/fs/cgroup" + cgroup_of(pid) == mine
+    assert "/sys/fs/cgroup" + unified_cgroup(pid) == mine
     assert (read_value(mine + "/pids.max"), read_value(mine + "/memory.max")) == ("100", str(64 << 20))
     as_user("start", cid)
     # exec joins the container's cgroup: in its cgroup namespace that is "/",
@@ -560,7 +555,7 @@ def test_with_systemd_cgroup_a_rootless_container_is_a_scope_of_the_users_own_sy
     try:
         pid = json.loads(as_user("--root", root, "state", cid, env=env).stdout)["pid"]
         scope = "%s/user.slice/%s-%s.scope" % (instance_cgroup, "runc" if IS_RUNC else "minirun", cid)
-        assert cgroup_of(pid) == scope
+        assert unified_cgroup(pid) == scope
         assert read_value("/sys/fs/cgroup" + scope + "/pids.max") == "100"
     finally:
         as_user("--root", root, "delete", "--force", cid, env=env)
