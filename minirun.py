@@ -6235,11 +6235,22 @@ def plan_exec(cid, pid, cfg, opts, host):
 
 
 def restore_signal_defaults():
-    """Python ignores SIGPIPE and SIGXFSZ; ignored signals survive execve."""
+    """Every signal at its default disposition, none blocked, as runc and crun
+    start a container's process.
+
+    Ignored signals survive execve: Python itself ignores SIGPIPE and SIGXFSZ,
+    and a caller started under nohup ignores SIGHUP (a shell's `trap ''`, any
+    signal). A container's process must not depend on how the runtime was
+    started: `kill -HUP` has to end a process that never asked to ignore it.
+    The interpreter recorded each inherited disposition at start-up, so only
+    the ignored ones cost a system call.
+    """
     import _signal
 
-    for name in ("PIPE", "XFSZ"):
-        _signal.signal(SIGNALS[name], _signal.SIG_DFL)
+    for signum in _signal.valid_signals():
+        if signum not in (SIGNALS["KILL"], SIGNALS["STOP"]) and _signal.getsignal(signum) == _signal.SIG_IGN:
+            _signal.signal(signum, _signal.SIG_DFL)
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, ())
 
 
 def apply_rlimits(k, pplan):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from .engines import (DOCKER, DOCKERD, CONTAINERD, CTR, PODMAN, RUNC,
-                      Containerd, Dockerd, EngineError, Podman, busybox_image, cgroup_dirs,
+                      Containerd, Dockerd, EngineError, Podman, bridge_accept_rule, busybox_image, cgroup_dirs,
                       free_subnet, iptables_rules, link_names, links_on_bridge,
                       mountinfo_lines, processes_in_cgroup, processes_mentioning, run, wait_for)
 
@@ -45,6 +45,9 @@ class Engines:
         run(["ip", "link", "add", self.bridge, "type", "bridge"])
         run(["ip", "addr", "add", "%s.1/24" % self.subnet, "dev", self.bridge])
         run(["ip", "link", "set", self.bridge, "up"])
+        self.accept_rule = bridge_accept_rule(self.bridge)
+        if self.accept_rule:
+            run(["/usr/sbin/iptables", "-I"] + self.accept_rule)
         try:
             self.archive = busybox_image(self.top)
             self.containerd = Containerd(self.top)
@@ -93,6 +96,8 @@ class Engines:
         if on_bridge:
             problems.append("links left on the bridge %s: %s" % (self.bridge, on_bridge))
         run(["ip", "link", "del", self.bridge], check=False)
+        if self.accept_rule:
+            run(["/usr/sbin/iptables", "-D"] + self.accept_rule, check=False)
         return problems
 
     def leftovers(self):

@@ -235,6 +235,27 @@ def iptables_rules():
     return rules
 
 
+def bridge_accept_rule(bridge):
+    """The FORWARD rule that lets traffic between the ports of `bridge` pass,
+    or None when bridged frames never meet iptables here.
+
+    Where br_netfilter is loaded with bridge-nf-call-iptables=1 (any host
+    where Docker runs with its iptables rules), frames between two ports of
+    one bridge go through the host's FORWARD chain, whose policy Docker sets
+    to DROP. The test bridge's own traffic then needs this rule; it is
+    inserted for the session and deleted with the bridge, so the host keeps
+    its policy and, once the session ends, its rules."""
+    try:
+        with open("/proc/sys/net/bridge/bridge-nf-call-iptables") as f:
+            filtered = f.read().strip() != "0"
+    except OSError:
+        return None   # no br_netfilter: bridged frames bypass iptables
+    if not filtered or not os.path.exists("/usr/sbin/iptables"):
+        return None
+    return ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT",
+            "-m", "comment", "--comment", "minirun e2e bridge"]
+
+
 def link_names():
     out = run(["ip", "-o", "link", "show"]).stdout
     return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]

@@ -93,20 +93,45 @@ def test_the_limits_are_in_the_cgroups_files_before_the_process_runs(rt, make_bu
     assert not os.path.exists(pids)
 
 
-def test_a_memory_hog_is_oom_killed_and_events_reports_it(rt, make_bundle, cid):
+def event_lines(events, kind):
+    """The JSON lines of `kind` that a running `events` has printed so far."""
+    out_file = events._files[0]
+    out_file.seek(0)
+    return [json.loads(line) for line in out_file.read().splitlines() if '"%s"' % kind in line]
+
+
+def wait_for_stats_lines(events, count):
+    """Wait until `events` has printed `count` stats lines. The first one is
+    printed after events has read the OOM counter it counts from (runc's
+    events, too, reports only the OOM kills that happen while it runs), so a
+    kill after it is one events must report."""
+    return wait_for(lambda: len(event_lines(events, "stats")) >= count and event_lines(events, "stats"),
+                    what="%d stats line(s) from events" % count)
+
+
+MEMORY_HOG = ["dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1"]  # busybox dd: one 128 MB buffer
+
+
+def start_memory_limited(rt, make_bundle, cid):
     limit = 32 << 20
     memory = {"limit": limit, "swap": limit}  # memory+swap = memory: no swapping out of trouble
     start(rt, make_bundle, cid, "exec sleep 1000", linux={"resources": {"memory": memory}})
-    events = rt.popen("events", "--interval", "100ms", cid)
-    # busybox dd fills one 128 MB buffer: four times the limit
-    hog = rt("exec", cid, "dd", "if=/dev/zero", "of=/dev/null", "bs=128M", "count=1", check=False)
-    assert hog.returncode == 137, (hog.returncode, hog.stderr)  # SIGKILL, from the OOM killer
-    out_file = events._files[0]
+    return limit
 
-    def oom_line():
-        out_file.seek(0)
-        return [json.loads(line) for line in out_file.read().splitlines() if '"oom"' in line]
-    (oom,) = wait_for(oom_line, what="events to report the OOM kill")
+
+def oom_kill_a_hog(rt, cid):
+    hog = rt("exec", cid, *MEMORY_HOG, check=False)
+    assert hog.returncode == 137, (hog.returncode, hog.stderr)  # SIGKILL, from the OOM killer
+
+
+def test_a_memory_hog_is_oom_killed_and_events_reports_it(rt, make_bundle, cid):
+    limit = start_memory_limited(rt, make_bundle, cid)
+    events = rt.popen("events", "--interval", "100ms", cid)
+    # The hog runs only once events counts: on a loaded machine a kill that
+    # came first would be one events rightly never reports.
+    wait_for_stats_lines(events, 1)
+    oom_kill_a_hog(rt, cid)
+    (oom,) = wait_for(lambda: event_lines(events, "oom"), what="events to report the OOM kill")
     assert oom == {"type": "oom", "id": cid}
     assert rt.status(cid) == "running"  # the hog died, not the container
     rt("delete", "--force", cid)
@@ -114,6 +139,19 @@ def test_a_memory_hog_is_oom_killed_and_events_reports_it(rt, make_bundle, cid):
     assert result.returncode == 0, result.stderr
     stats = [json.loads(line) for line in result.stdout.splitlines() if '"stats"' in line]
     assert stats and stats[0]["id"] == cid and stats[0]["data"]["memory"]["usage"]["limit"] == limit
+
+
+def test_events_reports_only_the_oom_kills_that_happen_while_it_runs(rt, make_bundle, cid):
+    start_memory_limited(rt, make_bundle, cid)
+    oom_kill_a_hog(rt, cid)  # before events starts: history, not an event
+    events = rt.popen("events", "--interval", "100ms", cid)
+    # Two stats lines: events has read its starting count and then looked
+    # at the counter again at least once (every pass reads it before stats).
+    wait_for_stats_lines(events, 2)
+    rt("delete", "--force", cid)
+    result = rt.finish(events)
+    assert result.returncode == 0, result.stderr
+    assert '"oom"' not in result.stdout, result.stdout
 
 
 def test_a_fork_bomb_stops_at_pids_max_and_ps_lists_the_processes(rt, make_bundle, cid, shared):

@@ -294,3 +294,69 @@ def test_a_cwd_only_root_may_enter_still_works_for_another_user(rt, make_bundle,
     bundle = make_bundle(["sh", "-c", "pwd; id -u; ls . >/dev/null 2>&1 || echo cannot-list"],
                          process={"cwd": "/private", "user": {"uid": 42, "gid": 42}})
     assert run_out(rt, bundle, cid).split() == ["/private", "42", "cannot-list"]
+
+
+# --------------------------------------------------------------------------
+# signals: what a container's process inherits from the runtime's caller
+
+# A caller started under nohup ignores SIGHUP; a shell's `trap ''` ignores
+# any signal; a caller may block some. runc and crun start the container's
+# process with every signal at its default disposition; crun also unblocks
+# every signal, while runc 1.1 passes the caller's blocked mask on (both
+# checked here). minirun does as crun: ignored or blocked signals would
+# otherwise survive every execve into the container.
+CALLER_IGNORES = ("SIGHUP", "SIGINT", "SIGTERM", "SIGUSR1", "SIGPIPE")
+CALLER_BLOCKS = ("SIGUSR2", "SIGALRM")
+
+
+def as_a_careless_caller():
+    """preexec_fn: the runtime's caller ignores and blocks some signals."""
+    import signal
+    for name in CALLER_IGNORES:
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, [getattr(signal, n) for n in CALLER_BLOCKS])
+
+
+def careless(rt, *args):
+    """The runtime, called by that caller; output through files (a created
+    container keeps the runtime's stdio, so a pipe would never see EOF)."""
+    import subprocess
+    import tempfile
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.run(rt.argv(*args), preexec_fn=as_a_careless_caller, cwd=str(rt.tmp),
+                              stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=60)
+        out.seek(0)
+        err.seek(0)
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
+    assert result.returncode == 0, result
+    return result
+
+
+def signal_masks(status_text):
+    fields = status_fields(status_text)
+    masks = {key: int(fields[key], 16) for key in ("SigIgn", "SigBlk")}
+    if IS_RUNC:
+        del masks["SigBlk"]  # runc 1.1 keeps the caller's blocked signals (see above)
+    return masks
+
+
+DEFAULT_SIGNALS = {"SigIgn": 0} if IS_RUNC else {"SigIgn": 0, "SigBlk": 0}
+
+
+def test_the_process_starts_with_default_signals_whatever_the_caller_ignored(rt, make_bundle, cid):
+    # busybox's sh ignores SIGQUIT itself: the processes here are applets run directly
+    result = careless(rt, "run", "--bundle", make_bundle(["cat", "/proc/self/status"]), cid)
+    assert signal_masks(result.stdout) == DEFAULT_SIGNALS
+
+
+def test_the_init_and_an_exec_start_with_default_signals_whatever_the_caller_ignored(rt, make_bundle, cid):
+    careless(rt, "create", "--bundle", make_bundle(["sleep", "1000"]), cid)
+    careless(rt, "start", cid)
+    init = rt.state(cid)["pid"]
+    pid_file = rt.tmp / "exec.pid"
+    careless(rt, "exec", "--detach", "--pid-file", pid_file, cid, "sleep", "1000")
+    exec_pid = int(pid_file.read_text())
+    for pid in (init, exec_pid):
+        with open("/proc/%d/status" % pid) as status:
+            assert signal_masks(status.read()) == DEFAULT_SIGNALS, pid
+    rt("delete", "--force", cid)

@@ -197,6 +197,10 @@ MUTANTS = [
            "plan.session_keyring = None if opts.no_new_keyring else cid",
            "plan.session_keyring = cid",
            [I + "test_lifecycle.py::test_session_keyring"]),
+    Mutant("inherited-ignored-signals-kept", "rlimits and process",
+           "_signal.getsignal(signum) == _signal.SIG_IGN:",
+           "signum in (SIGNALS[\"PIPE\"], SIGNALS[\"XFSZ\"]):",
+           [I + "test_process.py::test_the_process_starts_with_default_signals_whatever_the_caller_ignored"]),
     # --- hooks and their order -------------------------------------------------
     Mutant("no-prestart-hooks", "hooks",
            'for hook in plan.hooks["prestart"] + plan.hooks["createRuntime"]:',
@@ -388,6 +392,10 @@ MUTANTS = [
            'exec "$py" -S -c',
            [U + "test_cli.py::test_as_a_program_it_writes_and_then_runs_from_cached_bytecode"]),
     # --- cgroups ------------------------------------------------------------------------
+    Mutant("events-counts-ooms-from-zero", "cgroups",
+           "    ooms = manager.oom_count() or 0\n",
+           "    ooms = 0\n",
+           [I + "test_cgroups.py::test_events_reports_only_the_oom_kills_that_happen_while_it_runs"]),
     Mutant("init-not-placed-in-its-cgroup", "cgroups",
            "            manager.add(joiner)\n        channel.send(Msg.PLACED)\n",
            "            pass\n        channel.send(Msg.PLACED)\n",
