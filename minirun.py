@@ -5329,8 +5329,8 @@ def compile_seccomp(profile, machine):
                  a binary search over intervals of syscall numbers, each
                  interval leading to one block (or to the default action)
         block:   the rules deciding that syscall (see syscall_rules), in
-                 order; the first whose conditions all hold gives its
-                 action, else the default
+                 order; the first whose conditions hold (condition_groups)
+                 gives its action, else the default
     A number above every syscall the profile names on that arch lands on
     ENOSYS instead of the default (see newer_syscalls_get_enosys).
     A syscall costs a handful of comparisons, whatever the profile's size.
@@ -5461,12 +5461,30 @@ def _emit_search(asm, intervals):
     return asm.branch(BPF_JGE, intervals[middle][0], upper, lower)
 
 
+def condition_groups(conditions):
+    """A rule's conditions, grouped by argument in order of first mention.
+
+    A rule matches when every group has a condition that holds: conditions
+    on different arguments are ANDed, several on one argument are ORed. That
+    is what runc makes of them: libseccomp takes one comparison per argument
+    in a rule, so runc adds each condition on a repeated argument as a rule
+    of its own ("kill with signal 0 or 18 -> EPERM" is written that way).
+    """
+    groups = {}
+    for condition in conditions:
+        groups.setdefault(condition[0], []).append(condition)
+    return list(groups.values())
+
+
 def _emit_rules(asm, rules, wide, default):
     next_rule = default
     for rule in reversed(rules):
         match = asm.ret(rule.action)
-        for condition in reversed(rule.conditions):
-            match = _emit_condition(asm, condition, wide, match, next_rule)
+        for group in reversed(condition_groups(rule.conditions)):
+            alternative = next_rule  # no condition on this argument holds
+            for condition in reversed(group):
+                alternative = _emit_condition(asm, condition, wide, match, alternative)
+            match = alternative
         next_rule = match
     return next_rule
 

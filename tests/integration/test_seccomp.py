@@ -1,7 +1,8 @@
 """seccomp (linux.seccomp) on the real kernel, observed from inside the
 container with the syscall probe (probes/syscall_probe.c): Docker's default
 profile, every action, argument conditions (64-bit values compared as high
-and low words, conditions ANDed, rules ORed), architectures (the audit-arch
+and low words, conditions on different arguments ANDed, on one argument
+and rules ORed), architectures (the audit-arch
 check, x32 and the i386 ABI through int $0x80), filter flags, SCMP_ACT_NOTIFY
 with a real agent answering the kernel's notifications, and where the filter
 is loaded relative to noNewPrivileges and the capability drop.
@@ -436,6 +437,40 @@ def test_conditions_of_one_rule_are_anded(rt, make_bundle, probe_rootfs, cid):
     assert status == 0
     got = {str(case): results[ops[case]] == MATCHED for case, _ in cases}
     assert got == {str(case): matches for case, matches in cases}
+
+
+def test_conditions_on_one_argument_are_ored_as_runc_splits_them(rt, make_bundle, probe_rootfs, cid):
+    # "getpriority with who 5 or who 0x600000000, and which 0 -> errno 200":
+    # runc adds each condition on a repeated argument as a rule of its own;
+    # conditions on different arguments still all have to hold.
+    profile = seccomp_profile(seccomp_rule(
+        "getpriority", "SCMP_ACT_ERRNO",
+        seccomp_arg(1, "SCMP_CMP_EQ", 5), seccomp_arg(0, "SCMP_CMP_EQ", 0),
+        seccomp_arg(1, "SCMP_CMP_EQ", 0x600000000), errno_ret=200))
+    if IS_RUNC:  # runc splits every condition of such a rule, the one on which too
+        pytest.skip("runc ORs every condition of a rule that repeats an argument, the one on `which` too")
+    cases = [((0, 5), True), ((0, 0x600000000), True), ((0, 6), False),
+             ((1, 5), False), ((1, 0x600000000), False)]
+    ops = {case: getpriority_op(case[1], which=case[0]) for case, _ in cases}
+    results, status, _ = run_probe(rt, make_bundle, cid, list(ops.values()), seccomp=profile)
+    assert status == 0
+    got = {str(case): results[ops[case]] == MATCHED for case, _ in cases}
+    assert got == {str(case): matches for case, matches in cases}
+
+
+def test_a_deny_on_either_of_two_values_of_one_argument_applies_to_both(rt, make_bundle, probe_rootfs, cid):
+    # The shape of a real profile's rule (runc accepts it and denies both):
+    # were the two conditions ANDed, no argument could match and the deny
+    # would silently never apply.
+    profile = seccomp_profile(seccomp_rule(
+        "getpriority", "SCMP_ACT_ERRNO",
+        seccomp_arg(1, "SCMP_CMP_EQ", 0), seccomp_arg(1, "SCMP_CMP_EQ", 18), errno_ret=200))
+    cases = [(0, True), (18, True), (9, False)]
+    results, status, _ = run_probe(rt, make_bundle, cid,
+                                   [getpriority_op(arg) for arg, _ in cases], seccomp=profile)
+    assert status == 0
+    got = {arg: results[getpriority_op(arg)] == MATCHED for arg, _ in cases}
+    assert got == {arg: matches for arg, matches in cases}
 
 
 def test_rules_for_one_syscall_are_ored(rt, make_bundle, probe_rootfs, cid):

@@ -160,6 +160,11 @@ MUTANTS = [
            "    if pplan.seccomp is not None and pplan.seccomp.no_new_privileges:\n",
            "    if False:\n",
            [I + "test_seccomp.py::test_docker_profile_is_active_in_the_container"]),
+    Mutant("seccomp-conditions-on-one-argument-anded", "seccomp",
+           "        groups.setdefault(condition[0], []).append(condition)\n",
+           "        groups.setdefault(len(groups), []).append(condition)\n",
+           [U + "test_seccomp.py::test_conditions_on_one_argument_match_when_any_of_them_holds",
+            I + "test_seccomp.py::test_a_deny_on_either_of_two_values_of_one_argument_applies_to_both"]),
     # --- rlimits and process ---------------------------------------------------
     Mutant("rlimits-not-applied", "rlimits",
            "            k.setrlimit(number, limits[0], limits[1])\n",

@@ -11,8 +11,10 @@ with `expected_action`, a plain reading of what the profile means:
   * rules whose action is the default action are dropped (as runc does);
     an unconditional rule for a syscall overrides its conditional ones,
     whatever the order (as libseccomp merges them); otherwise the first
-    conditional rule, in profile order, whose conditions all hold (AND)
-    gives its action; otherwise the default does;
+    conditional rule, in profile order, whose conditions hold gives its
+    action: conditions on different arguments must all hold (AND), of
+    several on one argument any may (OR, as runc splits them into a rule
+    each); otherwise the default does;
   * conditions compare 64-bit values on x86_64 and aarch64, and the low 32
     bits only on x86, x32 and arm;
   * a number above every syscall the profile names on its arch (in any rule,
@@ -141,7 +143,10 @@ def expected_action(raw, machine, nr, arch, args=(0,) * 6):
               and action_value(rule["action"], rule.get("errnoRet")) != default]
     unconditional = [rule for rule in naming if not rule.get("args")]
     for rule in unconditional[:1] or naming:
-        if all(condition_holds(cond, args, wide) for cond in rule.get("args") or []):
+        conditions = rule.get("args") or []
+        indexes = {cond["index"] for cond in conditions}
+        if all(any(condition_holds(cond, args, wide) for cond in conditions if cond["index"] == index)
+               for index in indexes):
             return action_value(rule["action"], rule.get("errnoRet"))
     return default
 
@@ -415,16 +420,34 @@ def test_a_rule_whose_action_is_the_default_is_dropped():
     assert decide(raw, "x86_64", PERSONALITY, AUDIT_X86_64, (8, 0, 0, 0, 0, 0)) == ALLOW
 
 
-def test_conditions_of_a_rule_must_all_hold_even_on_the_same_argument():
-    """AND, always. (runc splits a rule with two conditions on one argument
-    into one rule per condition, i.e. OR, because libseccomp refuses it.)"""
+KILL = 62  # x86_64
+
+
+def test_conditions_on_one_argument_match_when_any_of_them_holds():
+    """OR, as runc does: libseccomp takes one comparison per argument in a
+    rule, so runc adds each condition on a repeated argument as a rule of
+    its own. "kill with signal 0 or 18 -> EPERM" is written this way."""
+    raw = {"defaultAction": "SCMP_ACT_ALLOW",
+           "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO",
+                         "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"},
+                                  {"index": 1, "value": 18, "op": "SCMP_CMP_EQ"}]}]}
+    assert decide(raw, "x86_64", KILL, AUDIT_X86_64, (7, 0, 0, 0, 0, 0)) == ERRNO_EPERM
+    assert decide(raw, "x86_64", KILL, AUDIT_X86_64, (7, 18, 0, 0, 0, 0)) == ERRNO_EPERM
+    assert decide(raw, "x86_64", KILL, AUDIT_X86_64, (7, 9, 0, 0, 0, 0)) == ALLOW
+    assert decide(raw, "aarch64", 129, AUDIT_AARCH64, (7, 18, 0, 0, 0, 0)) == ERRNO_EPERM  # kill on aarch64
+
+
+def test_conditions_on_different_arguments_must_all_hold():
+    """AND across arguments, OR within one: (a0 == 1 or a0 == 2) and a1 > 5."""
     raw = {"defaultAction": "SCMP_ACT_ALLOW",
            "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ERRNO",
-                         "args": [{"index": 0, "value": 10, "op": "SCMP_CMP_GE"},
-                                  {"index": 0, "value": 20, "op": "SCMP_CMP_LT"}]}]}
-    assert decide(raw, "x86_64", PERSONALITY, AUDIT_X86_64, (15, 0, 0, 0, 0, 0)) == ERRNO_EPERM
-    assert decide(raw, "x86_64", PERSONALITY, AUDIT_X86_64, (25, 0, 0, 0, 0, 0)) == ALLOW
-    assert decide(raw, "x86_64", PERSONALITY, AUDIT_X86_64, (5, 0, 0, 0, 0, 0)) == ALLOW
+                         "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"},
+                                  {"index": 1, "value": 5, "op": "SCMP_CMP_GT"},
+                                  {"index": 0, "value": 2, "op": "SCMP_CMP_EQ"}]}]}
+    for a0, a1, want in ((1, 6, ERRNO_EPERM), (2, 9, ERRNO_EPERM), (1, 5, ALLOW), (3, 9, ALLOW), (2, 0, ALLOW)):
+        assert decide(raw, "x86_64", PERSONALITY, AUDIT_X86_64, (a0, a1, 0, 0, 0, 0)) == want, (a0, a1)
+    assert minirun.condition_groups([(0, "EQ", 1, 0), (1, "GT", 5, 0), (0, "EQ", 2, 0)]) == \
+        [[(0, "EQ", 1, 0), (0, "EQ", 2, 0)], [(1, "GT", 5, 0)]]
 
 
 @pytest.mark.parametrize("op,value,value_two,arg,holds", [
