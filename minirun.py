@@ -3787,12 +3787,15 @@ def plan_resource_writes(res, version_of, field="linux.resources"):
 
 # --- device rules ---------------------------------------------------------------
 # runc appends its own list of always-allowed devices to the config's rules
-# (engines send a full list anyway, starting with deny-all), and then an rwm
-# rule for each linux.devices node. minirun does the same so a config without
-# rules still gets a device cgroup: deny everything except mknod (the node is
-# useless without open) and the devices every container gets. The host console
-# (5:1) is NOT in it: /dev/console inside is a bind of a pty (136:*).
-# Later rules win, as in runc's rule emulator.
+# (engines send a full list anyway, starting with deny-all). minirun does the
+# same so a config without rules still gets a device cgroup: deny everything
+# except mknod (the node is useless without open) and the devices every
+# container gets. The host console (5:1) is NOT in it: /dev/console inside is
+# a bind of a pty (136:*). Later rules win, as in runc's rule emulator.
+# A node listed in linux.devices gets no rule of its own: access comes from
+# linux.resources.devices alone, as in runc and crun. Docker and podman send
+# an allow rule with each --device; a config that denies everything but lists
+# /dev/kmsg must not be able to read it.
 
 DEFAULT_DEVICE_RULES = (
     ("c", None, None, "m"), ("b", None, None, "m"),
@@ -3803,14 +3806,11 @@ DEFAULT_DEVICE_RULES = (
 )
 
 
-def effective_device_rules(rules, nodes=()):
-    """[deny all] + the config's rules + runc's defaults + rwm for each linux.devices node."""
+def effective_device_rules(rules):
+    """[deny all] + the config's rules + runc's defaults."""
     out = [DeviceRule(False)]
     out += list(rules or ())
     out += [DeviceRule(True, kind, major, minor, access) for kind, major, minor, access in DEFAULT_DEVICE_RULES]
-    for node in nodes:
-        if node.kind in ("c", "u", "b"):
-            out.append(DeviceRule(True, "b" if node.kind == "b" else "c", node.major, node.minor, "rwm"))
     return out
 
 
@@ -3968,10 +3968,10 @@ class CgroupfsManager:
             except OSError as exc:
                 raise Error("cgroups: cannot move process %d into %s: %s" % (pid, d, os_error_text(exc))) from None
 
-    def apply(self, res, nodes=(), field="linux.resources"):
+    def apply(self, res, field="linux.resources"):
         """Write every limit in `res` and the device rules (always)."""
         self._write_resources(res, field)
-        self._apply_devices(effective_device_rules(res.devices, nodes), field + ".devices")
+        self._apply_devices(effective_device_rules(res.devices), field + ".devices")
 
     def update(self, res, field="resources"):
         if res.memory.check_before_update and res.memory.limit not in (None, -1):
@@ -5133,11 +5133,11 @@ class SystemdCgroupManager(CgroupfsManager):
     def create(self):
         pass    # systemd makes the scope's directories when add() starts it
 
-    def apply(self, res, nodes=(), field="linux.resources"):
+    def apply(self, res, field="linux.resources"):
         if not self.started:
-            self.pending = (res, nodes, field)      # applied once the scope exists
+            self.pending = (res, field)      # applied once the scope exists
             return
-        super().apply(res, nodes, field)
+        super().apply(res, field)
 
     def scope_properties(self, pid, res=None):
         props = [("Description", ("s", "minirun container " + self.unit)),
@@ -5177,9 +5177,9 @@ class SystemdCgroupManager(CgroupfsManager):
         self._make_dirs(enable_controllers=False)
         super().add(pid)
         if self.pending:
-            res, nodes, field = self.pending
+            res, field = self.pending
             self.pending = None
-            super().apply(res, nodes, field)
+            super().apply(res, field)
 
     def update(self, res, field="resources"):
         props = systemd_unit_properties(res, self.layout)
@@ -5778,13 +5778,13 @@ class ExecPlan:
 
 class CgroupPlan:
     """manager: the container's cgroup (a CgroupfsManager or SystemdCgroupManager;
-    nothing is made until create_container calls create()); resources and nodes
-    (the linux.devices entries, which get rwm) for apply(); mount_layout: what
+    nothing is made until create_container calls create()); resources for
+    apply(); mount_layout: what
     the container's `cgroup` mount shows (plan_cgroup_mount); clone_into: the
     directory the joiner is cloned into with clone3(CLONE_INTO_CGROUP), or
     None when create moves it there instead (the PLACED step)."""
 
-    __slots__ = ("manager", "resources", "nodes", "mount_layout", "clone_into")
+    __slots__ = ("manager", "resources", "mount_layout", "clone_into")
 
 
 class CreateOptions:
@@ -6046,7 +6046,6 @@ def plan_cgroup(cid, cfg, host, systemd=False):
                                   rootless=host.rootless)
     check_cgroup_controllers(cfg.resources, layout, host.cgroup_v2_controllers)
     plan.resources = cfg.resources
-    plan.nodes = cfg.devices
     plan.mount_layout = plan_cgroup_mount(plan.manager, layout, host.cgroup_root_links)
     # On cgroup v2 the joiner can be born in its cgroup (Linux 5.7): one step
     # less, and not a moment outside it. Not on v1 or hybrid hosts (each v1
@@ -7066,7 +7065,7 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
         if manager is not None:
             # Limits are in place before any process of the container exists.
             manager.create()
-            manager.apply(plan.cgroup.resources, plan.cgroup.nodes)
+            manager.apply(plan.cgroup.resources)
         floor = 3 + plan.process.keep_fds
         lock_fd = lift_fd(lock_fd, floor)
         write_atomically(store.path(cid, CONFIG_COPY), json_dumps(cfg.source), 0o600)

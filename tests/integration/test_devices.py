@@ -1,6 +1,8 @@
 """/dev: the default devices and links a runtime creates when the config has
 no `linux.devices`, and the devices a config asks for."""
 
+from .helpers import DOCKER_DEFAULT_CAPS
+
 DEFAULT_DEVICES = {
     "null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8),
     "urandom": (1, 9), "tty": (5, 0),
@@ -113,3 +115,44 @@ def test_pts_and_shm(rt, make_bundle, cid):
                                       "echo x > /dev/shm/f && echo shm-ok"])
     out = run_out(rt, bundle, cid).splitlines()
     assert out == ["character special file 5:2", "shm-ok"]
+
+
+# --------------------------------------------------------------------------
+# access comes from linux.resources.devices alone (as in runc and crun): a
+# node listed in linux.devices is made, not allowed. Were it allowed, a config
+# that denies every device but lists /dev/kmsg would let the container read
+# the host's kernel log (and write into it).
+
+KMSG = {"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 0o600, "uid": 0, "gid": 0}
+DENY_ALL = [{"allow": False, "access": "rwm"}]
+OPEN_KMSG = ("(exec 3</dev/kmsg) 2>/dev/null && echo read-opened || echo read-refused; "
+             "(exec 3>/dev/kmsg) 2>/dev/null && echo write-opened || echo write-refused")
+
+
+# CAP_SYSLOG: reading /dev/kmsg needs it where dmesg_restrict is set; with
+# it, the device cgroup is the only thing that can refuse the open.
+WITH_SYSLOG = {"capabilities": {k: DOCKER_DEFAULT_CAPS + ["CAP_SYSLOG"]
+                                for k in ("bounding", "effective", "permitted")}}
+
+
+def kmsg_bundle(make_bundle, args, allow_read=False):
+    rules = DENY_ALL + ([{"allow": True, "type": "c", "major": 1, "minor": 11, "access": "r"}] if allow_read else [])
+    return make_bundle(args, process=WITH_SYSLOG, linux={"devices": [KMSG], "resources": {"devices": rules}})
+
+
+def test_a_listed_node_is_not_allowed_by_the_device_cgroup_on_run(rt, make_bundle, cid):
+    out = run_out(rt, kmsg_bundle(make_bundle, ["sh", "-c", OPEN_KMSG]), cid)
+    assert out.split() == ["read-refused", "write-refused"]
+
+
+def test_a_listed_node_is_not_allowed_by_the_device_cgroup_on_exec(rt, make_bundle, cid):
+    rt("run", "--detach", "--bundle", kmsg_bundle(make_bundle, ["sleep", "1000"]), cid)
+    out = rt("exec", "--cap", "CAP_SYSLOG", cid, "sh", "-c", OPEN_KMSG).stdout
+    assert out.split() == ["read-refused", "write-refused"]
+    rt("delete", "--force", cid)
+
+
+def test_a_listed_node_opens_as_far_as_the_config_allows(rt, make_bundle, cid):
+    # the control: the same node, the same open, once a rule allows reading
+    out = run_out(rt, kmsg_bundle(make_bundle, ["sh", "-c", OPEN_KMSG], allow_read=True), cid)
+    assert out.split() == ["read-opened", "write-refused"]

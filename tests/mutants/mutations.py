@@ -119,6 +119,12 @@ MUTANTS = [
            "    for mount in rootfs.readonly_after_dev:\n",
            "    for mount in ():\n",
            [I + "test_mounts.py::test_dev_mounted_read_only_still_has_its_devices_and_devpts"]),
+    Mutant("devices-char-nodes-allowed-whatever-the-rules", "devices",
+           "        self._apply_devices(effective_device_rules(res.devices), field + \".devices\")\n\n    def update",
+           "        self._apply_devices(effective_device_rules(res.devices) + [DeviceRule(True, \"c\", None, None, \"rwm\")],"
+           " field + \".devices\")\n\n    def update",
+           [I + "test_devices.py::test_a_listed_node_is_not_allowed_by_the_device_cgroup_on_run",
+            I + "test_devices.py::test_a_listed_node_is_not_allowed_by_the_device_cgroup_on_exec"]),
     # --- masked and read-only paths -------------------------------------------
     Mutant("masked-files-not-masked", "masked paths",
            '                k.mount("/dev/null", path, None, MS_BIND)\n',

@@ -346,13 +346,11 @@ def test_update_with_check_before_update_refuses_a_limit_below_usage(tmp_path):
 # --- devices -------------------------------------------------------------------------
 
 
-def test_effective_rules_are_deny_all_the_configs_runcs_defaults_then_the_nodes():
-    node = minirun.Device()
-    node.kind, node.major, node.minor = "c", 10, 229
+def test_effective_rules_are_deny_all_the_configs_then_runcs_defaults():
     config = [DeviceRule(True, "b", 7, None, "r")]
-    rules = minirun.effective_device_rules(config, [node])
+    rules = minirun.effective_device_rules(config)
     assert rules[0] == DeviceRule(False) and rules[1] == config[0]
-    assert rules[-1] == DeviceRule(True, "c", 10, 229, "rwm")
+    assert rules[2:] == [DeviceRule(True, *rule) for rule in minirun.DEFAULT_DEVICE_RULES]
     assert DeviceRule(True, "c", 136, None, "rwm") in rules and DeviceRule(True, "c", 5, 1, "rwm") not in rules
 
 
