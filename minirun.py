@@ -2122,9 +2122,14 @@ def _check_consistency(cfg):
         raise ConfigError("domainname", "setting the domainname needs a uts namespace of the container's own")
     for key in cfg.sysctl:
         if key in ("kernel.hostname", "kernel.domainname"):
-            # Two writers of one value would race at create: the field owns it.
-            raise ConfigError("linux.sysctl.%s" % key, "the %s field sets this; use it instead"
-                              % key.partition(".")[2])
+            # The field and the sysctl write one value: crun's rule, refused
+            # only when they disagree (runc accepts every case, and which one
+            # wins then depends on its order of writes).
+            owner = key.partition(".")[2]
+            owner_value = cfg.hostname if owner == "hostname" else cfg.domainname
+            if owner_value and owner_value != cfg.sysctl[key]:
+                raise ConfigError("linux.sysctl.%s" % key, "%r conflicts with the %s field (%r)"
+                                  % (cfg.sysctl[key], owner, owner_value))
         needed = sysctl_namespace(key)
         if needed is None:
             raise ConfigError("linux.sysctl.%s" % key, "not a namespaced sysctl; refusing to change the host")

@@ -2,6 +2,7 @@
 oomScoreAdj, noNewPrivileges, capabilities, hostname/domainname, sysctl and
 personality, each observed from inside the container."""
 
+import json
 import os
 import platform
 import re
@@ -244,17 +245,30 @@ def test_sysctl(rt, make_bundle, cid):
 
 @pytest.mark.parametrize("key, owner", [
     ("kernel.hostname", "hostname"),
-    pytest.param("kernel.domainname", "domainname", marks=pytest.mark.skipif(
-        IS_RUNC, reason="runc 1.1.5 has no domainname field and accepts this sysctl in a uts namespace")),
+    ("kernel.domainname", "domainname"),
 ], ids=["hostname", "domainname"])
 def test_hostname_and_domainname_sysctls_are_refused_naming_the_field(rt, make_bundle, cid, key, owner):
-    """The `hostname` and `domainname` fields own these values: a sysctl
-    setting one of them too is refused at create, naming the field."""
-    bundle = make_bundle(["hostname"], hostname="box.inside", linux={"sysctl": {key: "other"}})
+    """A sysctl that disagrees with the `hostname` or `domainname` field is
+    refused at create, naming the field (crun's rule)."""
+    if IS_RUNC:
+        pytest.skip("runc accepts a sysctl that conflicts with its field")
+    bundle = make_bundle(["hostname"], **{owner: "box.inside", "linux": {"sysctl": {key: "other"}}})
     result = rt("create", "--bundle", bundle, cid, check=False, log=True)
     assert_error(result, "linux.sysctl." + key, "the %s field" % owner, log=rt.log)
     assert rt("state", cid, check=False).returncode == 1
     rt.assert_clean()
+
+
+@pytest.mark.parametrize("fields", [{}, {"hostname": "box.inside"}], ids=["field-unset", "same-value"])
+@pytest.mark.skipif(IS_RUNC, reason="runc 1.1 refuses a kernel.hostname sysctl whatever the field says "
+                    "(newer runc accepts every case)")
+def test_a_hostname_sysctl_that_agrees_with_the_field_sets_the_name(rt, make_bundle, cid, fields):
+    bundle = make_bundle(["hostname"], **dict(fields, linux={"sysctl": {"kernel.hostname": "box.inside"}}))
+    if not fields:
+        config = json.loads((bundle / "config.json").read_text())
+        config.pop("hostname", None)
+        (bundle / "config.json").write_text(json.dumps(config))
+    assert run_out(rt, bundle, cid) == "box.inside\n"
 
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="needs an x86_64 host for LINUX32")

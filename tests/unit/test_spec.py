@@ -606,12 +606,33 @@ def test_namespaced_sysctl_is_accepted_with_its_namespace_and_refused_without(ke
 
 
 @pytest.mark.parametrize("key,owner", [("kernel.hostname", "hostname"), ("kernel.domainname", "domainname")])
-def test_hostname_and_domainname_sysctls_are_refused_naming_the_field_that_owns_them(key, owner):
+def test_hostname_and_domainname_sysctls_are_refused_when_they_conflict_with_their_field(key, owner):
     raw = with_namespaces(base_config(), "uts")
-    raw["linux"]["sysctl"] = {key: "box"}
+    raw[owner] = "box"
+    raw["linux"]["sysctl"] = {key: "other"}
     exc = config_error(raw)
     assert exc.field == "linux.sysctl." + key
-    assert "the %s field" % owner in str(exc)
+    assert "the %s field" % owner in str(exc) and "'box'" in str(exc)
+
+
+@pytest.mark.parametrize("key,owner", [("kernel.hostname", "hostname"), ("kernel.domainname", "domainname")])
+@pytest.mark.parametrize("field_value", [None, "box"], ids=["field-unset", "same-value"])
+def test_hostname_and_domainname_sysctls_are_accepted_unset_or_agreeing(key, owner, field_value):
+    """crun's rule: only a conflict is refused (runc accepts every case)."""
+    raw = with_namespaces(base_config(), "uts")
+    raw.pop(owner, None)
+    if field_value:
+        raw[owner] = field_value
+    raw["linux"]["sysctl"] = {key: "box"}
+    assert parse(raw).sysctl == {key: "box"}
+
+
+def test_a_hostname_sysctl_still_needs_a_uts_namespace():
+    raw = base_config()
+    raw["linux"]["namespaces"] = [ns for ns in raw["linux"]["namespaces"] if ns["type"] != "uts"]
+    raw.pop("hostname", None)
+    raw["linux"]["sysctl"] = {"kernel.hostname": "box"}
+    assert config_error(raw).field == "linux.sysctl.kernel.hostname"
 
 
 def test_sysctl_in_a_joined_namespace_is_accepted():
