@@ -4469,29 +4469,59 @@ def check_container_cgroup(manager, cid, init, layout, others):
     return manager
 
 
-def exec_cgroup_dirs(manager, spec):
+def parse_exec_cgroups(specs):
+    """exec's --cgroup flags -> {controller: path}, "" for every controller.
+
+    runc's rules: each flag is PATH or CONTROLLER[,CONTROLLER]:PATH; a PATH
+    without controllers must be the only flag; a controller is named once.
+    "/" (or "") is the container's own cgroup; nothing may climb out of it.
+    """
+    paths = {}
+    for spec in specs or ():
+        names, sep, path = spec.partition(":")
+        if not sep:
+            names, path = "", spec
+        parts = [p for p in path.split("/") if p]
+        if ":" in path or any(p in (".", "..") for p in parts):
+            raise UsageError("exec: --cgroup %r: expected a path inside the container's cgroup" % spec)
+        if not sep and len(specs) != 1:
+            raise UsageError("exec: --cgroup %r: a path without <controller>: must be the only --cgroup" % spec)
+        for name in names.split(",") if sep else [""]:
+            if sep and not name:
+                raise UsageError("exec: --cgroup %r: an empty controller name" % spec)
+            if name in paths:
+                raise UsageError("exec: --cgroup: controller %s given more than once" % name)
+            paths[name] = "/".join(parts)
+    return paths
+
+
+def exec_cgroup_dirs(manager, specs):
     """The directories `exec` puts its process in: the container's cgroup, or
-    with --cgroup a sub-cgroup of it (PATH, or CONTROLLER[,CONTROLLER]:PATH for
-    some v1 hierarchies only), which must exist, as runc requires."""
+    with --cgroup sub-cgroups of it (parse_exec_cgroups), which must exist,
+    as runc requires. On cgroup v2 one path serves the one hierarchy."""
     dirs = [d for d, _, _ in manager.dirs]
-    if not spec:
+    paths = parse_exec_cgroups(specs)
+    if not paths:
         return dirs
-    names, sep, path = spec.rpartition(":")
-    parts = path.strip("/").split("/")
-    if not path.strip("/") or any(p in ("", ".", "..") for p in parts):
-        raise UsageError("exec: --cgroup %r: expected a path inside the container's cgroup" % spec)
-    wanted = set(names.split(",")) if sep else None
     matched, out = set(), []
     for d, ctrls, _ in manager.dirs:
-        picked = wanted is None or (ctrls is not None and wanted & set(ctrls)) or \
-            (ctrls is None and ("" in wanted or manager.layout == "v2"))
-        if picked:
-            matched |= set(ctrls or [""]) & (wanted or set())
-            d = os.path.join(d, *parts)
+        if "" in paths:
+            chosen = {paths[""]}
+        elif ctrls is None:  # the unified hierarchy: any controller's path (v2 has one tree)
+            chosen = set(paths.values()) if manager.layout == "v2" else set()
+        else:
+            chosen = {paths[c] for c in ctrls if c in paths}
+            matched |= set(ctrls) & set(paths)
+        if len(chosen) > 1:
+            raise UsageError("exec: --cgroup: %s: one hierarchy, different paths (%s)"
+                             % (",".join(ctrls or ["unified"]), ", ".join(sorted(chosen))))
+        if chosen:
+            d = os.path.join(d, chosen.pop()).rstrip("/") or d
             if not os.path.isdir(d):
                 raise Error("exec: --cgroup: %s does not exist" % d)
         out.append(d)
-    if wanted is not None and manager.layout != "v2" and not wanted <= matched:
+    wanted = set(paths) - {""}
+    if manager.layout != "v2" and not wanted <= matched:
         raise UsageError("exec: --cgroup: no %s hierarchy" % ", ".join(sorted(wanted - matched)))
     return out
 
@@ -7674,7 +7704,7 @@ EXEC_FLAGS = {  # a third element True: the flag may be given several times
     "pid-file": (True, None), "cwd": (True, None), "env": (True, "e", True), "user": (True, "u"),
     "additional-gids": (True, "g", True), "cap": (True, "c", True), "no-new-privs": (False, None),
     "apparmor": (True, None), "process-label": (True, None), "preserve-fds": (True, None),
-    "cgroup": (True, None), "ignore-paused": (False, None),
+    "cgroup": (True, None, True), "ignore-paused": (False, None),
 }
 UPDATE_CLI_FLAGS = dict({flag[2:]: (True, None) for flag in UPDATE_FLAGS},
                         **{"resources": (True, "r"), "l3-cache-schema": (True, None), "mem-bw-schema": (True, None)})
@@ -7857,7 +7887,7 @@ def exec_options(values, command):
     opts.apparmor = values.get("apparmor")
     opts.process_label = values.get("process-label")
     opts.preserve_fds = preserve_fds_value(values)
-    opts.cgroup = values.get("cgroup")
+    opts.cgroup = values.get("cgroup", [])
     opts.ignore_paused = values.get("ignore-paused", False)
     if opts.process_file is None and not command:
         raise UsageError("exec: a command to run is required (or --process FILE)")

@@ -336,3 +336,40 @@ def test_ps_passes_the_options_after_the_id_to_ps(rt, make_bundle, cid):
     rows = rt("ps", cid, "--", "-o", "pid,comm").stdout.splitlines()
     assert rows[0].split() == ["PID", "COMMAND"]
     assert [row.split() for row in rows[1:]] == [[str(init), "sleep"]]
+
+
+# --------------------------------------------------------------------------
+# exec --cgroup: into sub-cgroups of the container's, one flag per hierarchy
+# (runc's CONTROLLER[,CONTROLLER]:PATH, repeatable), "/" its own cgroup.
+
+def exec_detached_in(rt, cid, *cgroup_flags):
+    pid_file = rt.tmp / ("exec-%d.pid" % len(list(rt.tmp.glob("exec-*.pid"))))
+    flags = [arg for spec in cgroup_flags for arg in ("--cgroup", spec)]
+    rt("exec", "--detach", "--pid-file", pid_file, *flags, cid, "sleep", "1000")
+    return int(pid_file.read_text())
+
+
+def test_exec_cgroup_flags_each_place_the_process_in_their_hierarchy(rt, make_bundle, cid):
+    init = start(rt, make_bundle, cid, "exec sleep 1000")
+    if V2:
+        sub = os.path.join(cgroup_dir(init, "memory"), "sub1")
+        os.mkdir(sub)
+        pid = exec_detached_in(rt, cid, "sub1")
+        assert cgroup_dir(pid, "memory") == sub
+    else:
+        memory_sub = os.path.join(cgroup_dir(init, "memory"), "sub1")
+        cpu_subs = [os.path.join(cgroup_dir(init, c), "sub2") for c in ("cpu", "cpuacct")]
+        os.mkdir(memory_sub)
+        for sub in cpu_subs:  # one hierarchy or two, as the host mounts them
+            os.makedirs(sub, exist_ok=True)
+        pid = exec_detached_in(rt, cid, "memory:sub1", "cpu,cpuacct:sub2")
+        assert [cgroup_dir(pid, c) for c in ("memory", "cpu", "cpuacct")] == [memory_sub] + cpu_subs
+        assert cgroup_dir(pid, "pids") == cgroup_dir(init, "pids")  # not named: the container's own
+    rt("delete", "--force", cid)
+
+
+def test_exec_cgroup_slash_is_the_containers_own_cgroup(rt, make_bundle, cid):
+    init = start(rt, make_bundle, cid, "exec sleep 1000")
+    pid = exec_detached_in(rt, cid, "/")
+    assert [cgroup_dir(pid, c) for c in ("memory", "pids")] == [cgroup_dir(init, c) for c in ("memory", "pids")]
+    rt("delete", "--force", cid)

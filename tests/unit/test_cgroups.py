@@ -681,10 +681,42 @@ def test_exec_joins_the_containers_cgroup_or_an_existing_sub_cgroup_of_it(tmp_pa
     container = tmp_path / "minirun" / "c1"
     (container / "sub" / "leaf").mkdir(parents=True)
     manager = minirun.CgroupfsManager("v2", [(str(container), None, mountpoint)])
-    assert minirun.exec_cgroup_dirs(manager, None) == [str(container)]
-    assert minirun.exec_cgroup_dirs(manager, "sub/leaf") == [str(container / "sub" / "leaf")]
+    assert minirun.exec_cgroup_dirs(manager, []) == [str(container)]
+    assert minirun.exec_cgroup_dirs(manager, ["sub/leaf"]) == [str(container / "sub" / "leaf")]
+    assert minirun.exec_cgroup_dirs(manager, ["/"]) == [str(container)]  # the container's own
+    assert minirun.exec_cgroup_dirs(manager, ["memory:/sub"]) == [str(container / "sub")]
     with pytest.raises(Error, match="does not exist"):
-        minirun.exec_cgroup_dirs(manager, "missing")
-    for escape in ("../other", "sub/../../x", "/", "memory:.."):
+        minirun.exec_cgroup_dirs(manager, ["missing"])
+    for escape in ("../other", "sub/../../x", "memory:..", "a:b:c"):
         with pytest.raises(minirun.UsageError, match="inside the container's cgroup"):
-            minirun.exec_cgroup_dirs(manager, escape)
+            minirun.exec_cgroup_dirs(manager, [escape])
+
+
+def test_exec_cgroup_flags_each_name_their_v1_hierarchies(tmp_path):
+    mountpoint = str(tmp_path)
+    dirs = {}
+    for ctrls in (["memory"], ["cpu", "cpuacct"], ["pids"]):
+        d = tmp_path / ",".join(ctrls) / "c1"
+        for sub in ("sub1", "sub2"):
+            (d / sub).mkdir(parents=True)
+        dirs[ctrls[0]] = (str(d), ctrls, mountpoint)
+    manager = minirun.CgroupfsManager("v1", list(dirs.values()))
+    got = minirun.exec_cgroup_dirs(manager, ["memory:sub1", "cpu,cpuacct:sub2"])
+    assert got == [dirs["memory"][0] + "/sub1", dirs["cpu"][0] + "/sub2", dirs["pids"][0]]
+    assert minirun.exec_cgroup_dirs(manager, ["pids:/"]) == [d for d, _, _ in dirs.values()]
+
+
+@pytest.mark.parametrize("specs, complaint", [
+    (["sub1", "memory:sub2"], "must be the only --cgroup"),
+    (["memory:sub1", "memory:sub2"], "memory given more than once"),
+    ([":sub1"], "an empty controller name"),
+    (["cpu:sub1", "cpuacct:sub2"], "one hierarchy, different paths"),
+    (["blkio:sub1"], "no blkio hierarchy"),
+])
+def test_exec_cgroup_flags_that_contradict_each_other_are_refused(tmp_path, specs, complaint):
+    d = tmp_path / "cpu,cpuacct" / "c1"
+    for sub in ("sub1", "sub2"):
+        (d / sub).mkdir(parents=True)
+    manager = minirun.CgroupfsManager("v1", [(str(d), ["cpu", "cpuacct"], str(tmp_path))])
+    with pytest.raises(minirun.UsageError, match=complaint):
+        minirun.exec_cgroup_dirs(manager, specs)
