@@ -2553,6 +2553,13 @@ def parse_update(resources_json=None, flags=None):
         if not isinstance(raw[section], dict):
             raise ConfigError(section, "expected an object")
         raw[section][key] = value
+    memory = raw.get("memory")
+    if isinstance(memory, dict) and memory.get("limit") == -1 and not memory.get("swap"):
+        # runc: lifting the memory limit without a word on swap lifts the
+        # memory+swap limit too. On v1 the kernel refuses a memory limit above
+        # memsw, so a container with both set could otherwise never be lifted
+        # (the manager writes memsw first when raising, memory first when lowering).
+        memory["swap"] = -1
     return _parse_resources(raw, "resources")
 
 

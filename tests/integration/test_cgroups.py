@@ -228,6 +228,31 @@ def test_update_changes_the_limits_of_a_running_container(rt, make_bundle, cid):
     assert read(memory, "memory.max" if V2 else "memory.limit_in_bytes") == str(128 << 20)
 
 
+@pytest.mark.parametrize("how", ["flag", "resources"])
+def test_update_memory_minus_one_lifts_the_memory_and_swap_limits(rt, make_bundle, cid, how):
+    limits = {"memory": {"limit": 64 << 20, "swap": 128 << 20}}
+    init = start(rt, make_bundle, cid, "exec sleep 1000", linux={"resources": limits})
+    memory = cgroup_dir(init, "memory")
+    if how == "flag":
+        rt("update", "--memory", "-1", cid)
+    else:
+        rt("update", "--resources", "-", cid, input=json.dumps({"memory": {"limit": -1}}))
+    if V2:
+        assert (read(memory, "memory.max"), read(memory, "memory.swap.max")) == ("max", "max")
+    else:
+        unlimited = read(HIERARCHIES["memory"], "memory.limit_in_bytes")  # the root's: no limit
+        assert read(memory, "memory.limit_in_bytes") == unlimited
+        assert read(memory, "memory.memsw.limit_in_bytes") == unlimited
+    # and down again: memory first, then memory+swap (the kernel checks memory <= memsw)
+    rt("update", "--memory", "32m", "--memory-swap", "48m", cid)
+    if V2:
+        assert (read(memory, "memory.max"), read(memory, "memory.swap.max")) == (str(32 << 20), str(16 << 20))
+    else:
+        assert read(memory, "memory.limit_in_bytes") == str(32 << 20)
+        assert read(memory, "memory.memsw.limit_in_bytes") == str(48 << 20)
+    rt("delete", "--force", cid)
+
+
 def test_pause_and_resume_freeze_and_thaw_every_process(rt, make_bundle, cid, shared):
     init = start(rt, make_bundle, cid, "while :; do date +%s%N > /shared/tick; sleep 0.01; done", shared=True)
     wait_for(lambda: (shared / "tick").exists(), what="the first tick")
