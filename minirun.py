@@ -3934,10 +3934,13 @@ class CgroupfsManager:
                 try:
                     os.mkdir(current, 0o755)
                 except FileExistsError:
-                    continue
+                    pass
                 except OSError as exc:
                     raise Error("cgroups: cannot create %s: %s" % (current, os_error_text(exc))) from None
                 if ctrls is not None and "cpuset" in ctrls:
+                    # Every level, found or made, top down: a parent someone
+                    # else made may be empty too (Kubernetes' pod cgroups on
+                    # v1 hosts are), and then refuses the process (ENOSPC).
                     self._seed_cpuset(parent, current)
         self._v2_controllers = None
 

@@ -253,6 +253,30 @@ def test_update_memory_minus_one_lifts_the_memory_and_swap_limits(rt, make_bundl
     rt("delete", "--force", cid)
 
 
+@pytest.mark.skipif(V2, reason="an empty cpuset that refuses tasks is cgroup v1's (v2 inherits the parent's)")
+def test_a_container_below_an_existing_empty_v1_cpuset_gets_its_cpus_and_mems(rt, make_bundle, cid):
+    # A parent made by someone else, left empty (Kubernetes' pod cgroups on
+    # v1 hosts look like this): every level is seeded from its parent.
+    parent = os.path.join(HIERARCHIES["cpuset"], "minirun-it-pod-" + cid)
+    os.mkdir(parent)
+    try:
+        assert read(parent, "cpuset.cpus") == "" and read(parent, "cpuset.mems") == ""
+        init = start(rt, make_bundle, cid, "exec sleep 1000",
+                     linux={"cgroupsPath": "/minirun-it-pod-%s/%s" % (cid, cid)})
+        cpuset = cgroup_dir(init, "cpuset")
+        assert cpuset == os.path.join(parent, cid)
+        for d in (parent, cpuset):
+            assert read(d, "cpuset.cpus") == read(HIERARCHIES["cpuset"], "cpuset.cpus")
+            assert read(d, "cpuset.mems") == read(HIERARCHIES["cpuset"], "cpuset.mems")
+        rt("delete", "--force", cid)
+    finally:
+        for hierarchy in set(HIERARCHIES.values()):
+            leftover = os.path.join(hierarchy, "minirun-it-pod-" + cid)
+            for d in (os.path.join(leftover, cid), leftover):
+                if os.path.isdir(d):
+                    os.rmdir(d)
+
+
 def test_pause_and_resume_freeze_and_thaw_every_process(rt, make_bundle, cid, shared):
     init = start(rt, make_bundle, cid, "while :; do date +%s%N > /shared/tick; sleep 0.01; done", shared=True)
     wait_for(lambda: (shared / "tick").exists(), what="the first tick")

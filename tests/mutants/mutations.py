@@ -403,6 +403,10 @@ MUTANTS = [
            'exec "$py" -S -c',
            [U + "test_cli.py::test_as_a_program_it_writes_and_then_runs_from_cached_bytecode"]),
     # --- cgroups ------------------------------------------------------------------------
+    Mutant("v1-cpuset-seeded-only-where-made", "cgroups",
+           "                except FileExistsError:\n                    pass\n",
+           "                except FileExistsError:\n                    continue\n",
+           [I + "test_cgroups.py::test_a_container_below_an_existing_empty_v1_cpuset_gets_its_cpus_and_mems"]),
     Mutant("events-counts-ooms-from-zero", "cgroups",
            "    ooms = manager.oom_count() or 0\n",
            "    ooms = 0\n",
