@@ -2040,6 +2040,13 @@ def _parse_seccomp(raw):
         profile.rules.append(rule)
     if profile.uses_notify() and not profile.listener_path:
         raise ConfigError("linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY needs a listenerPath")
+    notify = SECCOMP_ACTIONS["SCMP_ACT_NOTIFY"]
+    for rule in profile.rules:
+        if rule.action == notify and "write" in rule.names:
+            # As runc refuses it: between loading the filter and execve the
+            # runtime may still write (an error to its parent), and a listener
+            # that never answers would hang the container's start for good.
+            raise ConfigError(rule.field + ".action", "SCMP_ACT_NOTIFY cannot be used for the write syscall")
     return profile
 
 

@@ -789,6 +789,18 @@ def test_notify_without_listener_path(rt, make_bundle, cid):
     rt.assert_clean()
 
 
+def test_notify_on_write_is_refused_as_runc_does(rt, make_bundle, cid, tmp_path):
+    # A listener that never answers a write would hang the runtime's own
+    # last writes after the filter is loaded: runc refuses it, and so does minirun.
+    profile = seccomp_profile(seccomp_rule("write", "SCMP_ACT_NOTIFY"))
+    profile["listenerPath"] = str(tmp_path / "agent.sock")
+    bundle = make_bundle(["true"], linux={"seccomp": profile})
+    result = rt("create", "--bundle", bundle, cid, check=False, log=True)
+    assert_error(result, "SCMP_ACT_NOTIFY cannot be used for the write syscall", log=rt.log)
+    assert rt("state", cid, check=False).returncode == 1
+    rt.assert_clean()
+
+
 @pytest.mark.skipif(IS_RUNC, reason="runc 1.1.5 does not know SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV")
 def test_notify_wait_killable_recv(rt, make_bundle, probe_rootfs, cid, agent_factory):
     """With WAIT_KILLABLE_RECV (Linux 5.19), once the agent has received a

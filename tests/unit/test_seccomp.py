@@ -1116,6 +1116,18 @@ def test_notify_with_a_listener_path_is_accepted_and_marks_the_profile():
     assert profile.listener_metadata == "meta"
 
 
+def test_notify_on_write_is_refused_as_runc_does():
+    raw = {"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/agent.sock",
+           "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"},
+                        {"names": ["getpid", "write"], "action": "SCMP_ACT_NOTIFY"}]}
+    with pytest.raises(minirun.ConfigError) as caught:
+        minirun._parse_seccomp(raw)
+    assert caught.value.field == "linux.seccomp.syscalls[1].action"
+    assert "SCMP_ACT_NOTIFY cannot be used for the write syscall" in str(caught.value)
+    raw["syscalls"][1]["action"] = "SCMP_ACT_ERRNO"  # any other action on write is fine
+    assert minirun._parse_seccomp(raw).uses_notify()
+
+
 @pytest.mark.parametrize("machine", MACHINES)
 def test_unknown_arches_and_syscall_names_are_accepted_and_change_nothing(machine):
     plain = {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86"],
