@@ -326,20 +326,27 @@ def test_subordinate_ranges_are_mapped_through_newuidmap(as_user, user, user_bun
     if shutil.which("newuidmap") is None or shutil.which("newgidmap") is None:
         pytest.skip("newuidmap/newgidmap are not installed (package uidmap)")
 
+    # The gid mappings differ from the uid ones (the test user's gid may
+    # equal its uid): newgidmap must be given the gid mappings, and the
+    # container's gid_map must show them.
+    gid_offset, gid_count = 4096, 4096
+
     def edit(cfg):
         cfg["linux"]["uidMappings"] = subordinate_mappings(user)
-        gids = subordinate_mappings(user)
-        gids[0]["hostID"] = user.gid
-        cfg["linux"]["gidMappings"] = gids
+        cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": user.gid, "size": 1},
+                                       {"containerID": 1, "hostID": user.subordinate + gid_offset,
+                                        "size": gid_count}]
         # runc 1.1 refuses additionalGids in any rootless container; with
         # newgidmap setgroups stays allowed, and minirun applies them.
         cfg["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [] if IS_RUNC else [10]}
 
-    bundle = user_bundle(["sh", "-c", "id -u; id -g; id -G; cat /proc/self/uid_map"], edit=edit)
+    bundle = user_bundle(["sh", "-c", "id -u; id -g; id -G; cat /proc/self/uid_map; echo --; cat /proc/self/gid_map"],
+                         edit=edit)
     lines = as_user("run", "--bundle", bundle, "c" + uuid.uuid4().hex[:12]).stdout.splitlines()
     assert lines[:3] == ["1000", "1000", "1000" if IS_RUNC else "1000 10"]
-    assert ranges("\n".join(lines[3:])) == [["0", str(user.uid), "1"],
-                                            ["1", str(user.subordinate), str(SUBORDINATE_COUNT)]]
+    uid_map, gid_map = "\n".join(lines[3:]).split("--")
+    assert ranges(uid_map) == [["0", str(user.uid), "1"], ["1", str(user.subordinate), str(SUBORDINATE_COUNT)]]
+    assert ranges(gid_map) == [["0", str(user.gid), "1"], ["1", str(user.subordinate + gid_offset), str(gid_count)]]
 
 
 def test_a_range_the_user_does_not_own_is_refused(as_user, user, user_bundle):

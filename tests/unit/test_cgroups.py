@@ -466,6 +466,20 @@ def test_start_transient_unit_round_trips_through_the_parser():
     assert got["CPUQuotaPerSecUSec"] == ("t", 500000)
 
 
+@pytest.mark.parametrize("quota, period, per_sec", [
+    (20000, 50000, 400000),     # the configured period counts: a fixed 100 ms would give 200000
+    (12345, 100000, 130000),    # 123450 us a second, rounded up to whole 10 ms as systemd stores it
+    (5000, 10000, 500000),
+    (10000, None, 100000),      # no period: the kernel's default of 100 ms
+])
+def test_systemds_cpu_quota_per_second_uses_the_configured_period(quota, period, per_sec):
+    cpu = {"quota": quota} if period is None else {"quota": quota, "period": period}
+    for layout in ("v2", "v1"):
+        got = dict(minirun.systemd_unit_properties(parse({"cpu": cpu}), layout))
+        assert got["CPUQuotaPerSecUSec"] == ("t", per_sec), layout
+        assert ("CPUQuotaPeriodUSec" in got) == (period is not None)
+
+
 def test_an_error_reply_is_parsed_with_its_name_and_text():
     reply = minirun.dbus_message(minirun.DBUS_ERROR, 3, {"reply_serial": 2,
                                                          "error_name": "org.freedesktop.systemd1.NoSuchUnit"},
