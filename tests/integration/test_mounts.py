@@ -171,6 +171,40 @@ def test_rbind_includes_submounts(rt, make_bundle, hostdir, cid, kind, submount_
         subprocess.run(["umount", str(sub)], check=True)
 
 
+def kernel_has_mount_setattr():
+    import ctypes
+    import errno
+    libc = ctypes.CDLL(None, use_errno=True)
+    # mount_setattr is 442 on x86_64 and aarch64; EBADF/EINVAL: there, ENOSYS: not (before 5.12)
+    if libc.syscall(442, -1, b"", 0, None, 0) == -1 and ctypes.get_errno() == errno.ENOSYS:
+        return False
+    return True
+
+
+# Options that only clear a flag (rrw, rsuid, rdev, rexec) must reach
+# mount_setattr's clear mask: a submount the host made read-only, nosuid,
+# nodev and noexec shows none of those flags in the container, while the
+# same rbind without them keeps all four (the control).
+CLEARED = {"ro": "rrw", "nosuid": "rsuid", "nodev": "rdev", "noexec": "rexec"}
+
+
+@pytest.mark.skipif(not kernel_has_mount_setattr(), reason="recursive mount attributes need mount_setattr (Linux 5.12)")
+@pytest.mark.parametrize("clearing", [False, True], ids=["control", "cleared"])
+def test_recursive_attributes_that_clear_a_flag_reach_every_submount(rt, make_bundle, hostdir, cid, clearing):
+    sub = hostdir / "sub"
+    sub.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro,nosuid,nodev,noexec", "tmpfs", str(sub)], check=True)
+    try:
+        options = list(CLEARED.values()) if clearing else []
+        bundle = make_bundle(["cat", "/proc/self/mountinfo"],
+                             extra_mounts=[bind_mount(hostdir, "/data", "rbind", *options)])
+        submount = last_mount_at(parse_mountinfo(run_out(rt, bundle, cid)), "/data/sub")
+        flags = {flag for flag in CLEARED if flag in submount["options"]}
+        assert flags == (set() if clearing else set(CLEARED)), submount["options"]
+    finally:
+        subprocess.run(["umount", str(sub)], check=True)
+
+
 def test_mounts_are_applied_in_order(rt, make_bundle, hostdir, cid):
     """A later mount over an earlier one wins."""
     bundle = make_bundle(["ls", "/mnt/x"], extra_mounts=[

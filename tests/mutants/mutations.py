@@ -106,6 +106,10 @@ MUTANTS = [
            'if mount.type in ("proc", "sysfs") and resolve_in_root(',
            'if False and resolve_in_root(',
            [I + "test_hardening.py::test_proc_or_sys_replaced_by_a_symlink_is_refused"]),
+    Mutant("recursive-clear-mask-dropped", "mounts and propagation",
+           "            k.mount_setattr(fd_path(fd), mount.recursive_set, mount.recursive_clear)\n",
+           "            k.mount_setattr(fd_path(fd), mount.recursive_set, 0)\n",
+           [I + "test_mounts.py::test_recursive_attributes_that_clear_a_flag_reach_every_submount"]),
     # --- devices -----------------------------------------------------------
     Mutant("no-default-devices", "devices",
            "devices = cfg.devices if dev_is_bind else default_devices() + cfg.devices",
