@@ -442,7 +442,11 @@ def sections_cache_bytes(key, sections):
             blobs.append(code)
             offset += len(code)
     # The units' index is unmarshalled only by the commands that load units.
-    head = marshal.dumps((key, marshal.dumps(start_from_sections.__code__), (section_index, marshal.dumps(unit_index))))
+    # runs_from_unwritable_file's bytecode rides along: create, run and exec
+    # ask it before loading anything.
+    head = marshal.dumps((key, marshal.dumps(start_from_sections.__code__),
+                          (section_index, marshal.dumps(unit_index),
+                           marshal.dumps(runs_from_unwritable_file.__code__))))
     return SECTIONS_CACHE_MAGIC + len(head).to_bytes(8, "little") + head + b"".join(blobs)
 
 
@@ -476,14 +480,15 @@ def start_from_sections(index, fd, base, path):
     load other units when their names are first looked up. Its bytecode is
     run on its own by the sh header, with no globals but the builtins; `fd` is
     the open cache file, its bytecode from offset `base` on; `index` is
-    (sections, units) as sections_cache_bytes() lays them out."""
+    (sections, units, the safety check's code) as sections_cache_bytes()
+    lays them out."""
     import builtins
     import sys
     from gc import disable as gc_disable, enable as gc_enable, freeze as gc_freeze
     from marshal import loads
     from os import close, pread
 
-    sections, units = index
+    sections, units, check = index
 
     def code_of(entry):
         _title, _names, at, length = entry
@@ -492,7 +497,11 @@ def start_from_sections(index, fd, base, path):
             raise EOFError("%s: the sections cache is cut short" % path)
         return loads(code)
 
-    if not {"create", "run", "exec"}.isdisjoint(sys.argv[1:]):
+    runs_from_unwritable_file = type(code_of)(loads(check), {"__builtins__": builtins})
+    # EXECUTABLE_COMMANDS: unless this process runs from an unwritable file
+    # (see below), run_as_program() execve's again before anything loads, and
+    # loads only what that needs.
+    if not {"create", "run", "exec"}.isdisjoint(sys.argv[1:]) and runs_from_unwritable_file():
         # These load everything before clone anyway, section by section: a
         # plain dict keeps the interpreter's specialised global lookups (a
         # dict subclass costs ~6% on the seccomp compiler). A container
@@ -554,6 +563,106 @@ def load_every_section():
     if load_all is not None:
         load_all()
 
+
+# -- start-up: an executable the container cannot write ----------------------
+# CVE-2019-5736, with CAP_SYS_PTRACE: create's init (while it waits in a pid
+# namespace others may share or later join) and exec's process (until it
+# execve's) are clones of this process, visible in the container's /proc. A
+# container process holding CAP_SYS_PTRACE in the user namespace our memory
+# belongs to (the host's, unless the container has its own) passes
+# ptrace_may_access despite PR_SET_DUMPABLE 0: it opens /proc/PID/exe, the
+# host's Python interpreter, and reopens it for writing once no process runs
+# it any more (until then the kernel refuses with ETXTBSY).
+# /proc/PID/exe is fixed at execve, and PR_SET_MM_EXE_FILE refuses while the
+# old file is still mapped (the interpreter's code is). So create, run and
+# exec, the commands that make processes a container can see, first make
+# sure this process was itself started from a file nobody can write through
+# that link: one on a read-only mount (a host with a read-only /usr pays
+# nothing), or a sealed memfd. If not, they execve the same interpreter again,
+# with the same argv and environment (read back from /proc/self: `-I -S -c`
+# of the sh header or `python3 minirun.py`, any Python version), from
+#   * a detached read-only bind mount of the file (open_tree(OPEN_TREE_CLONE)
+#     and mount_setattr(MOUNT_ATTR_RDONLY), Linux 5.12, with CAP_SYS_ADMIN):
+#     no copy, no namespace change, nothing left mounted anywhere; a write
+#     through the link fails with EROFS; or else
+#   * a memfd copy sealed against writing, shrinking and growing (kernels
+#     before 5.12, unprivileged callers): a write fails with EPERM.
+# The new process finds itself safe by the same test (no marker an attacker
+# or a caller could set), and each file is checked before the execve, so it
+# cannot loop. This runs before the sections load (start_from_sections), so
+# the first process does little work that is thrown away (the cost: one
+# more interpreter start-up, ~13 ms; see README, Security).
+# Not skipped for a container with its own user namespace, where
+# non-dumpability alone would stop its processes: a container without one
+# may share or later join the same pid namespace (a pod, --pid container:).
+
+EXECUTABLE_COMMANDS = frozenset(("create", "run", "exec"))     # what makes processes a container sees
+
+
+def runs_from_unwritable_file():
+    """True when /proc/self/exe cannot be written through: it lies on a
+    read-only mount, or is a memfd sealed against writing. Its bytecode also
+    runs on its own in start_from_sections (builtins only, its own imports)."""
+    import os
+
+    try:
+        if os.statvfs("/proc/self/exe").f_flag & os.ST_RDONLY:
+            return True
+        fd = os.open("/proc/self/exe", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        from fcntl import fcntl, F_GET_SEALS, F_SEAL_GROW, F_SEAL_SHRINK, F_SEAL_WRITE
+
+        seals = fcntl(fd, F_GET_SEALS)      # EINVAL for a file that is not a memfd
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) == F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE
+
+
+def process_start_arguments(cmdline="/proc/self/cmdline", environ="/proc/self/environ"):
+    """(argv, env) exactly as this process was started: the kernel's copy,
+    not sys.argv (the sh header's bootstrap popped it; sys.orig_argv is 3.10+)
+    nor os.environ (Python may have set LC_CTYPE at start-up, PEP 538). An
+    environment entry execve could not take back (no '=', an empty name) is
+    left out, as Python leaves it out of os.environ; the first of two wins."""
+    with open(cmdline, "rb") as f:
+        argv = f.read().split(b"\0")[:-1]
+    with open(environ, "rb") as f:
+        entries = f.read().split(b"\0")[:-1]
+    env = {}
+    for entry in entries:
+        name, equals, value = entry.partition(b"=")
+        if equals and name:
+            env.setdefault(name, value)
+    return argv, env
+
+
+def unwritable_executable(k, exe="/proc/self/exe"):
+    """An fd of `exe` (the interpreter) that a container cannot write through
+    once it runs: a detached read-only bind mount of it, or else a sealed
+    memfd copy (either is what runs_from_unwritable_file() accepts after the
+    execve). Raises OSError when neither can be made."""
+    try:
+        return k.read_only_tree(exe)
+    except OSError:     # EPERM unprivileged, ENOSYS before 5.12 (mount_setattr)
+        return k.sealed_copy(exe, "minirun")
+
+
+def run_from_unwritable_executable(k=None, started="/proc/self"):
+    """execve this interpreter again, with the same argv and environment,
+    from an unwritable file. Returns only when that failed: the reason."""
+    try:
+        k = k or kernel()
+        argv, env = process_start_arguments(started + "/cmdline", started + "/environ")
+        k.execve(unwritable_executable(k), argv, env)
+        reason = "execve returned"      # only a double's does
+    except OSError as exc:
+        reason = os_error_text(exc)
+    return "cannot run from a read-only or sealed copy of the Python interpreter: %s" % reason
+
 # ===========================================================================
 # 2. The kernel seam
 # ===========================================================================
@@ -573,8 +682,8 @@ def load_every_section():
 
 
 class E:
-    EPERM, ENOENT, EBADF, ENODEV, EINVAL, ENAMETOOLONG, ENOSYS, ELOOP, EPROTO, EOPNOTSUPP = \
-        1, 2, 9, 19, 22, 36, 38, 40, 71, 95
+    EPERM, ENOENT, EIO, EBADF, ENODEV, EINVAL, ENAMETOOLONG, ENOSYS, ELOOP, EPROTO, EOPNOTSUPP = \
+        1, 2, 5, 9, 19, 22, 36, 38, 40, 71, 95
 
 
 CLONE_NEWTIME = 0x00000080
@@ -655,6 +764,7 @@ OPEN_TREE_CLOEXEC = 0o2000000
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
 MOVE_MOUNT_T_SYMLINKS = 0x10
 AT_EMPTY_PATH = 0x1000
+MOUNT_ATTR_RDONLY = 0x00000001
 MOUNT_ATTR_IDMAP = 0x00100000
 NS_GET_NSTYPE = 0xB703
 RESOLVE_NO_MAGICLINKS = 0x02
@@ -753,6 +863,49 @@ class Kernel:
         """open_tree(2) at path: with OPEN_TREE_CLONE, a detached copy of the mount there."""
         raw = self.ctypes.create_string_buffer(os.fsencode(path))
         return self.syscall("open_tree", AT_FDCWD, self.ctypes.addressof(raw), flags)
+
+    def read_only_tree(self, path):
+        """A close-on-exec fd of a detached read-only bind mount of path
+        (open_tree, then mount_setattr: Linux 5.12), checked to be read-only."""
+        import struct
+
+        tree = self.open_tree(path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
+        try:
+            attr = self.ctypes.create_string_buffer(struct.pack("=QQQQ", MOUNT_ATTR_RDONLY, 0, 0, 0))
+            empty = self.ctypes.create_string_buffer(b"")
+            addr = self.ctypes.addressof
+            self.syscall("mount_setattr", tree, addr(empty), AT_EMPTY_PATH, addr(attr), 32)
+            if not os.fstatvfs(tree).f_flag & os.ST_RDONLY:
+                raise OSError(E.EPERM, "mount_setattr: %s is still writable" % path)
+        except BaseException:
+            os.close(tree)
+            raise
+        return tree
+
+    def sealed_copy(self, path, name):
+        """A close-on-exec memfd holding a copy of the file at path, sealed
+        against writing, shrinking and growing, and against further seals."""
+        import fcntl
+
+        source = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            copy = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+            try:
+                size = os.fstat(source).st_size
+                done = 0
+                while done < size:
+                    sent = os.sendfile(copy, source, None, size - done)
+                    if not sent:
+                        raise OSError(E.EIO, "%s: shorter than its size while copying" % path)
+                    done += sent
+                fcntl.fcntl(copy, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+                            | fcntl.F_SEAL_SEAL)
+            except BaseException:
+                os.close(copy)
+                raise
+        finally:
+            os.close(source)
+        return copy
 
     def idmap_tree(self, tree_fd, userns_fd, recursive):
         """mount_setattr(MOUNT_ATTR_IDMAP) on a detached tree: its files' ids as userns_fd maps them."""
@@ -888,6 +1041,7 @@ class Kernel:
         os.dup2(fd, target)
 
     def execve(self, path, args, env):
+        """execve(2); path may be an fd (then execveat(AT_EMPTY_PATH), as fexecve)."""
         os.execve(path, args, env)
 
     def sethostname(self, name):
@@ -8056,7 +8210,7 @@ def default_spec(rootless):
     return spec
 
 
-def dispatch(argv):
+def dispatch(argv, unprotected=None):
     global_values, rest = parse_flags(argv, GLOBAL_FLAGS, "global options", stop_at_positional=True)
     if global_values.get("version"):
         print_out("minirun version %s\ncommit: none\nspec: %s\npython: %s\n"
@@ -8085,6 +8239,8 @@ def dispatch(argv):
     if "--help" in args or "-h" in args:
         print_out(command_help(command))
         return 0
+    if unprotected and command in EXECUTABLE_COMMANDS:
+        raise Error(unprotected)    # never run a container's processes from a writable host file
     # exec: everything after the container ID is the command, flags included.
     values, positional = parse_flags(args, flags, command, stop_at_positional=command in ("exec", "ps"))
     if not least <= len(positional) <= (most if most is not None else len(positional)):
@@ -8165,10 +8321,12 @@ def report_error(message):
     os.write(2, ("minirun: %s\n" % line).encode("utf-8", "backslashreplace"))
 
 
-def main(argv=None):
+def main(argv=None, unprotected=None):
+    """Run one command line; `unprotected`: why this process could not start
+    again from an unwritable interpreter (create, run and exec refuse then)."""
     argv = sys.argv[1:] if argv is None else argv
     try:
-        code = dispatch(argv)
+        code = dispatch(argv, unprotected)
     except Error as exc:
         report_error(str(exc))
         code = 1
@@ -8190,7 +8348,10 @@ def main(argv=None):
 
 
 def run_as_program():
-    code = main()
+    unprotected = None
+    if not EXECUTABLE_COMMANDS.isdisjoint(sys.argv[1:]) and not runs_from_unwritable_file():
+        unprotected = run_from_unwritable_executable()     # returns only when it could not
+    code = main(unprotected=unprotected)
     reap_migration_helpers()    # a call that failed before its placement: nothing is left behind
     sys.stdout.flush()
     os._exit(code)  # skips interpreter teardown (~1.6 ms)

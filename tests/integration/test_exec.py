@@ -367,7 +367,8 @@ def test_the_joining_runtime_process_cannot_be_reached(rt, make_bundle, rootfs, 
 
     wait_for(lambda: joined() is not None, what="exec's process to enter the container")
     inner = proc_status(joined())["NSpid"].split()[-1]
-    (shared / "go").write_text(inner)
+    (shared / "go.new").write_text(inner)
+    os.rename(str(shared / "go.new"), str(shared / "go"))   # the watcher must never read it half written
     wait_for(lambda: (shared / "done").exists(), what="the attack")
     results = probe_results((shared / "out").read_text())
     assert len(results) == 4, results

@@ -112,7 +112,9 @@ def runtime_files(init_pid):
     the runtime process, and minirun.py itself."""
     files = [os.path.realpath("/proc/%d/exe" % init_pid)]  # runc: a memfd copy
     if IS_MINIRUN:
-        files.append(str(MINIRUN))
+        # minirun's: a detached read-only bind mount (its path reads "/"), or
+        # a sealed copy; the interpreter it came from is the file to watch
+        files = [os.path.realpath(os.environ.get("MINIRUN_PYTHON") or sys.executable), str(MINIRUN)]
     else:
         files.append(os.path.realpath(shutil.which(RUNTIME[0]) or RUNTIME[0]))
     return [f for f in files if os.path.isfile(f)]

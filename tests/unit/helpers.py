@@ -81,3 +81,14 @@ class StandInConfig:
 
     def __init__(self):
         self.unsupported = []
+
+
+def unwritable_python():
+    """(path, fd): this interpreter from a file no one can write through,
+    made as minirun makes it for itself (a read-only bind mount, or a sealed
+    memfd without privilege). Run it with subprocess's executable=path,
+    pass_fds=(fd,), and close fd after."""
+    import minirun
+
+    fd = minirun.unwritable_executable(minirun.kernel(), os.path.realpath(sys.executable))
+    return "/proc/self/fd/%d" % fd, fd

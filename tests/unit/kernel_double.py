@@ -262,6 +262,14 @@ class RecordingKernel(minirun.Kernel):
         self.record("open_tree", path, flags)
         return FAKE_FD + 5
 
+    def read_only_tree(self, path):
+        self.record("read_only_tree", path)
+        return FAKE_FD + 6
+
+    def sealed_copy(self, path, name):
+        self.record("sealed_copy", path, name)
+        return FAKE_FD + 7
+
     def idmap_tree(self, tree_fd, userns_fd, recursive):
         self.record("idmap_tree", tree_fd, userns_fd, recursive)
 

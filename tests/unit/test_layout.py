@@ -24,6 +24,8 @@ import sys
 
 import minirun
 
+from .helpers import unwritable_python
+
 SOURCE_PATH = os.path.abspath(minirun.__file__)
 if SOURCE_PATH.endswith(".pyc"):  # imported from the bytecode cache
     SOURCE_PATH = os.path.join(os.path.dirname(os.path.dirname(SOURCE_PATH)), "minirun.py")
@@ -359,11 +361,20 @@ def test_a_lazily_loaded_unit_runs_once_and_keeps_a_global_assigned_before_it(tm
     neighbour loads the unit."""
     path = tmp_path / "small.py"
     path.write_text(SMALL_SOURCE)
-    for argv in (["state"], ["run"]):       # run loads whole sections into a plain dict
-        result = subprocess.run([sys.executable, "-I", "-S", "-c", RUN_SMALL, os.path.dirname(SOURCE_PATH),
-                                 str(path)] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                universal_newlines=True, timeout=60)
-        assert result.returncode == 0, result.stderr
-        # run loads everything, then freezes it out of the GC's reach (still on)
-        expected = "C|set by f|False|True|False" if argv == ["state"] else "C|set by f|True|True|True"
-        assert result.stdout.strip() == expected, (argv, result.stdout, result.stderr)
+    python, fd = unwritable_python()
+    try:
+        # run, from an unwritable interpreter, loads whole sections into a
+        # plain dict; from a writable one, it loads units as `state` does (its
+        # run_as_program would start again from an unwritable copy first)
+        for argv, where in ((["state"], python), (["run"], python), (["run"], sys.executable)):
+            result = subprocess.run([sys.executable, "-I", "-S", "-c", RUN_SMALL, os.path.dirname(SOURCE_PATH),
+                                     str(path)] + argv, executable=where, pass_fds=(fd,),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    universal_newlines=True, timeout=60)
+            assert result.returncode == 0, result.stderr
+            # run loads everything, then freezes it out of the GC's reach (still on)
+            eager = argv == ["run"] and (where == python or os.statvfs(sys.executable).f_flag & os.ST_RDONLY)
+            expected = "C|set by f|True|True|True" if eager else "C|set by f|False|True|False"
+            assert result.stdout.strip() == expected, (argv, where, result.stdout, result.stderr)
+    finally:
+        os.close(fd)

