@@ -13,8 +13,10 @@ masking and the pivot's aftermath). Each test fails on a runtime with the bug.
 * CVE-2026-41579: an image whose /dev (or /dev/pts, /dev/shm, /dev/mqueue) is
   a symlink out of the root makes the runtime create or remove files there.
 
-Nothing here writes a host kernel knob, even on a vulnerable runtime: the
-tests only look (stat, cat) at what would have been made writable.
+Nothing here can write a host kernel knob, even on a vulnerable runtime: the
+procfs files the attacks aim at are the container's own (its uts namespace's
+domainname), the redirected sysctl lands in a decoy file, and the tests only
+look (stat, cat) at what would have been made writable.
 """
 
 import json
@@ -25,7 +27,12 @@ import pytest
 from .helpers import BUSYBOX, IS_MINIRUN, base_config, bind_mount, mounts_under, read_until, tmpfs_mount
 from .test_terminal import console  # noqa: F401  (the console-socket fixture)
 
-CORE_PATTERN = "/proc/sys/kernel/core_pattern"
+# What the swapped /dev/null points to. The advisory's target is a host-global
+# knob (/proc/sys/kernel/core_pattern, /proc/sysrq-trigger); here it is one of
+# the container's own uts namespace, because a vulnerable runtime really
+# writes through it: runc 1.1 reopens /dev/null for stdio it takes for
+# /dev/null, and the container's output then went into the knob.
+PROC_TARGET = "/proc/sys/kernel/domainname"
 
 
 def hook(script):
@@ -65,16 +72,16 @@ def assert_masked_by_the_null_device(rt, bundle, cid):
     result = rt("run", "--bundle", bundle, cid, check=False, log=True)
     if refused_or(result, "linux.maskedPaths"):
         return
-    # A vulnerable runtime shows core_pattern here, writable by the container's root.
+    # A vulnerable runtime shows the procfs file here, writable by the container's root.
     assert result.stdout.splitlines() == ["character special file 1:3", "content:"], result.stdout
 
 
 def test_31133_dev_null_swapped_after_dev_is_made_is_never_bound_over_a_masked_path(rt, rootfs, make_bundle, cid):
     # The race won deterministically: a hook replaces the /dev/null the runtime
-    # made by a symlink to a host-global procfs file, before the masking.
+    # made by a symlink to a procfs file, before the masking.
     write(rootfs / "etc/secret", "secret\n")
     bundle = make_bundle(SHOW_SECRET, linux={"maskedPaths": ["/etc/secret"]},
-                         hooks=hook("rm %s/dev/null; ln -s %s %s/dev/null" % (rootfs, CORE_PATTERN, rootfs)))
+                         hooks=hook("rm %s/dev/null; ln -s %s %s/dev/null" % (rootfs, PROC_TARGET, rootfs)))
     assert_masked_by_the_null_device(rt, bundle, cid)
 
 
@@ -84,18 +91,18 @@ def test_31133_a_dev_volume_whose_null_is_a_symlink_is_never_bound_over_a_masked
     # no runtime-made /dev/null replaces its symlink.
     volume = tmp_path / "devvol"
     volume.mkdir()
-    os.symlink(CORE_PATTERN, str(volume / "null"))
+    os.symlink(PROC_TARGET, str(volume / "null"))
     write(rootfs / "etc/secret", "secret\n")
     bundle = make_bundle(SHOW_SECRET, linux={"maskedPaths": ["/etc/secret"]},
                          mounts=mounts_without("/dev", "/dev/pts", "/dev/shm", "/dev/mqueue")
                          + [bind_mount(volume, "/dev")])
     assert_masked_by_the_null_device(rt, bundle, cid)
-    assert os.readlink(str(volume / "null")) == CORE_PATTERN
+    assert os.readlink(str(volume / "null")) == PROC_TARGET
 
 
 def test_31133_an_image_dev_null_symlink_without_a_dev_mount_is_replaced_or_refused(rt, rootfs, make_bundle, cid):
     # No /dev mount: the image's own /dev/null (a symlink) is what /dev holds.
-    os.symlink(CORE_PATTERN, str(rootfs / "dev/null"))
+    os.symlink(PROC_TARGET, str(rootfs / "dev/null"))
     write(rootfs / "etc/secret", "secret\n")
     bundle = make_bundle(SHOW_SECRET, linux={"maskedPaths": ["/etc/secret"]},
                          mounts=mounts_without("/dev", "/dev/pts", "/dev/shm", "/dev/mqueue"))
