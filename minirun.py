@@ -682,8 +682,8 @@ def run_from_unwritable_executable(k=None, started="/proc/self"):
 
 
 class E:
-    EPERM, ENOENT, EIO, EBADF, ENODEV, EINVAL, ENAMETOOLONG, ENOSYS, ELOOP, EPROTO, EOPNOTSUPP = \
-        1, 2, 5, 9, 19, 22, 36, 38, 40, 71, 95
+    EPERM, ENOENT, EIO, EBADF, EXDEV, ENODEV, ENOTDIR, EINVAL, ENAMETOOLONG, ENOSYS, ELOOP, EPROTO, EOPNOTSUPP = \
+        1, 2, 5, 9, 18, 19, 20, 22, 36, 38, 40, 71, 95
 
 
 CLONE_NEWTIME = 0x00000080
@@ -752,6 +752,7 @@ TIOCSWINSZ = 0x5414
 TIOCSCTTY = 0x540E
 TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
+TIOCGPTPEER = 0x5441  # Linux 4.13: the slave of a pty master, opened from the master itself
 
 # Syscalls the runtime itself makes through syscall() (glibc has no wrapper
 # for them, or had none in older releases). Their numbers come from the
@@ -763,12 +764,18 @@ OPEN_TREE_CLONE = 1
 OPEN_TREE_CLOEXEC = 0o2000000
 MOVE_MOUNT_F_EMPTY_PATH = 0x4
 MOVE_MOUNT_T_SYMLINKS = 0x10
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
 AT_EMPTY_PATH = 0x1000
 MOUNT_ATTR_RDONLY = 0x00000001
 MOUNT_ATTR_IDMAP = 0x00100000
 NS_GET_NSTYPE = 0xB703
+RESOLVE_NO_XDEV = 0x01
 RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
+PROC_SUPER_MAGIC = 0x9FA0
+PROC_ROOT_INO = 1
 AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
 
@@ -926,6 +933,19 @@ class Kernel:
         self.syscall("move_mount", tree_fd, addr(empty), AT_FDCWD, addr(raw),
                      MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_SYMLINKS)
 
+    def bind_fd(self, source_fd, target_fd):
+        """Bind the file source_fd is open on over the one target_fd is open on
+        (open_tree + move_mount, Linux 5.2): neither is named by a path, so
+        nothing is resolved again between the check of a file and its bind."""
+        empty = self.ctypes.create_string_buffer(b"")
+        addr = self.ctypes.addressof
+        tree = self.syscall("open_tree", source_fd, addr(empty), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)
+        try:
+            self.syscall("move_mount", tree, addr(empty), target_fd, addr(empty),
+                         MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)
+        finally:
+            os.close(tree)
+
     def setns(self, fd, nstype):
         self.check(self.lib.setns(fd, nstype), "setns")
 
@@ -960,6 +980,23 @@ class Kernel:
         addr = self.ctypes.addressof
         return self.syscall("openat2", root_fd, addr(rel), addr(how), 24)
 
+    def openat2_beneath(self, dir_fd, path, flags):
+        """openat2 below dir_fd, crossing no mount point and following no
+        symlink: a file proven to be on dir_fd's own mount (Linux 5.6)."""
+        import struct
+
+        resolve = RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS
+        how = self.ctypes.create_string_buffer(struct.pack("=QQQ", flags, 0, resolve))
+        rel = self.ctypes.create_string_buffer(os.fsencode(path))
+        addr = self.ctypes.addressof
+        return self.syscall("openat2", dir_fd, addr(rel), addr(how), 24)
+
+    def filesystem_type(self, fd):
+        """f_type of fstatfs(fd): the magic number of the filesystem fd is on."""
+        buf = self.ctypes.create_string_buffer(256)  # struct statfs: f_type, a long, comes first
+        self.check(self.lib.fstatfs(fd, buf), "fstatfs")
+        return int.from_bytes(buf.raw[:self.ctypes.sizeof(self.ctypes.c_long)], sys.byteorder)
+
     # -- files (creating, owning, writing kernel knobs) ---------------------
 
     def open(self, path, flags, mode=0o777, dir_fd=None):
@@ -983,6 +1020,9 @@ class Kernel:
     def chown(self, path, uid, gid, dir_fd=None, follow_symlinks=True):
         os.chown(path, uid, gid, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
 
+    def fchown(self, fd, uid, gid):
+        os.fchown(fd, uid, gid)
+
     def chmod(self, path, mode):
         os.chmod(path, mode)
 
@@ -994,6 +1034,10 @@ class Kernel:
             os.write(fd, text.encode())
         finally:
             os.close(fd)
+
+    def write_fd(self, fd, text):
+        """One write(2) of text to an open kernel knob (see write_file)."""
+        os.write(fd, text.encode())
 
     def run_helper(self, path, args):
         """Run a setuid helper (newuidmap, newgidmap) to completion: (status, its output).
@@ -1107,6 +1151,10 @@ class Kernel:
 
     def ioctl_arg(self, fd, request, arg):
         self.check(self.lib.ioctl(fd, request, arg), "ioctl")
+
+    def pty_peer(self, master, flags):
+        """The slave of pty `master`, opened through the master (TIOCGPTPEER): no path."""
+        return self.check(self.lib.ioctl(master, TIOCGPTPEER, flags), "ioctl(TIOCGPTPEER)")
 
     def seccomp_load(self, program, flags):
         """seccomp(SECCOMP_SET_MODE_FILTER); returns the listener fd with NEW_LISTENER."""
@@ -3105,6 +3153,10 @@ def write_atomically(path, text, mode=0o644, what=None):
 # master out: over --console-socket to the engine (one sendmsg, one
 # SCM_RIGHTS fd, no reply awaited), or over a socketpair to `run` in the
 # foreground, which then relays it to the caller's terminal.
+# The slave is reached from the master alone (TIOCGPTPEER), never by its
+# /dev/pts/N path: an image or a racing container could make that path name
+# another file, which the runtime would then chown and bind on /dev/console
+# before the masked and read-only paths are applied (CVE-2025-52565).
 
 
 def open_container_pty(k, height, width):
@@ -3115,11 +3167,28 @@ def open_container_pty(k, height, width):
     master = k.open(ptmx, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     k.ioctl_int(master, TIOCSPTLCK, 0)
     number = k.ioctl_int(master, TIOCGPTN)
-    slave_path = "/dev/pts/%d" % number
-    slave = k.open(slave_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    slave_path = "/dev/pts/%d" % number  # only a name, for the console socket
+    try:
+        slave = k.pty_peer(master, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno != E.EINVAL:  # not a kernel before 4.13
+            raise
+        slave = open_pty_slave_by_path(k, slave_path, number)
     if height or width:
         k.ioctl_bytes(slave, TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
     return master, slave, slave_path
+
+
+def open_pty_slave_by_path(k, slave_path, number):
+    """Before TIOCGPTPEER: open /dev/pts/N without following a symlink and
+    prove it is pty slave N (majors 136-143 number the slaves in blocks of 256)."""
+    slave = k.open(slave_path, os.O_RDWR | os.O_NOCTTY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    status = os.fstat(slave)
+    major, minor = os.major(status.st_rdev), os.minor(status.st_rdev)
+    if status.st_mode & 0o170000 != 0o020000 or not 136 <= major <= 143 or (major - 136) * 256 + minor != number:
+        k.close(slave)
+        raise Error("process.terminal: %s is not the pty the container's devpts gave out" % slave_path)
+    return slave
 
 
 def relay_terminal(master, pid):
@@ -3308,6 +3377,105 @@ def make_target(k, root, path, is_file):
 
 def fd_path(fd):
     return "/proc/self/fd/%d" % fd
+
+
+def bind_from_fd(k, source_fd, target_fd):
+    """Bind the file source_fd is open on over target_fd's: by the fds alone
+    where the kernel has open_tree (5.2); before it, through their
+    /proc/self/fd links (the container's /proc after the pivot)."""
+    try:
+        k.bind_fd(source_fd, target_fd)
+    except OSError as exc:
+        if exc.errno != E.ENOSYS:
+            raise
+        k.mount(fd_path(source_fd), fd_path(target_fd), None, MS_BIND)
+
+
+def bind_console(k, slave):
+    """/dev/console becomes a bind of the pty slave itself (the fd, not its
+    /dev/pts/N path: CVE-2025-52565); /dev/console may not be a symlink."""
+    make_file(k, "/dev/console")
+    target = k.open("/dev/console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        bind_from_fd(k, slave, target)
+    finally:
+        k.close(target)
+
+
+def open_null_device(k):
+    """An O_PATH fd on the container's /dev/null, proven to be the null device
+    (character 1:3) and not reached through a symlink. Masking binds this
+    very file: a /dev/null swapped for a symlink to a procfs file (by the
+    image, a volume, a hook or a racing container) would otherwise bind that
+    file, writable, over the path it was to hide (CVE-2025-31133)."""
+    try:
+        fd = k.open("/dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise Error("linux.maskedPaths: cannot mask with /dev/null: %s" % os_error_text(exc)) from None
+    status = os.fstat(fd)
+    if status.st_mode & 0o170000 != 0o020000 or status.st_rdev != os.makedev(1, 3):  # S_IFCHR
+        k.close(fd)
+        raise Error("linux.maskedPaths: /dev/null in the container is not the null device (1:3); "
+                    "refusing to mask with it")
+    return fd
+
+
+def write_procfs(k, path, text, field):
+    """Write a kernel knob under the container's /proc (a sysctl, an LSM label)
+    through a procfs proven to be one: /proc is the root of a procfs, and
+    the file is reached below it on that same mount, through no symlink.
+    A mount or symlink over /proc, /proc/sys or any part of the path (from
+    the image, a config mount, a volume a racing container changes) would
+    otherwise land the write in another file (CVE-2025-52881): refused,
+    naming `field`. /proc/self/... is written as /proc/PID/... ("self" is a
+    symlink). The kernel's own refusal of the value is an OSError."""
+    relative = path[len("/proc/"):]
+    if relative.startswith("self/"):
+        relative = "%d/%s" % (os.getpid(), relative[len("self/"):])
+    refused = ConfigError(field, "%s is not reached on the container's own procfs (a mount or a symlink "
+                          "is in the way, or /proc is no procfs); refusing to write it" % path)
+    proc = k.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    fd = None
+    try:
+        if k.filesystem_type(proc) != PROC_SUPER_MAGIC or os.fstat(proc).st_ino != PROC_ROOT_INO:
+            raise refused
+        try:
+            fd = k.openat2_beneath(proc, relative, os.O_WRONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno in (E.EXDEV, E.ELOOP):
+                raise refused from None
+            if exc.errno != E.ENOSYS:
+                raise OSError(exc.errno, os.strerror(exc.errno), path) from None
+            fd = open_beneath_by_walk(k, proc, relative, refused)
+        k.write_fd(fd, text)
+    finally:
+        if fd is not None:
+            k.close(fd)
+        k.close(proc)
+
+
+def open_beneath_by_walk(k, proc, relative, refused):
+    """Before openat2 (5.6): one component at a time, following no symlink,
+    each on /proc's device and a procfs (a bind from the same procfs would
+    pass: on these kernels openat2's NO_XDEV is not there to refuse it)."""
+    device = os.fstat(proc).st_dev
+    fd = k.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=proc)
+    parts = [p for p in relative.split("/") if p]
+    for i, part in enumerate(parts):
+        flags = (os.O_WRONLY if i == len(parts) - 1 else os.O_PATH | os.O_DIRECTORY) | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            step = k.open(part, flags, dir_fd=fd)
+        except OSError as exc:
+            if exc.errno in (E.ELOOP, E.ENOTDIR):
+                raise refused from None
+            raise
+        finally:
+            k.close(fd)
+        fd = step
+        if os.fstat(fd).st_dev != device or k.filesystem_type(fd) != PROC_SUPER_MAGIC:
+            k.close(fd)
+            raise refused
+    return fd
 
 
 def remount_bind(k, target, flags):
@@ -3585,16 +3753,27 @@ def mount_points():
 
 def finish_rootfs(k, rootfs):
     """After the pivot: masked and read-only paths, then the read-only root."""
-    for path in rootfs.masked_paths:
-        try:
+    null = None
+    try:
+        for path in rootfs.masked_paths:
             if not os.path.exists(path):  # missing, or a dangling symlink: nothing to hide (runc)
                 continue
-            if os.path.isdir(path):
-                k.mount("tmpfs", path, "tmpfs", MS_RDONLY)
-            else:
-                k.mount("/dev/null", path, None, MS_BIND)
-        except OSError as exc:
-            raise Error("linux.maskedPaths: %s" % os_error_text(exc)) from None
+            try:
+                if os.path.isdir(path):
+                    k.mount("tmpfs", path, "tmpfs", MS_RDONLY)
+                    continue
+                if null is None:
+                    null = open_null_device(k)
+                target = k.open(path, os.O_PATH | os.O_CLOEXEC)
+                try:
+                    bind_from_fd(k, null, target)
+                finally:
+                    k.close(target)
+            except OSError as exc:
+                raise Error("linux.maskedPaths: %s" % os_error_text(exc)) from None
+    finally:
+        if null is not None:
+            k.close(null)
     for path in rootfs.readonly_paths:
         if not os.path.exists(path):
             continue
@@ -6571,9 +6750,9 @@ def apply_exec_labels(k, pplan):
         path = "/proc/self/attr/apparmor/exec"
         if not os.path.exists(path):  # kernels before 5.8
             path = "/proc/self/attr/exec"
-        k.write_file(path, "exec " + pplan.apparmor_profile)
+        write_procfs(k, path, "exec " + pplan.apparmor_profile, pplan.field + ".apparmorProfile")
     if pplan.selinux_label:
-        k.write_file("/proc/self/attr/exec", pplan.selinux_label)
+        write_procfs(k, "/proc/self/attr/exec", pplan.selinux_label, pplan.field + ".selinuxLabel")
 
 
 def open_terminal(k, pplan):
@@ -6585,7 +6764,7 @@ def open_terminal(k, pplan):
         # A rootless namespace maps the caller's gid alone: the image's tty
         # group (5) has no host gid, and chown to it fails (EINVAL).
         tty_gid = pplan.gid
-    k.chown(slave_path, pplan.uid, tty_gid)
+    k.fchown(slave, pplan.uid, tty_gid)
     return master, slave, slave_path
 
 
@@ -6957,14 +7136,13 @@ def init_main(k, plan, fds):
         slave = None
         if pplan.terminal:
             master, slave, slave_path = open_terminal(k, pplan)
-            make_file(k, "/dev/console")
-            k.mount(slave_path, "/dev/console", None, MS_BIND)
+            bind_console(k, slave)
             k.send_fd(fds.console, master, slave_path)
             k.close(master)
             k.close(fds.console)
         for path, value, key in plan.sysctl:
             try:
-                k.write_file(path, value)
+                write_procfs(k, path, value, "linux.sysctl.%s" % key)
             except OSError as exc:
                 raise sysctl_error(key, exc) from None
         if rootfs is not None:

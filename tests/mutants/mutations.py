@@ -16,6 +16,7 @@ Mutant = namedtuple("Mutant", "name section old new tests")
 
 I = "tests/integration/"
 U = "tests/unit/"
+A = I + "test_advisories_2025_2026.py::"
 
 MUTANTS = [
     # --- namespaces -------------------------------------------------------
@@ -473,4 +474,35 @@ MUTANTS = [
            "        if manager is not None:\n            manager.destroy()\n        store.remove(cid)\n",
            "        store.remove(cid)\n",
            [I + "test_cgroups.py::test_delete_force_kills_a_paused_container_and_removes_its_cgroup"]),
+    # --- runc advisories 2025-2026 (tests/integration/test_advisories_2025_2026.py) --------
+    Mutant("mask-binds-dev-null-by-path", "runc advisories",
+           "                if null is None:\n                    null = open_null_device(k)\n"
+           "                target = k.open(path, os.O_PATH | os.O_CLOEXEC)\n                try:\n"
+           "                    bind_from_fd(k, null, target)\n                finally:\n"
+           "                    k.close(target)\n",
+           "                k.mount(\"/dev/null\", path, None, MS_BIND)\n",
+           [A + "test_31133_dev_null_swapped_after_dev_is_made_is_never_bound_over_a_masked_path",
+            A + "test_31133_a_dev_volume_whose_null_is_a_symlink_is_never_bound_over_a_masked_path"]),
+    Mutant("pty-slave-opened-by-its-path", "runc advisories",
+           "        slave = k.pty_peer(master, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)\n",
+           "        slave = k.open(slave_path, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)\n",
+           [A + "test_52565_dev_console_is_bound_from_the_pty_itself_not_its_path"]),
+    Mutant("sysctl-written-by-path", "runc advisories",
+           "                write_procfs(k, path, value, \"linux.sysctl.%s\" % key)\n",
+           "                k.write_file(path, value)\n",
+           [A + "test_52881_a_sysctl_is_not_written_through_a_bind_the_image_steers_over_proc_sys",
+            A + "test_52881_a_sysctl_is_not_written_through_a_mount_over_proc_sys",
+            A + "test_52881_a_sysctl_is_not_written_into_an_image_proc_that_is_no_procfs[symlink]"]),
+    Mutant("procfs-write-crosses-mounts", "runc advisories",
+           "        resolve = RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS\n",
+           "        resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS\n",
+           [A + "test_52881_a_sysctl_is_not_written_through_a_mount_over_proc_sys"]),
+    Mutant("dev-symlinks-made-by-joined-path", "runc advisories",
+           "    directory = walk_in_root(k, root, os.path.dirname(path))\n",
+           "    directory = k.open(root + os.path.dirname(path), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)\n",
+           [A + "test_41579_a_dev_symlink_in_the_image_creates_nothing_outside_the_root[dev-absolute-outside]"]),
+    Mutant("devices-made-by-joined-path", "runc advisories",
+           "        directory = walk_in_root(k, root, os.path.dirname(device.path))\n",
+           "        directory = k.open(root + os.path.dirname(device.path), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)\n",
+           [A + "test_41579_a_dev_symlink_in_the_image_creates_nothing_outside_the_root[dev-absolute-outside]"]),
 ]

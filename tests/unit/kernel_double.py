@@ -276,6 +276,37 @@ class RecordingKernel(minirun.Kernel):
     def move_mount(self, tree_fd, target):
         self.record("move_mount", tree_fd, self.resolve(target))
 
+    def filesystem_type(self, fd):
+        self.record("filesystem_type", fd)
+        if fd not in self.opened:  # a fake fd stands for a verified knob
+            return minirun.PROC_SUPER_MAGIC
+        return self.real.filesystem_type(fd)
+
+    def openat2_beneath(self, dir_fd, path, flags):
+        where = self.resolve("/proc/self/fd/%d" % dir_fd)
+        self.record("openat2_beneath", where, path, flags)
+        if where.startswith("/proc") and flags & (os.O_WRONLY | os.O_RDWR):
+            return FAKE_FD + 7  # a kernel knob: recorded only (see write_fd)
+        fd = self.real.openat2_beneath(dir_fd, path, flags)
+        self.opened.add(fd)
+        return fd
+
+    def write_fd(self, fd, text):
+        self.record("write_fd", fd, text)
+        if fd in self.opened:
+            raise HostTouched("write_fd(%d) on a real file" % fd)
+
+    def bind_fd(self, source_fd, target_fd):
+        self.record("bind_fd", self.resolve("/proc/self/fd/%d" % source_fd),
+                    self.resolve("/proc/self/fd/%d" % target_fd))
+
+    def pty_peer(self, master, flags):
+        self.record("pty_peer", master, flags)
+        return FAKE_FD + 6
+
+    def fchown(self, fd, uid, gid):
+        self.record("fchown", fd, uid, gid)
+
     def run_helper(self, path, args):
         self.record("run_helper", path, tuple(args))
         return 0, ""

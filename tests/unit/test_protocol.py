@@ -427,8 +427,10 @@ def test_the_init_runs_each_phase_at_its_step_of_the_protocol(tmp_path, fifo):
     channel.expect(Msg.READY)
     ready = read_calls()[len(so_far):]
     names = [call[0] for call in ready]
-    assert names.index("pivot_root") < names.index("write_file") < names.index("sethostname") < names.index("setrlimit")
-    assert ("write_file", "/proc/sys/net/ipv4/ip_forward", "1") in ready
+    assert names.index("pivot_root") < names.index("write_fd") < names.index("sethostname") < names.index("setrlimit")
+    # the sysctl is written below a proven procfs, by fd (CVE-2025-52881)
+    assert ("openat2_beneath", "/proc", "sys/net/ipv4/ip_forward", os.O_WRONLY | os.O_CLOEXEC) in ready
+    assert ("write_fd", FAKE_FD + 7, "1") in ready
     assert ("mount", None, "/", None, minirun.MS_BIND | minirun.MS_REMOUNT | minirun.MS_RDONLY, None) in ready
     assert ("sethostname", "box") in ready
     assert ready[-1] == ("prctl", minirun.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)  # prepare_process is done
