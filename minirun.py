@@ -6,6 +6,12 @@
 # from the sections cache (section 1, "Start-up"), which loads only the
 # sections a command uses, or else by importing the file as a module (its
 # .pyc), writing that cache for the next call. `python3 minirun.py` still works.
+# Only a cache proven whole and current is run (its key, its checksums: see
+# sections_cache_key); anything else falls back to the import, and so does a
+# failure to load it before the command starts (the boot code then returns).
+# A .pyc older than the file's last change (ctime) may hold other code of the
+# same mtime and size, which is all Python checks: it is dropped (or, where it
+# cannot be, the file is compiled) rather than run.
 for py in "${MINIRUN_PYTHON:-}" /usr/bin/python3 /usr/local/bin/python3 python3; do
     if [ -n "$py" ] && command -v "$py" >/dev/null 2>&1; then
         exec "$py" -I -S -c 'import sys; sys.argv.pop(0); from os.path import dirname, basename, realpath
@@ -14,15 +20,26 @@ if basename(p) != "minirun.py":
     exec(compile(open(p, "rb").read(), p, "exec"), {"__name__": "__main__", "__file__": p})
     raise SystemExit
 try:
-    from marshal import loads; from os import stat, open as opened, read, O_RDONLY; s = stat(p)
-    fd = opened(d + "/__pycache__/minirun.sections." + sys.implementation.cache_tag, O_RDONLY)
-    head = read(fd, 16); size = int.from_bytes(head[8:], "little")
-    key, boot, index = loads(read(fd, size)) if head[:8] == b"minirun2" else (0, 0, 0)
-    fresh = key == (s.st_mtime_ns, s.st_size)
-except (OSError, ValueError, EOFError, TypeError, MemoryError):
+    from marshal import loads; from zlib import crc32; from _frozen_importlib_external import MAGIC_NUMBER
+    from os import stat, fstat, open as opened, read, O_RDONLY, O_NONBLOCK; s = stat(p)
+    fd = opened(d + "/__pycache__/minirun.sections." + sys.implementation.cache_tag, O_RDONLY | O_NONBLOCK)
+    c = fstat(fd); head = read(fd, 20); size = int.from_bytes(head[8:16], "little")
+    index = read(fd, size) if c.st_mode & 0o170022 == 0o100000 and 20 + size <= c.st_size else b""
+    if head[:8] != b"minirun3" or crc32(index) != int.from_bytes(head[16:], "little"): raise EOFError
+    key, length, boot, index = loads(index)
+    fresh = 20 + size + length == c.st_size and key == (
+        MAGIC_NUMBER, s.st_mtime_ns, s.st_size, s.st_ctime_ns, s.st_ino, s.st_dev)
+except Exception:
     fresh = False
 if fresh:
-    type(lambda: 0)(loads(boot), {"__builtins__": __builtins__})(index, fd, 16 + size, p)
+    type(lambda: 0)(loads(boot), {"__builtins__": __builtins__})(index, fd, 20 + size, p, s)
+try:
+    from os import stat, unlink; c = d + "/__pycache__/minirun." + sys.implementation.cache_tag + ".pyc"
+    if stat(c).st_mtime_ns <= stat(p).st_ctime_ns: unlink(c)
+except FileNotFoundError: pass
+except OSError:
+    m = sys.modules["minirun"] = type(sys)("minirun"); m.__file__ = p
+    exec(compile(open(p, "rb").read(), p, "exec"), m.__dict__)
 import minirun; minirun.write_sections_cache(); minirun.run_as_program()' "$0" "$@"
     fi
 done
@@ -351,9 +368,13 @@ def run_capturing_stdout(argv):
 # (Kernel.close_fds_from), since the cache's goes with them. Imported as a module (tests,
 # `python3 minirun.py`), everything is defined at once, as usual, and none of
 # this runs.
+# The cache is run only when it is whole (its checksums, its length) and
+# current (sections_cache_key); otherwise, or when it fails to load before
+# the command starts, the launcher imports the file, which rewrites it.
 
 
-SECTIONS_CACHE_MAGIC = b"minirun2"      # the sh header checks it as a literal (2: sections and units)
+SECTIONS_CACHE_MAGIC = b"minirun3"      # the sh header checks it as a literal (3: checksummed)
+SECTIONS_CACHE_HEADER = 20              # the magic, the index's length (8 bytes) and its CRC-32 (4)
 
 
 def sections_of(source):
@@ -378,14 +399,15 @@ def statements_of(text):
 
 def build_sections(path):
     """[(title, names, bytecode, units)] of each section of the file at `path`,
-    units [(names, bytecode)] (see above), bytecode marshalled; None when a
-    statement assigns a name an earlier one defined (then only a whole import
-    is right). Runs each statement as an import would, into a scratch dict,
-    to learn the names it binds."""
+    units [(names, bytecode, first line, last line)] (see above; the lines
+    1-based in the file), bytecode marshalled; None when a statement assigns a
+    name an earlier one defined (then only a whole import is right). Runs each
+    statement as an import would, into a scratch dict, to learn the names it
+    binds."""
     import builtins
     import marshal
 
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         source = f.read()
     scope = {"__name__": __name__, "__file__": path, "__builtins__": builtins}
 
@@ -414,48 +436,76 @@ def build_sections(path):
                 pending = None
         if pending is not None:         # a section of statements that bind nothing
             spans.append([pending, len(lines), ()])
-        units = [(names, marshal.dumps(codes.get((a, b)) or compiled(first, lines, a, b))) for a, b, names in spans]
-        sections.append((title, tuple(sorted(n for names, _code in units for n in names)),
+        units = [(names, marshal.dumps(codes.get((a, b)) or compiled(first, lines, a, b)), first + a, first + b)
+                 for a, b, names in spans]
+        sections.append((title, tuple(sorted(n for names, _code, _a, _b in units for n in names)),
                          marshal.dumps(compiled(first, lines, 1, len(lines))), units))
     return sections
 
 
 def sections_cache_bytes(key, sections):
     """The cache file: a magic (8 bytes, whose last digit is the format's
-    version), the index's length (8 bytes, little-endian), the index (key, the
-    boot function's bytecode, ([(title, names, offset, length)] of each
-    section, the same of each unit, marshalled)), then the sections' bytecode and the
-    units', each at its offset from the index's end. A section's bytecode
-    and its units' are the same code cut two ways: loading everything, whole
-    sections unmarshal ~40% faster (the strings they share are read once)."""
+    version), the index's length (8 bytes, little-endian) and CRC-32 (4), the
+    index (key, the bytecode's length, the boot function's bytecode,
+    ([(title, names, offset, length, CRC-32)] of each section, the same plus
+    its first and last line in the file of each unit, marshalled)), then the
+    sections' bytecode and the units', each at its offset from the index's
+    end. A section's bytecode and its units' are the same code cut two ways:
+    loading everything, whole sections unmarshal ~40% faster (the strings
+    they share are read once).
+    Every piece is checksummed because unmarshalled bytecode is not checked:
+    a flipped byte in it can crash the interpreter, not just raise."""
     import marshal
+    from zlib import crc32
 
     blobs, section_index, unit_index = [], [], []
     offset = 0
     for title, names, code, _units in sections:
-        section_index.append((title, names, offset, len(code)))
+        section_index.append((title, names, offset, len(code), crc32(code)))
         blobs.append(code)
         offset += len(code)
     for title, _names, _code, units in sections:
-        for names, code in units:
-            unit_index.append((title, names, offset, len(code)))
+        for names, code, first, last in units:
+            unit_index.append((title, names, offset, len(code), crc32(code), first, last))
             blobs.append(code)
             offset += len(code)
     # The units' index is unmarshalled only by the commands that load units.
+    # The bytecode's length is in the index too: a cache cut short is found
+    # before anything runs, not when a command loads a unit from its end.
     # runs_from_unwritable_file's bytecode rides along: create, run and exec
     # ask it before loading anything.
-    head = marshal.dumps((key, marshal.dumps(start_from_sections.__code__),
+    head = marshal.dumps((key, offset, marshal.dumps(start_from_sections.__code__),
                           (section_index, marshal.dumps(unit_index),
                            marshal.dumps(runs_from_unwritable_file.__code__))))
-    return SECTIONS_CACHE_MAGIC + len(head).to_bytes(8, "little") + head + b"".join(blobs)
+    return (SECTIONS_CACHE_MAGIC + len(head).to_bytes(8, "little") + crc32(head).to_bytes(4, "little")
+            + head + b"".join(blobs))
+
+
+def sections_cache_key(st):
+    """What the launcher compares with the file's stat to trust the cache.
+    mtime and size (all a .pyc holds) stay the same across a change made with
+    utime or `cp -p`/`rsync -t` of a file of the same length; ctime does not:
+    the kernel sets it on every write, rename, chmod or utime of the inode
+    and userspace cannot set it back, and inode and device pin the file
+    itself. It comes free with the stat the launcher does anyway, where a
+    checksum of the content would read the whole file (400 KB) on every call:
+    ~0.2-0.7 ms, a few percent of `state`. (A needless rebuild, after a chmod
+    or a copy, costs one slow call.)
+    The bytecode format (importlib's magic number) is in it too, since
+    Pythons that share a cache tag need not share it."""
+    from importlib.util import MAGIC_NUMBER
+
+    return (MAGIC_NUMBER, st.st_mtime_ns, st.st_size, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
 def write_sections_cache(path=None):
-    """Write the launcher's sections cache for this file, keyed by its mtime and
-    size as a .pyc is; quietly nothing where __pycache__ is not writable."""
+    """Write the launcher's sections cache for this file (temp file, then
+    rename: a reader sees the old file or the new one), not writable by
+    anyone else (it is code root runs); quietly nothing where __pycache__ is
+    not writable, and nothing for a source that changed while it compiled."""
     path = path or __file__
     try:
-        st = os.stat(path)
+        before = os.stat(path)
         cache_dir = os.path.join(os.path.dirname(path), "__pycache__")
         os.makedirs(cache_dir, exist_ok=True)
         target = os.path.join(cache_dir, "minirun.sections." + sys.implementation.cache_tag)
@@ -463,38 +513,66 @@ def write_sections_cache(path=None):
         # Opened before the sections are built: where __pycache__ is not
         # writable (a user running root's copy), no call pays for compiling
         # the whole file again only to find that out.
-        with open(temporary, "wb") as f:
-            sections = build_sections(path)
-            if sections is not None:
-                f.write(sections_cache_bytes((st.st_mtime_ns, st.st_size), sections))
-        if sections is None:
-            os.unlink(temporary)
-        else:
-            os.replace(temporary, target)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError:
+        return
+    saved = False
+    try:
+        sections = build_sections(path)
+        if sections is not None:
+            key = sections_cache_key(before)
+            with os.fdopen(os.dup(fd), "wb") as f:
+                f.write(sections_cache_bytes(key, sections))
+            # The key must be the source's as compiled: unchanged since
+            # `before`, and changes after this stat must show in it. Where
+            # timestamps are coarse (a second on some file systems) a change
+            # in the tick `before` saw gets the same ctime, so the cache is
+            # kept only once its own write's ctime, taken before the second
+            # stat, is past the source's: any later change then moves it.
+            written = os.fstat(fd).st_ctime_ns
+            if sections_cache_key(os.stat(path)) == key and written > before.st_ctime_ns:
+                try:
+                    os.replace(temporary, target)
+                except IsADirectoryError:       # an empty directory in its place
+                    os.rmdir(target)
+                    os.replace(temporary, target)
+                saved = True
     except OSError:
         pass
+    finally:
+        os.close(fd)
+        if not saved:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
 
 
-def start_from_sections(index, fd, base, path):
+def start_from_sections(index, fd, base, path, source_stat):
     """The launcher's fast path: define the header section, run the command,
     load other units when their names are first looked up. Its bytecode is
     run on its own by the sh header, with no globals but the builtins; `fd` is
     the open cache file, its bytecode from offset `base` on; `index` is
     (sections, units, the safety check's code) as sections_cache_bytes()
-    lays them out."""
+    lays them out; `source_stat` the file's stat that matched the cache's key.
+    It returns only when the cache fails to load before the command starts
+    (cut short, a checksum that does not match, unreadable): the launcher
+    then imports the file instead. Once the command runs it must not run
+    again, so a unit that fails to load later is compiled from the file's own
+    lines, and the damaged cache is removed for the next call to rewrite."""
     import builtins
     import sys
     from gc import disable as gc_disable, enable as gc_enable, freeze as gc_freeze
     from marshal import loads
-    from os import close, pread
+    from os import close, fstat, pread, stat, unlink
+    from zlib import crc32
 
     sections, units, check = index
 
     def code_of(entry):
-        _title, _names, at, length = entry
-        code = pread(fd, length, base + at)
-        if len(code) != length:
-            raise EOFError("%s: the sections cache is cut short" % path)
+        code = pread(fd, entry[3], base + entry[2])
+        if len(code) != entry[3] or crc32(code) != entry[4]:
+            raise EOFError("%s: the sections cache is damaged" % path)
         return loads(code)
 
     runs_from_unwritable_file = type(code_of)(loads(check), {"__builtins__": builtins})
@@ -514,15 +592,22 @@ def start_from_sections(index, fd, base, path):
         # frozen out of the GC's reach (gc.freeze), which then runs as usual.
         gc_disable()
         for entry in sections:
-            exec(code_of(entry), scope)
+            try:
+                code = code_of(entry)
+            except Exception:       # nothing has run: the launcher imports the file
+                close(fd)
+                gc_enable()
+                return
+            exec(code, scope)
         close(fd)
         gc_freeze()
         gc_enable()
         scope["run_as_program"]()
 
     units = loads(units)
-    owner = {name: number for number, (_title, names, _at, _length) in enumerate(units) for name in names}
+    owner = {name: number for number, entry in enumerate(units) for name in entry[1]}
     loaded = set()
+    source_lines = []
 
     class SectionGlobals(dict):
         def __missing__(self, name):
@@ -532,12 +617,35 @@ def start_from_sections(index, fd, base, path):
             load(number)
             return dict.__getitem__(self, name)
 
+    def from_source(entry):
+        """A damaged unit's code, from the file's lines, if the file is still
+        the one the cache was made from (or some names would be another's)."""
+        if not source_lines:
+            now = stat(path)
+            if (now.st_mtime_ns, now.st_size, now.st_ctime_ns, now.st_ino) != (
+                    source_stat.st_mtime_ns, source_stat.st_size, source_stat.st_ctime_ns, source_stat.st_ino):
+                raise OSError(116, "changed while it ran, and its sections cache is damaged: run it again", path)
+            with open(path, encoding="utf-8") as f:
+                source_lines.extend(f.read().splitlines(True))
+            try:    # the next call rewrites it (unless a new one took its place)
+                cache = path.rpartition("/")[0] + "/__pycache__/minirun.sections." + sys.implementation.cache_tag
+                if stat(cache).st_ino == fstat(fd).st_ino:
+                    unlink(cache)
+            except OSError:
+                pass
+        first, last = entry[5], entry[6]
+        return compile("\n" * (first - 1) + "".join(source_lines[first - 1:last]), path, "exec")
+
     def load(number):
         loaded.add(number)
         # A name bound already keeps its value: a function may have assigned
         # its global before a lookup of another name of the unit loaded it.
         bound = [(name, dict.__getitem__(scope, name)) for name in units[number][1] if dict.__contains__(scope, name)]
-        exec(code_of(units[number]), scope)
+        try:
+            code = code_of(units[number])
+        except Exception:
+            code = from_source(units[number])
+        exec(code, scope)
         dict.update(scope, bound)
 
     def load_all():
@@ -550,10 +658,15 @@ def start_from_sections(index, fd, base, path):
     scope = SectionGlobals(builtins.__dict__)
     scope.update(__name__="minirun", __file__=path, __builtins__=builtins,
                  LOAD_ALL_SECTIONS=load_all, LOADED_SECTIONS=loaded)
-    for number, (title, _names, _at, _length) in enumerate(units):
-        if title == "header":
-            load(number)
-    scope["run_as_program"]()
+    try:
+        for number, entry in enumerate(units):
+            if entry[0] == "header":
+                load(number)
+        run = scope["run_as_program"]
+    except Exception:               # nothing has run: the launcher imports the file
+        close(fd)
+        return
+    run()
 
 
 def load_every_section():

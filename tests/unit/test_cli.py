@@ -90,7 +90,7 @@ def test_as_a_program_it_writes_and_then_runs_from_cached_bytecode(tmp_path):
     Python isolated, -I), and writes the sections cache. Later calls run from
     the sections cache instead of compiling the source or importing: a cache
     swapped for one whose VERSION differs is what answers --version, until the
-    source changes (its mtime and size key the cache, as a .pyc's)."""
+    source changes (see test_layout's start-up tests for what keys the cache)."""
     copy = tmp_path / "minirun.py"
     shutil.copy2(MINIRUN, str(copy))
     pyc = tmp_path / "__pycache__" / ("minirun.%s.pyc" % sys.implementation.cache_tag)
@@ -118,7 +118,7 @@ def test_as_a_program_it_writes_and_then_runs_from_cached_bytecode(tmp_path):
     marked.parent.mkdir()
     marked.write_text(source.replace('VERSION = "%s"' % minirun.VERSION, 'VERSION = "from-the-cache"', 1))
     st = os.stat(str(copy))
-    sections.write_bytes(minirun.sections_cache_bytes((st.st_mtime_ns, st.st_size),
+    sections.write_bytes(minirun.sections_cache_bytes(minirun.sections_cache_key(st),
                                                       minirun.build_sections(str(marked))))
     assert version() == "minirun version from-the-cache"
     copy.write_text(source.replace('VERSION = "%s"' % minirun.VERSION, 'VERSION = "edited"', 1))

@@ -13,18 +13,27 @@
     bytecode and loads a section when one of its names is first looked up.
     That is right only if no section assigns a name another one defines; and
     it is worth it only if light commands leave most of the file unloaded.
+    A cache that is damaged, stale or not the launcher's to trust is never
+    run: the file answers instead, and the cache is rewritten.
 """
 
 import ast
+import functools
 import json
 import os
 import re
+import shutil
+import stat
 import subprocess
 import sys
+import tempfile
+import zlib
+
+import pytest
 
 import minirun
 
-from .helpers import unwritable_python
+from .helpers import cli_env, unwritable_python
 
 SOURCE_PATH = os.path.abspath(minirun.__file__)
 if SOURCE_PATH.endswith(".pyc"):  # imported from the bytecode cache
@@ -194,7 +203,7 @@ def test_no_section_assigns_a_name_another_section_defines():
     assert sections is not None, "a section reassigns an earlier section's name: the cache would be wrong"
     owners = {}
     for title, names, _code, units in sections:
-        assert sorted(n for unit_names, _unit_code in units for n in unit_names) == sorted(names)
+        assert sorted(n for unit_names, _unit_code, _first, _last in units for n in unit_names) == sorted(names)
         for name in names:
             owners.setdefault(name, []).append(title)
     assert {name: titles for name, titles in owners.items() if len(titles) > 1} == {}
@@ -216,7 +225,8 @@ import marshal, tempfile
 import minirun
 data = minirun.sections_cache_bytes((0, 0), minirun.build_sections(path))
 size = int.from_bytes(data[8:16], "little")
-_key, boot_code, index = marshal.loads(data[16:16 + size])
+base = minirun.SECTIONS_CACHE_HEADER + size
+_key, _length, boot_code, index = marshal.loads(data[minirun.SECTIONS_CACHE_HEADER:base])
 cache = tempfile.TemporaryFile()
 cache.write(data)
 cache.flush()
@@ -238,7 +248,7 @@ def report(code):       # run_as_program ends here: say which sections ran (in p
 os._exit = report
 sys.argv = ["minirun"] + sys.argv[2:]
 boot = type(lambda: 0)(marshal.loads(boot_code), {"__builtins__": __builtins__})
-boot(index, cache.fileno(), 16 + size, path)
+boot(index, cache.fileno(), base, path, os.stat(path))
 """
 
 
@@ -336,12 +346,14 @@ import minirun
 path = sys.argv[2]
 data = minirun.sections_cache_bytes((0, 0), minirun.build_sections(path))
 size = int.from_bytes(data[8:16], "little")
-_key, boot_code, index = marshal.loads(data[16:16 + size])
+base = minirun.SECTIONS_CACHE_HEADER + size
+_key, _length, boot_code, index = marshal.loads(data[minirun.SECTIONS_CACHE_HEADER:base])
 cache = tempfile.TemporaryFile()
 cache.write(data)
 cache.flush()
 sys.argv = ["minirun"] + sys.argv[3:]
-type(lambda: 0)(marshal.loads(boot_code), {"__builtins__": __builtins__})(index, cache.fileno(), 16 + size, path)
+type(lambda: 0)(marshal.loads(boot_code), {"__builtins__": __builtins__})(index, cache.fileno(), base, path,
+                                                                           os.stat(path))
 """
 
 
@@ -350,8 +362,8 @@ def test_a_section_is_cut_into_units_each_binding_its_own_names(tmp_path):
     path.write_text(SMALL_SOURCE)
     sections = minirun.build_sections(str(path))
     assert [title for title, _names, _code, _units in sections] == ["header", "1. Units"]
-    assert [names for names, _code in sections[1][3]] == [("f",), ("B", "C"), ("UNUSED",), ("run_as_program",)]
-    assert [names for names, _code in sections[0][3]] == [("os",), ("sys",)]
+    assert [names for names, _code, _first, _last in sections[1][3]] == [("f",), ("B", "C"), ("UNUSED",), ("run_as_program",)]
+    assert [names for names, _code, _first, _last in sections[0][3]] == [("os",), ("sys",)]
 
 
 def test_a_lazily_loaded_unit_runs_once_and_keeps_a_global_assigned_before_it(tmp_path):
@@ -378,3 +390,273 @@ def test_a_lazily_loaded_unit_runs_once_and_keeps_a_global_assigned_before_it(tm
             assert result.stdout.strip() == expected, (argv, where, result.stdout, result.stderr)
     finally:
         os.close(fd)
+
+
+# --- start-up: a damaged, stale or foreign cache is never run ----------------------------
+# The launcher runs the cache only when it is whole (a regular file no one
+# else can write, its length, the CRC-32 of its index and of each piece of
+# bytecode as it is read) and current (keyed on the file's mtime, size, ctime,
+# inode and device and on the bytecode format). Anything else, and any
+# failure to load it before the command starts, falls back to importing the
+# file, which rewrites the cache; a unit found damaged once the command runs
+# is compiled from the file's own lines instead (the command never runs
+# twice), and the damaged cache is removed for the next call to rewrite.
+
+TAG = sys.implementation.cache_tag
+HEADER = minirun.SECTIONS_CACHE_HEADER
+
+
+@functools.lru_cache(maxsize=None)
+def built_sections(version=None):
+    """The sections of minirun.py (its VERSION replaced when given), built once."""
+    if version is None:
+        return minirun.build_sections(SOURCE_PATH)
+    directory = tempfile.mkdtemp()
+    try:
+        marked = os.path.join(directory, "minirun.py")
+        with open(marked, "w", encoding="utf-8") as f:
+            f.write(SOURCE.replace('VERSION = "%s"' % minirun.VERSION, 'VERSION = "%s"' % version, 1))
+        return minirun.build_sections(marked)
+    finally:
+        shutil.rmtree(directory)
+
+
+def cache_path(copy):
+    return os.path.join(os.path.dirname(str(copy)), "__pycache__", "minirun.sections." + TAG)
+
+
+def copy_with_cache(directory, sections=None, key=None):
+    """minirun.py copied into `directory` with a sections cache made for the copy
+    (or the given sections, or key); returns (copy, the cache's bytes)."""
+    copy = os.path.join(str(directory), "minirun.py")
+    shutil.copy2(SOURCE_PATH, copy)
+    data = minirun.sections_cache_bytes(key or minirun.sections_cache_key(os.stat(copy)),
+                                        sections or built_sections())
+    os.makedirs(os.path.dirname(cache_path(copy)), exist_ok=True)
+    write_cache(copy, data)
+    return copy, data
+
+
+def write_cache(copy, data, mode=0o644):
+    path = cache_path(copy)
+    with open(path, "wb") as f:
+        f.write(data)
+    os.chmod(path, mode)
+
+
+def run_copy(copy, *argv, **options):
+    return subprocess.run([str(copy)] + [str(a) for a in argv], env=cli_env(), stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                          timeout=60, **options)
+
+
+def assert_answers(result, command, version=minirun.VERSION):
+    """The command's own answer, once, and nothing else: no traceback, no second run."""
+    if command == "--version":
+        assert (result.returncode, result.stderr) == (0, ""), result.stderr
+        assert result.stdout.splitlines() == ["minirun version " + version, "commit: none",
+                                              "spec: " + minirun.SPEC_VERSION,
+                                              "python: %d.%d.%d" % sys.version_info[:3]], result.stdout
+    else:
+        assert (result.returncode, result.stdout) == (1, ""), (result.stdout, result.stderr)
+        assert result.stderr == "minirun: container x does not exist\n", result.stderr
+
+
+def command_argv(command, root):
+    return ["--version"] if command == "--version" else ["--root", root, command, "x"] + (
+        ["true"] if command == "exec" else [])
+
+
+def cache_layout(data):
+    """(index length, (key, bytecode length, boot bytecode, (sections, units))); the
+    index's third part, the safety check's bytecode, is the executable's concern."""
+    import marshal
+
+    size = int.from_bytes(data[8:16], "little")
+    key, length, boot, (sections, units, _check) = marshal.loads(data[HEADER:HEADER + size])
+    return size, (key, length, boot, (sections, marshal.loads(units)))
+
+
+def assert_cache_whole_and_current(copy):
+    path = cache_path(copy)
+    status = os.lstat(path)
+    assert stat.S_ISREG(status.st_mode) and status.st_mode & 0o022 == 0, oct(status.st_mode)
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == minirun.SECTIONS_CACHE_MAGIC
+    size = int.from_bytes(data[8:16], "little")
+    assert zlib.crc32(data[HEADER:HEADER + size]) == int.from_bytes(data[16:HEADER], "little")
+    _size, (key, length, _boot, (sections, units)) = cache_layout(data)
+    assert key == minirun.sections_cache_key(os.stat(str(copy))) and len(data) == HEADER + size + length
+    for entry in list(sections) + list(units):
+        at = HEADER + size + entry[2]
+        assert zlib.crc32(data[at:at + entry[3]]) == entry[4], entry[:2]
+
+
+def named_positions(data):
+    """Offsets in the cache by what lies there; the blobs' name which command loads them."""
+    size, (_key, length, boot, (sections, units)) = cache_layout(data)
+    base = HEADER + size
+    boot_at = data.index(boot, HEADER)
+    planning = next(entry for entry in sections if entry[0] == "14. Planning")
+    main = next(entry for entry in units if "main" in entry[1])
+    version = next(entry for entry in units if "VERSION" in entry[1])
+    return {
+        "magic": 0, "magic-end": 7, "index-length": 8, "index-length-top": 15, "index-crc": 16,
+        "index-crc-end": 19, "index": HEADER, "index-middle": HEADER + size // 2, "boot": boot_at,
+        "boot-middle": boot_at + len(boot) // 2, "boot-end": boot_at + len(boot) - 1, "index-end": base - 1,
+        "bytecode": base, "section-14": base + planning[2] + planning[3] // 2,
+        "units": base + units[0][2], "unit-main": base + main[2], "unit-main-middle": base + main[2] + main[3] // 2,
+        "unit-main-end": base + main[2] + main[3] - 1, "unit-VERSION": base + version[2] + version[3] // 2,
+        "end": base + length - 1,
+    }
+
+
+# Each falls back to a rebuild (~0.4 s): one place of each kind, each field's edges.
+CUTS = ["magic", "index-length", "index-crc-end", "index", "boot-middle", "index-end", "bytecode", "section-14",
+        "units", "unit-main-middle", "end"]
+# (where, a command that loads what lies there)
+FLIPS = [(where, ("--version", "state", "exec")[i % 3]) for i, where in enumerate(
+    ["magic-end", "index-length-top", "index-crc", "index-middle", "boot", "boot-end", "index-end"])] + [
+    ("bytecode", "exec"), ("section-14", "exec"), ("unit-main", "state"), ("unit-main-middle", "--version"),
+    ("unit-main-end", "state"), ("unit-VERSION", "--version")]
+
+
+@pytest.mark.parametrize("where", CUTS)
+def test_a_cache_cut_short_anywhere_falls_back_to_the_import_and_is_rewritten(tmp_path, where):
+    copy, data = copy_with_cache(tmp_path)
+    command = ("--version", "state", "exec")[CUTS.index(where) % 3]
+    cut = named_positions(data)[where]
+    write_cache(copy, data[:cut])
+    assert_answers(run_copy(copy, *command_argv(command, str(tmp_path / "root"))), command)
+    assert_cache_whole_and_current(copy)
+
+
+@pytest.mark.parametrize("where,command", FLIPS)
+def test_a_flipped_byte_anywhere_is_never_run(tmp_path, where, command):
+    """In the header, the index or the boot code, or a section the command
+    loads whole: the import answers and rewrites the cache. In a unit a light
+    command loads once it runs: that unit comes from the file's own lines
+    (the command runs once), and the next call rewrites the cache."""
+    copy, data = copy_with_cache(tmp_path)
+    at = named_positions(data)[where]
+    write_cache(copy, data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:])
+    assert_answers(run_copy(copy, *command_argv(command, str(tmp_path / "root"))), command)
+    if where.startswith("unit-"):
+        assert not os.path.lexists(cache_path(copy)), "the damaged cache was kept"
+        assert_answers(run_copy(copy, "--version"), "--version")
+    assert_cache_whole_and_current(copy)
+
+
+@pytest.mark.parametrize("command", ["--version", "state"])
+def test_a_cache_from_another_python_or_an_older_minirun_is_not_run(tmp_path, command):
+    marked = built_sections("9.9.9")
+    copy, _data = copy_with_cache(tmp_path, sections=marked)
+    assert_answers(run_copy(copy, "--version"), "--version", version="9.9.9")     # the cache answers
+    key = minirun.sections_cache_key(os.stat(copy))
+    write_cache(copy, minirun.sections_cache_bytes((b"\x00\x00\r\n",) + key[1:], marked))
+    assert_answers(run_copy(copy, *command_argv(command, str(tmp_path / "root"))), command)
+    assert_cache_whole_and_current(copy)
+    write_cache(copy, b"minirun2" + minirun.sections_cache_bytes(key, marked)[8:])
+    assert_answers(run_copy(copy, *command_argv(command, str(tmp_path / "root"))), command)
+    assert_cache_whole_and_current(copy)
+
+
+def test_a_cache_others_can_write_is_not_run_and_is_replaced_by_one_they_cannot(tmp_path):
+    copy, data = copy_with_cache(tmp_path, sections=built_sections("9.9.9"))
+    for mode in (0o666, 0o664):
+        write_cache(copy, data, mode)
+        assert_answers(run_copy(copy, "--version"), "--version")
+        assert_cache_whole_and_current(copy)
+
+
+def test_a_written_cache_is_not_writable_by_others_whatever_the_umask(tmp_path):
+    copy = tmp_path / "minirun.py"
+    shutil.copy2(SOURCE_PATH, str(copy))
+    old = os.umask(0)
+    try:
+        minirun.write_sections_cache(str(copy))
+    finally:
+        os.umask(old)
+    assert_cache_whole_and_current(copy)
+    assert os.listdir(str(tmp_path / "__pycache__")) == [os.path.basename(cache_path(copy))]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "empty directory", "directory"])
+def test_a_fifo_or_a_directory_in_the_caches_place(tmp_path, kind):
+    """No hang on a fifo (no writer ever comes); the import answers, and the
+    cache takes the place of the fifo or of an empty directory (a directory
+    with something in it is not the launcher's to delete)."""
+    copy, _data = copy_with_cache(tmp_path)
+    path = cache_path(copy)
+    os.unlink(path)
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        os.mkdir(path)
+        if kind == "directory":
+            open(os.path.join(path, "kept"), "w").close()
+    assert_answers(run_copy(copy, "--root", str(tmp_path / "root"), "state", "x"), "state")
+    if kind == "directory":
+        assert os.path.exists(os.path.join(path, "kept"))
+        assert_answers(run_copy(copy, "--version"), "--version")
+    else:
+        assert_cache_whole_and_current(copy)
+
+
+def test_an_unreadable_cache_falls_back_to_the_import():
+    """A user who cannot read the cache (nor write __pycache__: root's copy,
+    run by nobody) still gets the answer."""
+    directory = tempfile.mkdtemp()
+    try:
+        os.chmod(directory, 0o755)
+        copy, _data = copy_with_cache(directory, sections=built_sections("9.9.9"))
+        os.chmod(cache_path(copy), 0o000)
+        if os.geteuid() == 0:
+            def as_nobody():
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+            result = run_copy(copy, "--version", preexec_fn=as_nobody)
+        else:
+            result = run_copy(copy, "--version")
+        assert_answers(result, "--version")
+    finally:
+        shutil.rmtree(directory)
+
+
+def test_a_different_file_of_the_same_size_and_mtime_runs_its_own_code(tmp_path):
+    """What `cp -p`, `rsync -t` or utime leave behind: the same mtime and
+    size, other code. Neither the sections cache nor the .pyc beside it may
+    answer for it."""
+    copy = tmp_path / "minirun.py"
+    shutil.copy2(SOURCE_PATH, str(copy))
+    assert_answers(run_copy(copy, "--version"), "--version")
+    assert_cache_whole_and_current(copy)
+    before = os.stat(str(copy))
+    other = "9" * len(minirun.VERSION)
+    copy.write_text(SOURCE.replace('VERSION = "%s"' % minirun.VERSION, 'VERSION = "%s"' % other, 1))
+    os.utime(str(copy), ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(str(copy))
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert_answers(run_copy(copy, "--version"), "--version", version=other)
+    assert_cache_whole_and_current(copy)
+    assert_answers(run_copy(copy, "--version"), "--version", version=other)     # from the new cache
+
+
+def test_no_cache_is_saved_for_a_file_that_changed_while_it_compiled(tmp_path, monkeypatch):
+    copy = tmp_path / "minirun.py"
+    shutil.copy2(SOURCE_PATH, str(copy))
+    build = minirun.build_sections
+
+    def changing_under_it(path):
+        sections = build(path)
+        status = os.stat(path)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(SOURCE.replace('VERSION = "%s"' % minirun.VERSION, 'VERSION = "%s"' % ("9" * len(minirun.VERSION)), 1))
+        os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns))
+        return sections
+
+    monkeypatch.setattr(minirun, "build_sections", changing_under_it)
+    minirun.write_sections_cache(str(copy))
+    assert os.listdir(str(tmp_path / "__pycache__")) == []
