@@ -135,6 +135,9 @@ class RecordingKernel(minirun.Kernel):
         self._guard("write_file", where)
         self.real.write_file(path, text)
 
+    def fs_type(self, fd):
+        return self.real.fs_type(fd)  # an observation: nothing changes
+
     # -- recorded, never executed ------------------------------------------------
 
     def mount(self, source, target, fstype, flags, data=None):
