@@ -331,7 +331,7 @@ def report_of(text):
 def run_process(rt, make_bundle, variant, cid, args, cwd="/"):
     """The process `args` started the way `variant` says (run or exec; -d:
     detached; preserve: a host file handed over on fd 3 with --preserve-fds
-    1); returns the runtime's result and what the process printed (it
+    1) by a caller that leaks host directories; returns the runtime's result and what the process printed (it
     writes to /shared/out, whichever way it was started)."""
     out = rt.tmp / "shared" / "out"
     if out.exists():
@@ -345,13 +345,17 @@ def run_process(rt, make_bundle, variant, cid, args, cwd="/"):
         if rt.status(cid) is None:
             rt("run", "-d", "--bundle", make_bundle(["sleep", "1000"], shared=True), cid)
         command = ["exec"] + options + ["--cwd", cwd, cid] + script
-    if variant.endswith("preserve"):
-        env = dict(os.environ, HANDED=str(rt.tmp / "handed-over"))
-        with open(str(rt.tmp / "preserve.out"), "w") as stdout:
-            result = run_through_shell(rt, ["bash", "-c", 'exec "$@" 3>>"$HANDED"', "bash"], command, env,
-                                       stdout, "preserve")
-    else:
-        result = rt(*command, check=False)
+    # The caller leaks a host directory on fds 3 to 10 (fd 3: a file it
+    # hands over on purpose, with --preserve-fds 1), as a careless engine
+    # would; the runtime's own fds come on top.
+    victim = rt.tmp / "victim"
+    victim.mkdir(exist_ok=True)
+    fd3 = '3>>"$HANDED"' if variant.endswith("preserve") else '3<"$VICTIM"'
+    leaks = " ".join('%d<"$VICTIM"' % n for n in range(4, 11))
+    env = dict(os.environ, HANDED=str(rt.tmp / "handed-over"), VICTIM=str(victim))
+    with open(str(rt.tmp / "runtime.out"), "a") as stdout:
+        result = run_through_shell(rt, ["bash", "-c", 'exec "$@" %s %s' % (fd3, leaks), "bash"], command, env,
+                                   stdout, variant)
     if result.returncode != 0:
         return result, None
     wait_for(out.exists, what="the process's report")
@@ -365,8 +369,9 @@ VARIANTS = ["run", "run-d", "run-preserve", "exec", "exec-d", "exec-preserve"]
 def test_cve_2024_21626_only_stdio_and_preserved_fds_reach_the_process(rt, make_bundle, rootfs, cid,
                                                                        variant):
     """Whatever the runtime had open (its state directory, cgroup
-    directories, the bundle, sockets, namespace files), the container's
-    process holds fds 0-2 and, with --preserve-fds 1, fd 3: nothing else."""
+    directories, the bundle, sockets, namespace files) or its caller leaked
+    (host directories), the container's process holds fds 0-2 and, with
+    --preserve-fds 1, fd 3: nothing else."""
     result, text = run_process(rt, make_bundle, variant, cid, [REPORT])
     assert result.returncode == 0, result.stderr
     cwd, fds = report_of(text)
@@ -382,8 +387,9 @@ def test_cve_2024_21626_cwd_through_an_fd_of_the_runtime_stays_inside(rt, make_b
                                                                       variant):
     """process.cwd (or exec --cwd) is /proc/self/fd/N, N = 3..12: any
     directory the runtime holds open while it enters the cwd (runc 1.1.11
-    held the host's /sys/fs/cgroup) would put the process outside its
-    rootfs. Each is refused, naming the cwd, or lands inside."""
+    held the host's /sys/fs/cgroup; here the caller leaks host directories
+    too) would put the process outside its rootfs. Each is refused, naming
+    the cwd, or lands inside."""
     inside = dir_identities(rootfs)
     for n in FDS:
         run_cid = "%s-%d" % (cid, n) if variant.startswith("run") else cid
