@@ -30,7 +30,7 @@ import textwrap
 import pytest
 
 from .helpers import (
-    DEFAULT_TIMEOUT, IS_MINIRUN, REPO, assert_error, assert_no_traceback, bind_mount, mountinfo,
+    DEFAULT_TIMEOUT, IS_MINIRUN, IS_RUNC, REPO, assert_error, assert_no_traceback, bind_mount, mountinfo,
     run_through_shell, wait_for,
 )
 from .security_helpers import PROBE, install_probe
@@ -129,6 +129,8 @@ def bundle_mounts(bundle):
 COVER_HOOK = 'mount --bind "$1" "$2"'
 
 
+# runc 1.1.5 writes its sysctls by path (fd-checked since 1.2.8, with CVE-2025-52881's fix)
+@pytest.mark.xfail(IS_RUNC, reason="runc 1.1.5 writes the sysctl into the fake file", strict=False)
 @pytest.mark.parametrize("covered", ["/proc", "/proc/sys"])
 def test_cve_2019_16884_procfs_covered_after_the_mounts_takes_no_write(rt, make_bundle, rootfs, cid,
                                                                         covered):
@@ -250,13 +252,18 @@ def victim_bundle(make_bundle, volumes, name):
         bind_mount(volumes["host"] / "sub", "/data")])
 
 
-def check_victim(rt, result, cid, volumes):
+def check_victim(rt, result, cid, volumes, alone=True):
+    """`alone`: no other container runs (then nothing at all may be left)."""
     assert not [m for m in mountinfo() if m["mountpoint"].startswith(str(volumes["host"]))]
     assert sorted(os.listdir(str(volumes["host"]))) == ["sub"]
     if result.returncode == 0:
         assert result.stdout.split() == ["legit"], "the victim's /data is not its volume: %r" % result.stdout
-    else:
+    elif alone:
         failed_cleanly(rt, result, cid)
+    else:  # refused, because the race went its way: fine, if it left no container
+        assert result.returncode == 1 and result.stderr.strip(), (result.returncode, result.stderr)
+        assert_no_traceback(result)
+        assert rt("state", cid, check=False).returncode == 1
 
 
 def test_cve_2021_30465_a_mount_target_that_is_a_symlink_out_stays_in_the_rootfs(
@@ -298,7 +305,7 @@ def test_cve_2021_30465_a_mount_target_swapped_in_a_loop_by_a_second_container(
             victim = "%s-v%d" % (cid, i)
             result = rt("run", "--bundle", victim_bundle(make_bundle, volumes, "victim%d" % i), victim,
                         check=False)
-            check_victim(rt, result, victim, volumes)
+            check_victim(rt, result, victim, volumes, alone=False)
     finally:
         (volumes["vol-shared"] / "stop").write_text("")
         done = rt.finish(racing)
