@@ -887,7 +887,7 @@ RESOLVE_NO_MAGICLINKS = 0x02
 RESOLVE_NO_SYMLINKS = 0x04
 RESOLVE_BENEATH = 0x08
 RESOLVE_IN_ROOT = 0x10
-PROC_SUPER_MAGIC = 0x9FA0
+PROC_SUPER_MAGIC = 0x9FA0  # statfs's f_type of a procfs
 PROC_ROOT_INO = 1
 AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
@@ -907,6 +907,7 @@ class Kernel:
         lib.clone.argtypes = [self.clone_callback_type, c_void_p, c_int, c_void_p]
         lib.mount.argtypes = [c_char_p, c_char_p, c_char_p, c_ulong, c_char_p]
         lib.umount2.argtypes = [c_char_p, c_int]
+        lib.fstatfs.argtypes = [c_int, c_void_p]
         lib.setns.argtypes = [c_int, c_int]
         lib.unshare.argtypes = [c_int]
         lib.sethostname.argtypes = [c_char_p, ctypes.c_size_t]
@@ -1141,9 +1142,22 @@ class Kernel:
 
     def write_file(self, path, text):
         """One write(2) to a kernel knob (/proc/sys/..., uid_map, timens_offsets):
-        the kernel parses each write as a whole, so it must not be split."""
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        the kernel parses each write as a whole, so it must not be split.
+
+        A path under /proc must land on procfs (the CVE-2019-16884 class): a
+        volume or tmpfs mounted over the container's /proc, or over a part of
+        it, would take a sysctl or an LSM label into a file, and the setting
+        would silently not apply. The fd opened is checked (fstatfs), not the
+        path; O_NONBLOCK keeps a FIFO planted there from hanging the open.
+        """
+        flags = os.O_WRONLY | os.O_CLOEXEC
+        if path.startswith("/proc/"):
+            flags |= os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+        fd = os.open(path, flags)
         try:
+            if path.startswith("/proc/") and self.filesystem_type(fd) != PROC_SUPER_MAGIC:
+                raise OSError(E.EXDEV, "not on procfs (something is mounted over /proc); refusing to write it",
+                              path)
             os.write(fd, text.encode())
         finally:
             os.close(fd)
@@ -2514,6 +2528,8 @@ def kernel_refused(field, exc):
 
 def sysctl_error(key, exc):
     """For the init's sysctl writes: raise sysctl_error(key, exc) from None."""
+    if isinstance(exc, OSError) and exc.errno == E.EXDEV:  # not procfs (Kernel.write_file)
+        return Error("linux.sysctl.%s: %s" % (key, os_error_text(exc)))
     return kernel_refused("linux.sysctl.%s" % key, exc)
 
 
@@ -3642,7 +3658,10 @@ def prepare_rootfs(k, rootfs):
                                                        os_error_text(exc))) from None
         finally:
             k.close(fd)
-    make_target(k, root, rootfs.cwd, is_file=False)
+    try:
+        make_target(k, root, rootfs.cwd, is_file=False)
+    except OSError as exc:  # e.g. a cwd through /proc/self/fd/N, which is no directory to make
+        raise Error("process.cwd: %s: %s" % (rootfs.cwd, exc.strerror)) from None
 
 
 def make_symlink_in_root(k, root, target, path):
@@ -3671,11 +3690,9 @@ def mount_one(k, rootfs, mount):
     root = rootfs.root
     if mount.type == "cgroup" or (mount.type == "cgroup2" and rootfs.cgroup_layout[0] == "v1"):
         return mount_cgroup(k, rootfs, mount)
-    if mount.type in ("proc", "sysfs") and resolve_in_root(root, mount.destination) != root.rstrip("/") + mount.destination:
-        # A rootfs whose /proc is a symlink would get procfs mounted where the
-        # symlink points, and masked paths protecting nothing (CVE-2019-19921).
-        raise OSError(E.ELOOP, "%s is a symlink in the root filesystem; refusing to mount %s there"
-                      % (mount.destination, mount.type))
+    # Early, before make_target makes anything where a symlink points;
+    # check_proc_target decides again on the opened target.
+    check_lands_on_destination(mount, resolve_in_root(root, mount.destination)[len(root.rstrip("/")):])
     if mount.type == "sysfs" and rootfs.bind_sysfs:  # after the symlink check, which holds for it too
         mount = host_bind_instead(mount, "/sys", MS_RDONLY)
     elif mount.type == "mqueue" and rootfs.bind_mqueue:
@@ -3693,6 +3710,7 @@ def mount_one(k, rootfs, mount):
         copy_from = open_in_root(k, root, mount.destination, os.O_RDONLY | os.O_DIRECTORY, rootfs.use_openat2)
     fd = open_in_root(k, root, mount.destination, use_openat2=rootfs.use_openat2)
     try:
+        check_proc_target(k, root, mount, fd, is_file)
         if mount.index in rootfs.idmapped_trees:
             k.move_mount(rootfs.idmapped_trees[mount.index], fd_path(fd))
         elif mount.is_bind:
@@ -3720,6 +3738,49 @@ def mount_one(k, rootfs, mount):
         k.close(fd)
         if copy_from is not None:
             k.close(copy_from)
+
+
+# The files of /proc a bind of a file may cover: lxcfs's, as runc allows them.
+PROC_FILES_A_BIND_MAY_COVER = frozenset(
+    "/proc/" + name for name in ("cpuinfo", "diskstats", "meminfo", "stat", "swaps", "uptime", "loadavg",
+                                 "slabinfo", "pressure/cpu", "pressure/io", "pressure/memory", "net/dev",
+                                 "sys/kernel/ns_last_pid"))
+
+
+def check_lands_on_destination(mount, inside):
+    """procfs or sysfs goes exactly on its destination: `inside` is where the
+    target really is in the root. A rootfs whose /proc is a symlink would get
+    procfs mounted where it points, the masked paths protecting nothing, and
+    the runtime's writes to /proc going to the image's files (CVE-2019-19921,
+    CVE-2023-27561, CVE-2023-28642)."""
+    if mount.type in ("proc", "sysfs") and inside != os.path.normpath("/" + mount.destination.lstrip("/")):
+        raise OSError(E.ELOOP, "%s is a symlink in the root filesystem; refusing to mount %s there"
+                      % (mount.destination, mount.type))
+
+
+def check_proc_target(k, root, mount, fd, is_file):
+    """procfs and sysfs land on their destinations; nothing but procfs may
+    cover the container's /proc, or a part of it.
+
+    A volume at /proc, a tmpfs over /proc/sys, a destination through a
+    symlink into /proc: the runtime's later writes there (sysctls, LSM
+    labels) would land in the volume's files and silently not apply
+    (CVE-2019-16884, CVE-2019-19921). Decided on the opened target `fd`,
+    not on its path: its file system, and where it really is in the root.
+    Under /proc only a bind of a file onto a file lxcfs covers is allowed.
+    """
+    real_root = os.path.realpath(root).rstrip("/")
+    real = os.readlink(fd_path(fd))
+    inside = real[len(real_root):] if real.startswith(real_root + "/") else None
+    if mount.type in ("proc", "sysfs"):
+        check_lands_on_destination(mount, inside)  # a symlink swapped in since the early check
+        return
+    if inside != "/proc" and not (inside or "").startswith("/proc/") and k.filesystem_type(fd) != PROC_SUPER_MAGIC:
+        return
+    if mount.is_bind and is_file and inside in PROC_FILES_A_BIND_MAY_COVER:
+        return
+    raise OSError(E.EPERM, "%s is in /proc: only procfs may be mounted there (and a file bound over "
+                  "one of lxcfs's files)" % (inside or mount.destination))
 
 
 def mount_filesystem(k, rootfs, mount, target):

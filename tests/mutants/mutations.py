@@ -15,6 +15,7 @@ from collections import namedtuple
 Mutant = namedtuple("Mutant", "name section old new tests")
 
 I = "tests/integration/"
+ADV = I + "test_advisories_2019_2024.py::"
 U = "tests/unit/"
 A = I + "test_advisories_2025_2026.py::"
 
@@ -104,9 +105,26 @@ MUTANTS = [
            "",
            [I + "test_mounts.py::test_readonly_root"]),
     Mutant("proc-through-a-symlink-allowed", "mounts",
-           'if mount.type in ("proc", "sysfs") and resolve_in_root(',
-           'if False and resolve_in_root(',
-           [I + "test_hardening.py::test_proc_or_sys_replaced_by_a_symlink_is_refused"]),
+           'if mount.type in ("proc", "sysfs") and inside != ',
+           'if False and inside != ',
+           [I + "test_hardening.py::test_proc_or_sys_replaced_by_a_symlink_is_refused",
+            ADV + "test_cve_2023_27561_proc_as_a_symlink_in_the_image_is_refused"]),
+    # --- runc's advisories of 2019-2024 (test_advisories_2019_2024.py) ----------
+    Mutant("proc-may-be-covered-by-a-volume", "mounts",
+           'if inside != "/proc" and not (inside or "").startswith("/proc/") and k.filesystem_type(fd) != PROC_SUPER_MAGIC:',
+           'if True:',
+           [ADV + "test_cve_2019_16884_a_volume_over_procfs_is_refused"]),
+    Mutant("proc-writes-not-verified", "mounts",
+           'if path.startswith("/proc/") and self.filesystem_type(fd) != PROC_SUPER_MAGIC:',
+           'if False:',
+           [ADV + "test_cve_2019_16884_procfs_covered_after_the_mounts_takes_no_write",
+            ADV + "test_cve_2019_16884_a_label_is_written_only_to_procfs"]),
+    Mutant("mount-target-follows-symlinks", "mounts",
+           "    fd = open_in_root(k, root, mount.destination, use_openat2=rootfs.use_openat2)\n"
+           "    try:\n        check_proc_target(",
+           '    fd = k.open(root.rstrip("/") + mount.destination, os.O_PATH | os.O_CLOEXEC)\n'
+           "    try:\n        check_proc_target(",
+           [ADV + "test_cve_2021_30465_a_mount_target_that_is_a_symlink_out_stays_in_the_rootfs"]),
     Mutant("recursive-clear-mask-dropped", "mounts and propagation",
            "            k.mount_setattr(fd_path(fd), mount.recursive_set, mount.recursive_clear)\n",
            "            k.mount_setattr(fd_path(fd), mount.recursive_set, 0)\n",
@@ -208,7 +226,8 @@ MUTANTS = [
     Mutant("cwd-outside-the-root-allowed", "process",
            "        os.getcwd()\n    except OSError:\n",
            "        pass\n    except OSError:\n",
-           [I + "test_hardening.py::test_cwd_through_a_preserved_host_directory_fd"]),
+           [I + "test_hardening.py::test_cwd_through_a_preserved_host_directory_fd",
+            ADV + "test_cve_2024_21626_cwd_through_an_fd_of_the_runtime_stays_inside"]),
     Mutant("no-session-keyring", "process",
            "                k.join_session_keyring(plan.session_keyring)\n",
            "                pass\n",
@@ -295,7 +314,8 @@ MUTANTS = [
     Mutant("init-keeps-leaked-fds", "fds",
            "        k.close_fds_from(3 + pplan.keep_fds, keep=(fds.fifo,))\n",
            "        pass\n",
-           [I + "test_fds.py::test_leaked_fds_are_closed"]),
+           [I + "test_fds.py::test_leaked_fds_are_closed",
+            ADV + "test_cve_2024_21626_only_stdio_and_preserved_fds_reach_the_process"]),
     # --- state -------------------------------------------------------------------
     Mutant("pid-file-trailing-newline", "state",
            'write_atomically(os.path.abspath(opts.pid_file), str(init), what="--pid-file")',
@@ -352,7 +372,8 @@ MUTANTS = [
     Mutant("exec-keeps-leaked-fds", "exec",
            "        k.close_fds_from(3 + pplan.keep_fds, keep=(fds.channel,))\n",
            "        pass\n",
-           [I + "test_exec.py::test_fds_the_caller_leaks_into_exec_do_not_reach_the_process"]),
+           [I + "test_exec.py::test_fds_the_caller_leaks_into_exec_do_not_reach_the_process",
+            ADV + "test_cve_2024_21626_only_stdio_and_preserved_fds_reach_the_process"]),
     # --- the launcher ----------------------------------------------------------------
     Mutant("launcher-without-sections-cache", "cli",
            "if fresh:\n",
