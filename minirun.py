@@ -4407,7 +4407,10 @@ class CgroupfsManager:
 # the figures `events` reports (runc's field names, so `docker stats` reads them),
 # plan_cgroup_mount()/mount_cgroup() give the container a /sys/fs/cgroup that
 # shows its own cgroup, and check_container_cgroup() refuses a cgroup recorded
-# in state.json that is not the container's before anything acts through it.
+# in state.json that is not the container's own (its proven init's, or one
+# create made) before anything acts through it; remove_stopped_cgroup() and
+# remove_unreadable_container() are what `delete` does with the cgroup of a
+# container whose init is gone, or whose state file cannot be read.
 # Last, a kernel wait taken off the placement of create and exec (the first
 # move into a v1 cgroup).
 
