@@ -281,18 +281,23 @@ def wait_for_exit(pid, seconds):
     A pidfd becomes readable when the process exits, whoever its parent is,
     so this works for processes that are not our children too.
     """
-    import select
-
     try:
         pidfd = os.pidfd_open(pid)
     except ProcessLookupError:
         return True
     try:
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        return bool(poller.poll(None if seconds is None else int(seconds * 1000)))
+        return wait_for_pidfd(pidfd, seconds)
     finally:
         os.close(pidfd)
+
+
+def wait_for_pidfd(pidfd, seconds):
+    """wait_for_exit() of the process a pidfd names."""
+    import select
+
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(None if seconds is None else int(seconds * 1000)))
 
 
 def signal_pids(pids, signal):
@@ -1483,6 +1488,7 @@ def process_start_time(pid):
     if fields[0] in (b"Z", b"X"):  # a zombie has exited: the container is stopped
         return None
     return int(fields[19])
+
 
 # ===========================================================================
 # 3. Host facts
@@ -2913,14 +2919,136 @@ def parse_update(resources_json=None, flags=None):
 # it is a file on disk that another process may have written, so a forged,
 # stale or corrupt one gives a clear error naming the container, and nothing
 # signals a pid from it before the pid is proved to be the container's
-# (ContainerState.proven_init). config.json beside it is the config the
-# container was created from, kept for `exec`.
+# (ContainerState.proven_init): the boot, the start time, the namespaces and
+# the cgroup recorded at create must all be the live process's, checked
+# through a pidfd that is then the only way it is signalled. A cgroup counts
+# as the container's only when it is its proven init's or create made it
+# (recorded in the cgroup's "made"); a stopped container's cgroup that holds
+# processes of another container is left to them. config.json beside it is
+# the config the container was created from, kept for `exec`; a `delete
+# --force` of a container whose state.json is unreadable finds what is left
+# through it and exec.fifo (remove_unreadable_container, section 17).
 
 STATE_FILE = "state.json"
 FIFO_FILE = "exec.fifo"
 CONFIG_COPY = "config.json"
 START_ERROR_FILE = "start.error"
-STATE_VERSION = 1
+STATE_VERSION = 2
+
+
+# --- proving a process ------------------------------------------------------
+# What ties a pid to a container (ContainerState.proven_init) and the one way
+# a set of processes is killed once each is proven: through a pidfd opened
+# before its proof, so a pid reused meanwhile is never reached.
+
+# The namespaces a container's init is tied to: recorded at create as (st_dev,
+# st_ino) of /proc/PID/ns/NAME (nsfs identities; readlink's "mnt:[N]" drops the
+# device), compared before anything signals a pid from state.json.
+RECORDED_NAMESPACES = ("mnt", "pid", "net", "ipc", "uts", "cgroup", "user")
+
+
+def namespace_ids(pid, names=RECORDED_NAMESPACES):
+    """{name: [st_dev, st_ino]} of `pid`'s namespaces (a kernel without one is
+    left out); OSError if the process is gone or its links are closed to us."""
+    ids = {}
+    for name in names:
+        try:
+            st = os.stat("/proc/%d/ns/%s" % (pid, name))
+        except FileNotFoundError:
+            if not os.path.isdir("/proc/%d/ns" % pid):
+                raise
+            continue
+        ids[name] = [st.st_dev, st.st_ino]
+    return ids
+
+
+def boot_id():
+    """This boot's random id: a pid and start time recorded in a --root that
+    outlived a reboot name some process of this boot, not the container."""
+    with open("/proc/sys/kernel/random/boot_id", "rb") as handle:
+        return handle.read().decode("ascii", "replace").strip()
+
+
+def open_pidfd(pid):
+    """A pidfd on `pid`, or None if it has exited. A pidfd names one process:
+    a signal sent through it can never reach a later process reusing the pid."""
+    try:
+        return os.pidfd_open(pid)
+    except ProcessLookupError:
+        return None
+
+
+def signal_pidfd(pidfd, signal):
+    """pidfd_send_signal; a process that has exited meanwhile is no error."""
+    import _signal
+
+    try:
+        _signal.pidfd_send_signal(pidfd, signal)
+    except ProcessLookupError:
+        pass
+
+
+def kill_proven_processes(pids, proof, seconds=10):
+    """SIGKILL each pid that `proof(pid)` (read with a pidfd on it open) shows
+    to be the container's, through that pidfd; wait for them to exit. The
+    pids a proof refused, and those that did not die, are returned."""
+    pidfds, refused = [], []
+    try:
+        for pid in pids:
+            pidfd = open_pidfd(pid)
+            if pidfd is None:
+                continue
+            try:
+                proven = proof(pid)
+            except OSError:
+                proven = False
+            if proven:
+                pidfds.append((pid, pidfd))
+                signal_pidfd(pidfd, 9)
+            else:
+                os.close(pidfd)
+                if os.path.exists("/proc/%d" % pid):
+                    refused.append(pid)
+        return refused + [pid for pid, pidfd in pidfds if not wait_for_pidfd(pidfd, seconds)]
+    finally:
+        for _pid, pidfd in pidfds:
+            os.close(pidfd)
+
+
+def fifo_holders(fifo):
+    """The processes holding `fifo` (an exec.fifo) open: a created init does,
+    until its execve; found by the device and inode of every open file."""
+    try:
+        target = os.stat(fifo)
+    except OSError:
+        return []
+    import stat as stat_module
+
+    if not stat_module.S_ISFIFO(target.st_mode):
+        return []
+    key = (target.st_dev, target.st_ino)
+    me = os.getpid()
+    return [pid for pid in all_pids() if pid != me and holds_file(pid, key)]
+
+
+def all_pids():
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def holds_file(pid, key):
+    """True if `pid` has the file (st_dev, st_ino) `key` open."""
+    try:
+        with os.scandir("/proc/%d/fd" % pid) as entries:
+            for entry in entries:
+                try:
+                    st = os.stat(entry.path)
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) == key:
+                    return True
+    except OSError:
+        pass
+    return False
 
 
 class ContainerNotFound(Error):
@@ -2951,7 +3079,9 @@ def valid_cgroup_state(raw):
         if os.path.normpath(d) != d or not d.startswith(mountpoint + "/") \
                 or not (mountpoint + "/").startswith(CGROUP_ROOT + "/"):
             return False
-    return True
+    # Directories create made (a forged "made" naming others counts for nothing: see check_container_cgroup)
+    made = raw.get("made")
+    return isinstance(made, list) and all(isinstance(d, str) for d in made)
 
 
 class ContainerState:
@@ -2962,7 +3092,9 @@ class ContainerState:
         "version": ((int,), True), "id": ((str,), True), "pid": ((int,), True),
         "pid_start": ((int,), True), "bundle": ((str,), True), "rootfs": ((str,), True),
         "created": ((str,), True), "annotations": ((dict,), True), "own_pid_namespace": ((bool,), True),
-        "mnt_ns": ((str,), True), "hooks": ((dict,), True),
+        "boot_id": ((str,), True), "hooks": ((dict,), True),
+        # namespace_ids() of the init at create: {name: [st_dev, st_ino]}
+        "namespaces": ((dict,), True),
         # The manager's to_state(); null for a container without a cgroup of its own (rootless).
         "cgroup": ((dict, type(None)), True),
     }
@@ -2973,6 +3105,8 @@ class ContainerState:
             setattr(self, key, values.get(key))
         self.version = STATE_VERSION
         self.directory = None
+        self.init_pidfd = None          # proven_init()'s
+        self._proven_manager = None     # proven_cgroup()'s, for the proven init
 
     def to_json(self):
         return {key: getattr(self, key) for key in self.FIELDS}
@@ -3005,6 +3139,13 @@ class ContainerState:
         for key, value in raw["annotations"].items():
             if not isinstance(value, str):
                 raise bad("annotations." + key, "expected a string")
+        for key in ("mnt", "pid"):
+            if key not in raw["namespaces"]:
+                raise bad("namespaces." + key, "missing")
+        for key, value in raw["namespaces"].items():
+            if not (isinstance(value, list) and len(value) == 2
+                    and all(isinstance(x, int) and not isinstance(x, bool) for x in value)):
+                raise bad("namespaces." + key, "expected [device, inode]")
         hooks = {}
         for phase, items in raw["hooks"].items():
             if phase not in ("poststart", "poststop") or not isinstance(items, list):
@@ -3020,7 +3161,10 @@ class ContainerState:
         return state
 
     def alive(self):
-        return bool(self.pid) and self.pid_start is not None and process_start_time(self.pid) == self.pid_start
+        """The recorded init still runs: the same start time (runc's test) in
+        the same boot (a --root on disk outlives a reboot; its pids do not)."""
+        return bool(self.pid) and self.pid_start is not None \
+            and process_start_time(self.pid) == self.pid_start and self.boot_id == boot_id()
 
     def status(self):
         if not self.alive():
@@ -3031,73 +3175,115 @@ class ContainerState:
             return "created"
         return "running"
 
-    def proven_cgroup(self, init):
-        """The manager of the container's cgroup once check_container_cgroup() has
-        shown it is this container's (holding `init`, a proven init, if given);
-        None for a container without one."""
+    def proven_cgroup(self, init, manager=None):
+        """The manager of the container's cgroup (or of `manager`, a part of it)
+        once check_container_cgroup() has shown it is this container's own: the
+        cgroup of `init`, a proven init, or one create made; None for a
+        container without one."""
         if not self.cgroup:
             return None
+        if manager is None and init and self._proven_manager is not None:
+            return self._proven_manager
         others = [own_cgroups()]
         try:
             others.append(own_cgroups("/proc/1/cgroup"))
         except OSError:
             pass
-        return check_container_cgroup(manager_from_state(self.cgroup), self.id, init, HOST.cgroup_layout, others)
+        manager = check_container_cgroup(manager or manager_from_state(self.cgroup), self.id, init,
+                                         HOST.cgroup_layout, others, self.cgroup.get("made", ()))
+        if init and manager is not None:
+            self._proven_manager = manager
+        return manager
 
     def proven_init(self):
         """The init's pid, once shown to be this container's; None if it has exited.
 
         A live process with the recorded pid and start time could still be
-        somebody else's if state.json was forged: it must also be in the
-        mount namespace recorded at create, which is not the runtime's own,
-        and with a pid namespace of its own, be pid 1 of a pid namespace that
-        is not the runtime's. Anything else is refused, never signalled.
+        somebody else's: the state file may be forged, or stale (a --root kept
+        across a reboot, whose pids name this boot's processes). A pidfd on
+        the pid is opened first: whatever is read after it is about the
+        process it names, or that process is gone and a signal through it
+        fails. Then the proof: the start time again, every namespace recorded
+        at create (device and inode of /proc/PID/ns/*), a mount namespace that
+        is not the runtime's, with a pid namespace of its own pid 1 of it, and
+        the recorded cgroup holding it. Anything else is refused, never
+        signalled; signal_init() then signals through the pidfd only.
         """
         if not self.alive():
             return None
+        pidfd = open_pidfd(self.pid)
+        if pidfd is None:
+            return None
         try:
-            try:
-                mnt_ns = os.readlink("/proc/%d/ns/mnt" % self.pid)
-            except PermissionError:
-                return self._proven_unreadable_init()
-            own_mnt_ns = os.readlink("/proc/self/ns/mnt")
-            nspid = []
-            if self.own_pid_namespace:
-                theirs = os.readlink("/proc/%d/ns/pid" % self.pid)
-                ours = os.readlink("/proc/self/ns/pid")
-                with open("/proc/%d/status" % self.pid) as status:
-                    nspid = next((line.split()[1:] for line in status if line.startswith("NSpid:")), [])
-        except OSError:
-            return None  # it exited while we looked
-        proven = mnt_ns == self.mnt_ns and mnt_ns != own_mnt_ns
-        if self.own_pid_namespace:
-            proven = proven and theirs != ours and len(nspid) >= 2 and nspid[-1] == "1"
-        if not proven:
-            raise Error("container %s: pid %d is not the container's init (state file forged or stale); "
-                        "refusing to signal it" % (self.id, self.pid))
+            proven = self._prove_init()
+        except BaseException:
+            os.close(pidfd)
+            raise
+        if proven is None:
+            os.close(pidfd)
+            return None
+        self.init_pidfd = pidfd
         return self.pid
 
-    def _proven_unreadable_init(self):
-        """Rootless: a created init in a user namespace is non-dumpable until
-        its execve, so its namespace links are closed to an unprivileged
-        caller. The proof is then what the caller may read: the recorded start
-        time (checked by alive()), the caller's own uid, and pid 1 of a pid
-        namespace of its own. The root of the host always reads the links."""
-        if os.geteuid() == 0:
-            raise Error("container %s: cannot read /proc/%d/ns/mnt; refusing to signal it" % (self.id, self.pid))
+    def refuse_init(self):
+        return Error("container %s: pid %d is not the container's init (state file forged or stale); "
+                     "refusing to signal it" % (self.id, self.pid))
+
+    def _prove_init(self):
+        """The proof of proven_init(), read with its pidfd open; None if the process has exited."""
+        if process_start_time(self.pid) != self.pid_start:
+            return None  # it exited, and its pid was taken again, before the pidfd was opened
+        try:
+            theirs = namespace_ids(self.pid, tuple(self.namespaces))
+        except PermissionError:
+            theirs = None
+        except OSError:
+            return None  # it exited while we looked
         try:
             with open("/proc/%d/status" % self.pid) as status:
                 fields = {line.split(":")[0]: line.split()[1:] for line in status}
         except OSError:
-            return None  # it exited while we looked
+            return None
+        nspid = fields.get("NSpid", [])
+        if theirs is None:
+            proven = self._proven_unreadable_init(fields)
+        else:
+            ours = namespace_ids(os.getpid(), ("mnt", "pid"))
+            proven = theirs == self.namespaces and theirs["mnt"] != ours["mnt"]
+            if self.own_pid_namespace:
+                proven = proven and theirs.get("pid") != ours.get("pid") and len(nspid) >= 2 and nspid[-1] == "1"
+        if proven and self.cgroup:
+            try:
+                cgroups = own_cgroups("/proc/%d/cgroup" % self.pid)
+            except OSError:
+                return None
+            proven = cgroup_holds(manager_from_state(self.cgroup).dirs, HOST.cgroup_layout, cgroups)
+        if not proven:
+            raise self.refuse_init()
+        return self.pid
+
+    def signal_init(self, signal):
+        """Signal the proven init, through the pidfd proven_init() checked."""
+        signal_pidfd(self.init_pidfd, signal)
+
+    def wait_init(self, seconds):
+        """True once the proven init has exited (False after `seconds`)."""
+        return wait_for_pidfd(self.init_pidfd, seconds)
+
+    def _proven_unreadable_init(self, fields):
+        """Rootless: a created init in a user namespace is non-dumpable until
+        its execve, so its namespace links are closed to an unprivileged
+        caller. The proof is then what the caller may read (`fields`, its
+        /proc/PID/status): the recorded boot and start time, the caller's own
+        uid, pid 1 of a pid namespace of its own, and the recorded cgroup
+        (checked by the caller). The root of the host always reads the links."""
+        if os.geteuid() == 0:
+            raise Error("container %s: cannot read /proc/%d/ns/mnt; refusing to signal it" % (self.id, self.pid))
         nspid = fields.get("NSpid", [])
         proven = fields.get("Uid", [""])[:1] == [str(os.geteuid())]
         if self.own_pid_namespace:
             proven = proven and len(nspid) >= 2 and nspid[-1] == "1"
-        if not proven:
-            raise Error("container %s: pid %d is not the container's init (state file forged or stale); "
-                        "refusing to signal it" % (self.id, self.pid))
-        return self.pid
+        return proven
 
     def oci_state(self, status=None):
         """The state of the runtime spec, plus runc's `rootfs`, `created` and `owner`."""
@@ -4389,6 +4575,9 @@ class CgroupfsManager:
         # applied (see _apply_devices).
         self.rootless = rootless
         self._v2_controllers = None
+        # The directories create() made, not found there already: recorded in
+        # state.json, they are what makes the cgroup the container's own.
+        self.made = set()
 
     # -- where things are
     @property
@@ -4427,7 +4616,8 @@ class CgroupfsManager:
         return None
 
     def to_state(self):
-        state = {"driver": self.driver, "layout": self.layout, "dirs": [list(x) for x in self.dirs]}
+        state = {"driver": self.driver, "layout": self.layout, "dirs": [list(x) for x in self.dirs],
+                 "made": [d for d, _, _ in self.dirs if d in self.made]}
         if self.rootless:
             state["rootless"] = True
         return state
@@ -4447,6 +4637,8 @@ class CgroupfsManager:
                 parent, current = current, current + "/" + part
                 try:
                     os.mkdir(current, 0o755)
+                    if current == d:
+                        self.made.add(d)  # found already, it is not the container's alone
                 except FileExistsError:
                     pass
                 except OSError as exc:
@@ -4750,7 +4942,10 @@ class CgroupfsManager:
 # the figures `events` reports (runc's field names, so `docker stats` reads them),
 # plan_cgroup_mount()/mount_cgroup() give the container a /sys/fs/cgroup that
 # shows its own cgroup, and check_container_cgroup() refuses a cgroup recorded
-# in state.json that is not the container's before anything acts through it.
+# in state.json that is not the container's own (its proven init's, or one
+# create made) before anything acts through it; remove_stopped_cgroup() and
+# remove_unreadable_container() are what `delete` does with the cgroup of a
+# container whose init is gone, or whose state file cannot be read.
 # Last, a kernel wait taken off the placement of create and exec (the first
 # move into a v1 cgroup).
 
@@ -4957,40 +5152,187 @@ def manager_from_state(state):
     return CgroupfsManager(state["layout"], dirs, state.get("rootless") is True)
 
 
-def check_container_cgroup(manager, cid, init, layout, others):
-    """Refuse a recorded cgroup (state.json) that is not this container's before
-    anything signals or removes through it: every directory must be below its
-    hierarchy's root, hold neither the runtime nor the host's init (`others`:
-    their /proc/PID/cgroup maps), and be either the proven init's own cgroup or
-    a cgroup named for this container (every engine's cgroupsPath ends in the
-    container's id) that holds the init when there is one."""
+def _hierarchy_of(mountpoint, ctrls, layout):
+    """(mount root, key in a /proc/PID/cgroup map) of a recorded directory's
+    hierarchy; (None, None) if this host has no such hierarchy."""
+    if ctrls is None:
+        return (layout.unified_root if layout.unified == mountpoint else None), ""
+    return layout.hierarchies.get(mountpoint, (None,))[0], (ctrls[0] if ctrls else None)
+
+
+def _cgroup_holds(d, mountpoint, root, key, cgroups):
+    """True if the process whose /proc/PID/cgroup map is `cgroups` is in `d` or below it."""
+    path = cgroups.get(key) if cgroups else None
+    if path is None or root is None:
+        return False
+    inside = _join_cgroup(mountpoint, root, path)
+    return inside == d or inside.startswith(d + "/")
+
+
+def cgroup_holds(dirs, layout, cgroups):
+    """True if every recorded directory holds the process whose /proc/PID/cgroup
+    map is `cgroups` (in it or in a sub-cgroup of it)."""
+    for d, ctrls, mountpoint in dirs:
+        root, key = _hierarchy_of(mountpoint, ctrls, layout)
+        if not _cgroup_holds(os.path.normpath(d), mountpoint, root, key, cgroups):
+            return False
+    return True
+
+
+def check_container_cgroup(manager, cid, init, layout, others, made=()):
+    """Refuse a recorded cgroup (state.json) that is not this container's own
+    before anything signals or removes through it: every directory must be
+    below its hierarchy's root, hold neither the runtime nor the host's init
+    (`others`: their /proc/PID/cgroup maps), and be the proven init's own
+    cgroup, or one that create made for the container (`made`, recorded at
+    create) and that holds the init when there is one. A cgroup create found
+    already there may be another container's too (a shared cgroupsPath); a
+    name proves nothing (an id such as "fs" is in every cgroup's path)."""
     theirs = own_cgroups("/proc/%d/cgroup" % init) if init else None
+    made = set(made)
     for d, ctrls, mountpoint in manager.dirs:
-        if ctrls is None:
-            root = layout.unified_root if layout.unified == mountpoint else None
-            key = ""
-        else:
-            root = layout.hierarchies.get(mountpoint, (None,))[0]
-            key = ctrls[0] if ctrls else None
+        root, key = _hierarchy_of(mountpoint, ctrls, layout)
         d = os.path.normpath(d)
         if root is None or key is None or not d.startswith(mountpoint + "/"):
             raise Error("container %s: the recorded cgroup %s is not a cgroup of this host" % (cid, d))
-
-        def holds(cgroups):
-            path = cgroups.get(key) if cgroups else None
-            if path is None:
-                return False
-            inside = _join_cgroup(mountpoint, root, path)
-            return inside == d or inside.startswith(d + "/")
-        if any(holds(other) for other in others):
+        if any(_cgroup_holds(d, mountpoint, root, key, other) for other in others):
             raise Error("container %s: the recorded cgroup %s holds the runtime or the host's init; "
                         "refusing to use it" % (cid, d))
         own = theirs is not None and _join_cgroup(mountpoint, root, theirs.get(key, "/")) == d
-        named = cid in os.path.basename(d)
-        if not (own or (named and (theirs is None or holds(theirs)))):
+        if not (own or (d in made and (theirs is None or _cgroup_holds(d, mountpoint, root, key, theirs)))):
             raise Error("container %s: the recorded cgroup %s is not the container's (state file forged "
-                        "or stale); refusing to use it" % (cid, d))
+                        "or stale, or a cgroup it shares); refusing to use it" % (cid, d))
     return manager
+
+
+def remove_stopped_cgroup(state):
+    """The cgroup of a container whose init is gone. Only what create made is
+    the container's to remove; a cgroup found there (a cgroupsPath shared with
+    another container, or made by the engine) is left alone. Processes still
+    in it are killed only when proven the container's: one without a pid
+    namespace of its own leaves its forks behind (runc kills them), each in
+    the mount and pid namespaces recorded at create, proven and signalled
+    through a pidfd one by one. With a pid namespace of its own nothing of the
+    container outlives its init (the kernel kills the namespace), so whatever
+    is in the cgroup belongs to somebody else, a container sharing its
+    cgroupsPath: the cgroup is then left to it, with a warning, never emptied."""
+    manager = manager_from_state(state.cgroup)
+    made = set(state.cgroup.get("made", ()))
+    mine = [entry for entry in manager.dirs if entry[0] in made]
+    if not mine:
+        return
+    if len(mine) < len(manager.dirs):
+        manager = CgroupfsManager(manager.layout, mine, manager.rootless)
+    try:
+        state.proven_cgroup(None, manager)
+    except Error as exc:
+        LOG.warning("%s; leaving it in place" % exc)
+        return
+    try:
+        left = manager.pids()
+    except OSError:
+        left = []
+    if left and not state.own_pid_namespace:
+        wanted = {"mnt": state.namespaces.get("mnt"), "pid": state.namespaces.get("pid")}
+        kill_proven_processes(left, lambda pid: namespace_ids(pid, ("mnt", "pid")) == wanted)
+        left = manager.pids()
+    if left:
+        LOG.warning("container %s: its cgroup %s holds processes that are not the container's "
+                    "(pids %s); leaving it in place" % (state.id, manager.dirs[0][0], " ".join(map(str, sorted(left)))))
+        return
+    manager.destroy()
+
+
+def planned_cgroups(store, cid):
+    """The cgroups a container of this id was planned in, for a state file
+    that cannot be read: minirun's default path for the id, and the
+    cgroupsPath of the config kept beside the state, if any (cgroupfs paths;
+    a systemd slice:prefix:name is read as the scope's directory)."""
+    layout = HOST.cgroup_layout
+    paths = [""]
+    try:
+        with open(store.path(cid, CONFIG_COPY), "rb") as handle:
+            raw = json_loads(handle.read().decode("utf-8"))
+        path = raw.get("linux", {}).get("cgroupsPath")
+        if isinstance(path, str) and path:
+            paths.append(path)
+    except (OSError, ValueError, UnicodeDecodeError, AttributeError):
+        pass
+    managers = []
+    for path in paths:
+        try:
+            managers.append(cgroup_manager(layout, path, cid, systemd=path.count(":") == 2,
+                                           own=HOST.own_cgroups))
+        except Error:
+            continue
+    return managers
+
+
+def cgroups_recorded_by_others(store, cid):
+    """The cgroup directories the other containers in this --root record."""
+    dirs = set()
+    for other in store.ids():
+        if other == cid:
+            continue
+        try:
+            state = store.load(other)
+        except Error:
+            continue
+        if state.cgroup:
+            dirs |= set(d for d, _, _ in state.cgroup["dirs"])
+    return dirs
+
+
+def remove_unreadable_container(store, cid):
+    """delete --force of a container whose state.json is corrupt or missing
+    (a create killed before writing it). What is left is found through what
+    can be proven: a created init holds ROOT/ID/exec.fifo open (found by its
+    inode), and the container's cgroup is where it was planned (minirun's
+    default path for the id, or the cgroupsPath of the config kept beside
+    the state), if no other container here records that cgroup and it holds
+    neither the runtime nor the host's init. Those are killed and removed;
+    whatever could not be is named in the error, and the container's
+    directory is kept (its id stays taken, so no later create joins what is
+    left), so a later delete --force can try again."""
+    left = []
+    holders = fifo_holders(store.path(cid, FIFO_FILE))
+    key = None
+    if holders:
+        st = os.stat(store.path(cid, FIFO_FILE))
+        key = (st.st_dev, st.st_ino)
+    left += ["process %d (holds exec.fifo)" % pid
+             for pid in kill_proven_processes(holders, lambda pid: holds_file(pid, key))]
+    others = [own_cgroups()]
+    try:
+        others.append(own_cgroups("/proc/1/cgroup"))
+    except OSError:
+        pass
+    shared = cgroups_recorded_by_others(store, cid)
+    for manager in planned_cgroups(store, cid):
+        dirs = [entry for entry in manager.dirs if os.path.isdir(entry[0])]
+        if not dirs:
+            continue
+        manager = CgroupfsManager(manager.layout, dirs)
+        try:
+            check_container_cgroup(manager, cid, None, HOST.cgroup_layout, others, [d for d, _, _ in dirs])
+            if shared & set(d for d, _, _ in dirs):
+                raise Error("container %s: the cgroup %s is another container's too" % (cid, dirs[0][0]))
+        except Error as exc:
+            try:
+                busy = manager.pids()
+            except OSError:
+                busy = []
+            if busy:
+                left.append("cgroup %s (not proven the container's: %s)" % (dirs[0][0], str(exc).split(": ", 1)[-1]))
+            continue
+        try:
+            manager.kill(9)
+            manager.destroy()
+        except (Error, OSError) as exc:
+            left.append("cgroup %s (%s)" % (dirs[0][0], exc if isinstance(exc, Error) else os_error_text(exc)))
+    if left:
+        raise Error("container %s: could not remove: %s" % (cid, "; ".join(left)))
+    store.remove(cid)
 
 
 def parse_exec_cgroups(specs):
@@ -5684,6 +6026,9 @@ class SystemdCgroupManager(CgroupfsManager):
     def to_state(self):
         state = super().to_state()
         state.update(slice=self.slice, unit=self.unit, started=self.started, user=self.user)
+        # A unit of its own (StartTransientUnit refuses a name already taken):
+        # its directories are the container's.
+        state["made"] = [d for d, _, _ in self.dirs] if self.started else []
         return state
 
     def _bus(self):
@@ -7680,10 +8025,10 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
         finally:
             reap(joiner)
             joiner = None
-        # Read before GO: an unprivileged caller can read it only while the
-        # init is still dumpable (see joiner_main).
+        # Read before GO: an unprivileged caller can read them only while the
+        # init is still dumpable (see joiner_main). What proves the init later.
         try:
-            mnt_ns = os.readlink("/proc/%d/ns/mnt" % init)
+            namespaces = namespace_ids(init)
         except OSError as exc:
             raise Error("container init exited during setup: %s" % os_error_text(exc)) from None
         if plan.oom_score_adj is not None:
@@ -7705,7 +8050,7 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
         state = ContainerState(
             id=cid, pid=init, pid_start=process_start_time(init), bundle=bundle, rootfs=cfg.root_path,
             created=rfc3339(), annotations=cfg.annotations, own_pid_namespace=plan.own_pid_namespace,
-            mnt_ns=mnt_ns,
+            namespaces=namespaces, boot_id=boot_id(),
             cgroup=manager.to_state() if manager is not None else None,
             hooks={phase: [h.to_json() for h in plan.hooks[phase]] for phase in ("poststart", "poststop")})
         if state.pid_start is None:
@@ -7833,7 +8178,7 @@ def kill_container(store, cid, signal, all_processes=False):
     init = state.proven_init()
     if init is None:
         raise Error("container not running")
-    pids = [init]
+    others = []
     if all_processes:
         manager = state.proven_cgroup(init)
         if manager is not None:
@@ -7841,12 +8186,13 @@ def kill_container(store, cid, signal, all_processes=False):
             manager.kill(signal)
             return
         if state.own_pid_namespace:
-            pids = container_pids(state, init)
+            others = container_pids(state, init)[1:]
         else:
             LOG.warning("kill --all: the container shares the host's pid namespace and has no cgroup "
                         "of its own; only its init can be found and signalled")
     manager = state.proven_cgroup(init) if status == "paused" and signal == SIGNALS["KILL"] else None
-    signal_pids(pids, signal)
+    state.signal_init(signal)
+    signal_pids(others, signal)
     if manager is not None:
         manager.thaw()  # a frozen process cannot die until thawed (runc thaws for SIGKILL too)
 
@@ -7870,14 +8216,17 @@ def delete_container(store, cid, force=False):
             if not force:
                 raise
             # A state file we cannot read names no process we could prove:
-            # remove the state, signal nothing.
-            LOG.warning("%s; removing its state without signalling any process" % exc)
-            store.remove(cid)
+            # what is left is found through what can be proven.
+            LOG.warning("%s; removing what can be proven to be the container's" % exc)
+            remove_unreadable_container(store, cid)
             return
         status = state.status()
+        if status == "creating":
+            remove_unreadable_container(store, cid)  # its create died before writing state.json
+            return
         if status in ("running", "paused") and not force:
             raise Error("cannot delete container %s that is not stopped: %s" % (cid, status))
-        manager, forged = None, False
+        manager, forged, init = None, False, None
         if status in ("created", "running", "paused"):
             # A created container is deleted without --force, as runc does:
             # `docker run` of a bad command relies on it. SIGKILL to the init
@@ -7900,25 +8249,13 @@ def delete_container(store, cid, force=False):
                 if manager is not None:
                     manager.kill(9)  # thaws a paused container; reaches the host pid namespace's too
                 else:
-                    signal_pids([init], 9)
-                if not wait_for_exit(init, 10):
+                    state.signal_init(9)
+                if not state.wait_init(10):
                     raise Error("container %s: init %d did not die after SIGKILL" % (cid, init))
-        if manager is None and state.cgroup and not forged:
-            # The init is gone. Processes left in the cgroup (the host's pid
-            # namespace) are killed, as runc does, so that nothing outlives
-            # the container, but only in a cgroup named for it; any other
-            # recorded cgroup is only removed, which the kernel refuses
-            # while a process is in it.
-            manager = manager_from_state(state.cgroup)
-            try:
-                state.proven_cgroup(None)
-                named = True
-            except Error:
-                named = False
-            if named and manager.pids():
-                manager.kill(9)
         if manager is not None:
             manager.destroy()
+        elif init is None and state.cgroup and not forged:
+            remove_stopped_cgroup(state)
         store.remove(cid)
     finally:
         os.close(lock_fd)

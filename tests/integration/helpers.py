@@ -513,3 +513,47 @@ def load_config(bundle):
 def save_config(bundle, cfg):
     with open(os.path.join(str(bundle), "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
+
+
+# --------------------------------------------------------------------------
+# a pid namespace of its own for scenarios that could signal the wrong process
+
+def run_in_own_pid_namespace(module, scenario, **params):
+    """Run `scenario(**params)`, a function of tests/integration/`module`, as
+    pid 1 of a throwaway pid namespace (`unshare --pid --fork --mount-proc`):
+    a runtime that signals a process it should not can only reach the
+    scenario's own processes, and whatever is left dies with the namespace.
+    Returns the scenario's result (JSON)."""
+    import subprocess
+
+    code = ("import json, sys; sys.path.insert(0, sys.argv[1]); "
+            "from integration.%s import %s as scenario; "
+            "print(json.dumps(scenario(**json.loads(sys.argv[2]))))" % (module, scenario))
+    result = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", code, str(HERE.parent),
+         json.dumps(dict(params, runtime=RUNTIME))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=4 * DEFAULT_TIMEOUT)
+    assert result.returncode == 0, "the scenario's pid namespace failed (was its pid 1 killed?): " + result.stderr
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def call(runtime, root, *args):
+    """[exit code, stderr] of one runtime call (for scenarios, which have no `rt`).
+    Its stderr goes to a file: a container it starts keeps the call's stdio."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as err:
+        run = subprocess.run(list(runtime) + ["--root", str(root)] + [str(a) for a in args],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                             timeout=DEFAULT_TIMEOUT)
+        err.seek(0)
+        return [run.returncode, err.read()]
+
+
+def container_state(runtime, root, cid):
+    import subprocess
+
+    run = subprocess.run(list(runtime) + ["--root", str(root), "state", cid], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True, timeout=DEFAULT_TIMEOUT)
+    return json.loads(run.stdout) if run.returncode == 0 else None

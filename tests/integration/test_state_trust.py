@@ -12,21 +12,28 @@ import signal
 import subprocess
 import sys
 import textwrap
+import uuid
 
 import pytest
 
-from .helpers import DEFAULT_TIMEOUT, IS_RUNC, RUNTIME, assert_error, pid_alive
+from .helpers import DEFAULT_TIMEOUT, IS_RUNC, RUNTIME, assert_error, new_id, pid_alive
 
 pytestmark = pytest.mark.skipif(IS_RUNC, reason="minirun's state file format")
 
 
 def forge_state(root, cid, pid, **overrides):
-    """A well-formed version 1 state file naming `pid` (with its real start time)."""
+    """A well-formed state file naming `pid` (with its real start time, boot and namespaces)."""
     with open("/proc/%d/stat" % pid, "rb") as stat:
         start = int(stat.read().rsplit(b")", 1)[1].split()[19])
-    state = {"version": 1, "id": cid, "pid": pid, "pid_start": start, "bundle": "/nonexistent",
+    with open("/proc/sys/kernel/random/boot_id") as boot:
+        boot_id = boot.read().strip()
+    namespaces = {}
+    for name in ("mnt", "pid", "net", "ipc", "uts", "cgroup", "user"):
+        st = os.stat("/proc/%d/ns/%s" % (pid, name))
+        namespaces[name] = [st.st_dev, st.st_ino]
+    state = {"version": 2, "id": cid, "pid": pid, "pid_start": start, "bundle": "/nonexistent",
              "rootfs": "/nonexistent/rootfs", "created": "2026-01-01T00:00:00Z", "annotations": {},
-             "own_pid_namespace": True, "mnt_ns": os.readlink("/proc/%d/ns/mnt" % pid), "hooks": {},
+             "own_pid_namespace": True, "boot_id": boot_id, "namespaces": namespaces, "hooks": {},
              "cgroup": None}
     state.update(overrides)
     directory = os.path.join(str(root), cid)
@@ -201,3 +208,230 @@ def test_a_forged_cgroup_holding_more_than_the_container_is_refused_before_any_s
     assert paused.returncode == 1 and "is not the container's" in paused.stderr
     path.write_text(json.dumps(state))
     rt("delete", "--force", cid)
+
+
+# --- the proof that a pid is the container's init (issue 19, item 3) ---------------
+
+
+def start_time(pid):
+    with open("/proc/%d/stat" % pid, "rb") as stat:
+        return int(stat.read().rsplit(b")", 1)[1].split()[19])
+
+
+def child_of(pid):
+    """The first child of `pid` (unshare --fork's), once it exists."""
+    import time
+    for _ in range(3000):
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as handle:
+            found = handle.read().split()
+        if found and os.readlink("/proc/%s/exe" % found[0]) != os.readlink("/proc/%d/exe" % pid):
+            return int(found[0])
+        time.sleep(0.01)
+    raise AssertionError("no child of %d" % pid)
+
+
+def forged_from(genuine, cid, pid, own_pid_namespace):
+    """A real container's state file, made to name `pid`: its true start time
+    and, where the file records a mount namespace by name, its own."""
+    forged = dict(genuine, id=cid, pid=pid, pid_start=start_time(pid), own_pid_namespace=own_pid_namespace)
+    if "mnt_ns" in forged:
+        forged["mnt_ns"] = os.readlink("/proc/%d/ns/mnt" % pid)
+    return forged
+
+
+def scenario_forged_state_naming_a_bystander(runtime, root, bundle):
+    """Run as pid 1 of a pid namespace of its own. Bystanders: pid 1 of a pid
+    namespace of its own (in a mount namespace of its own), and a process in a
+    mount namespace of its own; each named by a state file copied from a real
+    container's, with the bystander's pid and true start time."""
+    from integration.helpers import call, container_state
+    genuine_id = "genuine"
+    call(runtime, root, "run", "--detach", "--bundle", bundle, genuine_id)
+    with open(os.path.join(root, genuine_id, "state.json")) as f:
+        genuine = json.load(f)
+    pidns_holder = subprocess.Popen(["unshare", "--mount", "--pid", "--fork", "--kill-child", "sleep", "1000"])
+    mntns_holder = subprocess.Popen(["unshare", "--mount", "sleep", "1000"])
+    bystanders = {"pid-1-of-its-own-pid-namespace": (child_of(pidns_holder.pid), True),
+                  "in-its-own-mount-namespace": (mntns_holder.pid, False)}
+    results = {}
+    for name, (pid, own_pidns) in bystanders.items():
+        for cgroup in ("genuine", "none"):
+            cid = "forged-%s-%s" % (name, cgroup)
+            forged = forged_from(genuine, cid, pid, own_pidns)
+            if cgroup == "none":
+                forged["cgroup"] = None
+            os.makedirs(os.path.join(root, cid), 0o700)
+            with open(os.path.join(root, cid, "state.json"), "w") as f:
+                json.dump(forged, f)
+            for args in (["kill", cid, "KILL"], ["kill", "--all", cid, "KILL"], ["delete", "--force", cid]):
+                results["%s %s" % (cid, " ".join(args[:-1] if args[0] == "kill" else args[:1]))] = \
+                    call(runtime, root, *args)
+            results["%s state removed" % cid] = not os.path.exists(os.path.join(root, cid))
+    results["bystanders alive"] = {name: os.path.exists("/proc/%d" % pid) and pid_alive(pid)
+                                   for name, (pid, _) in bystanders.items()}
+    results["genuine"] = (container_state(runtime, root, genuine_id) or {}).get("status")
+    call(runtime, root, "delete", "--force", genuine_id)
+    for holder in (pidns_holder, mntns_holder):
+        holder.kill()
+        holder.wait()
+    return results
+
+
+def test_a_forged_state_naming_a_bystanders_pid_never_signals_it(rt, make_bundle):
+    """A state file copied from a real container's and pointed at a bystander
+    (its true start time, its mount namespace): the bystander is in none of
+    the namespaces, and not in the cgroup, the container's create recorded.
+    kill and kill --all refuse in one line; delete --force removes the state
+    and signals nothing."""
+    from .helpers import run_in_own_pid_namespace
+    bundle = make_bundle(["sleep", "1000"])
+    rt.root.mkdir(mode=0o700, exist_ok=True)
+    results = run_in_own_pid_namespace("test_state_trust", "scenario_forged_state_naming_a_bystander",
+                                       root=str(rt.root), bundle=str(bundle))
+    assert all(results["bystanders alive"].values()), results
+    assert results["genuine"] == "running", results
+    for key, value in results.items():
+        if key.endswith(" kill") or key.endswith(" kill --all"):
+            code, err = value
+            assert code == 1 and "not the container's init" in err and len(err.strip().splitlines()) == 1, \
+                (key, value)
+        elif key.endswith(" delete"):
+            assert value[0] == 0, (key, value)
+        elif key.endswith("state removed"):
+            assert value, (key, results)
+
+
+# --- a cgroup shared by two containers (issue 19, item 4) ----------------------------
+
+
+def cgroup_dirs(path):
+    """`path`'s directory in every cgroup hierarchy that has it."""
+    from integration.conftest import cgroup_mounts
+    return [os.path.join(mp, path.lstrip("/")) for mp in cgroup_mounts()
+            if os.path.isdir(os.path.join(mp, path.lstrip("/")))]
+
+
+def scenario_delete_of_a_stopped_container_sharing_a_cgroup(runtime, root, exits, sleeps, a_id, b_id, path,
+                                                            delete):
+    """A (its init exits) and then B, both with cgroupsPath `path`; A is deleted."""
+    import time
+    from integration.helpers import call, container_state
+    results = {"create A": call(runtime, root, "run", "--detach", "--bundle", exits, a_id)}
+    for _ in range(3000):
+        if (container_state(runtime, root, a_id) or {}).get("status") == "stopped":
+            break
+        time.sleep(0.01)
+    results["create B"] = call(runtime, root, "run", "--detach", "--bundle", sleeps, b_id)
+    b_pid = (container_state(runtime, root, b_id) or {}).get("pid")
+    results["delete A"] = call(runtime, root, *(delete + [a_id]))
+    results["A gone"] = not os.path.exists(os.path.join(root, a_id))
+    results["B status"] = (container_state(runtime, root, b_id) or {}).get("status")
+    results["B alive"] = bool(b_pid) and pid_alive(b_pid)
+    results["cgroup left"] = cgroup_dirs(path)
+    call(runtime, root, "delete", "--force", b_id)
+    call(runtime, root, "delete", "--force", a_id)
+    for d in cgroup_dirs(path):
+        os.rmdir(d)
+    return results
+
+
+@pytest.mark.parametrize("pid_namespace", ["own", "hosts"], ids=["A-own-pidns", "A-shares-pidns"])
+@pytest.mark.parametrize("delete", [["delete"], ["delete", "--force"]], ids=["delete", "delete-force"])
+@pytest.mark.parametrize("a_id", ["sys", "fs", "cgroup"])
+def test_delete_of_a_stopped_container_leaves_a_container_sharing_its_cgroup_running(
+        rt, make_bundle, a_id, delete, pid_namespace):
+    """runc leaves B running. The cgroup A's create made now holds B's
+    processes, none of them A's (with a pid namespace of its own nothing of A
+    outlives its init; without one, A's leftovers would be in A's mount and pid
+    namespaces): it is left to B, never emptied. Ids such as "fs" are in every
+    cgroup's path, and here in the cgroup's name too: a name proves nothing."""
+    from .helpers import run_in_own_pid_namespace
+    path = "/minirun-it-shared-%s-%s" % (uuid.uuid4().hex[:12], a_id)
+    linux = {"cgroupsPath": path}
+    if pid_namespace == "hosts":
+        linux["namespaces"] = [{"type": t} for t in ("network", "ipc", "uts", "mount")]
+    exits = make_bundle(["true"], linux=linux)
+    sleeps = make_bundle(["sleep", "1000"], linux={"cgroupsPath": path})
+    rt.root.mkdir(mode=0o700, exist_ok=True)
+    results = run_in_own_pid_namespace(
+        "test_state_trust", "scenario_delete_of_a_stopped_container_sharing_a_cgroup", root=str(rt.root),
+        exits=str(exits), sleeps=str(sleeps), a_id=a_id, b_id=new_id("b"), path=path, delete=delete)
+    assert results["create A"][0] == 0 and results["create B"][0] == 0, results
+    assert results["B alive"] and results["B status"] == "running", results
+    assert results["cgroup left"], results
+    assert results["delete A"][0] == 0 and results["A gone"], results
+
+
+# --- delete --force of a container whose state file is corrupt (issue 19, item 5) -------
+
+
+def scenario_corrupt_state_then_delete_force(runtime, root, bundle, cid, started, shared_with):
+    """`cid` is created (and started), then its state.json is overwritten; with
+    `shared_with`, another container was put in its default cgroup first."""
+    from integration.helpers import call, container_state
+    results = {"create": call(runtime, root, "create", "--bundle", bundle, cid)}
+    if started:
+        results["start"] = call(runtime, root, "start", cid)
+    init = container_state(runtime, root, cid)["pid"]
+    other = None
+    if shared_with:
+        results["other"] = call(runtime, root, "run", "--detach", "--bundle", shared_with, "other-" + cid)
+        other = container_state(runtime, root, "other-" + cid)["pid"]
+    with open(os.path.join(root, cid, "state.json"), "w") as f:
+        f.write('{"version": 2, "id": "%s", "pid"' % cid)
+    results["delete --force"] = call(runtime, root, "delete", "--force", cid)
+    results["init alive"] = pid_alive(init)
+    results["other alive"] = bool(other) and pid_alive(other)
+    results["cgroup left"] = cgroup_dirs("/minirun/" + cid)
+    results["state left"] = os.path.exists(os.path.join(root, cid))
+    if shared_with:
+        call(runtime, root, "delete", "--force", "other-" + cid)
+        results["delete --force again"] = call(runtime, root, "delete", "--force", cid)
+        results["init alive at last"] = pid_alive(init)
+        results["cgroup left at last"] = cgroup_dirs("/minirun/" + cid)
+    else:
+        # the id again: a cgroup of its own, holding its init only
+        call(runtime, root, "create", "--bundle", bundle, cid)
+        again = container_state(runtime, root, cid)["pid"]
+        procs = []
+        for d in cgroup_dirs("/minirun/" + cid):
+            with open(os.path.join(d, "cgroup.procs")) as handle:
+                procs += [int(p) for p in handle.read().split()]
+        results["the new cgroup holds"] = sorted(set(procs)) == [again] or sorted(set(procs))
+        call(runtime, root, "delete", "--force", cid)
+    return results
+
+
+@pytest.mark.parametrize("started", [False, True], ids=["created", "running"])
+def test_delete_force_of_a_corrupt_state_removes_the_init_and_its_cgroup(rt, make_bundle, cid, started):
+    """A created init holds ROOT/ID/exec.fifo open; a running one is in the
+    cgroup planned for the id: both are found, killed and removed, and a later
+    create of the id gets a cgroup of its own."""
+    from .helpers import run_in_own_pid_namespace
+    bundle = make_bundle(["sleep", "1000"])
+    rt.root.mkdir(mode=0o700, exist_ok=True)
+    results = run_in_own_pid_namespace("test_state_trust", "scenario_corrupt_state_then_delete_force",
+                                       root=str(rt.root), bundle=str(bundle), cid=cid, started=started,
+                                       shared_with=None)
+    assert results["delete --force"][0] == 0, results
+    assert not results["init alive"] and not results["cgroup left"] and not results["state left"], results
+    assert results["the new cgroup holds"] is True, results
+
+
+def test_delete_force_of_a_corrupt_state_signals_nothing_it_cannot_prove(rt, make_bundle, cid):
+    """The cgroup planned for the id is recorded by another container too: it
+    cannot be proven this one's. Nothing in it is signalled; the error names
+    what is left and the id stays taken, until a later delete --force can
+    remove it."""
+    from .helpers import run_in_own_pid_namespace
+    bundle = make_bundle(["sleep", "1000"])
+    other = make_bundle(["sleep", "1000"], linux={"cgroupsPath": "/minirun/" + cid})
+    rt.root.mkdir(mode=0o700, exist_ok=True)
+    results = run_in_own_pid_namespace("test_state_trust", "scenario_corrupt_state_then_delete_force",
+                                       root=str(rt.root), bundle=str(bundle), cid=cid, started=True,
+                                       shared_with=str(other))
+    code, err = results["delete --force"]
+    assert code == 1 and "could not remove" in err and "/minirun/" + cid in err, results
+    assert results["init alive"] and results["other alive"] and results["state left"], results
+    assert results["delete --force again"][0] == 0, results
+    assert not results["init alive at last"] and not results["cgroup left at last"], results

@@ -662,32 +662,61 @@ def recorded(*dirs, mountpoint="/sys/fs/cgroup"):
 RUNTIME = {"": "/user.slice/session-1.scope"}
 
 
-def test_a_cgroup_named_for_the_container_is_accepted_without_an_init():
+def test_a_cgroup_create_made_is_the_containers_without_an_init():
     manager = recorded("/sys/fs/cgroup/docker/c1abc")
-    assert minirun.check_container_cgroup(manager, "c1abc", None, v2_layout(), [RUNTIME]) is manager
+    made = ["/sys/fs/cgroup/docker/c1abc"]
+    assert minirun.check_container_cgroup(manager, "c1abc", None, v2_layout(), [RUNTIME], made) is manager
+
+
+@pytest.mark.parametrize("cid", ["c1abc", "sys", "fs", "cgroup", "docker"])
+def test_a_cgroup_named_for_the_container_that_create_did_not_make_is_not_its(cid):
+    # a cgroup found there at create may be shared: an id in its path proves nothing
+    with pytest.raises(Error, match="is not the container's"):
+        minirun.check_container_cgroup(recorded("/sys/fs/cgroup/docker/c1abc"), cid, None, v2_layout(), [RUNTIME])
 
 
 @pytest.mark.parametrize("directory,why", [
-    ("/sys/fs/cgroup/docker/other", "is not the container's"),          # named for somebody else
+    ("/sys/fs/cgroup/docker/other", "is not the container's"),          # made for somebody else
     ("/sys/fs/cgroup/user.slice", "holds the runtime or the host's init"),  # an ancestor of ours
     ("/sys/fs/cgroup", "is not a cgroup of this host"),                 # the root: every process
     ("/etc/c1abc", "is not a cgroup of this host"),
 ])
 def test_a_recorded_cgroup_that_is_not_the_containers_is_refused(directory, why):
+    made = [] if directory.endswith("other") else [directory]
     with pytest.raises(Error, match=why):
-        minirun.check_container_cgroup(recorded(directory), "c1abc", None, v2_layout(), [RUNTIME])
+        minirun.check_container_cgroup(recorded(directory), "c1abc", None, v2_layout(), [RUNTIME], made)
 
 
 def test_with_a_proven_init_its_own_cgroup_is_accepted_whatever_its_name():
     with open("/proc/self/cgroup") as groups:
         own = next(line.rstrip("\n").split(":", 2)[2] for line in groups if line.startswith("0::"))
-    manager = recorded(os.path.normpath("/sys/fs/cgroup" + own))
+    directory = os.path.normpath("/sys/fs/cgroup" + own)
+    manager = recorded(directory)
     if own == "/":
         pytest.skip("this process is in the root cgroup, which is never a container's")
     assert minirun.check_container_cgroup(manager, "c1abc", os.getpid(), v2_layout(), []) is manager
-    # ...but not a cgroup named for the container that does not hold the init
+    # ...but not a cgroup create made that does not hold the init
     with pytest.raises(Error, match="is not the container's"):
-        minirun.check_container_cgroup(recorded("/sys/fs/cgroup/x/c1abc"), "c1abc", os.getpid(), v2_layout(), [])
+        minirun.check_container_cgroup(recorded("/sys/fs/cgroup/x/c1abc"), "c1abc", os.getpid(), v2_layout(), [],
+                                       ["/sys/fs/cgroup/x/c1abc"])
+    # an ancestor holds the init (below it), but is the container's only if create made it
+    parent = os.path.dirname(directory)
+    if parent != "/sys/fs/cgroup":
+        with pytest.raises(Error, match="is not the container's"):
+            minirun.check_container_cgroup(recorded(parent), "c1abc", os.getpid(), v2_layout(), [])
+        assert minirun.check_container_cgroup(recorded(parent), "c1abc", os.getpid(), v2_layout(), [], [parent])
+
+
+def test_create_records_only_the_cgroup_directories_it_made(tmp_path):
+    mountpoint = str(tmp_path)
+    leaf = str(tmp_path / "pods" / "c1")
+    first = minirun.CgroupfsManager("v1", [(leaf, ["pids"], mountpoint)])
+    first.create()
+    assert first.to_state()["made"] == [leaf]
+    # a second container given the same cgroupsPath finds it there: not its own
+    second = minirun.CgroupfsManager("v1", [(leaf, ["pids"], mountpoint)])
+    second.create()
+    assert second.to_state()["made"] == []
 
 
 def test_exec_joins_the_containers_cgroup_or_an_existing_sub_cgroup_of_it(tmp_path):

@@ -45,7 +45,7 @@ def exited_pid():
 
 
 def store_container(root, cid, pid=None, pid_start=1, fifo=False, **values):
-    """A container as the state store records it (a valid version-1 state
+    """A container as the state store records it (a valid state
     file), without creating anything in the kernel. By default its init has
     exited: the pid is a reaped process's, and no live process started at
     clock tick 1 (the start time recorded)."""
@@ -55,7 +55,7 @@ def store_container(root, cid, pid=None, pid_start=1, fifo=False, **values):
     os.close(store.reserve(cid))
     fields = dict(id=cid, pid=pid, pid_start=pid_start, bundle="/bundles/" + cid, rootfs="/bundles/rootfs",
                   created="2024-05-01T10:00:00.5Z", annotations={}, own_pid_namespace=False,
-                  mnt_ns="mnt:[4026532327]", hooks={})
+                  namespaces={"mnt": [4, 4026532327], "pid": [4, 4026531836]}, boot_id=minirun.boot_id(), hooks={})
     fields.update(values)
     store.save(minirun.ContainerState(**fields))
     if fifo:

@@ -37,7 +37,8 @@ def test_invalid_ids_are_refused_with_a_message(cid):
 def state_for(cid, **values):
     defaults = dict(id=cid, pid=0, pid_start=None, bundle="/b", rootfs="/b/rootfs",
                     created="2024-01-01T00:00:00Z", annotations={}, own_pid_namespace=True,
-                    mnt_ns="mnt:[4026532327]", hooks={}, cgroup=None)
+                    namespaces={"mnt": [4, 4026532327], "pid": [4, 4026531836]}, boot_id=minirun.boot_id(),
+                    hooks={}, cgroup=None)
     defaults.update(values)
     return minirun.ContainerState(**defaults)
 
@@ -431,25 +432,27 @@ def test_oci_state_takes_an_explicit_status(tmp_path, sleeper):
 
 
 def valid_raw(cid="c1", **values):
-    """The JSON of a valid version-1 state file."""
-    raw = {"version": 1, "id": cid, "pid": 4242, "pid_start": 987654, "bundle": "/bundles/c1",
+    """The JSON of a valid state file."""
+    raw = {"version": 2, "id": cid, "pid": 4242, "pid_start": 987654, "bundle": "/bundles/c1",
            "rootfs": "/bundles/c1/rootfs", "created": "2024-01-01T00:00:00Z", "annotations": {"k": "v"},
-           "own_pid_namespace": True, "mnt_ns": "mnt:[4026532327]",
+           "own_pid_namespace": True, "boot_id": "dd0e9f7b-5e02-4b36-9cf5-ff833f610873",
+           "namespaces": {"mnt": [4, 4026532327], "pid": [4, 4026531836]},
            "hooks": {"poststop": [{"path": "/h", "args": ["/h", "x"], "env": ["A=1"], "timeout": 5,
                                    "field": "hooks.poststop[0]"}]},
            "cgroup": {"driver": "cgroupfs", "layout": "v2",
-                      "dirs": [["/sys/fs/cgroup/minirun/c1", None, "/sys/fs/cgroup"]]}}
+                      "dirs": [["/sys/fs/cgroup/minirun/c1", None, "/sys/fs/cgroup"]],
+                      "made": ["/sys/fs/cgroup/minirun/c1"]}}
     raw.update(values)
     return raw
 
 
-def test_a_saved_state_file_records_version_1_and_round_trips(tmp_path):
+def test_a_saved_state_file_records_version_2_and_round_trips(tmp_path):
     store = minirun.Store(str(tmp_path))
     os.close(store.reserve("c1"))
     raw = valid_raw()
     store.save(minirun.ContainerState.from_json("c1", raw))
     on_disk = json.loads((tmp_path / "c1" / "state.json").read_text())
-    assert on_disk == raw and on_disk["version"] == minirun.STATE_VERSION == 1
+    assert on_disk == raw and on_disk["version"] == minirun.STATE_VERSION == 2
     loaded = store.load("c1")
     assert loaded.to_json() == raw
     (hook,) = loaded.hooks_for("poststop")
@@ -458,7 +461,7 @@ def test_a_saved_state_file_records_version_1_and_round_trips(tmp_path):
 
 def test_a_new_container_state_is_written_at_the_current_version():
     state = minirun.ContainerState(id="c1", pid=1, pid_start=1, bundle="/b", rootfs="/r", created="t",
-                                   annotations={}, own_pid_namespace=False, mnt_ns="mnt:[1]", hooks={})
+                                   annotations={}, own_pid_namespace=False, namespaces={}, hooks={})
     assert state.to_json()["version"] == minirun.STATE_VERSION
 
 
@@ -475,7 +478,7 @@ def corrupt(tmp_path, raw):
 
 WRONG_TYPES = {
     "id": 7, "pid": "4242", "pid_start": 1.5, "bundle": ["/b"], "rootfs": None, "created": 20240101,
-    "annotations": ["k=v"], "own_pid_namespace": 1, "mnt_ns": 4026532327, "hooks": [], "cgroup": "/minirun/c1",
+    "annotations": ["k=v"], "own_pid_namespace": 1, "namespaces": "mnt:[4026532327]", "boot_id": 7, "hooks": [], "cgroup": "/minirun/c1",
 }
 
 
@@ -498,7 +501,7 @@ def test_a_boolean_is_not_a_pid(tmp_path):
     assert message.startswith("container c1: corrupt state file: pid: ")
 
 
-@pytest.mark.parametrize("version", [0, 2, "1", None])
+@pytest.mark.parametrize("version", [0, 1, 3, "2", None])
 def test_a_state_file_of_another_version_is_refused_naming_the_version(tmp_path, version):
     message = corrupt(tmp_path, valid_raw(version=version))
     assert message.startswith("container c1: corrupt state file: version: ")
@@ -565,19 +568,107 @@ def test_proven_init_refuses_a_live_process_that_is_not_pid_1_of_a_namespace_of_
 
 def test_proven_init_refuses_a_live_process_in_the_runtimes_own_mount_namespace(tmp_path, sleeper):
     # Even without a pid namespace of its own, a container's init lives in a
-    # mount namespace of its own, recorded at create: the sleeper shares ours.
-    state = live_state(tmp_path, sleeper, own_pid_namespace=False)
-    state.mnt_ns = os.readlink("/proc/%d/ns/mnt" % sleeper.pid)
+    # mount namespace of its own: a state recording the sleeper's (ours) is forged.
+    state = live_state(tmp_path, sleeper, own_pid_namespace=False, namespaces=minirun.namespace_ids(sleeper.pid))
     with pytest.raises(minirun.Error) as caught:
         state.proven_init()
     assert "not the container's init" in str(caught.value)
 
 
-def test_proven_init_refuses_a_process_in_another_mount_namespace_than_recorded(tmp_path, sleeper):
-    state = live_state(tmp_path, sleeper, own_pid_namespace=False)
-    state.mnt_ns = "mnt:[1]"
-    with pytest.raises(minirun.Error):
+@pytest.fixture
+def contained():
+    """A process as a container's init is: pid 1 of a pid namespace of its
+    own, in a mount namespace of its own (`unshare`, whose child it is)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: unshare of a mount and a pid namespace")
+    holder = subprocess.Popen(["unshare", "--mount", "--pid", "--fork", "--kill-child", "sleep", "1000"])
+    try:
+        children = "/proc/%d/task/%d/children" % (holder.pid, holder.pid)
+        deadline = time.monotonic() + 30
+        pid = None
+        while pid is None and time.monotonic() < deadline:
+            with open(children) as handle:
+                found = handle.read().split()
+            if found and os.readlink("/proc/%s/exe" % found[0]).endswith("sleep"):
+                pid = int(found[0])
+            else:
+                time.sleep(0.01)
+        assert pid is not None, "unshare's child never showed up"
+        yield pid
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def recorded_init(tmp_path, pid, **values):
+    """The state create records for an init `pid`: its start time, this boot, its namespaces."""
+    fields = dict(pid=pid, pid_start=minirun.process_start_time(pid), own_pid_namespace=True,
+                  namespaces=minirun.namespace_ids(pid), boot_id=minirun.boot_id())
+    fields.update(values)
+    state = state_for("c1", **fields)
+    state.directory = str(tmp_path)
+    return state
+
+
+def own_cgroup_record(pid):
+    """A recorded cgroup whose directories are `pid`'s own, in every hierarchy."""
+    layout = minirun.HOST.cgroup_layout
+    cgroups = minirun.own_cgroups("/proc/%d/cgroup" % pid)
+    dirs = [(minirun._join_cgroup(mp, root, cgroups[sorted(ctrls)[0]]), sorted(ctrls), mp)
+            for mp, (root, ctrls) in layout.hierarchies.items()]
+    if layout.unified:
+        dirs.append((minirun._join_cgroup(layout.unified, layout.unified_root, cgroups[""]), None, layout.unified))
+    return {"driver": "cgroupfs", "layout": layout.kind, "dirs": [list(d) for d in dirs], "made": []}
+
+
+def test_proven_init_accepts_the_init_create_recorded_and_signals_it_through_a_pidfd(tmp_path, contained):
+    state = recorded_init(tmp_path, contained, cgroup=own_cgroup_record(contained))
+    assert state.proven_init() == contained
+    assert state.init_pidfd is not None
+    state.signal_init(signal.SIGKILL)
+    assert state.wait_init(30)
+    assert state.proven_init() is None
+
+
+@pytest.mark.parametrize("name", ["mnt", "pid", "net", "ipc", "uts"])
+def test_proven_init_refuses_a_process_whose_namespace_is_not_the_one_recorded(tmp_path, contained, name):
+    # A reused pid (or a forged state) with the true start time: one
+    # namespace that is not the one recorded at create is enough.
+    namespaces = minirun.namespace_ids(contained)
+    dev, ino = namespaces[name]
+    state = recorded_init(tmp_path, contained, namespaces=dict(namespaces, **{name: [dev, ino + 1]}))
+    with pytest.raises(minirun.Error, match="pid %d is not the container's init" % contained):
         state.proven_init()
+    assert state.init_pidfd is None
+
+
+def test_proven_init_refuses_a_process_of_a_forged_pid_namespace_claim(tmp_path, contained):
+    # recorded as sharing the runtime's pid namespace, the init must still be in the recorded one
+    namespaces = dict(minirun.namespace_ids(contained), pid=minirun.namespace_ids(os.getpid())["pid"])
+    state = recorded_init(tmp_path, contained, namespaces=namespaces, own_pid_namespace=False)
+    with pytest.raises(minirun.Error, match="not the container's init"):
+        state.proven_init()
+
+
+def test_proven_init_refuses_a_process_outside_the_recorded_cgroup(tmp_path, contained):
+    layout = minirun.HOST.cgroup_layout
+    elsewhere = minirun.cgroup_manager(layout, "/minirun-unit-not-its-cgroup", "c1", own={}).to_state()
+    state = recorded_init(tmp_path, contained, cgroup=elsewhere)
+    with pytest.raises(minirun.Error, match="not the container's init"):
+        state.proven_init()
+
+
+def test_a_pid_recorded_in_another_boot_is_stopped_and_never_proven(tmp_path, contained):
+    # a --root kept across a reboot: its pid and start time name a process of this boot
+    state = recorded_init(tmp_path, contained, boot_id="00000000-0000-0000-0000-000000000000")
+    assert state.status() == "stopped"
+    assert state.proven_init() is None
+
+
+def test_namespace_ids_are_device_and_inode_of_the_nsfs_links():
+    ids = minirun.namespace_ids(os.getpid())
+    st = os.stat("/proc/self/ns/mnt")
+    assert ids["mnt"] == [st.st_dev, st.st_ino] and {"mnt", "pid", "net", "ipc", "uts"} <= set(ids)
 
 
 @pytest.mark.parametrize("own_pid_namespace", [True, False])
