@@ -249,7 +249,8 @@ import minirun
 relay = minirun.stdio_relay()
 relay.open(10)
 actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in relay.container_ends.items()]
-pid = os.posix_spawn("/bin/sh", ["sh", "-c", sys.argv[2]], os.environ, file_actions=actions)
+pid = os.posix_spawn("/bin/sh", ["sh", "-c", sys.argv[2]], os.environ, file_actions=actions,
+                     setsigdef=(13,))  # SIGPIPE, which Python ignores, as the init's setup does
 for fd in relay.container_ends.values():
     os.close(fd)
 sys.exit(minirun.wait_in_foreground(pid, None, relay))
@@ -296,3 +297,42 @@ def test_what_the_process_wrote_before_it_exited_is_copied_and_a_child_holding_t
 def test_a_death_by_signal_is_128_plus_it(tmp_path):
     code, out, _err = relayed(tmp_path, "echo x; kill -TERM $$")
     assert (code, out) == (128 + 15, b"x\n")
+
+
+def relay_to_fifo(tmp_path, script, nonblocking=False, keep=None):
+    """Run `script` behind the relay, its stdout on a named FIFO (a file:
+    relayed) that this test reads: all of it, or `keep` bytes before it
+    closes its end. (exit code, bytes read)."""
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    writer = os.open(fifo, os.O_WRONLY | (os.O_NONBLOCK if nonblocking else 0))
+    os.set_blocking(reader, True)
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", RELAY_DRIVER, os.path.dirname(minirun.__file__), script],
+                                stdin=subprocess.DEVNULL, stdout=writer, cwd=str(tmp_path))
+        os.close(writer)
+        writer = None
+        data = b""
+        while keep is None or len(data) < keep:
+            chunk = os.read(reader, 4096 if keep is None else keep - len(data))
+            if not chunk:
+                break
+            data += chunk
+        os.close(reader)
+        reader = None
+        return proc.wait(timeout=60), data
+    finally:
+        for fd in (reader, writer):
+            if fd is not None:
+                os.close(fd)
+
+
+def test_when_the_callers_stdout_goes_away_the_process_gets_sigpipe(tmp_path):
+    code, data = relay_to_fifo(tmp_path, "yes", keep=10)
+    assert (code, data) == (128 + 13, b"y\n" * 5)
+
+
+def test_a_callers_stdout_left_non_blocking_gets_every_byte(tmp_path):
+    code, data = relay_to_fifo(tmp_path, "head -c 1000000 /dev/zero", nonblocking=True)
+    assert (code, data) == (0, b"\0" * 1000000)
