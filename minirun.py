@@ -3199,19 +3199,17 @@ class StdioRelay:
             while self.pending:
                 self.pending = self.pending[os.write(stdin_pipe, self.pending):]
         except BlockingIOError:
-            if poller is not None:
-                poller.register(stdin_pipe, select.POLLOUT)  # register again: modifies
+            poller.register(stdin_pipe, select.POLLOUT)  # registered already: modified
             return
         except OSError:  # EPIPE: the process closed its stdin; what comes next has nowhere to go
             self.pending, self.stdin_eof = b"", True
-        if poller is not None:
-            try:
-                poller.unregister(stdin_pipe)
-            except KeyError:
-                pass
+        try:
+            poller.unregister(stdin_pipe)
+        except KeyError:  # not watched: everything went at once
+            pass
         if self.stdin_eof:
             self.close_own(stdin_pipe)
-        elif poller is not None:
+        else:
             poller.register(0, select.POLLIN)
 
     def copy_out(self, source, target, limit):
