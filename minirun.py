@@ -59,7 +59,7 @@ Contents
    4. The spec model and its validation
    5. Resource limits: linux.resources and update's input
    6. The state store
-   7. Terminals
+   7. Terminals and the foreground stdio relay
    8. Paths in the root and the root filesystem
    9. Cgroups: layouts, paths and the cgroupfs managers
   10. Cgroups: stats, the cgroup mount, a recorded cgroup
@@ -101,7 +101,8 @@ DEFAULT_ROOT = "/run/minirun"
 # field). Anything else is a bug and collapses to one "internal error" line.
 # The utilities below are the one place for what several sections need: JSON
 # through the C accelerator, RFC 3339 times, one passwd/group lookup, one wait
-# for a process to exit, one way to signal a set of processes.
+# for a process to exit, one way to signal a set of processes, one way to move
+# an fd out of the range a container's process keeps.
 # At the end, start-up: how a call as a program loads only the sections its
 # command uses.
 
@@ -324,6 +325,17 @@ def exit_code(status):
         return 255
     code = os.waitstatus_to_exitcode(status)
     return 128 - code if code < 0 else code
+
+
+def lift_fd(fd, floor):
+    """Move one of our fds to >= floor, out of the range passed to the container."""
+    import fcntl
+
+    if fd is None or fd >= floor:
+        return fd
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
+    os.close(fd)
+    return new
 
 
 def run_capturing_stdout(argv):
@@ -3460,14 +3472,16 @@ def write_atomically(path, text, mode=0o644, what=None):
         raise
 
 # ===========================================================================
-# 7. Terminals
+# 7. Terminals and the foreground stdio relay
 # ===========================================================================
 # With process.terminal the init opens a pty from the container's own devpts
 # (so the slave's /dev/pts/N name means something inside), makes the slave its
 # stdio and controlling terminal, bind-mounts it on /dev/console, and sends the
 # master out: over --console-socket to the engine (one sendmsg, one
 # SCM_RIGHTS fd, no reply awaited), or over a socketpair to `run` in the
-# foreground, which then relays it to the caller's terminal.
+# foreground, which then relays it to the caller's terminal. Without a
+# terminal, a foreground `run` or `exec` relays the process's stdio through
+# pipes instead (StdioRelay, below).
 # The slave is reached from the master alone (TIOCGPTPEER), never by its
 # /dev/pts/N path: an image or a racing container could make that path name
 # another file, which the runtime would then chown and bind on /dev/console
@@ -3570,6 +3584,259 @@ def relay_terminal(master, pid):
         os.close(pidfd)
         if saved is not None:
             termios.tcsetattr(0, termios.TCSAFLUSH, saved)
+
+
+# --- a foreground process's stdio without a terminal -------------------------
+# `run` and `exec` without --detach and without a terminal give the process
+# pipes of their own and copy between them and the caller's stdio, as runc
+# does (setupProcessPipes): no host file description reaches the container.
+# One that did could be reopened through /proc/self/fd/N, which reaches the
+# file, not the description: truncated (O_TRUNC), read whole from offset 0,
+# chmodded; a stdin shared with the caller seeked back; the caller's terminal
+# ioctl'd (TIOCSTI types into the caller's shell). The copy is part of the
+# foreground wait: one poll loop over the pipes, the caller's stdin and the
+# process's pidfd, no thread.
+#
+# A caller's anonymous pipe or socket is passed through unchanged, which costs
+# nothing (the test harnesses' and most scripts' case): neither names a file.
+# Reopened through /proc a pipe is that same pipe, and a socket cannot be
+# opened at all; fchmod, ftruncate or lseek on either touch nothing of the
+# host's. What the process can do with them is what a detached process does
+# with an engine's pipes: write to them after we return, and, reopening one
+# the other way, read what others write into the caller's stdout pipe (or
+# write into its stdin pipe) while it holds them. Everything else (regular
+# files, /dev/null, terminals, named FIFOs, whose inode is a host file) goes
+# through a pipe.
+#
+# When the process has exited, what it wrote is in the pipes (a write to a
+# pipe returns once the data is in it): that much (FIONREAD) is copied and
+# the copy ends, whether or not a child of the process that outlived it
+# still holds a pipe open (runc waits for EOF, and hangs on such a child).
+
+FIONREAD = 0x541B  # asm-generic, as on x86_64 and aarch64
+
+
+def stdio_needs_relay(mode, link):
+    """Whether the caller's stdio fd of file type `mode` (st_mode; `link`, its
+    /proc/self/fd readlink, tells an anonymous pipe from a named FIFO) reaches
+    a foreground process through a pipe of ours."""
+    import stat
+
+    if stat.S_ISSOCK(mode):
+        return False
+    return not (stat.S_ISFIFO(mode) and link.startswith("pipe:"))
+
+
+def stdio_relay():
+    """A StdioRelay for the caller's fds among 0-2 that need one, or None. A
+    closed fd stays closed in the process, as it would have."""
+    import stat
+
+    relayed = []
+    for fd in (0, 1, 2):
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            continue
+        try:
+            link = os.readlink("/proc/self/fd/%d" % fd) if stat.S_ISFIFO(mode) else ""
+        except OSError:
+            link = ""  # not known to be a pipe: relayed
+        if stdio_needs_relay(mode, link):
+            relayed.append(fd)
+    return StdioRelay(relayed) if relayed else None
+
+
+class StdioRelay:
+    """Pipes in place of the caller's fds `relayed` (of 0, 1, 2) for a
+    foreground process, and the copy between them."""
+
+    CHUNK = 65536  # a pipe's default capacity
+
+    def __init__(self, relayed):
+        self.relayed = tuple(relayed)
+        self.container_ends = {}  # 0/1/2 -> the end the child puts there (ChildFds.stdio)
+        self.own = {}             # 0/1/2 -> ours: stdin's write end, stdout's and stderr's read ends
+        self.pending = b""        # read from the caller's stdin, not yet taken by the pipe
+        self.stdin_eof = False
+
+    def open(self, floor):
+        """Make the pipes, every end >= floor (out of the range the process keeps)."""
+        for fd in self.relayed:
+            read_end, write_end = os.pipe2(os.O_CLOEXEC)
+            read_end = lift_fd(read_end, floor)
+            write_end = lift_fd(write_end, floor)
+            ours, theirs = (write_end, read_end) if fd == 0 else (read_end, write_end)
+            self.own[fd], self.container_ends[fd] = ours, theirs
+            # A pipe's inode is its creator's, 0600: the process reopening
+            # /dev/stdout as another user (a user namespace's root too) would
+            # be refused, where /dev/null would not have been. Only those who
+            # can reach this process's fds (ptrace access) can open it anyway.
+            os.fchmod(ours, 0o666)
+            # Ours only: each end is its own open file description. The
+            # caller's fds stay as they are (the caller shares them).
+            os.set_blocking(ours, False)
+
+    def close(self):
+        for fd in self.own.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.own = {}
+
+    def relay(self, pid):
+        """Copy until our child `pid` exits, then what it left in the pipes."""
+        import select
+
+        poller = select.poll()
+        pidfd = os.pidfd_open(pid)
+        poller.register(pidfd, select.POLLIN)
+        outputs = {self.own[fd]: fd for fd in (1, 2) if fd in self.own}
+        for source in outputs:
+            poller.register(source, select.POLLIN)
+        stdin_pipe = self.own.get(0)
+        # A read from a terminal by a background job stops it (SIGTTIN, which
+        # we would catch and forward, and the read would start over): while
+        # in the background, stdin is looked at again every so often instead.
+        terminal_stdin = stdin_pipe is not None and os.isatty(0)
+        waiting_for_foreground = False
+        if stdin_pipe is not None:
+            poller.register(0, select.POLLIN)
+        try:
+            while True:
+                events = poller.poll(200 if waiting_for_foreground else -1)
+                if waiting_for_foreground and in_foreground(0):
+                    waiting_for_foreground = False
+                    poller.register(0, select.POLLIN)
+                exited = False
+                for fd, _event in events:
+                    if fd == pidfd:
+                        exited = True
+                    elif fd in outputs:
+                        if self.copy_out(fd, outputs[fd], self.CHUNK) is None:
+                            poller.unregister(fd)
+                            del outputs[fd]
+                            self.close_own(fd)
+                    elif fd == 0:
+                        if terminal_stdin and not in_foreground(0):
+                            poller.unregister(0)
+                            waiting_for_foreground = True
+                            continue
+                        self.read_stdin()
+                        poller.unregister(0)
+                        self.feed_stdin(poller)
+                    elif fd == stdin_pipe:
+                        self.feed_stdin(poller)
+                if exited:
+                    break
+            self.drain()
+        finally:
+            os.close(pidfd)
+            self.close()
+
+    def read_stdin(self):
+        try:
+            data = os.read(0, self.CHUNK)
+        except OSError:  # EIO (a hung-up terminal), EBADF (a write-only fd): as EOF
+            data = b""
+        self.pending = data
+        self.stdin_eof = not data
+
+    def feed_stdin(self, poller):
+        """Pass what was read on to the process; stop watching the caller's
+        stdin while the pipe is full; close the pipe at stdin's EOF, which is
+        what the process reads then."""
+        import select
+
+        stdin_pipe = self.own.get(0)
+        if stdin_pipe is None:
+            return
+        try:
+            while self.pending:
+                self.pending = self.pending[os.write(stdin_pipe, self.pending):]
+        except BlockingIOError:
+            poller.register(stdin_pipe, select.POLLOUT)  # registered already: modified
+            return
+        except OSError:  # EPIPE: the process closed its stdin; what comes next has nowhere to go
+            self.pending, self.stdin_eof = b"", True
+        try:
+            poller.unregister(stdin_pipe)
+        except KeyError:  # not watched: everything went at once
+            pass
+        if self.stdin_eof:
+            self.close_own(stdin_pipe)
+        else:
+            poller.register(0, select.POLLIN)
+
+    def copy_out(self, source, target, limit):
+        """One read of up to `limit` bytes from a process's output pipe,
+        written whole to the caller's fd `target`; the bytes copied. None at
+        EOF, or when the caller's fd takes no more (EPIPE): our end is closed
+        then, and the process's next write fails as in a shell pipeline."""
+        try:
+            data = os.read(source, limit)
+        except BlockingIOError:
+            return 0
+        except OSError:
+            return None
+        if not data or not write_fully(target, data):
+            return None
+        return len(data)
+
+    def drain(self):
+        """Copy what the process left in its output pipes, no more (a child of
+        it may write on), and close them."""
+        import fcntl
+
+        for fd in (1, 2):
+            source = self.own.get(fd)
+            if source is None:
+                continue
+            try:
+                left = int.from_bytes(fcntl.ioctl(source, FIONREAD, bytes(4)), sys.byteorder)
+            except OSError:
+                left = 0
+            while left > 0:
+                copied = self.copy_out(source, fd, min(left, self.CHUNK))
+                if not copied:
+                    break
+                left -= copied
+        self.close()
+
+    def close_own(self, fd):
+        for key, own in list(self.own.items()):
+            if own == fd:
+                del self.own[key]
+                os.close(fd)
+
+
+def in_foreground(fd):
+    """Whether we are in the foreground of the terminal at `fd` (or it is
+    not our controlling terminal, where a read cannot stop us)."""
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return True
+
+
+def write_fully(fd, data):
+    """Write all of `data` to one of the caller's fds, waiting where it is
+    non-blocking (the caller may have set O_NONBLOCK on it); False on an error
+    (EPIPE, EIO, ENOSPC)."""
+    import select
+
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            poller = select.poll()
+            poller.register(fd, select.POLLOUT)
+            poller.poll()
+        except OSError:
+            return False
+    return True
 
 # ===========================================================================
 # 8. Paths in the root and the root filesystem
@@ -7501,11 +7768,19 @@ class ChildFds:
         self.listener = None     # connected to linux.seccomp.listenerPath, for SCMP_ACT_NOTIFY
         self.namespaces = {}     # kind -> fd of a namespace to join
         self.root = None         # exec: the container's root directory (O_PATH)
+        self.stdio = {}          # 0/1/2 -> the pipe end put there (a foreground process: StdioRelay)
         self.close_first = []    # the parent's own fds, closed first thing in the child
+
+    def relay_stdio(self, stdio, floor):
+        """A foreground process's stdio: the pipes of `stdio` (a StdioRelay),
+        opened now; ours are closed in the children (after close_first is set)."""
+        stdio.open(floor)
+        self.stdio = dict(stdio.container_ends)
+        self.close_first += list(stdio.own.values())
 
     def all(self):
         fds = [self.channel, self.fifo, self.start_error, self.console, self.listener, self.root]
-        return [fd for fd in fds + list(self.namespaces.values()) if fd is not None]
+        return [fd for fd in fds + list(self.namespaces.values()) + list(self.stdio.values()) if fd is not None]
 
 
 def child_failure(channel, exc):
@@ -7523,13 +7798,16 @@ def child_failure(channel, exc):
 
 
 def enter_child(k, fds):
-    """First thing in every clone child: drop the parent's fds and its log.
+    """First thing in every clone child: drop the parent's fds and its log,
+    and put a foreground process's stdio pipes (StdioRelay) on fds 0-2.
 
     A log line written from a child could land inside the container's
     rootfs; children report to their parent over the channel instead.
     """
     for fd in fds.close_first:
         k.close(fd)
+    for target, fd in sorted(fds.stdio.items()):
+        k.dup2(fd, target)  # the copy at 0/1/2 is inheritable; the original goes at execve
     LOG.path, LOG._fd = None, None
     LOG.threshold = len(Log.LEVELS)
 
@@ -7783,17 +8061,6 @@ def preload_child_modules():
         __import__(name)
 
 
-def lift_fd(fd, floor):
-    """Move one of our fds to >= floor, out of the range passed to the container."""
-    import fcntl
-
-    if fd is None or fd >= floor:
-        return fd
-    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
-    os.close(fd)
-    return new
-
-
 def open_namespace(k, kind, path, field):
     """An fd on a namespace to join, checked to be a namespace of that type.
 
@@ -7950,8 +8217,9 @@ def kill_and_reap(pids):
             reap(pid)
 
 
-def create_container(store, cid, opts, console_fd=None, cfg=None):
-    """The create operation: returns (ContainerState, Config) once the init waits for start."""
+def create_container(store, cid, opts, console_fd=None, cfg=None, stdio=None):
+    """The create operation: returns (ContainerState, Config) once the init
+    waits for start. `stdio`: run's StdioRelay, whose pipes it opens."""
     start_cgroup_migration_grace_period(HOST.cgroup_layout, HOST.own_cgroups)
     bundle = os.path.abspath(opts.bundle or ".")
     if cfg is None:
@@ -7996,6 +8264,8 @@ def create_container(store, cid, opts, console_fd=None, cfg=None):
                                           os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600), floor)
         parent_end, fds.channel = (lift_fd(fd, floor) for fd in k.socketpair())
         fds.close_first = [parent_end, lock_fd] + ([LOG._fd] if LOG._fd is not None else [])
+        if stdio is not None:
+            fds.relay_stdio(stdio, floor)
         cgroup_fd = None
         if plan.cgroup is not None and plan.cgroup.clone_into is not None:
             cgroup_fd = lift_fd(os.open(plan.cgroup.clone_into, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC),
@@ -8275,25 +8545,30 @@ def forward_signals(pid):
         _signal.signal(SIGNALS[name], forward)
 
 
-def wait_in_foreground(pid, master):
-    """Relay the terminal (if any) and wait for our child `pid`; its exit code."""
+def wait_in_foreground(pid, master, stdio=None):
+    """Relay the terminal or the stdio pipes (if any) and wait for our child
+    `pid`; its exit code."""
     forward_signals(pid)
     if master is not None:
         relay_terminal(master, pid)
+    elif stdio is not None:
+        stdio.relay(pid)
     return exit_code(reap(pid))
 
 
 def run_container(store, cid, opts, detach=False, keep=False):
     """create + start, then (unless --detach) wait and return the container's exit code."""
-    relay_end = console_end = master = None
+    relay_end = console_end = master = stdio = None
     cfg = load_config(os.path.abspath(opts.bundle or "."))
     if cfg.process.terminal and opts.console_socket is None:
         if detach:
             raise ConfigError("process.terminal", "run --detach with a terminal needs --console-socket")
         relay_end, console_end = kernel().socketpair()  # the init sends the pty master here
+    if not detach and not cfg.process.terminal:
+        stdio = stdio_relay()
     try:
         try:
-            state, cfg = create_container(store, cid, opts, console_fd=console_end, cfg=cfg)
+            state, cfg = create_container(store, cid, opts, console_fd=console_end, cfg=cfg, stdio=stdio)
         finally:
             if console_end is not None:
                 os.close(console_end)
@@ -8302,12 +8577,14 @@ def run_container(store, cid, opts, detach=False, keep=False):
                 master = kernel().recv_fd(relay_end)
             start_container(store, cid)
         except BaseException:
+            if stdio is not None:
+                stdio.drain()  # what a startContainer hook or the failed init wrote
             delete_container(store, cid, force=True)
             raise
         if detach:
             return 0
         try:
-            return wait_in_foreground(state.pid, master)
+            return wait_in_foreground(state.pid, master, stdio)
         finally:
             if not keep:
                 delete_container(store, cid, force=True)
@@ -8315,6 +8592,8 @@ def run_container(store, cid, opts, detach=False, keep=False):
         for fd in (relay_end, master):
             if fd is not None:
                 os.close(fd)
+        if stdio is not None:
+            stdio.close()
 
 
 def exec_container(store, cid, opts):
@@ -8352,6 +8631,7 @@ def exec_container(store, cid, opts):
     fds = ChildFds()
     relay_end = master = parent_end = None
     stage = process = None
+    stdio = None if opts.detach or pplan.terminal else stdio_relay()
     try:
         for kind, path in plan.join:
             fds.namespaces[kind] = lift_fd(open_namespace(k, kind, path, "exec: namespace"), floor)
@@ -8375,6 +8655,8 @@ def exec_container(store, cid, opts):
         parent_end, fds.channel = (lift_fd(fd, floor) for fd in k.socketpair())
         fds.close_first = [parent_end] + ([relay_end] if relay_end is not None else []) + \
             ([LOG._fd] if LOG._fd is not None else [])
+        if stdio is not None:
+            fds.relay_stdio(stdio, floor)
         stage = spawn(k, fds, lambda: exec_stage_main(k, plan, fds))
         channel = Channel(parent_end, "exec")
         for directory in plan.cgroup:  # before it joins the cgroup namespace
@@ -8402,6 +8684,8 @@ def exec_container(store, cid, opts):
         for fd in (relay_end, master):
             if fd is not None:
                 os.close(fd)
+        if stdio is not None:
+            stdio.close()
         raise
     finally:
         if parent_end is not None:
@@ -8412,11 +8696,13 @@ def exec_container(store, cid, opts):
                 os.close(fd)
         return 0
     try:
-        return wait_in_foreground(process, master)
+        return wait_in_foreground(process, master, stdio)
     finally:
         for fd in (relay_end, master):
             if fd is not None:
                 os.close(fd)
+        if stdio is not None:
+            stdio.close()
 
 
 # --- resource control: update, pause, resume, ps, events --------------------

@@ -1,10 +1,13 @@
 """File descriptors: fds above 2 that the caller leaks into `create` (a shim
 leaks a socket on fd 3) are closed before the user process starts, unless
 `--preserve-fds N` (or LISTEN_FDS) keeps them; without a terminal, fds 0/1/2
-of the runtime *are* the container's stdio."""
+of a detached runtime (create, run -d, exec -d) *are* the container's stdio,
+while a foreground `run` or `exec` hands the process pipes in place of host
+files (see the last part)."""
 
 import os
 import re
+import signal
 import select
 import subprocess
 import time
@@ -179,3 +182,158 @@ def test_the_created_init_holds_only_stdio_and_the_exec_fifo(rt, make_bundle, ci
     # execve), which `start` reads: both close-on-exec.
     assert sorted(os.path.basename(t) for t in others.values()) == ["exec.fifo", "start.error"], others
     assert {os.path.dirname(t) for t in others.values()} == {str(rt.root / cid)}, others
+
+
+# -- a foreground process's stdio: never a host file ----------------------------
+# `run` and `exec` without --detach and without a terminal: when the caller's
+# stdio is a host file or device, the process gets a pipe of the runtime's
+# instead (runc's setupProcessPipes), so it cannot reopen /proc/self/fd/N
+# into the host file (O_TRUNC, read it whole, chmod it) or reach the
+# caller's terminal. The attacks below run as the container's root.
+
+HOST_SECRET = "host-secret-line\n"
+
+# Reopen the caller's stdout and stderr through /proc: truncate them, read
+# them, chmod them; stdout and stderr carry what was found.
+REOPEN_OUTPUT = (
+    "echo first; echo first-err >&2; "
+    "for n in 1 2; do "
+    "  if [ -f /proc/self/fd/$n ]; then echo \"leak$n: $(cat /proc/$$/fd/$n)\"; fi; "
+    "  chmod 0 /proc/self/fd/$n; echo truncated-$n > /proc/self/fd/$n; "
+    "done; echo last; echo last-err >&2")
+
+
+def foreground(rt, verb_args, stdin, stdout, stderr):
+    """Run the runtime in the foreground on the given stdio, as a shell's
+    redirections would; its exit code."""
+    argv = rt.argv(*verb_args)
+    rt.calls.append(argv)
+    return subprocess.run(argv, stdin=stdin, stdout=stdout, stderr=stderr,
+                          timeout=DEFAULT_TIMEOUT, cwd=str(rt.tmp)).returncode
+
+
+def host_file(path, text):
+    path.write_text(text)
+    os.chmod(str(path), 0o644)
+    return path
+
+
+@pytest.fixture(params=["run", "exec"])
+def foreground_verb(request, rt, make_bundle, cid):
+    """The argv of a foreground `run` or `exec` of a command."""
+    if request.param == "run":
+        return lambda *command: ["run", "--bundle", make_bundle(list(command)), cid]
+    rt("run", "--detach", "--bundle", make_bundle(["sleep", "1000"]), cid)
+    return lambda *command: ["exec", cid] + list(command)
+
+
+def test_a_foreground_process_cannot_reopen_host_output_files(rt, foreground_verb, tmp_path):
+    out = host_file(tmp_path / "out", HOST_SECRET)
+    err = host_file(tmp_path / "err", HOST_SECRET)
+    with open(str(out), "a") as out_handle, open(str(err), "a") as err_handle:
+        code = foreground(rt, foreground_verb("sh", "-c", REOPEN_OUTPUT),
+                          subprocess.DEVNULL, out_handle, err_handle)
+    assert code == 0
+    # appended to, never truncated, and holding only what went through stdout
+    # (a write to the reopened /proc/self/fd/1 is a write to the same pipe)
+    assert out.read_text() == HOST_SECRET + "first\ntruncated-1\nlast\n"
+    assert err.read_text() == HOST_SECRET + "first-err\ntruncated-2\nlast-err\n"
+    assert os.stat(str(out)).st_mode & 0o777 == 0o644
+    assert os.stat(str(err)).st_mode & 0o777 == 0o644
+
+
+def test_a_foreground_process_cannot_reopen_a_host_input_file(rt, foreground_verb, tmp_path):
+    """The caller hands stdin on a host file, already past a line the process
+    is not meant to see: the process reads the rest and its EOF, but cannot
+    reopen the file (from offset 0, or to truncate it)."""
+    given = host_file(tmp_path / "in", "secret-header\nline1\nline2\n")
+    out = tmp_path / "out"
+    script = ("cat; echo --; cat /proc/self/fd/0; "
+              "echo pwned > /proc/self/fd/0; chmod 0 /proc/self/fd/0; echo done")
+    with open(str(given)) as stdin, open(str(out), "w") as out_handle:
+        stdin.readline()
+        os.lseek(stdin.fileno(), len("secret-header\n"), os.SEEK_SET)
+        code = foreground(rt, foreground_verb("sh", "-c", script), stdin, out_handle, subprocess.DEVNULL)
+    assert code == 0
+    assert out.read_text() == "line1\nline2\n--\ndone\n"
+    assert given.read_text() == "secret-header\nline1\nline2\n"
+    assert os.stat(str(given)).st_mode & 0o777 == 0o644
+
+
+@pytest.mark.skipif(IS_RUNC, reason="runc hands a foreground process its own pipes whatever the caller's stdio is")
+def test_a_foreground_process_gets_pipes_for_host_files_and_the_callers_pipes_and_sockets(rt, foreground_verb,
+                                                                                           tmp_path):
+    """A pipe or a socket of the caller passes through unchanged: reopened
+    through /proc it is that same pipe (or, a socket, cannot be opened), and
+    fd operations on it touch no host file. Anything else (a regular file,
+    /dev/null, a terminal, a named FIFO) is replaced by a pipe."""
+    import socket
+
+    out_r, out_w = os.pipe()
+    sock, peer = socket.socketpair()
+    errors = tmp_path / "err"
+    try:
+        with open(str(errors), "w") as err_handle:
+            code = foreground(rt, foreground_verb("sh", "-c", "for n in 0 1 2; do readlink /proc/self/fd/$n; done"),
+                              sock.fileno(), out_w, err_handle)
+        os.close(out_w)
+        out_w = None
+        links = read_pipe_to_eof(out_r).decode().split()
+        in_ino, out_ino = os.fstat(sock.fileno()).st_ino, os.fstat(out_r).st_ino
+    finally:
+        for fd in (out_r, out_w):
+            if fd is not None:
+                os.close(fd)
+        sock.close()
+        peer.close()
+    assert code == 0, errors.read_text()
+    assert links[:2] == ["socket:[%d]" % in_ino, "pipe:[%d]" % out_ino]
+    assert links[2].startswith("pipe:[") and links[2] != links[1]
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_exit_codes_through_the_relay(rt, foreground_verb, tmp_path, code):
+    with open(str(tmp_path / "out"), "w") as out_handle:
+        assert foreground(rt, foreground_verb("sh", "-c", "echo x; exit %d" % code),
+                          subprocess.DEVNULL, out_handle, out_handle) == code
+    assert (tmp_path / "out").read_text() == "x\n"
+
+
+def test_a_death_by_signal_through_the_relay(rt, make_bundle, cid, tmp_path):
+    """(`run`'s init cannot kill itself in its pid namespace: test_run.py
+    kills it with `kill`, its stdio on files, so through the relay too.)"""
+    rt("run", "--detach", "--bundle", make_bundle(["sleep", "1000"]), cid)
+    with open(str(tmp_path / "out"), "w") as out_handle:
+        code = foreground(rt, ["exec", cid, "sh", "-c", "echo x; kill -KILL $$"],
+                          subprocess.DEVNULL, out_handle, out_handle)
+    assert code == 128 + signal.SIGKILL
+    assert (tmp_path / "out").read_text() == "x\n"
+
+
+def test_large_output_and_input_pass_the_relay_intact(rt, foreground_verb, tmp_path):
+    """10 MB of stdin from a host file comes back on stdout to a host file,
+    byte for byte, with stderr beside it; cat sees its stdin's EOF."""
+    data = bytes(range(256)) * (10 * 4096)
+    (tmp_path / "in").write_bytes(data)
+    out, err = tmp_path / "out", tmp_path / "err"
+    with open(str(tmp_path / "in"), "rb") as stdin, open(str(out), "wb") as out_handle, \
+            open(str(err), "wb") as err_handle:
+        code = foreground(rt, foreground_verb("sh", "-c", "echo start >&2; cat; echo end >&2"),
+                          stdin, out_handle, err_handle)
+    assert code == 0
+    assert out.read_bytes() == data
+    assert err.read_text() == "start\nend\n"
+
+
+@pytest.mark.skipif(IS_RUNC, reason="runc copies until the pipe's EOF, which the background child holds off")
+def test_a_background_child_holding_stdout_does_not_hold_the_runtime(rt, make_bundle, cid, tmp_path):
+    """The process exits, a child of it keeps stdout open: `exec` copies
+    what the process wrote and returns with its status (runc would wait for
+    the pipe's EOF)."""
+    rt("run", "--detach", "--bundle", make_bundle(["sleep", "1000"]), cid)
+    out = tmp_path / "out"
+    with open(str(out), "w") as out_handle:
+        code = foreground(rt, ["exec", cid, "sh", "-c", "echo before; sleep 1000 & echo after; exit 5"],
+                          subprocess.DEVNULL, out_handle, subprocess.DEVNULL)
+    assert code == 5
+    assert out.read_text() == "before\nafter\n"

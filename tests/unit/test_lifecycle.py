@@ -8,6 +8,7 @@ real files, sockets and processes.
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -207,3 +208,131 @@ def test_owner_name_is_the_passwd_name_of_the_owner_or_a_number(tmp_path):
         names = {int(f[2]): f[0] for f in (line.split(":") for line in passwd) if len(f) > 2}
     expected = names.get(os.geteuid(), "#%d" % os.geteuid())
     assert minirun.owner_name(str(tmp_path)) == expected
+
+
+# --- a foreground process's stdio: the relay ---------------------------------------
+
+
+def stdio_kind(fd):
+    mode = os.fstat(fd).st_mode
+    return minirun.stdio_needs_relay(mode, os.readlink("/proc/self/fd/%d" % fd))
+
+
+def test_only_the_callers_anonymous_pipes_and_sockets_reach_the_process_unchanged(tmp_path):
+    import socket
+
+    read_end, write_end = os.pipe()
+    left, right = socket.socketpair()
+    os.mkfifo(str(tmp_path / "fifo"))
+    fifo = os.open(str(tmp_path / "fifo"), os.O_RDWR)
+    regular = os.open(str(tmp_path / "file"), os.O_RDWR | os.O_CREAT)
+    null = os.open("/dev/null", os.O_RDWR)
+    try:
+        assert not stdio_kind(read_end) and not stdio_kind(write_end)
+        assert not stdio_kind(left.fileno())
+        # a named FIFO's inode is a host file (chmod through /proc reaches it)
+        assert stdio_kind(fifo)
+        assert stdio_kind(regular) and stdio_kind(null)
+    finally:
+        for fd in (read_end, write_end, fifo, regular, null):
+            os.close(fd)
+        left.close()
+        right.close()
+
+
+# A runtime in miniature: the relay between its stdio (files) and `sh -c
+# SCRIPT`, whose stdio are the relay's pipes; exits with the process's status.
+RELAY_DRIVER = r"""
+import os, sys
+sys.path.insert(0, sys.argv[1])
+import minirun
+relay = minirun.stdio_relay()
+relay.open(10)
+actions = [(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in relay.container_ends.items()]
+pid = os.posix_spawn("/bin/sh", ["sh", "-c", sys.argv[2]], os.environ, file_actions=actions,
+                     setsigdef=(13,))  # SIGPIPE, which Python ignores, as the init's setup does
+for fd in relay.container_ends.values():
+    os.close(fd)
+sys.exit(minirun.wait_in_foreground(pid, None, relay))
+"""
+
+
+def relayed(tmp_path, script, stdin_bytes=b""):
+    """(exit code, stdout bytes, stderr bytes) of `script` run behind the
+    relay, its stdio on host files."""
+    (tmp_path / "in").write_bytes(stdin_bytes)
+    with open(str(tmp_path / "in"), "rb") as stdin, open(str(tmp_path / "out"), "wb") as out, \
+            open(str(tmp_path / "err"), "wb") as err:
+        code = subprocess.run([sys.executable, "-c", RELAY_DRIVER, os.path.dirname(minirun.__file__), script],
+                              stdin=stdin, stdout=out, stderr=err, cwd=str(tmp_path), timeout=60).returncode
+    return code, (tmp_path / "out").read_bytes(), (tmp_path / "err").read_bytes()
+
+
+def test_the_relay_carries_stdin_to_its_eof_and_output_byte_for_byte(tmp_path):
+    data = bytes(range(256)) * 8192  # 2 MB
+    code, out, err = relayed(tmp_path, "cat; echo done >&2; exit 3", data)
+    assert (code, out, err) == (3, data, b"done\n")
+
+
+def test_the_process_sees_pipes_not_the_callers_files(tmp_path):
+    code, out, _err = relayed(tmp_path, "readlink /proc/self/fd/0 /proc/self/fd/1 /proc/self/fd/2")
+    assert code == 0
+    assert [line.startswith(b"pipe:[") for line in out.split()] == [True, True, True], out
+
+
+def test_a_process_that_never_reads_its_stdin_is_not_waited_on(tmp_path):
+    code, out, _err = relayed(tmp_path, "echo ignored", b"x" * (1 << 20))
+    assert (code, out) == (0, b"ignored\n")
+
+
+def test_what_the_process_wrote_before_it_exited_is_copied_and_a_child_holding_the_pipe_is_not_waited_for(
+        tmp_path):
+    code, out, _err = relayed(tmp_path, "sleep 1000 & echo $! > pid; head -c 100000 /dev/zero; exit 4")
+    try:
+        assert (code, out) == (4, b"\0" * 100000)
+    finally:
+        os.kill(int((tmp_path / "pid").read_text()), 9)
+
+
+def test_a_death_by_signal_is_128_plus_it(tmp_path):
+    code, out, _err = relayed(tmp_path, "echo x; kill -TERM $$")
+    assert (code, out) == (128 + 15, b"x\n")
+
+
+def relay_to_fifo(tmp_path, script, nonblocking=False, keep=None):
+    """Run `script` behind the relay, its stdout on a named FIFO (a file:
+    relayed) that this test reads: all of it, or `keep` bytes before it
+    closes its end. (exit code, bytes read)."""
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    writer = os.open(fifo, os.O_WRONLY | (os.O_NONBLOCK if nonblocking else 0))
+    os.set_blocking(reader, True)
+    try:
+        proc = subprocess.Popen([sys.executable, "-c", RELAY_DRIVER, os.path.dirname(minirun.__file__), script],
+                                stdin=subprocess.DEVNULL, stdout=writer, cwd=str(tmp_path))
+        os.close(writer)
+        writer = None
+        data = b""
+        while keep is None or len(data) < keep:
+            chunk = os.read(reader, 4096 if keep is None else keep - len(data))
+            if not chunk:
+                break
+            data += chunk
+        os.close(reader)
+        reader = None
+        return proc.wait(timeout=60), data
+    finally:
+        for fd in (reader, writer):
+            if fd is not None:
+                os.close(fd)
+
+
+def test_when_the_callers_stdout_goes_away_the_process_gets_sigpipe(tmp_path):
+    code, data = relay_to_fifo(tmp_path, "yes", keep=10)
+    assert (code, data) == (128 + 13, b"y\n" * 5)
+
+
+def test_a_callers_stdout_left_non_blocking_gets_every_byte(tmp_path):
+    code, data = relay_to_fifo(tmp_path, "head -c 1000000 /dev/zero", nonblocking=True)
+    assert (code, data) == (0, b"\0" * 1000000)
