@@ -108,7 +108,10 @@ DEFAULT_ROOT = "/run/minirun"
 
 
 class Error(Exception):
-    """A failure to report: one line on stderr, an error line in --log, exit 1."""
+    """A failure to report: one line on stderr, an error line in --log, exit 1
+    (exit_status: 255 for a failed exec, as runc; see exec_command)."""
+
+    exit_status = 1
 
 
 class UsageError(Error):
@@ -216,9 +219,13 @@ class Log:
             return
         if self.path is None:
             # No log file: warnings and debug lines go to stderr, errors are
-            # printed by main() as one plain line.
+            # printed by main() as one plain line. Only what runc also prints
+            # is a warning (a container's stderr may be this stderr): the
+            # rest is a debug line. One line each: a newline (a failed
+            # hook's output) is escaped as report_error escapes it.
             if level != "error":
-                os.write(2, ("minirun: %s: %s\n" % (level, msg)).encode())
+                line = msg.replace("\r", "\\r").replace("\n", "\\n")
+                os.write(2, ("minirun: %s: %s\n" % (level, line)).encode("utf-8", "backslashreplace"))
             return
         now = rfc3339(nanos=False)
         if self.format == "json":
@@ -2577,9 +2584,12 @@ def effective_ambient(masks):
     """The masks with ambient trimmed to what the kernel can raise.
 
     PR_CAP_AMBIENT_RAISE refuses a capability that is not both permitted and
-    inheritable. runc ignores that refusal and `runc spec` writes ambient
+    inheritable. runc ignores that refusal and `runc spec` (1.1) writes ambient
     capabilities without an inheritable set, so such bits are left unraised
-    here too, with a warning naming them, instead of failing the container.
+    here too instead of failing the container. runc 1.1 says nothing of it,
+    so this is a --debug line: as a warning it landed on every run and exec
+    of such a bundle, in the container's own stderr. (runc 1.2+ warns "can't
+    raise ambient capability", but its `spec` no longer writes ambient.)
     Returns a new dict; None (no capabilities given) stays None.
     """
     if masks is None:
@@ -2588,8 +2598,8 @@ def effective_ambient(masks):
     dropped = masks["ambient"] & ~raisable
     if dropped:
         names = ["CAP_" + CAPABILITIES[bit] for bit in range(len(CAPABILITIES)) if dropped >> bit & 1]
-        LOG.warning("process.capabilities.ambient: %s left unraised: an ambient capability must also be "
-                    "permitted and inheritable" % ", ".join(names))
+        LOG.debug("process.capabilities.ambient: %s left unraised: an ambient capability must also be "
+                  "permitted and inheritable" % ", ".join(names))
     trimmed = dict(masks)
     trimmed["ambient"] = raisable
     return trimmed
@@ -2879,7 +2889,8 @@ def parse_size(text, field):
 def parse_update(resources_json=None, flags=None):
     """runc update's input -> Resources: the --resources document (a LinuxResources
     object, already read from FILE or stdin) or else the per-field flags. As in
-    runc, the flags are ignored when a document is given (with a warning here).
+    runc, the flags are ignored when a document is given (silently in runc: a
+    --debug line here).
     `flags` maps a flag name ("--memory") to its string value."""
     raw = {}
     flags = dict(flags or {})
@@ -2888,7 +2899,7 @@ def parse_update(resources_json=None, flags=None):
             raise ConfigError("resources", "expected a JSON object (LinuxResources)")
         raw = {key: dict(value) if isinstance(value, dict) else value for key, value in resources_json.items()}
         if flags:
-            LOG.warning("update: %s ignored: --resources was given (as runc does)" % ", ".join(sorted(flags)))
+            LOG.debug("update: %s ignored: --resources was given (as runc does)" % ", ".join(sorted(flags)))
             flags = {}
     for flag, text in flags.items():
         if flag in ("--l3-cache-schema", "--mem-bw-schema"):
@@ -6793,12 +6804,49 @@ def hook_environment(hook):
     return dict(entry.partition("=")[::2] for entry in hook.env)
 
 
+# Go's names of the signals (its syscall table), which its exec.ExitError, and
+# so runc's hook errors, print: "signal: killed", "signal: bad system call".
+GO_SIGNAL_NAMES = (
+    None, "hangup", "interrupt", "quit", "illegal instruction", "trace/breakpoint trap", "aborted",
+    "bus error", "floating point exception", "killed", "user defined signal 1", "segmentation fault",
+    "user defined signal 2", "broken pipe", "alarm clock", "terminated", "stack fault", "child exited",
+    "continued", "stopped (signal)", "stopped", "stopped (tty input)", "stopped (tty output)",
+    "urgent I/O condition", "CPU time limit exceeded", "file size limit exceeded", "virtual timer expired",
+    "profiling timer expired", "window changed", "I/O possible", "power failure", "bad system call",
+)
+
+
+def go_exit_text(status):
+    """A failed child's wait status in Go's words (os.ProcessState.String):
+    "exit status 3", "signal: killed", "signal: segmentation fault (core
+    dumped)", and "signal: signal 34" past Go's table."""
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        name = GO_SIGNAL_NAMES[number] if 0 < number < len(GO_SIGNAL_NAMES) else "signal %d" % number
+        return "signal: %s%s" % (name, " (core dumped)" if os.WCOREDUMP(status) else "")
+    return "exit status %d" % os.waitstatus_to_exitcode(status)
+
+
+def hook_error(hook, reason):
+    """runc's (1.2+) words for a failed hook: "error running prestart hook #0:
+    exit status 3, stdout: ..., stderr: ...". The phase and index come from
+    the hook's field, hooks.PHASE[I]."""
+    phase, _, index = hook.field[len("hooks."):].rstrip("]").partition("[")
+    return Error("error running %s hook #%s: %s" % (phase, index, reason))
+
+
 def run_hook(hook, state, cwd=None, umask=None):
     """Run one hook to completion; raise Error naming it if it fails or times out.
 
     cwd and umask, when given, are applied in the child before execve:
     createContainer hooks run in the container's root filesystem with umask
     0022 (as runc runs them), whatever the init's own umask is then.
+
+    The failure is worded as runc words it (hook_error): the exit status or
+    signal as Go prints it, then the hook's stdout and stderr, each kept in
+    its own pipe. A hook that cannot be started at all reports why over a
+    close-on-exec pipe, as Go's fork/exec does, so it is not taken for a
+    hook that exited 127.
 
     Feeding stdin, collecting output and waiting for the exit share one poll
     loop, so the timeout holds even for a hook that never reads its stdin.
@@ -6808,37 +6856,42 @@ def run_hook(hook, state, cwd=None, umask=None):
 
     stdin_r, stdin_w = os.pipe()
     out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    fail_r, fail_w = os.pipe2(os.O_CLOEXEC)
     env = hook_environment(hook)
     pid = os.fork()
     if pid == 0:  # fork, not clone: no namespaces change, and it execs at once
-        step = "cannot execute"
+        step = "fork/exec %s" % hook.path
         try:
             os.dup2(stdin_r, 0)
             os.dup2(out_w, 1)
-            os.dup2(out_w, 2)
-            kernel().close_fds_from(3)  # every fd, also those above 65535
+            os.dup2(err_w, 2)
+            # Every fd, also those above 65535, but the close-on-exec report pipe.
+            kernel().close_fds_from(3, keep=(fail_w,))
             if cwd is not None:
-                step = "cannot enter %s" % cwd
+                step = "chdir %s" % cwd
                 os.chdir(cwd)
-                step = "cannot execute"
+                step = "fork/exec %s" % hook.path
             if umask is not None:
                 os.umask(umask)
             restore_signal_defaults()
             os.execve(hook.path, hook.args, env)
         except BaseException as exc:
-            os.write(2, ("%s: %s" % (step, exc.strerror if isinstance(exc, OSError) else exc)).encode())
+            reason = exc.strerror.lower() if isinstance(exc, OSError) and exc.strerror else str(exc)
+            os.write(fail_w, ("%s: %s" % (step, reason)).encode())
         finally:
             os._exit(127)
-    os.close(stdin_r)
-    os.close(out_w)
+    for fd in (stdin_r, out_w, err_w, fail_w):
+        os.close(fd)
     pending = json_dumps(state).encode()
     os.set_blocking(stdin_w, False)
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
     poller.register(stdin_w, select.POLLOUT)
-    poller.register(out_r, select.POLLIN)
+    outputs = {out_r: b"", err_r: b""}
+    for fd in outputs:
+        poller.register(fd, select.POLLIN)
     poller.register(pidfd, select.POLLIN)
-    output = b""
     deadline = None if hook.timeout is None else time.monotonic() + hook.timeout
     timed_out = False
     try:
@@ -6861,12 +6914,13 @@ def run_hook(hook, state, cwd=None, umask=None):
                     poller.unregister(stdin_w)
                     os.close(stdin_w)
                     stdin_w = -1
-            if out_r in ready:
-                chunk = os.read(out_r, 65536)
-                if not chunk:
-                    poller.unregister(out_r)
-                elif len(output) < 65536:
-                    output += chunk
+            for fd in outputs:
+                if fd in ready:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        poller.unregister(fd)
+                    elif len(outputs[fd]) < 65536:
+                        outputs[fd] += chunk
             if pidfd in ready:
                 break
     finally:
@@ -6874,19 +6928,23 @@ def run_hook(hook, state, cwd=None, umask=None):
         if stdin_w != -1:
             os.close(stdin_w)
     _, status = os.waitpid(pid, 0)
-    try:  # what is left in the pipe, without waiting for the hook's own children
-        os.set_blocking(out_r, False)
-        output += os.read(out_r, 65536)
-    except OSError:
-        pass
-    os.close(out_r)
+    for fd in outputs:  # what is left in the pipes, without waiting for the hook's own children
+        try:
+            os.set_blocking(fd, False)
+            outputs[fd] += os.read(fd, 65536)
+        except OSError:
+            pass
+        os.close(fd)
+    not_started = os.read(fail_r, 4096).decode(errors="replace")
+    os.close(fail_r)
     if timed_out:
-        raise Error("%s: hook %s timed out after %d s" % (hook.field, hook.path, hook.timeout))
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        detail = output.decode(errors="replace").strip().replace("\n", " | ")
-        raise Error("%s: hook %s failed with exit status %d%s"
-                    % (hook.field, hook.path, code, (": " + detail[-400:]) if detail else ""))
+        raise hook_error(hook, "hook ran past specified timeout of %.1fs" % hook.timeout)
+    if not_started:
+        raise hook_error(hook, not_started)
+    if status != 0:
+        # Each stream's tail only: the error is one line in a log an engine shows.
+        out, err = (outputs[fd].decode(errors="replace")[-400:] for fd in (out_r, err_r))
+        raise hook_error(hook, "%s, stdout: %s, stderr: %s" % (go_exit_text(status), out, err))
 
 # ===========================================================================
 # 14. Planning
@@ -7716,8 +7774,11 @@ class Channel:
         expected = MESSAGE_VALUES[kind]  # KeyError: not a message of the protocol
         if (value is None) != (expected is None) or (value is not None and not isinstance(value, expected)):
             raise ProtocolError("protocol: %s carries %s, not %r" % (kind, expected, value))
-        text = "" if value is None else str(value).replace("\n", " ")
-        os.write(self.fd, ("%s %s" % (kind, text)).rstrip(" ").encode() + b"\n")
+        # One line a message: a newline in the value (a hook's output in its
+        # error) is sent as report_error prints it, "\\n"; trailing spaces
+        # are kept (runc's hook errors end in "stderr: ").
+        line = kind if value is None else "%s %s" % (kind, str(value).replace("\n", "\\n"))
+        os.write(self.fd, line.encode() + b"\n")
 
     def recv(self):
         """(kind, value), or (None, None) at EOF."""
@@ -7980,7 +8041,8 @@ def init_main(k, plan, fds):
             os.write(fds.start_error, text.encode())
         except OSError:
             pass
-        os.write(2, ("minirun: container %s: %s\n" % (plan.cid, text)).encode())
+        line = text.replace("\r", "\\r").replace("\n", "\\n")  # one line, as report_error's
+        os.write(2, ("minirun: container %s: %s\n" % (plan.cid, line)).encode("utf-8", "backslashreplace"))
         os._exit(127)
 
 
@@ -9042,6 +9104,28 @@ def exec_options(values, command):
     return opts
 
 
+def exec_command(store, cid, command, values):
+    """runc exec: a failure of the exec itself exits 255, as runc's does
+    (exec.go: fatalWithCode(..., 255), in 1.1 and since), so that a caller
+    can tell it from the process's own exit status, which passes through
+    unchanged (0-255, 128+N for a signal): a missing container, a paused one
+    without --ignore-paused, a program that is missing or not executable, a
+    --pid-file that cannot be written. Only a bad command line (an unknown
+    flag or a bad flag value, no container ID: urfave/cli's errors in runc)
+    exits 1."""
+    preserve_fds_value(values)  # a bad flag value: exit 1 (exec_options reads it again)
+    try:
+        validate_id(cid)
+        return exec_container(store, cid, exec_options(values, command))
+    except Error as exc:
+        exc.exit_status = 255
+        raise
+    except OSError as exc:
+        failure = Error(os_error_text(exc))
+        failure.exit_status = 255
+        raise failure from None
+
+
 def features(host):
     """The runtime-spec features document, true for this build on this host."""
     last = host.last_capability
@@ -9223,8 +9307,8 @@ def dispatch(argv, unprotected=None):
                   str(least) if least == most else "%d to %d" % (least, most))
         raise UsageError("%s: expects %s argument(s), got %d (usage: minirun %s)"
                          % (command, wanted, len(positional), COMMANDS[command][1]))
-    if positional and command not in ("list", "spec", "features"):
-        validate_id(positional[0])
+    if positional and command not in ("list", "spec", "features", "exec"):
+        validate_id(positional[0])  # exec's is checked by exec_command, which exits 255
     needs_store = command not in ("spec", "features")
     store = Store(os.path.abspath(global_values.get("root") or (default_root() if needs_store else DEFAULT_ROOT)))
     LOG.debug("%s %s" % (command, " ".join(args)))
@@ -9249,7 +9333,7 @@ def dispatch(argv, unprotected=None):
         delete_container(store, positional[0], values.get("force", False))
         return 0
     if command == "exec":
-        return exec_container(store, positional[0], exec_options(values, positional[1:]))
+        return exec_command(store, positional[0], positional[1:], values)
     if command == "features":
         print_out(json_dumps(features(HOST), indent=2) + "\n")
         return 0
@@ -9304,7 +9388,7 @@ def main(argv=None, unprotected=None):
         code = dispatch(argv, unprotected)
     except Error as exc:
         report_error(str(exc))
-        code = 1
+        code = exc.exit_status
     except KeyboardInterrupt:
         code = 130
     except OSError as exc:

@@ -365,15 +365,21 @@ def read_json_log(path):
     return entries
 
 
-def assert_error(result, *substrings, log=None):
-    """A failed runtime call: exit status 1 and no traceback.
+# runc's exec exits 255 when the exec itself fails (exec.go: fatalWithCode(..., 255)),
+# to tell it from the process's own status; 1 only for a bad command line.
+EXEC_FAILED = 255
+
+
+def assert_error(result, *substrings, log=None, status=1):
+    """A failed runtime call: exit status 1 (255 for a failed exec, as runc's:
+    pass status=EXEC_FAILED) and no traceback.
 
     With minirun the stderr must be one line naming the offending field or
     path (each of ``substrings``), and when ``log`` (the --log json file) is
     given, its last ``"level":"error"`` line must say the same.  runc's
     wording is different, so in reference mode only the failure is checked.
     """
-    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert result.returncode == status, (result.returncode, result.stderr)
     assert_no_traceback(result)
     assert result.stderr.strip(), "an error must be reported on stderr"
     if log is not None:

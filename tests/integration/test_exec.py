@@ -18,8 +18,8 @@ import subprocess
 import pytest
 
 from .helpers import (
-    DOCKER_DEFAULT_CAPS, IS_RUNC, ConsoleReceiver, assert_error, bind_mount, cap_mask, host_bounding_caps, pid_alive,
-    proc_status,
+    DOCKER_DEFAULT_CAPS, EXEC_FAILED, IS_RUNC, ConsoleReceiver, assert_error, bind_mount, cap_mask,
+    host_bounding_caps, pid_alive, proc_status,
     pids_in_pidns_of, read_until, run_through_shell, wait_for,
 )
 from .security_helpers import PROBE, install_probe, probe_results
@@ -84,32 +84,84 @@ def test_exec_in_a_stopped_container_is_refused(rt, make_bundle, cid):
     bundle = make_bundle(["true"])
     rt("run", "--keep", "--bundle", bundle, cid)
     result = rt("exec", cid, "true", check=False, log=True)
-    assert_error(result, "cannot exec in a stopped container", log=rt.log)
+    assert_error(result, "cannot exec in a stopped container", log=rt.log, status=EXEC_FAILED)
 
 
 def test_exec_in_a_missing_container_is_refused(rt, cid):
     result = rt("exec", cid, "true", check=False)
-    assert_error(result, "does not exist")
+    assert_error(result, "does not exist", status=EXEC_FAILED)
 
 
 def test_a_missing_executable_is_named(rt, running, cid):
     running()
     result = rt("exec", cid, "no-such-program", check=False, log=True)
-    assert_error(result, "no-such-program", "executable file not found", log=rt.log)
+    assert_error(result, "no-such-program", "executable file not found", log=rt.log, status=EXEC_FAILED)
+
+
+# -- an exec that fails exits 255, as runc's -----------------------------------
+# runc's exec.go ends in fatalWithCode(fmt.Errorf("exec failed: %w", err), 255)
+# (1.1, and since): a failure before the process runs is 255, the process's
+# own status passes through, and only a bad command line (urfave/cli's flag
+# parsing, no container ID) is 1.
+
+def test_exec_in_a_missing_container_exits_255(rt, cid):
+    assert_error(rt("exec", cid, "true", check=False, log=True), "does not exist", log=rt.log,
+                 status=EXEC_FAILED)
+
+
+@pytest.mark.parametrize("program, reason", [
+    ("/no-such-program", "no such file or directory"),
+    ("/etc/passwd", "permission denied"),  # a file, not executable
+])
+def test_a_program_that_cannot_be_executed_exits_255(rt, running, cid, program, reason):
+    running()
+    result = rt("exec", cid, program, check=False, log=True)
+    assert_error(result, program, reason, log=rt.log, status=EXEC_FAILED)
+
+
+def test_exec_in_a_paused_container_without_ignore_paused_exits_255(rt, running, cid):
+    running()
+    rt("pause", cid)
+    result = rt("exec", cid, "true", check=False, log=True)
+    assert_error(result, "cannot exec in a paused container (use --ignore-paused to override)", log=rt.log,
+                 status=EXEC_FAILED)
+    rt("resume", cid)
+
+
+def test_a_pid_file_in_a_missing_directory_fails_the_exec_with_255_and_kills_the_process(rt, running, cid,
+                                                                                          tmp_path):
+    """The pid file is written once the process runs: it cannot be, so the
+    process (which would wait forever) is killed, and the exec fails."""
+    init = running()
+    pid_file = tmp_path / "no-such-dir" / "exec.pid"
+    result = rt("exec", "--pid-file", pid_file, cid, "sleep", "1000", check=False, log=True)
+    assert_error(result, "no-such-dir", log=rt.log, status=EXEC_FAILED)
+    wait_for(lambda: pids_in_pidns_of(init) == [init], what="the exec'd process to be gone")
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--no-such-flag", "CID", "true"], "no-such-flag"),
+    ([], ""),  # no container ID
+])
+def test_a_bad_exec_command_line_exits_1(rt, cid, argv, fragment):
+    result = rt("exec", *[cid if a == "CID" else a for a in argv], check=False)
+    assert result.returncode == 1, (result.returncode, result.stderr)
+    assert fragment in result.stderr
 
 
 # -- exit status, stdio and signals ----------------------------------------------
 
-@pytest.mark.parametrize("code", [0, 3, 255])
+@pytest.mark.parametrize("code", [0, 1, 3, 254, 255])
 def test_exit_code_of_the_process(rt, running, cid, code):
     running()
     assert rt("exec", cid, "sh", "-c", "exit %d" % code, check=False).returncode == code
 
 
-def test_a_process_killed_by_a_signal_exits_128_plus_it(rt, running, cid):
+@pytest.mark.parametrize("number", [signal.SIGKILL, signal.SIGSEGV, signal.SIGSYS])
+def test_a_process_killed_by_a_signal_exits_128_plus_it(rt, running, cid, number):
     running()
-    result = rt("exec", cid, "sh", "-c", "kill -KILL $$", check=False)
-    assert result.returncode == 128 + signal.SIGKILL
+    result = rt("exec", cid, "sh", "-c", "kill -%d $$" % number, check=False)
+    assert result.returncode == 128 + number
 
 
 def test_stdin_and_stdout_pass_through(rt, running, cid):
@@ -231,7 +283,7 @@ def test_a_bad_process_file_names_the_field(rt, running, cid, tmp_path):
     path = tmp_path / "process.json"
     path.write_text(json.dumps({"args": [], "cwd": "/"}))
     result = rt("exec", "--process", path, cid, check=False, log=True)
-    assert_error(result, "process.json", "args", log=rt.log)
+    assert_error(result, "process.json", "args", log=rt.log, status=EXEC_FAILED)
 
 
 def test_preserved_fds_reach_the_process(rt, running, cid, tmp_path):

@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
-from .helpers import IS_RUNC, all_pids, assert_error, assert_no_traceback, ns_id, pid_alive, proc_status, wait_for
+from .helpers import (
+    IS_RUNC, all_pids, assert_error, assert_no_traceback, ns_id, pid_alive, proc_status, read_json_log, wait_for,
+)
 
 HOOK = """#!/bin/sh
 name="$1"
@@ -175,10 +177,38 @@ def test_failing_create_hook_fails_create_and_leaves_nothing(rt, make_bundle, ho
     bundle = make_bundle(["sh", "-c", "echo ran > /shared/ran"], shared=True,
                          hooks={stage: [entry]})
     result = rt("create", "--bundle", bundle, cid, check=False, log=True)
-    assert_error(result, "hooks.%s[0]" % stage, "exit status 1", log=rt.log)
+    assert_error(result, "error running %s hook #0: exit status 1, stdout: , stderr: " % stage, log=rt.log)
     assert order(shared) == [stage]
     assert not (shared / "ran").exists()
     assert rt("state", cid, check=False).returncode == 1
+    rt.assert_clean()
+
+
+# What runc prints for a failed create hook, after its own "minirun: " or
+# "runc create failed: ...: " prefix: runc 1.2+'s words, which minirun
+# matches. runc 1.1 (installed here) says "error running hook #0: error
+# running hook: signal: killed, stdout: , stderr: " for the same hook: its
+# common part is what a reference run checks.
+@pytest.mark.parametrize("stage", ["prestart", "createRuntime"])
+@pytest.mark.parametrize("command, words", [
+    ("kill -9 $$", "signal: killed"),
+    ("kill -SYS $$", "signal: bad system call"),
+    ("echo out; echo err >&2; exit 3", "exit status 3"),
+])
+def test_a_failed_hook_is_reported_in_runcs_words(rt, make_bundle, cid, stage, command, words):
+    bundle = make_bundle(["true"], hooks={stage: [{"path": "/bin/sh", "args": ["sh", "-c", command]}]})
+    result = rt("create", "--bundle", bundle, cid, check=False, log=True)
+    output = "out\n" if "exit 3" in command else ""
+    errors = "err\n" if "exit 3" in command else ""
+    tail = "%s, stdout: %s, stderr: %s" % (words, output, errors)
+    assert result.returncode == 1
+    # One line: the hook's newlines are escaped (\n), as every error line's are.
+    escaped = tail.replace("\n", "\\n")
+    if IS_RUNC:
+        assert ("error running hook #0: error running hook: %s" % tail) in result.stderr, result.stderr
+    else:
+        assert result.stderr == "minirun: error running %s hook #0: %s\n" % (stage, escaped)
+        assert read_json_log(rt.log)[-1]["msg"] == "error running %s hook #0: %s" % (stage, escaped)
     rt.assert_clean()
 
 
@@ -195,7 +225,7 @@ def test_hook_exceeding_its_timeout_is_killed(rt, make_bundle, tmp_path, shared,
     bundle = make_bundle(["true"], hooks={"createRuntime": [
         {"path": str(script), "args": [str(script)], "timeout": 1}]})
     result = rt("create", "--bundle", bundle, cid, check=False)
-    assert_error(result, "hooks.createRuntime[0]", "timed out after 1 s")
+    assert_error(result, "error running createRuntime hook #0: hook ran past specified timeout of 1.0s")
     hook_pid = int((shared / "slow.pid").read_text())
     wait_for(lambda: not pid_alive(hook_pid), what="the timed-out hook to be killed")
     assert not (shared / "finished").exists()
@@ -323,7 +353,7 @@ def test_a_failing_start_container_hook_fails_start_and_runs_no_poststart(rt, ma
     rt("create", "--bundle", bundle, cid)
     result = rt("start", cid, check=False, log=True)
     assert result.returncode != 0
-    assert "hooks.startContainer[0]" in result.stderr, result.stderr
+    assert "error running startContainer hook #0: exit status 3" in result.stderr, result.stderr
     assert rt.status(cid) == "stopped"
     assert order(shared) == ["startContainer"]  # no poststart
     assert not (shared / "ran").exists()

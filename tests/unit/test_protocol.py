@@ -69,8 +69,15 @@ def test_a_newline_in_an_error_text_cannot_split_the_message(pair):
     a, b, _ = pair
     a.send(Msg.ERROR, "line one\nline two")
     a.send(Msg.READY)
-    assert b.recv() == (Msg.ERROR, "line one line two")
+    assert b.recv() == (Msg.ERROR, "line one\\nline two")  # as report_error prints a newline
     assert b.recv() == (Msg.READY, None)
+
+
+def test_an_error_texts_trailing_space_arrives(pair):
+    """runc's hook errors end in "stderr: " when the hook wrote nothing there."""
+    a, b, _ = pair
+    a.send(Msg.ERROR, "error running createContainer hook #0: exit status 1, stdout: , stderr: ")
+    assert b.recv() == (Msg.ERROR, "error running createContainer hook #0: exit status 1, stdout: , stderr: ")
 
 
 @pytest.mark.parametrize("kind", ["hooks", "pid", "", "READY"])
