@@ -56,22 +56,23 @@ Contents
    1. Errors, logging and utilities
    2. The kernel seam
    3. Host facts
-   4. The spec model and its validation
-   5. Resource limits: linux.resources and update's input
-   6. The state store
-   7. Terminals and the foreground stdio relay
-   8. Paths in the root and the root filesystem
-   9. Cgroups: layouts, paths and the cgroupfs managers
-  10. Cgroups: stats, the cgroup mount, a recorded cgroup
-  11. Cgroups: device eBPF and the systemd driver
-  12. Security: capabilities, seccomp, LSMs
-  13. Hooks
-  14. Planning
-  15. Process setup (shared by the init and exec)
-  16. The protocol and the container's processes
-  17. Operations
-  18. The command line
-  19. Appendix: syscall tables
+   4. The spec model: objects and field readers
+   5. The spec model: the config and its checks
+   6. Resource limits: linux.resources and update's input
+   7. The state store
+   8. Terminals and the foreground stdio relay
+   9. Paths in the root and the root filesystem
+  10. Cgroups: layouts, paths and the cgroupfs managers
+  11. Cgroups: stats, the cgroup mount, a recorded cgroup
+  12. Cgroups: device eBPF and the systemd driver
+  13. Security: capabilities, seccomp, LSMs
+  14. Hooks
+  15. Planning
+  16. Process setup (shared by the init and exec)
+  17. The protocol and the container's processes
+  18. Operations
+  19. The command line
+  20. Appendix: syscall tables
 
 Rules this file keeps (see README.md):
   * It never starts a thread. clone() from ctypes is safe only in a
@@ -79,7 +80,7 @@ Rules this file keeps (see README.md):
     prepared before clone, and a child reports failure over its sync socket
     and leaves with os._exit.
   * Data flows one way: argv -> Config (parsed and validated once) -> a plan
-    (pure, section 14) -> the kernel, through one seam (section 2). Code that
+    (pure, section 15) -> the kernel, through one seam (section 2). Code that
     touches the kernel receives decisions, not raw JSON.
   * Start-up is designed in: only os and sys at import time; ctypes, fcntl,
     select and friends are imported by the commands that need them, and JSON
@@ -197,6 +198,83 @@ def json_dumps(value, indent=None, _level=0):
         items = [pad + json_dumps(v, indent, _level + 1) for v in value]
         return "[\n" + ",\n".join(items) + "\n" + end + "]"
     return json_dumps(value)
+
+
+# The most a JSON input (config.json, exec --process, update --resources) may
+# weigh. Real ones are far below it: Docker's whole config.json with its
+# seccomp profile is ~25 KiB, and what a process may carry is itself bounded
+# by execve (argv plus env within a quarter of the stack limit, 128 KiB per
+# string). 16 MiB leaves room for any of them many times over, and bounds
+# what a mistaken path (/dev/zero, a log file) makes the runtime read and parse.
+INPUT_MAX = 16 << 20
+
+
+def read_input(path, what):
+    """The text of a JSON input: a regular file of at most INPUT_MAX bytes, or
+    stdin for "-" (Docker pipes `update --resources -`), bounded the same.
+
+    A FIFO, a device or a directory is refused before it is opened (opening
+    a FIFO blocks until a writer comes; opening some devices acts), and
+    again after opening with O_NONBLOCK by fstat, in case the path was
+    swapped between the two. The read stays non-blocking too: /proc/kmsg is
+    a "regular" file whose read waits for the next kernel message. `what`
+    names the input in errors ("--process x.json")."""
+    import stat as stat_module
+
+    if path == "-":
+        fd, close = 0, False
+    else:
+        try:
+            if not stat_module.S_ISREG(os.stat(path).st_mode):
+                raise Error("%s: not a regular file" % what)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise Error("%s: %s" % (what, exc.strerror or exc)) from None
+        close = True
+    try:
+        info = os.fstat(fd)
+        if close and not stat_module.S_ISREG(info.st_mode):
+            raise Error("%s: not a regular file" % what)
+        if stat_module.S_ISREG(info.st_mode) and info.st_size > INPUT_MAX:
+            raise Error("%s: larger than %d MiB" % (what, INPUT_MAX >> 20))
+        chunks, size = [], 0
+        while size <= INPUT_MAX:
+            try:
+                chunk = os.read(fd, min(1 << 20, INPUT_MAX + 1 - size))
+            except BlockingIOError:
+                if close:
+                    raise
+                import select  # stdin left non-blocking by whoever shares it: wait for the writer
+
+                select.select([fd], [], [])
+                continue
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > INPUT_MAX:
+            raise Error("%s: larger than %d MiB" % (what, INPUT_MAX >> 20))
+    except BlockingIOError:
+        raise Error("%s: reading it would block (not a file that holds its data)" % what) from None
+    except OSError as exc:
+        raise Error("%s: %s" % (what, exc.strerror or exc)) from None
+    finally:
+        if close:
+            os.close(fd)
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError:
+        raise Error("%s: not UTF-8 text" % what) from None
+
+
+def parse_json_input(text, what):
+    """json_loads for an input named `what`, its failures worded as one line."""
+    try:
+        return json_loads(text)
+    except RecursionError:
+        raise Error("%s: invalid JSON: nested too deeply" % what) from None
+    except ValueError as exc:
+        raise Error("%s: invalid JSON: %s" % (what, exc)) from None
 
 
 class Log:
@@ -1814,11 +1892,13 @@ class Host:
 HOST = Host()  # probes nothing until a fact is asked for
 
 # ===========================================================================
-# 4. The spec model and its validation
+# 4. The spec model: objects and field readers
 # ===========================================================================
 # config.json is read once, checked field by field, and turned into the plain
-# objects below. Every error names the field (`process.cwd`, `mounts[3].type`)
-# so a user can find it; nothing below this section looks at raw JSON.
+# objects below. Here: the names the spec knows, the objects, the readers of
+# one field each (every error names the field, `process.cwd`,
+# `mounts[3].type`, so a user can find it), and the parsers of the parts that
+# stand alone (seccomp, id mappings, devices). Section 5 puts them together.
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 
@@ -1898,7 +1978,7 @@ HOST_NAME_MAX = 64  # __NEW_UTS_LEN: sethostname/setdomainname refuse longer nam
 # run_hook polls with a timeout in milliseconds, a C int.
 HOOK_TIMEOUT_MAX = ((1 << 31) - 1) // 1000
 # The names libseccomp (and so runc) knows. Knowing a name is not filtering
-# it: section 12 compiles only the architectures it has syscall tables for.
+# it: section 13 compiles only the architectures it has syscall tables for.
 SECCOMP_ARCH_NAMES = frozenset("SCMP_ARCH_" + name for name in (
     "X86", "X86_64", "X32", "ARM", "AARCH64", "LOONGARCH64", "M68K", "MIPS", "MIPS64", "MIPS64N32",
     "MIPSEL", "MIPSEL64", "MIPSEL64N32", "PPC", "PPC64", "PPC64LE", "S390", "S390X", "PARISC",
@@ -1985,10 +2065,8 @@ def _field(obj, key, kinds, field, default=None, required=False):
             raise ConfigError(field, "missing")
         return default
     value = obj[key]
-    if isinstance(value, bool) and bool not in kinds:
-        raise ConfigError(field, "expected %s, got a boolean" % _kind_names(kinds))
-    if not isinstance(value, kinds):
-        raise ConfigError(field, "expected %s, got %s" % (_kind_names(kinds), type(value).__name__))
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        raise ConfigError(field, "expected %s, got %s" % (_kind_names(kinds), json_kind(value)))
     if isinstance(value, str):
         _check_text(value, field)
     return value
@@ -2016,6 +2094,17 @@ def _check_keys(mapping, field):
         _check_text(key, field + " (a key)")
 
 
+def json_kind(value):
+    """What a JSON value is, in JSON's words (never a Python type name)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number with a fraction or exponent"
+    return {str: "a string", list: "an array", dict: "an object"}.get(type(value), "null")
+
+
 def _kind_names(kinds):
     names = {dict: "an object", list: "an array", str: "a string", int: "an integer", bool: "a boolean"}
     return " or ".join(names.get(k, k.__name__) for k in kinds)
@@ -2037,10 +2126,173 @@ def _uint(obj, key, field, default=None, required=False, limit=(1 << 32) - 1):
     return value
 
 
+def check_id(value, field, source="config.json"):
+    """The one check of every uid and gid, whatever gave it: config.json,
+    exec's --process file, --user, --additional-gids, the user namespace's
+    and an id-mapped mount's mappings, a device's owner. runc takes 0 to
+    MaxInt32; above, setresuid/chown would read 4294967295 as (uid_t)-1,
+    "leave unchanged", and the process would stay root."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(field, "expected an id (an integer), got %s" % json_kind(value), source)
+    if not 0 <= value <= ID_MAX:
+        raise ConfigError(field, "%d is out of range (0 to %d)" % (value, ID_MAX), source)
+    return value
+
+
+def id_from_text(text, field, source):
+    """An id given on the command line (ASCII digits only), through check_id."""
+    if not is_decimal(text):
+        raise UsageError("%s: %s takes numbers, not %r" % (source, field, text))
+    return check_id(int(text), field, source)
+
+
+def _id(obj, key, field, default=None, required=False):
+    value = _field(obj, key, (int,), field, default, required)
+    return value if value is None else check_id(value, field)
+
+
 def _absolute(path, field):
     if not path.startswith("/"):
         raise ConfigError(field, "must be an absolute path (got %r)" % path)
     return os.path.normpath(path)
+
+
+class SeccompRule:
+    __slots__ = ("names", "action", "conditions", "field")
+
+
+class SeccompProfile:
+    """linux.seccomp, decoded: return values instead of action names."""
+
+    __slots__ = ("default_action", "architectures", "flags", "listener_path", "listener_metadata", "rules")
+
+    def uses_notify(self):
+        notify = SECCOMP_ACTIONS["SCMP_ACT_NOTIFY"]
+        return any(rule.action == notify for rule in self.rules)
+
+
+def _seccomp_action(raw, field, errno_field):
+    name = _field(raw, field.rpartition(".")[2], (str,), field, required=True)
+    if name not in SECCOMP_ACTIONS:
+        raise ConfigError(field, "unknown action %r" % name)
+    action = SECCOMP_ACTIONS[name]
+    errno = _uint(raw, errno_field.rpartition(".")[2], errno_field, None, limit=0xFFFF)
+    if errno is not None and name not in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
+        raise ConfigError(errno_field, "only SCMP_ACT_ERRNO and SCMP_ACT_TRACE take a return value")
+    if name == "SCMP_ACT_ERRNO":
+        action |= EPERM if errno is None else errno
+    elif name == "SCMP_ACT_TRACE":
+        action |= errno or 0
+    return action
+
+
+def _parse_seccomp(raw):
+    profile = SeccompProfile()
+    profile.default_action = _seccomp_action(raw, "linux.seccomp.defaultAction", "linux.seccomp.defaultErrnoRet")
+    if profile.default_action == SECCOMP_ACTIONS["SCMP_ACT_NOTIFY"]:
+        raise ConfigError("linux.seccomp.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action")
+    profile.architectures = _string_list(raw, "architectures", "linux.seccomp.architectures")
+    for i, name in enumerate(profile.architectures):
+        if name not in SECCOMP_ARCH_NAMES:
+            raise ConfigError("linux.seccomp.architectures[%d]" % i, "unknown architecture %r" % name)
+    profile.flags = []
+    for flag in _string_list(raw, "flags", "linux.seccomp.flags"):
+        if flag not in SECCOMP_FILTER_FLAGS:
+            raise ConfigError("linux.seccomp.flags", "unknown flag %r" % flag)
+        profile.flags.append(flag)
+    profile.listener_path = _field(raw, "listenerPath", (str,), "linux.seccomp.listenerPath", "")
+    profile.listener_metadata = _field(raw, "listenerMetadata", (str,), "linux.seccomp.listenerMetadata", "")
+    profile.rules = []
+    for i, item in enumerate(_field(raw, "syscalls", (list,), "linux.seccomp.syscalls", [])):
+        field = "linux.seccomp.syscalls[%d]" % i
+        rule = SeccompRule()
+        rule.field = field
+        rule.names = _string_list(item, "names", field + ".names")
+        if not rule.names:
+            raise ConfigError(field + ".names", "must name at least one syscall")
+        rule.action = _seccomp_action(item, field + ".action", field + ".errnoRet")
+        rule.conditions = []
+        for j, arg in enumerate(_field(item, "args", (list,), field + ".args", [])):
+            where = "%s.args[%d]" % (field, j)
+            index = _uint(arg, "index", where + ".index", required=True, limit=5)
+            value = _uint(arg, "value", where + ".value", required=True, limit=(1 << 64) - 1)
+            value_two = _uint(arg, "valueTwo", where + ".valueTwo", 0, limit=(1 << 64) - 1)
+            op = _field(arg, "op", (str,), where + ".op", required=True)
+            if op not in SECCOMP_OPERATORS:
+                raise ConfigError(where + ".op", "unknown operator %r" % op)
+            rule.conditions.append((index, op, value, value_two))
+        profile.rules.append(rule)
+    if profile.uses_notify() and not profile.listener_path:
+        raise ConfigError("linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY needs a listenerPath")
+    notify = SECCOMP_ACTIONS["SCMP_ACT_NOTIFY"]
+    for rule in profile.rules:
+        if rule.action == notify and "write" in rule.names:
+            # As runc refuses it: between loading the filter and execve the
+            # runtime may still write (an error to its parent), and a listener
+            # that never answers would hang the container's start for good.
+            raise ConfigError(rule.field + ".action", "SCMP_ACT_NOTIFY cannot be used for the write syscall")
+    return profile
+
+
+def _is_set(value):
+    """Engines write zero values to mean 'unset' (see engine-contract.md).
+    Iterative: a hostile config may nest deeper than Python's recursion limit."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif item:
+            return True
+    return False
+
+
+def _parse_id_mappings(linux, key, where="linux"):
+    mappings = []
+    for i, raw in enumerate(_field(linux, key, (list,), "%s.%s" % (where, key), [])):
+        field = "%s.%s[%d]" % (where, key, i)
+        inside = _id(raw, "containerID", field + ".containerID", required=True)
+        outside = _id(raw, "hostID", field + ".hostID", required=True)
+        size = _uint(raw, "size", field + ".size", required=True)
+        if size == 0:
+            raise ConfigError(field + ".size", "must be at least 1")
+        if max(inside, outside) + size > ID_MAP_LIMIT:
+            raise ConfigError(field + ".size", "the range ends past id %d" % (ID_MAP_LIMIT - 1))
+        for j, (other_inside, other_outside, other_size) in enumerate(mappings):
+            if (inside < other_inside + other_size and other_inside < inside + size) or \
+                    (outside < other_outside + other_size and other_outside < outside + size):
+                raise ConfigError(field, "overlaps %s.%s[%d] (the kernel refuses overlapping ranges)" % (where, key, j))
+        mappings.append((inside, outside, size))
+    if len(mappings) > ID_MAP_RANGES_MAX:
+        raise ConfigError("%s.%s" % (where, key), "more than the kernel's %d ranges" % ID_MAP_RANGES_MAX)
+    return mappings
+
+
+def _parse_device(raw, index):
+    field = "linux.devices[%d]" % index
+    d = Device()
+    d.path = _absolute(_field(raw, "path", (str,), field + ".path", required=True), field + ".path")
+    d.kind = _field(raw, "type", (str,), field + ".type", required=True)
+    if d.kind not in ("c", "b", "u", "p"):
+        raise ConfigError(field + ".type", "unknown device type %r (c, b, u or p)" % d.kind)
+    needs_numbers = d.kind != "p"
+    d.major = _uint(raw, "major", field + ".major", 0, required=needs_numbers, limit=DEVICE_MAJOR_MAX)
+    d.minor = _uint(raw, "minor", field + ".minor", 0, required=needs_numbers, limit=DEVICE_MINOR_MAX)
+    d.mode = _uint(raw, "fileMode", field + ".fileMode", 0o666, limit=0o7777)
+    d.uid = _id(raw, "uid", field + ".uid", 0)
+    d.gid = _id(raw, "gid", field + ".gid", 0)
+    return d
+
+
+# ===========================================================================
+# 5. The spec model: the config and its checks
+# ===========================================================================
+# load_config reads config.json (a regular file of sane size) and parse_config
+# turns it into a Config with the readers above, field by field, then checks
+# the fields against each other (_check_consistency): every error names the
+# field. Nothing below this section looks at raw JSON.
 
 
 def load_config(bundle):
@@ -2052,19 +2304,9 @@ def load_config(bundle):
         # Undecodable bytes arrive as surrogates: the bundle path is recorded in
         # the state and handed to hooks as JSON text, which cannot hold it.
         raise Error("--bundle %s: the path is not valid UTF-8" % bundle) from None
-    try:
-        with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8")
-    except FileNotFoundError:
-        raise Error("config.json: %s: no such file (is --bundle right?)" % path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise Error("config.json: %s: cannot read: %s" % (path, getattr(exc, "strerror", None) or exc)) from None
-    try:
-        raw = json_loads(text)
-    except ValueError as exc:
-        raise Error("config.json: %s: invalid JSON: %s" % (path, exc)) from None
-    except RecursionError:
-        raise Error("config.json: %s: invalid JSON: nested too deeply" % path) from None
+    if not os.path.lexists(path):
+        raise Error("config.json: %s: no such file (is --bundle right?)" % path)
+    raw = parse_json_input(read_input(path, "config.json: " + path), "config.json: " + path)
     if not isinstance(raw, dict):
         raise Error("config.json: %s: expected a JSON object" % path)
     return parse_config(raw, os.path.abspath(bundle))
@@ -2116,19 +2358,14 @@ def _parse_process(proc, field, cfg):
             raise ConfigError("%s.env[%d]" % (field, i), "%r is not KEY=VALUE" % entry)
     p.cwd = _absolute(_field(proc, "cwd", (str,), field + ".cwd", "/"), field + ".cwd")
     user = _field(proc, "user", (dict,), field + ".user", {})
-    p.uid = _uint(user, "uid", field + ".user.uid", 0, limit=ID_MAX)
-    p.gid = _uint(user, "gid", field + ".user.gid", 0, limit=ID_MAX)
+    p.uid = _id(user, "uid", field + ".user.uid", 0)
+    p.gid = _id(user, "gid", field + ".user.gid", 0)
     p.additional_gids = []
     gids = _field(user, "additionalGids", (list,), field + ".user.additionalGids", [])
     if len(gids) > NGROUPS_MAX:
         raise ConfigError(field + ".user.additionalGids", "more than the kernel's %d groups" % NGROUPS_MAX)
     for i, gid in enumerate(gids):
-        where = "%s.user.additionalGids[%d]" % (field, i)
-        if isinstance(gid, bool) or not isinstance(gid, int):
-            raise ConfigError(where, "expected a gid")
-        if not 0 <= gid <= ID_MAX:
-            raise ConfigError(where, "%d is out of range (0 to %d)" % (gid, ID_MAX))
-        p.additional_gids.append(gid)
+        p.additional_gids.append(check_id(gid, "%s.user.additionalGids[%d]" % (field, i)))
     p.umask = _uint(user, "umask", field + ".user.umask", None, limit=0o777)
     p.terminal = _field(proc, "terminal", (bool,), field + ".terminal", False)
     size = _field(proc, "consoleSize", (dict,), field + ".consoleSize", {})
@@ -2327,135 +2564,6 @@ SECCOMP_FILTER_FLAGS = {
 EPERM = 1
 
 
-class SeccompRule:
-    __slots__ = ("names", "action", "conditions", "field")
-
-
-class SeccompProfile:
-    """linux.seccomp, decoded: return values instead of action names."""
-
-    __slots__ = ("default_action", "architectures", "flags", "listener_path", "listener_metadata", "rules")
-
-    def uses_notify(self):
-        notify = SECCOMP_ACTIONS["SCMP_ACT_NOTIFY"]
-        return any(rule.action == notify for rule in self.rules)
-
-
-def _seccomp_action(raw, field, errno_field):
-    name = _field(raw, field.rpartition(".")[2], (str,), field, required=True)
-    if name not in SECCOMP_ACTIONS:
-        raise ConfigError(field, "unknown action %r" % name)
-    action = SECCOMP_ACTIONS[name]
-    errno = _uint(raw, errno_field.rpartition(".")[2], errno_field, None, limit=0xFFFF)
-    if errno is not None and name not in ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"):
-        raise ConfigError(errno_field, "only SCMP_ACT_ERRNO and SCMP_ACT_TRACE take a return value")
-    if name == "SCMP_ACT_ERRNO":
-        action |= EPERM if errno is None else errno
-    elif name == "SCMP_ACT_TRACE":
-        action |= errno or 0
-    return action
-
-
-def _parse_seccomp(raw):
-    profile = SeccompProfile()
-    profile.default_action = _seccomp_action(raw, "linux.seccomp.defaultAction", "linux.seccomp.defaultErrnoRet")
-    if profile.default_action == SECCOMP_ACTIONS["SCMP_ACT_NOTIFY"]:
-        raise ConfigError("linux.seccomp.defaultAction", "SCMP_ACT_NOTIFY cannot be the default action")
-    profile.architectures = _string_list(raw, "architectures", "linux.seccomp.architectures")
-    for i, name in enumerate(profile.architectures):
-        if name not in SECCOMP_ARCH_NAMES:
-            raise ConfigError("linux.seccomp.architectures[%d]" % i, "unknown architecture %r" % name)
-    profile.flags = []
-    for flag in _string_list(raw, "flags", "linux.seccomp.flags"):
-        if flag not in SECCOMP_FILTER_FLAGS:
-            raise ConfigError("linux.seccomp.flags", "unknown flag %r" % flag)
-        profile.flags.append(flag)
-    profile.listener_path = _field(raw, "listenerPath", (str,), "linux.seccomp.listenerPath", "")
-    profile.listener_metadata = _field(raw, "listenerMetadata", (str,), "linux.seccomp.listenerMetadata", "")
-    profile.rules = []
-    for i, item in enumerate(_field(raw, "syscalls", (list,), "linux.seccomp.syscalls", [])):
-        field = "linux.seccomp.syscalls[%d]" % i
-        rule = SeccompRule()
-        rule.field = field
-        rule.names = _string_list(item, "names", field + ".names")
-        if not rule.names:
-            raise ConfigError(field + ".names", "must name at least one syscall")
-        rule.action = _seccomp_action(item, field + ".action", field + ".errnoRet")
-        rule.conditions = []
-        for j, arg in enumerate(_field(item, "args", (list,), field + ".args", [])):
-            where = "%s.args[%d]" % (field, j)
-            index = _uint(arg, "index", where + ".index", required=True, limit=5)
-            value = _uint(arg, "value", where + ".value", required=True, limit=(1 << 64) - 1)
-            value_two = _uint(arg, "valueTwo", where + ".valueTwo", 0, limit=(1 << 64) - 1)
-            op = _field(arg, "op", (str,), where + ".op", required=True)
-            if op not in SECCOMP_OPERATORS:
-                raise ConfigError(where + ".op", "unknown operator %r" % op)
-            rule.conditions.append((index, op, value, value_two))
-        profile.rules.append(rule)
-    if profile.uses_notify() and not profile.listener_path:
-        raise ConfigError("linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY needs a listenerPath")
-    notify = SECCOMP_ACTIONS["SCMP_ACT_NOTIFY"]
-    for rule in profile.rules:
-        if rule.action == notify and "write" in rule.names:
-            # As runc refuses it: between loading the filter and execve the
-            # runtime may still write (an error to its parent), and a listener
-            # that never answers would hang the container's start for good.
-            raise ConfigError(rule.field + ".action", "SCMP_ACT_NOTIFY cannot be used for the write syscall")
-    return profile
-
-
-def _is_set(value):
-    """Engines write zero values to mean 'unset' (see engine-contract.md).
-    Iterative: a hostile config may nest deeper than Python's recursion limit."""
-    pending = [value]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, dict):
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-        elif item:
-            return True
-    return False
-
-
-def _parse_id_mappings(linux, key, where="linux"):
-    mappings = []
-    for i, raw in enumerate(_field(linux, key, (list,), "%s.%s" % (where, key), [])):
-        field = "%s.%s[%d]" % (where, key, i)
-        inside = _uint(raw, "containerID", field + ".containerID", required=True, limit=ID_MAP_LIMIT - 1)
-        outside = _uint(raw, "hostID", field + ".hostID", required=True, limit=ID_MAP_LIMIT - 1)
-        size = _uint(raw, "size", field + ".size", required=True)
-        if size == 0:
-            raise ConfigError(field + ".size", "must be at least 1")
-        if max(inside, outside) + size > ID_MAP_LIMIT:
-            raise ConfigError(field + ".size", "the range ends past id %d" % (ID_MAP_LIMIT - 1))
-        for j, (other_inside, other_outside, other_size) in enumerate(mappings):
-            if (inside < other_inside + other_size and other_inside < inside + size) or \
-                    (outside < other_outside + other_size and other_outside < outside + size):
-                raise ConfigError(field, "overlaps linux.%s[%d] (the kernel refuses overlapping ranges)" % (key, j))
-        mappings.append((inside, outside, size))
-    if len(mappings) > ID_MAP_RANGES_MAX:
-        raise ConfigError("%s.%s" % (where, key), "more than the kernel's %d ranges" % ID_MAP_RANGES_MAX)
-    return mappings
-
-
-def _parse_device(raw, index):
-    field = "linux.devices[%d]" % index
-    d = Device()
-    d.path = _absolute(_field(raw, "path", (str,), field + ".path", required=True), field + ".path")
-    d.kind = _field(raw, "type", (str,), field + ".type", required=True)
-    if d.kind not in ("c", "b", "u", "p"):
-        raise ConfigError(field + ".type", "unknown device type %r (c, b, u or p)" % d.kind)
-    needs_numbers = d.kind != "p"
-    d.major = _uint(raw, "major", field + ".major", 0, required=needs_numbers, limit=DEVICE_MAJOR_MAX)
-    d.minor = _uint(raw, "minor", field + ".minor", 0, required=needs_numbers, limit=DEVICE_MINOR_MAX)
-    d.mode = _uint(raw, "fileMode", field + ".fileMode", 0o666, limit=0o7777)
-    d.uid = _uint(raw, "uid", field + ".uid", 0, limit=ID_MAX)
-    d.gid = _uint(raw, "gid", field + ".gid", 0, limit=ID_MAX)
-    return d
-
-
 def _check_consistency(cfg):
     """Rules that tie several fields together."""
     if (cfg.uid_mappings or cfg.gid_mappings) and not cfg.new_namespace("user"):
@@ -2609,9 +2717,9 @@ def last_capability():
     return HOST.last_capability
 
 # ===========================================================================
-# 5. Resource limits: linux.resources and update's input
+# 6. Resource limits: linux.resources and update's input
 # ===========================================================================
-# Parsed once into plain objects; the cgroup managers (sections 9 to 11) turn them into
+# Parsed once into plain objects; the cgroup managers (sections 10 to 12) turn them into
 # file writes. Engines send every field of LinuxResources with zero values for
 # "not set" (Docker's `update` builds the whole struct), so 0 and "" mean
 # unset wherever the kernel has no use for a zero: memory limits, shares,
@@ -2877,26 +2985,27 @@ def parse_size(text, field):
         value = value[:-2] if value.endswith("ib") else value[:-1]
     scale = units.get(value[-1:], None)
     number = value[:-1] if scale else value
-    try:
-        amount = float(number)
-    except ValueError:
-        amount = -1.0
-    if not number or amount < 0:
+    if is_decimal(number):  # exact: a float would round 99999999999999999999999 to ...91611392
+        return int(number) * (scale or 1)
+    whole, dot, fraction = number.partition(".")
+    if not (dot and is_decimal(whole) and is_decimal(fraction)):  # runc's RAMInBytes: 1.5g, not .5 or 5.
         raise UsageError("%s: invalid size %r" % (field, text))
-    return int(amount * (scale or 1))
+    return int(float(number) * (scale or 1))  # 1.5g: digits only, so never inf or nan
 
 
-def parse_update(resources_json=None, flags=None):
+def parse_update(resources_json=None, flags=None, source="update: --resources"):
     """runc update's input -> Resources: the --resources document (a LinuxResources
     object, already read from FILE or stdin) or else the per-field flags. As in
     runc, the flags are ignored when a document is given (silently in runc: a
     --debug line here).
-    `flags` maps a flag name ("--memory") to its string value."""
+    `flags` maps a flag name ("--memory") to its string value. An error names
+    what the value came from: the flag, or the document's field with the
+    document (`source`) -- never config.json, which `update` does not read."""
     raw = {}
     flags = dict(flags or {})
     if resources_json is not None:
         if not isinstance(resources_json, dict):
-            raise ConfigError("resources", "expected a JSON object (LinuxResources)")
+            raise ConfigError("(top level)", "expected a JSON object (LinuxResources)", source)
         raw = {key: dict(value) if isinstance(value, dict) else value for key, value in resources_json.items()}
         if flags:
             LOG.debug("update: %s ignored: --resources was given (as runc does)" % ", ".join(sorted(flags)))
@@ -2910,16 +3019,12 @@ def parse_update(resources_json=None, flags=None):
         if kind == "bytes":
             value = parse_size(text, flag)
         elif kind == "int":
-            try:
-                value = int(text)
-            except ValueError:
-                raise UsageError("%s: invalid number %r" % (flag, text)) from None
+            if not is_decimal(text[1:] if text.startswith("-") else text):
+                raise UsageError("%s: invalid number %r" % (flag, text))
+            value = int(text)
         else:
             value = text
-        raw.setdefault(section, {})
-        if not isinstance(raw[section], dict):
-            raise ConfigError(section, "expected an object")
-        raw[section][key] = value
+        raw.setdefault(section, {})[key] = value
     memory = raw.get("memory")
     if isinstance(memory, dict) and memory.get("limit") == -1 and not memory.get("swap"):
         # runc: lifting the memory limit without a word on swap lifts the
@@ -2927,11 +3032,34 @@ def parse_update(resources_json=None, flags=None):
         # memsw, so a container with both set could otherwise never be lifted
         # (the manager writes memsw first when raising, memory first when lowering).
         memory["swap"] = -1
-    return _parse_resources(raw, "resources")
+    try:
+        return _parse_resources(raw, "resources")
+    except ConfigError as exc:
+        field = exc.field[len("resources."):]
+        if resources_json is not None:
+            raise ConfigError(field, exc.message, source) from None
+        named = [flag for flag, (section, key, _kind) in UPDATE_FLAGS.items()
+                 if field == section + "." + key and flag in flags]
+        raise ConfigError(named[0] if named else field, exc.message, "update") from None
+
+
+def update_error_named(message, source):
+    """A cgroup manager's "resources.memory.limit: ..." as `update` words it:
+    naming the flag that gave the value, or the --resources input (`source`:
+    its name, or the set of flags given)."""
+    field, colon, rest = message.partition(": ")
+    if not (colon and field.startswith("resources.")) or source is None:
+        return message
+    field = field[len("resources."):]
+    if isinstance(source, str):
+        return "%s: %s: %s" % (source, field, rest)
+    flag = next((flag for flag, (section, key, _kind) in UPDATE_FLAGS.items()
+                 if field == section + "." + key and flag in source), None)
+    return "update: %s: %s" % (flag or field, rest)
 
 
 # ===========================================================================
-# 6. The state store
+# 7. The state store
 # ===========================================================================
 # ROOT/ID/ (0700) holds state.json, written atomically, and exec.fifo while
 # the container is created but not started. Creating the directory is the
@@ -2950,13 +3078,24 @@ def parse_update(resources_json=None, flags=None):
 # processes of another container is left to them. config.json beside it is
 # the config the container was created from, kept for `exec`; a `delete
 # --force` of a container whose state.json is unreadable finds what is left
-# through it and exec.fifo (remove_unreadable_container, section 17).
+# through it and exec.fifo (remove_unreadable_container, section 11).
+#
+# What proves a directory is minirun's, checked by every command: the root is
+# a directory owned by the caller (or root) that no other user can write, and
+# a container is a subdirectory of it, likewise, holding a state.json that
+# parses. reserve() writes a placeholder state.json ("creating") right after
+# the mkdir, so a container being created is one too. Anything else (--root
+# /proc, --root /etc) holds no container: list shows none, state says "does
+# not exist", and delete --force removes nothing but an empty directory (a
+# create killed between its mkdir and its placeholder). runc 1.1 lists such
+# roots as empty too. Each check is an fstat of a file opened anyway.
 
 STATE_FILE = "state.json"
 FIFO_FILE = "exec.fifo"
 CONFIG_COPY = "config.json"
 START_ERROR_FILE = "start.error"
 STATE_VERSION = 2
+CREATING = {"version": STATE_VERSION, "status": "creating"}  # plus the id: reserve()'s placeholder
 
 
 # --- proving a process ------------------------------------------------------
@@ -3334,18 +3473,28 @@ class Store:
     def path(self, cid, name=""):
         return os.path.join(self.root, cid, name) if name else os.path.join(self.root, cid)
 
+    def check_root(self):
+        """True if the root exists and is the caller's to trust, False if it
+        does not exist (list shows nothing, as runc's); else an Error. Others
+        who could write it could rename or replace ROOT/ID and hijack a
+        container's state; a root owned by another user is that user's."""
+        try:
+            info = os.stat(self.root)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise Error("--root %s: %s" % (self.root, exc.strerror)) from None
+        check_private_dir(info, "--root %s" % self.root)
+        return True
+
     def reserve(self, cid):
         """Make ROOT/ID and return a locked fd on it; fails if the ID is taken."""
         validate_id(cid)
         try:
             make_private_dirs(self.root)
-            mode = os.stat(self.root).st_mode
         except OSError as exc:
             raise Error("--root %s: %s" % (self.root, exc.strerror)) from None
-        if mode & 0o022:
-            # Others could rename or replace ROOT/ID and hijack a container's state.
-            raise Error("--root %s is writable by other users (mode %o); refusing to keep state there"
-                        % (self.root, mode & 0o7777))
+        self.check_root()
         try:
             os.mkdir(self.path(cid), 0o700)
         except FileExistsError:
@@ -3353,9 +3502,16 @@ class Store:
         except OSError as exc:
             raise Error("--root %s: %s" % (self.root, exc.strerror)) from None
         try:
-            return self._lock_dir(cid)
+            fd = self._lock_dir(cid)
         except FileNotFoundError:  # a `delete --force` of the ID came between mkdir and flock
             raise Error("container %s was deleted while it was being created" % cid) from None
+        try:
+            write_atomically(self.path(cid, STATE_FILE), json_dumps(dict(CREATING, id=cid)), 0o600)
+        except BaseException:
+            os.close(fd)
+            os.rmdir(self.path(cid))
+            raise
+        return fd
 
     def lock(self, cid, missing_ok=False):
         """A locked fd on ROOT/ID (waits for a create or delete in progress).
@@ -3390,28 +3546,74 @@ class Store:
             os.close(fd)
 
     def load(self, cid):
+        """The state of container `cid`, once its directory and state.json are
+        shown to be minirun's (see the section's opening); ContainerNotFound
+        for anything else."""
         validate_id(cid)
-        try:
-            with open(self.path(cid, STATE_FILE), "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            if os.path.isdir(self.path(cid)):
-                state = ContainerState(id=cid, pid=0, annotations={}, hooks={})
-                state.directory = self.path(cid)
-                state.status = lambda: "creating"
-                return state
-            raise ContainerNotFound("container %s does not exist" % cid) from None
+        data = self._read_state(cid)
         try:
             raw = json_loads(data.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise Error("container %s: corrupt state file: %s" % (cid, exc)) from None
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+            raise Error("container %s: corrupt state file: %s" % (cid, reason)) from None
+        if raw == dict(CREATING, id=cid):
+            state = ContainerState(id=cid, pid=0, annotations={}, hooks={})
+            state.directory = self.path(cid)
+            state.status = lambda: "creating"
+            return state
         state = ContainerState.from_json(cid, raw)
         state.directory = self.path(cid)
         return state
 
+    def _read_state(self, cid):
+        """The bytes of ROOT/ID/state.json, read without following a symlink
+        at either step or blocking on a FIFO."""
+        missing = ContainerNotFound("container %s does not exist" % cid)
+        try:
+            dir_fd = os.open(self.path(cid), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            raise missing from None
+        except OSError as exc:
+            if exc.errno == 40:  # ELOOP: ROOT/ID is a symlink, which no create makes
+                raise missing from None
+            raise Error("container %s: %s" % (cid, os_error_text(exc))) from None
+        try:
+            try:
+                fd = os.open(STATE_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+            except (FileNotFoundError, OSError) as exc:
+                if isinstance(exc, FileNotFoundError) or exc.errno == 40:
+                    raise missing from None  # a directory without state.json is no container
+                raise Error("container %s: %s: %s" % (cid, STATE_FILE, exc.strerror)) from None
+            try:
+                check_private_dir(os.fstat(dir_fd), "container %s: state directory %s" % (cid, self.path(cid)))
+            except BaseException:
+                os.close(fd)
+                raise
+        finally:
+            os.close(dir_fd)
+        try:
+            info = os.fstat(fd)
+            if info.st_mode & 0o170000 != 0o100000 or info.st_size > INPUT_MAX:
+                raise Error("container %s: corrupt state file: not a regular file of at most %d MiB"
+                            % (cid, INPUT_MAX >> 20))
+            return os.read(fd, INPUT_MAX + 1)
+        finally:
+            os.close(fd)
+
     def save(self, state):
         path = self.path(state.id, STATE_FILE)
         write_atomically(path, json_dumps(state.to_json()), 0o600)
+
+    def remove_if_reserved(self, cid):
+        """Remove ROOT/ID if it is what reserve()'s mkdir left alone (a create
+        killed before its placeholder): empty, the caller's, private. A
+        directory of anything else (--root /etc) is no container to remove."""
+        try:
+            info = os.lstat(self.path(cid))
+            if info.st_uid == os.geteuid() and not info.st_mode & 0o077 and info.st_mode & 0o170000 == 0o040000:
+                os.rmdir(self.path(cid))
+        except OSError:
+            pass  # not empty, or gone
 
     def remove(self, cid):
         directory = self.path(cid)
@@ -3420,11 +3622,27 @@ class Store:
         os.rmdir(directory)
 
     def ids(self):
+        """The names under the root that could be containers; load() proves them."""
         try:
-            names = sorted(os.listdir(self.root))
+            with os.scandir(self.root) as entries:  # d_type: no stat per entry
+                names = sorted(e.name for e in entries if e.is_dir(follow_symlinks=False))
         except FileNotFoundError:
             return []
-        return [n for n in names if os.path.isdir(os.path.join(self.root, n))]
+        allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
+        return [n for n in names if len(n) <= 255 and set(n) <= allowed]  # validate_id's rule
+
+
+def check_private_dir(info, what):
+    """Refuse a directory (its stat) that is not the caller's to trust: owned
+    by another user than the caller or root, writable by group or others."""
+    if info.st_mode & 0o170000 != 0o040000:
+        raise Error("%s: %s" % (what, os.strerror(20)))  # ENOTDIR
+    if info.st_uid not in (os.geteuid(), 0):
+        raise Error("%s is owned by uid %d, neither this user nor root; refusing to trust state there"
+                    % (what, info.st_uid))
+    if info.st_mode & 0o022:
+        raise Error("%s is writable by other users (mode %o); refusing to keep state there"
+                    % (what, info.st_mode & 0o7777))
 
 
 def make_private_dirs(path):
@@ -3483,7 +3701,7 @@ def write_atomically(path, text, mode=0o644, what=None):
         raise
 
 # ===========================================================================
-# 7. Terminals and the foreground stdio relay
+# 8. Terminals and the foreground stdio relay
 # ===========================================================================
 # With process.terminal the init opens a pty from the container's own devpts
 # (so the slave's /dev/pts/N name means something inside), makes the slave its
@@ -3850,10 +4068,10 @@ def write_fully(fd, data):
     return True
 
 # ===========================================================================
-# 8. Paths in the root and the root filesystem
+# 9. Paths in the root and the root filesystem
 # ===========================================================================
 # Everything done to the container's root filesystem, given a RootfsPlan
-# (section 14) and a Kernel. Every path in the rootfs is resolved inside it:
+# (section 15) and a Kernel. Every path in the rootfs is resolved inside it:
 # openat2(RESOLVE_IN_ROOT) where the host has it, else a walk that never
 # follows a symlink out of the root, so a hostile image cannot make us mount
 # or create anything on the host. The order is:
@@ -4428,7 +4646,7 @@ def finish_rootfs(k, rootfs):
         k.mount(None, "/", None, rootfs.propagation)
 
 # ===========================================================================
-# 9. Cgroups: layouts, paths and the cgroupfs managers
+# 10. Cgroups: layouts, paths and the cgroupfs managers
 # ===========================================================================
 # Contract. A container lives in one cgroup per hierarchy. The host's layout is
 # one of three, read from /proc/self/mountinfo when a command needs it (never
@@ -4460,8 +4678,8 @@ def finish_rootfs(k, rootfs):
 # scatters containers over callers' session cgroups). With the systemd driver
 # the form is slice:prefix:name (empty: system.slice:minirun:<id>).
 #
-# Wiring: plan_cgroup (section 14) picks the manager at planning and refuses
-# limits the host lacks; create_container (section 17) makes and fills the
+# Wiring: plan_cgroup (section 15) picks the manager at planning and refuses
+# limits the host lacks; create_container (section 18) makes and fills the
 # cgroup before clone and adds the joiner before it unshares the cgroup
 # namespace; exec adds its stage; kill --all, delete, update, pause, resume,
 # ps and events act through the manager rebuilt from state.json, once
@@ -5214,7 +5432,7 @@ class CgroupfsManager:
 
 
 # ===========================================================================
-# 10. Cgroups: stats, the cgroup mount, a recorded cgroup
+# 11. Cgroups: stats, the cgroup mount, a recorded cgroup
 # ===========================================================================
 # Contract. Three things built on a manager's directories: cgroup_stats() reads
 # the figures `events` reports (runc's field names, so `docker stats` reads them),
@@ -5710,7 +5928,7 @@ def reap_migration_helpers():
 
 
 # ===========================================================================
-# 11. Cgroups: device eBPF and the systemd driver
+# 12. Cgroups: device eBPF and the systemd driver
 # ===========================================================================
 # Contract. cgroup v2 has no devices.allow: the kernel asks a
 # BPF_PROG_TYPE_CGROUP_DEVICE program attached to the cgroup. device_program()
@@ -5719,7 +5937,7 @@ def reap_migration_helpers():
 # and attaches it with BPF_F_ALLOW_MULTI (so nested runtimes can add theirs)
 # before detaching the programs it replaces, as runc does on update.
 # This is eBPF (64-bit registers, 8-byte instructions), not the classic BPF of
-# the seccomp compiler in section 12, so it has its own assembler.
+# the seccomp compiler in section 13, so it has its own assembler.
 #
 # The systemd driver puts the container in a transient scope (Delegate=yes)
 # started over D-Bus (as root on systemd's private socket, as runc does; else
@@ -6392,14 +6610,14 @@ class SystemdCgroupManager(CgroupfsManager):
 
 
 # ===========================================================================
-# 12. Security: capabilities, seccomp, LSMs
+# 13. Security: capabilities, seccomp, LSMs
 # ===========================================================================
 # seccomp is compiled here, in Python, to classic BPF: no libseccomp. The
 # compiled program is a decision made by `create` before clone; the init only
 # loads it, as late as it can. LSM labels are written to /proc/self/attr; a
 # label asked for on a host without that LSM is refused, never skipped.
 # Capability masks are planned here too; applying credentials, capabilities
-# and the filter is process setup (section 15).
+# and the filter is process setup (section 16).
 
 # SCMP_ARCH_* -> (syscall table, AUDIT_ARCH_*, bit set in the syscall number,
 # 64-bit arguments). x32 shares x86_64's audit arch; its syscalls carry
@@ -6764,24 +6982,25 @@ def check_lsm_support(proc, mount_label, host, field="process"):
                           % mount_label)
 
 
-def plan_capabilities(proc, host=None, field="process"):
+def plan_capabilities(proc, host=None, field="process", where=None):
     """{set: bitmask} for the five sets, or None when the config gives none.
 
     Decided by the runtime before clone, so that a warning about an unknown
     name is logged by the runtime, never from inside the container. Ambient
     capabilities that are not also permitted and inheritable are left out:
     the kernel refuses to raise them, and runc (whose own `spec` writes such
-    bundles) ignores them.
+    bundles) ignores them. where(kind) names a set in warnings (plan_process
+    passes the exec flag or process.json's own naming).
     """
+    where = where or (lambda kind: "%s.capabilities.%s" % (field, kind))
     if not proc.capabilities["_given"]:
         return None
     last = (host or HOST).last_capability
-    return effective_ambient({kind: capability_mask(proc.capabilities[kind], "%s.capabilities.%s" % (field, kind),
-                                                    last)
+    return effective_ambient({kind: capability_mask(proc.capabilities[kind], where(kind), last)
                               for kind in CAPABILITY_SETS})
 
 # ===========================================================================
-# 13. Hooks
+# 14. Hooks
 # ===========================================================================
 # Each hook gets the container state as JSON on stdin, its own args and env,
 # and is killed when its timeout passes. prestart/createRuntime/poststart/
@@ -6947,7 +7166,7 @@ def run_hook(hook, state, cwd=None, umask=None):
         raise hook_error(hook, "%s, stdout: %s, stderr: %s" % (go_exit_text(status), out, err))
 
 # ===========================================================================
-# 14. Planning
+# 15. Planning
 # ===========================================================================
 # `create` and `exec` turn the parsed config, the command's options and the
 # host's facts into a complete plan before anything is cloned: which
@@ -6985,11 +7204,20 @@ class RootfsPlan:
 
 
 class ProcessPlan:
-    """What process setup (section 15) needs, for the init and for exec alike."""
+    """What process setup (section 16) needs, for the init and for exec alike.
+    field and names say where each setting came from, for errors (name())."""
 
-    __slots__ = ("field", "args", "env", "cwd", "uid", "gid", "additional_gids", "umask", "terminal",
+    __slots__ = ("field", "names", "args", "env", "cwd", "uid", "gid", "additional_gids", "umask", "terminal",
                  "console_height", "console_width", "rlimits", "no_new_privileges", "capabilities",
                  "apparmor_profile", "selinux_label", "seccomp", "personality", "keep_fds")
+
+    def name(self, key):
+        """How an error names setting `key` ("cwd", "user.additionalGids"):
+        process.cwd of config.json, `process.json: cwd` of exec --process,
+        or the exec flag that set it (names)."""
+        if key in self.names:
+            return self.names[key]
+        return "process.json: " + key if self.field == "process.json" else self.field + "." + key
 
 
 class CreatePlan:
@@ -7297,7 +7525,7 @@ def default_devices():
 
 def plan_sysctl(cfg, host):
     """[(file under /proc/sys, value, key)]. Which keys may be written at all
-    is decided in section 4 (check_sysctl_targets, _check_consistency)."""
+    is decided in section 5 (check_sysctl_targets, _check_consistency)."""
     writes = []
     for key, value in cfg.sysctl.items():
         writes.append(("/proc/sys/" + key.replace(".", "/"), value, key))
@@ -7305,11 +7533,20 @@ def plan_sysctl(cfg, host):
 
 
 def plan_process(proc, host, seccomp_profile, personality=None, keep_fds=0, extra_env=(), field="process",
-                 mount_label=""):
+                 mount_label="", names=None):
     """A ProcessPlan from a parsed Process: capability masks, the compiled filter, the checks of labels."""
-    check_lsm_support(proc, mount_label, host, field)
     plan = ProcessPlan()
-    plan.field = field
+    plan.field, plan.names = field, dict(names or {})
+    try:
+        check_lsm_support(proc, mount_label, host, field)
+        plan.capabilities = plan_capabilities(proc, host, field, lambda kind: plan.names.get(
+            "capabilities", plan.name("capabilities." + kind)))
+    except ConfigError as exc:
+        key = exc.field[len(field) + 1:]
+        flag = next((plan.names[k] for k in plan.names if key == k or key.startswith(k + ".")), None)
+        if not exc.field.startswith(field + ".") or field == "process" and flag is None:
+            raise
+        raise Error("%s: %s" % (flag or plan.name(key), exc.message)) from None
     plan.args = list(proc.args)
     plan.env = list(proc.env) + list(extra_env)
     plan.cwd = proc.cwd
@@ -7320,7 +7557,6 @@ def plan_process(proc, host, seccomp_profile, personality=None, keep_fds=0, extr
     plan.console_height, plan.console_width = proc.console_height, proc.console_width
     plan.rlimits = list(proc.rlimits)
     plan.no_new_privileges = proc.no_new_privileges
-    plan.capabilities = plan_capabilities(proc, host, field)
     plan.apparmor_profile = proc.apparmor_profile
     plan.selinux_label = proc.selinux_label
     plan.seccomp = plan_seccomp(seccomp_profile, proc.no_new_privileges, host) if seccomp_profile else None
@@ -7376,13 +7612,18 @@ def plan_create(cid, cfg, opts, host, environ=None, pid=None):
 
 def exec_process(cfg, opts):
     """The Process an `exec` runs: --process FILE whole, or the container's
-    own process with the command line's changes, as runc builds it."""
+    own process with the command line's changes, as runc builds it. Returns
+    it with where it came from: (process, field, names), as plan_process takes them."""
+    field, names = "process", {}
+    for key, flag, value in (("cwd", "--cwd", opts.cwd), ("user", "--user", opts.user),
+                             ("user.additionalGids", "--additional-gids", opts.additional_gids),
+                             ("capabilities", "--cap", opts.caps), ("apparmorProfile", "--apparmor", opts.apparmor),
+                             ("selinuxLabel", "--process-label", opts.process_label)):
+        if value:
+            names[key] = "exec: " + flag
     if opts.process_file is not None:
-        try:
-            with open(opts.process_file, "rb") as handle:
-                raw = json_loads(handle.read().decode("utf-8"))
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise Error("--process %s: %s" % (opts.process_file, getattr(exc, "strerror", None) or exc)) from None
+        what = "--process %s" % opts.process_file
+        raw = parse_json_input(read_input(opts.process_file, what), what)
         if not isinstance(raw, dict):
             raise Error("--process %s: expected a JSON object" % opts.process_file)
         try:
@@ -7392,6 +7633,7 @@ def exec_process(cfg, opts):
         if cfg.unsupported:
             raise ConfigError(cfg.unsupported[0][len("process."):], "not supported by minirun yet",
                               source="process.json")
+        field = "process.json"
     else:
         proc = cfg.process
         if not opts.args:
@@ -7407,14 +7649,15 @@ def exec_process(cfg, opts):
             raise UsageError("exec: --cwd must be an absolute path")
         proc.cwd = os.path.normpath(opts.cwd)
     if opts.user is not None:
-        uid, _, gid = opts.user.partition(":")
-        if not uid.isdigit() or (gid and not gid.isdigit()):
+        uid, colon, gid = opts.user.partition(":")
+        if not is_decimal(uid) or (colon and not is_decimal(gid)):
             raise UsageError("exec: --user takes uid[:gid] as numbers, not %r" % opts.user)
-        proc.uid, proc.gid = int(uid), int(gid) if gid else proc.gid
+        proc.uid = id_from_text(uid, "--user", "exec")
+        proc.gid = id_from_text(gid, "--user", "exec") if colon else proc.gid
     for gid in opts.additional_gids:
-        if not gid.isdigit():
-            raise UsageError("exec: --additional-gids takes numbers, not %r" % gid)
-        proc.additional_gids = list(proc.additional_gids) + [int(gid)]
+        proc.additional_gids = list(proc.additional_gids) + [id_from_text(gid, "--additional-gids", "exec")]
+    if len(proc.additional_gids) > NGROUPS_MAX:
+        raise ConfigError("--additional-gids", "more than the kernel's %d groups" % NGROUPS_MAX, "exec")
     if opts.caps:
         proc.capabilities = dict(proc.capabilities)
         for kind in ("bounding", "effective", "permitted"):
@@ -7428,12 +7671,12 @@ def exec_process(cfg, opts):
         proc.selinux_label = opts.process_label
     if proc.terminal and opts.detach and opts.console_socket is None:
         raise UsageError("exec: a terminal with --detach needs --console-socket")
-    return proc
+    return proc, field, names
 
 
 def plan_exec(cid, pid, cfg, opts, host):
     """The plan of an `exec` into the container whose init is `pid`."""
-    proc = exec_process(cfg, opts)
+    proc, field, names = exec_process(cfg, opts)
     plan = ExecPlan()
     plan.cid, plan.pid = cid, pid
     plan.bundle, plan.annotations = cfg.bundle, cfg.annotations
@@ -7446,12 +7689,13 @@ def plan_exec(cid, pid, cfg, opts, host):
             path = "/proc/%d/ns/%s" % (pid, NAMESPACE_PROC_NAMES[kind])
             if not host.namespace_is_ours(kind, path, include_host=False):
                 plan.join.append((kind, path))
-    plan.process = plan_process(proc, host, cfg.seccomp, cfg.personality, opts.preserve_fds)
+    plan.process = plan_process(proc, host, cfg.seccomp, cfg.personality, opts.preserve_fds, field=field,
+                                names=names)
     plan.cgroup = []  # the directories to join: exec_container fills them from the proven state
     return plan
 
 # ===========================================================================
-# 15. Process setup (shared by the init and exec)
+# 16. Process setup (shared by the init and exec)
 # ===========================================================================
 # The container's init and an exec'd process become the container's process
 # the same way, given a ProcessPlan and a Kernel. The order is the contract:
@@ -7505,8 +7749,8 @@ def apply_rlimits(k, pplan):
         try:
             k.setrlimit(number, limits[0], limits[1])
         except (OSError, ValueError) as exc:
-            raise Error("%s.rlimits: %s soft=%d hard=%d: %s"
-                        % (pplan.field, name, soft, hard, getattr(exc, "strerror", None) or exc)) from None
+            raise Error("%s: %s soft=%d hard=%d: %s"
+                        % (pplan.name("rlimits"), name, soft, hard, getattr(exc, "strerror", None) or exc)) from None
 
 
 def process_environment(pplan):
@@ -7545,7 +7789,7 @@ def apply_user(k, pplan):
     user; capset then sets effective/permitted/inheritable, and ambient
     capabilities (planned to be permitted and inheritable) come last.
     """
-    masks, field = pplan.capabilities, pplan.field
+    masks = pplan.capabilities
     if masks is not None:
         k.prctl(PR_SET_KEEPCAPS, 1)
         for bit in range(last_capability() + 1):
@@ -7555,19 +7799,19 @@ def apply_user(k, pplan):
         k.setgroups(pplan.additional_gids)
     except PermissionError:
         if pplan.additional_gids:  # setgroups is denied in this user namespace
-            raise Error("%s.user.additionalGids: setgroups is not permitted here" % field) from None
+            raise Error("%s: setgroups is not permitted here" % pplan.name("user.additionalGids")) from None
     try:
         k.setresgid(pplan.gid)
         k.setresuid(pplan.uid)
     except OSError as exc:
-        raise Error("%s.user: cannot become %d:%d: %s" % (field, pplan.uid, pplan.gid, exc.strerror)) from None
+        raise Error("%s: cannot become %d:%d: %s" % (pplan.name("user"), pplan.uid, pplan.gid, exc.strerror)) from None
     if masks is not None:
         k.prctl(PR_SET_KEEPCAPS, 0)
         try:
             k.capset(masks["effective"], masks["permitted"], masks["inheritable"])
         except OSError as exc:
-            raise Error("%s.capabilities: capset: %s (is a capability missing from the runtime's own sets?)"
-                        % (field, exc.strerror.split(": ")[-1])) from None
+            raise Error("%s: capset: %s (is a capability missing from the runtime's own sets?)"
+                        % (pplan.name("capabilities"), exc.strerror.split(": ")[-1])) from None
         for bit in range(last_capability() + 1):
             if masks["ambient"] >> bit & 1:
                 k.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, bit)
@@ -7612,6 +7856,15 @@ def open_terminal(k, pplan):
     return master, slave, slave_path
 
 
+def send_terminal(k, console, master, slave_path):
+    """Hand the pty master to the engine over --console-socket; a peer that
+    went away is named as the flag, not left a bare "Broken pipe"."""
+    try:
+        k.send_fd(console, master, slave_path)
+    except OSError as exc:
+        raise Error("--console-socket: cannot send the terminal: %s" % os_error_text(exc)) from None
+
+
 def gid_is_mapped(gid):
     """gid has a host gid in our user namespace (its gid_map, read in the container)."""
     try:
@@ -7638,14 +7891,14 @@ def enter_cwd(k, pplan):
     try:
         k.chdir(pplan.cwd)
     except OSError as exc:
-        raise Error("%s.cwd: %s" % (pplan.field, os_error_text(exc))) from None
+        raise Error("%s: %s" % (pplan.name("cwd"), os_error_text(exc))) from None
     try:
         # A cwd reached through a host fd (/proc/self/fd/N of a preserved
         # directory fd) lies outside the root: getcwd then fails with
         # ENOENT ("unreachable"). Refuse it (the CVE-2024-21626 class).
         os.getcwd()
     except OSError:
-        raise Error("%s.cwd: %s leads outside the container's root filesystem" % (pplan.field, pplan.cwd)) from None
+        raise Error("%s: %s leads outside the container's root filesystem" % (pplan.name("cwd"), pplan.cwd)) from None
 
 
 def prepare_process(k, pplan, listener_fd, state):
@@ -7679,7 +7932,7 @@ def finish_process(k, pplan, listener_fd, state):
         load_seccomp(k, pplan.seccomp, listener_fd, state)
 
 # ===========================================================================
-# 16. The protocol and the container's processes
+# 17. The protocol and the container's processes
 # ===========================================================================
 # `create` clones two processes, both on stacks it allocates:
 #
@@ -7995,7 +8248,7 @@ def init_main(k, plan, fds):
         if pplan.terminal:
             master, slave, slave_path = open_terminal(k, pplan)
             bind_console(k, slave)
-            k.send_fd(fds.console, master, slave_path)
+            send_terminal(k, fds.console, master, slave_path)
             k.close(master)
             k.close(fds.console)
         for path, value, key in plan.sysctl:
@@ -8082,7 +8335,7 @@ def exec_process_main(k, plan, fds):
         state = hook_state(plan.cid, os_getpid_host(), plan.bundle, plan.annotations, "running")
         if pplan.terminal:
             master, slave, slave_path = open_terminal(k, pplan)
-            k.send_fd(fds.console, master, slave_path)
+            send_terminal(k, fds.console, master, slave_path)
             k.close(master)
             k.close(fds.console)
             attach_terminal(k, slave)
@@ -8103,7 +8356,7 @@ def os_getpid_host():
         return os.getpid()
 
 # ===========================================================================
-# 17. Operations
+# 18. Operations
 # ===========================================================================
 # One function per command, each the same shape: lock the container's
 # directory where the operation must not race another, load and check the
@@ -8542,6 +8795,7 @@ def delete_container(store, cid, force=False):
             state = store.load(cid)
         except ContainerNotFound:
             if force:
+                store.remove_if_reserved(cid)
                 return
             raise
         except Error as exc:
@@ -8676,11 +8930,8 @@ def exec_container(store, cid, opts):
     manager = state.proven_cgroup(init)
     if manager is None and opts.cgroup:
         raise Error("exec: --cgroup: container %s has no cgroup of its own" % cid)
-    try:
-        text = open(os.path.join(state.directory, CONFIG_COPY), "rb").read().decode("utf-8")
-        raw = json_loads(text)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise Error("container %s: cannot read its config: %s" % (cid, getattr(exc, "strerror", None) or exc)) from None
+    what = "container %s: its config" % cid
+    raw = parse_json_input(read_input(os.path.join(state.directory, CONFIG_COPY), what), what)
     if not isinstance(raw, dict):
         raise Error("container %s: its config is not a JSON object" % cid)
     cfg = parse_config(raw, state.bundle)
@@ -8784,10 +9035,16 @@ def live_cgroup(store, cid):
     return state, status, manager
 
 
-def update_container(store, cid, resources):
-    """runc update: the limits given (zero values unset) on a live container, paused too."""
+def update_container(store, cid, resources, source=None):
+    """runc update: the limits given (zero values unset) on a live container,
+    paused too. `source` says where the values came from: the --resources
+    input's name, or a dict of the flags given; the kernel's refusal of a
+    value then names that flag or that input, not a config.json field."""
     _state, _status, manager = live_cgroup(store, cid)
-    manager.update(resources)
+    try:
+        manager.update(resources)
+    except Error as exc:
+        raise Error(update_error_named(str(exc), source)) from None
 
 
 def pause_container(store, cid):
@@ -8892,7 +9149,7 @@ def events_container(store, cid, stats_only=False, interval=5.0):
         time.sleep(min(0.1, max(0.0, next_stats - now)) or 0.1)
 
 # ===========================================================================
-# 18. The command line
+# 19. The command line
 # ===========================================================================
 # runc's command line, parsed by hand (argparse costs ~10 ms a call). Like
 # Go's flag package it takes -flag and --flag, `--flag value` and
@@ -9048,19 +9305,10 @@ def update_resources(values):
     flags = {"--" + name: value for name, value in values.items() if name != "resources"}
     document = None
     if "resources" in values:
-        source = values["resources"]
-        try:
-            if source == "-":
-                data = sys.stdin.buffer.read()
-            else:
-                with open(source, "rb") as handle:
-                    data = handle.read()
-            document = json_loads(data.decode("utf-8"))
-        except OSError as exc:
-            raise Error("update: --resources %s: %s" % (source, os_error_text(exc))) from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise Error("update: --resources %s: not JSON: %s" % (source, exc)) from None
-    elif not flags:
+        what = "update: --resources %s" % values["resources"]
+        document = parse_json_input(read_input(values["resources"], what), what)
+        return parse_update(document, flags, what)
+    if not flags:
         raise UsageError("update: nothing to update (give --resources or a limit flag)")
     return parse_update(document, flags)
 
@@ -9174,8 +9422,10 @@ def cmd_list(store, values):
     for cid in store.ids():
         try:
             states.append(store.load(cid))
-        except Error:
-            continue
+        except ContainerNotFound:
+            continue  # not a container (runc's list skips it too)
+        except Error as exc:
+            LOG.warning("%s; not listed" % exc)  # one bad entry does not hide the others
     if values.get("quiet"):
         print_out("".join(s.id + "\n" for s in states))
         return 0
@@ -9311,6 +9561,8 @@ def dispatch(argv, unprotected=None):
         validate_id(positional[0])  # exec's is checked by exec_command, which exits 255
     needs_store = command not in ("spec", "features")
     store = Store(os.path.abspath(global_values.get("root") or (default_root() if needs_store else DEFAULT_ROOT)))
+    if needs_store:
+        store.check_root()  # every command: a root others can write, or another user's, is refused
     LOG.debug("%s %s" % (command, " ".join(args)))
     systemd = global_values.get("systemd-cgroup", False)
     if command == "create":
@@ -9340,7 +9592,9 @@ def dispatch(argv, unprotected=None):
     if command == "list":
         return cmd_list(store, values)
     if command == "update":
-        update_container(store, positional[0], update_resources(values))
+        source = ("update: --resources %s" % values["resources"] if "resources" in values else
+                  {"--" + name for name in values})
+        update_container(store, positional[0], update_resources(values), source)
         return 0
     if command == "pause":
         pause_container(store, positional[0])
@@ -9417,7 +9671,7 @@ def run_as_program():
 
 
 # ===========================================================================
-# 19. Appendix: syscall tables
+# 20. Appendix: syscall tables
 # ===========================================================================
 # Syscall names -> numbers for the seccomp compiler, per architecture,
 # generated from the kernel's UAPI headers (Linux 6.1: asm/unistd_64.h,

@@ -12,6 +12,7 @@ field or path, the same as the last error of the --log file) and then
 rt.assert_clean() (no state, process or mount); the harness checks again
 after each test."""
 
+import json
 import os
 import stat
 import subprocess
@@ -53,6 +54,64 @@ def test_user_ids_outside_0_to_2147483647_are_refused(rt, make_bundle, cid, fiel
 def test_additional_gids_outside_the_range_are_refused(rt, make_bundle, cid):
     bundle = make_bundle(["id"], process={"user": {"uid": 0, "gid": 0, "additionalGids": [10, 4294967295]}})
     create_refused(rt, bundle, cid, "process.user.additionalGids[1]")
+
+
+@pytest.fixture
+def sleeping(rt, make_bundle, cid):
+    """A running container whose process is never root but by an exec's mistake."""
+    rt("run", "--detach", "--bundle", make_bundle(["sleep", "1000"]), cid)
+    return cid
+
+
+@pytest.mark.skipif(IS_RUNC, reason="runc 1.1 takes -u 4294967295 as uint32 and runs the process as root")
+@pytest.mark.parametrize("flags,named", [
+    (["-u", "4294967295"], "--user"),  # (uid_t)-1: setresuid leaves the process root
+    (["-u", "4294967294"], "--user"),
+    (["-u", "2147483648"], "--user"),
+    (["-u", "1000:4294967295"], "--user"),
+    (["-u", "1000", "--additional-gids", "4294967295"], "--additional-gids"),
+])
+def test_exec_user_ids_outside_0_to_2147483647_are_refused_and_nothing_runs(rt, sleeping, flags, named):
+    result = rt("exec", *flags, sleeping, "id", check=False, log=True)
+    assert_error(result, "exec: " + named, "out of range (0 to 2147483647)", log=rt.log)
+    assert result.stdout == ""  # `id` never ran: not as root, not as anyone
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero"])
+def test_exec_process_that_never_ends_is_refused_without_hanging(rt, sleeping, tmp_path, kind):
+    path = str(tmp_path / "process.json")
+    if kind == "fifo":
+        os.mkfifo(path, 0o600)  # no writer ever comes: an open() for reading blocks forever
+    else:
+        path = kind
+    result = rt("exec", "--process", path, sleeping, check=False, log=True)
+    assert_error(result, "--process " + path, "not a regular file", log=rt.log)
+
+
+def test_exec_process_nested_too_deeply_is_one_line_naming_it(rt, sleeping, tmp_path):
+    path = tmp_path / "process.json"
+    path.write_text("[" * 100000)
+    result = rt("exec", "--process", path, sleeping, check=False, log=True)
+    assert_error(result, "--process %s" % path, "nested too deeply", log=rt.log)
+    assert "RecursionError" not in result.stderr
+
+
+@pytest.mark.parametrize("process,named", [
+    ({"user": {"uid": 1e400}}, "process.json: user.uid"),
+    ({"user": {"uid": 0, "gid": 0, "additionalGids": [2147483648]}}, "process.json: user.additionalGids[0]"),
+    ({"consoleSize": {"height": 1.5}}, "process.json: consoleSize.height"),
+])
+def test_exec_process_values_of_the_wrong_kind_are_named_in_json_words(rt, sleeping, tmp_path, process, named):
+    path = tmp_path / "process.json"
+    path.write_text(json.dumps(dict({"args": ["id"], "cwd": "/"}, **process)))
+    result = rt("exec", "--process", path, sleeping, check=False, log=True)
+    assert_error(result, named, log=rt.log)
+    assert "float" not in result.stderr and result.stdout == ""
+
+
+def test_exec_cwd_that_does_not_exist_is_named_as_the_flag(rt, sleeping):
+    result = rt("exec", "--cwd", "/nonexistent", sleeping, "true", check=False, log=True)
+    assert_error(result, "exec: --cwd", "/nonexistent", log=rt.log)
 
 
 @pytest.mark.parametrize("owner", ["self", "1"])

@@ -34,6 +34,11 @@ MUTANTS = [
            "            pass\n",
            [I + "test_namespaces.py::test_join_an_existing_network_namespace_by_path"]),
     # --- id maps -----------------------------------------------------------
+    Mutant("id-check-upper-bound-loosened", "id maps",
+           "    if not 0 <= value <= ID_MAX:\n",
+           "    if not 0 <= value <= ID_MAP_LIMIT:\n",
+           [U + "test_spec.py::test_id_mappings_the_kernel_cannot_take_are_refused_naming_the_field",
+            I + "test_hostile_input.py::test_exec_user_ids_outside_0_to_2147483647_are_refused_and_nothing_runs"]),
     Mutant("gid-map-from-uid-mappings", "id maps",
            'plan.gid_map = "".join("%d %d %d\\n" % m for m in cfg.gid_mappings)',
            'plan.gid_map = "".join("%d %d %d\\n" % m for m in cfg.uid_mappings)',

@@ -94,10 +94,28 @@ def test_update_with_a_resources_document_ignores_the_flags_as_runc_does():
 
 def test_update_errors_name_the_resources_field_or_the_flag():
     with pytest.raises(ConfigError) as caught:
-        minirun.parse_update({"memory": {"limit": -3}})
-    assert caught.value.field == "resources.memory.limit"
+        minirun.parse_update({"memory": {"limit": -3}}, source="update: --resources r.json")
+    assert str(caught.value).startswith("update: --resources r.json: memory.limit: ")
     with pytest.raises(minirun.UsageError, match="--memory"):
         minirun.parse_update(None, {"--memory": "lots"})
+
+
+@pytest.mark.parametrize("flag, text", [("--memory", "99999999999999999999999"), ("--cpu-quota", "99999999999999999999999"),
+                                        ("--blkio-weight", "5000"), ("--cpu-period", "1")])
+def test_an_update_flag_out_of_range_is_named_as_the_flag_not_as_config_json(flag, text):
+    # a flag's value is not config.json's, and is shown as typed (a float
+    # would show 99999999999999999999999 as 99999999999999991611392)
+    with pytest.raises(minirun.Error) as caught:
+        minirun.parse_update(None, {flag: text})
+    message = str(caught.value)
+    assert message.startswith("update: %s: " % flag) and "config.json" not in message, message
+    assert "e+" not in message and "99999999999999991611392" not in message
+
+
+@pytest.mark.parametrize("text", ["1e400", "inf", "nan", "-inf", ".5k", "5.", "1_000", "\u0663"])
+def test_an_update_size_that_is_not_digits_is_invalid_not_an_internal_error(text):
+    with pytest.raises(minirun.UsageError, match="--memory: invalid size"):
+        minirun.parse_update(None, {"--memory": text})
 
 
 @pytest.mark.parametrize("text, size", [("64m", 64 << 20), ("1G", 1 << 30), ("512k", 512 << 10), ("1024", 1024),

@@ -881,3 +881,164 @@ def test_an_error_line_is_also_the_last_error_of_the_json_log(tmp_path, root):
     run_cli("--root", root, "--log", str(log), "--log-format", "json", "create", "--bundle", bundle, "c1")
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     assert entries[-1]["level"] == "error" and "two\\nlines" in entries[-1]["msg"]
+
+
+# --- a root that is not minirun's (issue 19, item 11) -----------------------------
+# What proves a root is minirun's: the root is a directory of the caller (or
+# root) that no other user can write, and a container is a directory of it,
+# likewise, holding a state.json that parses. runc 1.1 lists /proc and /etc
+# as empty roots.
+
+
+def test_proc_as_the_root_holds_no_container():
+    result = run_cli("--root", "/proc", "list", "--format=json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []  # not every pid "creating"
+    assert_clean_failure(run_cli("--root", "/proc", "state", "1"), "container 1 does not exist")
+    assert_clean_failure(run_cli("--root", "/proc", "kill", "1", "0"), "container 1 does not exist")
+
+
+def etc_like_root(tmp_path):
+    """A private root whose directories are somebody's files, not containers."""
+    root = tmp_path / "etc"
+    (root / "ssh").mkdir(parents=True)
+    root.chmod(0o700)
+    (root / "ssh" / "sshd_config").write_text("PermitRootLogin no\n")
+    (root / "empty.d").mkdir()
+    return str(root)
+
+
+def test_directories_without_a_state_file_are_not_containers(tmp_path):
+    root = etc_like_root(tmp_path)
+    result = run_cli("--root", root, "list")
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.stdout.splitlines()[1:] == []
+    for command in (["state", "ssh"], ["kill", "ssh", "KILL"], ["delete", "ssh"], ["start", "ssh"]):
+        assert_clean_failure(run_cli("--root", root, *command), "container ssh does not exist")
+
+
+def test_delete_force_of_a_directory_that_is_no_container_removes_none_of_its_files(tmp_path):
+    # it used to load as "creating" and Store.remove unlinked every file in it
+    root = etc_like_root(tmp_path)
+    for cid in ("ssh", "empty.d"):
+        assert run_cli("--root", root, "delete", "--force", cid).returncode == 0
+    assert (tmp_path / "etc" / "ssh" / "sshd_config").read_text() == "PermitRootLogin no\n"
+    assert (tmp_path / "etc" / "empty.d").is_dir()  # 0755: not what a create's mkdir leaves
+
+
+def test_delete_force_removes_the_empty_directory_a_killed_create_left(root):
+    os.makedirs(os.path.join(root, "c1"), 0o700)  # create killed between mkdir and its placeholder
+    os.chmod(root, 0o700)
+    assert run_cli("--root", root, "delete", "--force", "c1").returncode == 0
+    assert os.listdir(root) == []
+
+
+@pytest.mark.parametrize("command", [["list"], ["state", "c1"], ["kill", "c1", "0"], ["delete", "--force", "c1"],
+                                     ["start", "c1"], ["pause", "c1"], ["ps", "c1"]])
+def test_every_command_refuses_a_root_other_users_can_write(root, command):
+    store_container(root, "c1")
+    os.chmod(root, 0o777)  # anyone could plant ROOT/c1 with a state of their choosing
+    assert_clean_failure(run_cli("--root", root, *command), "--root", "writable by other users")
+    assert os.path.isdir(os.path.join(root, "c1"))
+
+
+@pytest.mark.parametrize("command", [["list"], ["state", "c1"], ["kill", "c1", "0"]])
+def test_every_command_refuses_a_root_owned_by_another_user(root, command):
+    store_container(root, "c1")
+    os.chown(root, 12345, 12345)
+    assert_clean_failure(run_cli("--root", root, *command), "--root", "owned by uid 12345")
+
+
+def test_a_state_directory_other_users_can_write_is_refused_and_not_listed(root):
+    store_container(root, "good")
+    os.chmod(store_container(root, "planted"), 0o777)
+    for command in (["state", "planted"], ["kill", "planted", "0"]):
+        assert_clean_failure(run_cli("--root", root, *command), "container planted", "writable by other users")
+    result = run_cli("--root", root, "list", "--format=json")
+    assert result.returncode == 0
+    assert [row["id"] for row in json.loads(result.stdout)] == ["good"]
+    assert "planted" in result.stderr and "writable by other users" in result.stderr
+
+
+def test_a_state_file_that_is_a_symlink_or_a_fifo_is_not_followed_nor_waited_on(root):
+    target = store_container(root, "real")
+    os.remove(os.path.join(store_container(root, "link"), "state.json"))
+    os.symlink(os.path.join(target, "state.json"), os.path.join(root, "link", "state.json"))
+    os.remove(os.path.join(store_container(root, "fifo"), "state.json"))
+    os.mkfifo(os.path.join(root, "fifo", "state.json"), 0o600)
+    assert_clean_failure(run_cli("--root", root, "state", "link"), "container link does not exist")
+    assert_clean_failure(run_cli("--root", root, "state", "fifo"), "container fifo", "not a regular file")
+
+
+# --- inputs that never end (issue 19, item 10) ------------------------------------
+
+
+def fifo(tmp_path, name="input"):
+    path = str(tmp_path / name)
+    os.mkfifo(path, 0o600)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "directory"])
+def test_update_resources_that_is_not_a_regular_file_is_refused_without_reading_it(tmp_path, root, kind):
+    source = {"fifo": lambda: fifo(tmp_path), "/dev/zero": lambda: "/dev/zero", "directory": lambda: str(tmp_path)}
+    path = source[kind]()
+    line = assert_clean_failure(run_cli("--root", root, "update", "--resources", path, "c1"),
+                                "--resources %s" % path, "not a regular file")
+    assert "does not exist" not in line
+
+
+def test_update_resources_on_stdin_is_read_and_bounded(root):
+    ok = subprocess.run(cli_argv("--root", root, "update", "--resources", "-", "c1"), env=cli_env(),
+                        input='{"pids": {"limit": 10}}', stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        universal_newlines=True, timeout=20)
+    assert_clean_failure(ok, "container c1 does not exist")  # the input was read and parsed
+    with open("/dev/zero", "rb") as zero:
+        endless = subprocess.run(cli_argv("--root", root, "update", "--resources", "-", "c1"), env=cli_env(),
+                                 stdin=zero, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 universal_newlines=True, timeout=20)
+    assert_clean_failure(endless, "--resources -", "larger than 16 MiB")
+
+
+def test_a_config_json_that_is_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path, root):
+    (tmp_path / "rootfs").mkdir()
+    fifo(tmp_path, "config.json")
+    assert_clean_failure(run_cli("--root", root, "create", "--bundle", str(tmp_path), "c1"),
+                         "config.json", "not a regular file")
+    assert not os.path.exists(os.path.join(root, "c1"))
+
+
+def test_a_config_json_over_16_mib_is_refused_before_it_is_parsed(tmp_path, root):
+    (tmp_path / "rootfs").mkdir()
+    raw = base_config(annotations={"big": "x" * (16 << 20)})
+    (tmp_path / "config.json").write_text(json.dumps(raw))
+    assert_clean_failure(run_cli("--root", root, "create", "--bundle", str(tmp_path), "c1"),
+                         "config.json", "larger than 16 MiB")
+
+
+# --- no Python internals in any message (issue 19, item 9) ------------------------
+
+
+def test_deeply_nested_update_resources_is_one_line_naming_it(tmp_path, root):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000)
+    line = assert_clean_failure(run_cli("--root", root, "update", "--resources", str(deep), "c1"),
+                                "--resources %s" % deep, "nested too deeply")
+    assert "RecursionError" not in line and "internal error" not in line
+
+
+@pytest.mark.parametrize("flag, text", [("--memory", "99999999999999999999999"), ("--memory", "1e400"),
+                                        ("--memory", "nan"), ("--cpu-quota", "99999999999999999999999"),
+                                        ("--pids-limit", "1e5")])
+def test_an_update_flag_out_of_range_is_named_as_the_flag(root, flag, text):
+    line = assert_clean_failure(run_cli("--root", root, "update", flag, text, "c1"), flag)
+    assert "config.json" not in line and "internal error" not in line and "Error" not in line
+    assert "e+" not in line and "99999999999999991611392" not in line  # never shown as a float
+
+
+def test_a_wrongly_typed_resources_value_is_named_in_json_words(tmp_path, root):
+    doc = tmp_path / "r.json"
+    doc.write_text('{"memory": {"limit": 1.5}, "cpu": 3}')
+    line = assert_clean_failure(run_cli("--root", root, "update", "--resources", str(doc), "c1"),
+                                "--resources %s: memory.limit" % doc)
+    assert "float" not in line and "config.json" not in line

@@ -207,7 +207,7 @@ def test_no_section_assigns_a_name_another_section_defines():
         for name in names:
             owners.setdefault(name, []).append(title)
     assert {name: titles for name, titles in owners.items() if len(titles) > 1} == {}
-    assert owners["main"] == ["18. The command line"] and owners["Error"] == ["1. Errors, logging and utilities"]
+    assert owners["main"] == ["19. The command line"] and owners["Error"] == ["1. Errors, logging and utilities"]
 
 
 def test_build_sections_refuses_a_file_where_a_later_section_redefines_a_name(tmp_path):
@@ -268,19 +268,19 @@ def test_state_runs_from_a_tenth_of_the_file(tmp_path):
     result, (kind, share), loaded = sections_loaded_by("--root", str(tmp_path), "state", "c1")
     assert result.returncode == 1 and "container c1 does not exist" in result.stderr, result.stderr
     assert kind == "SectionGlobals" and share < 0.1, share
-    for heavy in ("4. The spec model and its validation", "8. Paths in the root and the root filesystem",
-                  "12. Security: capabilities, seccomp, LSMs", "14. Planning",
-                  "15. Process setup (shared by the init and exec)",
-                  "16. The protocol and the container's processes", "19. Appendix: syscall tables"):
+    for heavy in ("4. The spec model: objects and field readers", "5. The spec model: the config and its checks", "9. Paths in the root and the root filesystem",
+                  "13. Security: capabilities, seccomp, LSMs", "15. Planning",
+                  "16. Process setup (shared by the init and exec)",
+                  "17. The protocol and the container's processes", "20. Appendix: syscall tables"):
         assert heavy not in loaded
-    assert "18. The command line" in loaded and "6. The state store" in loaded
+    assert "19. The command line" in loaded and "7. The state store" in loaded
 
 
 def test_spec_writes_its_config_from_the_sections_it_uses(tmp_path):
     result, (kind, _share), loaded = sections_loaded_by("spec", "--bundle", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "config.json").read_text())["ociVersion"]
-    assert kind == "SectionGlobals" and "12. Security: capabilities, seccomp, LSMs" not in loaded
+    assert kind == "SectionGlobals" and "13. Security: capabilities, seccomp, LSMs" not in loaded
 
 
 def test_create_run_and_exec_load_everything_into_a_plain_dict(tmp_path):
@@ -500,7 +500,7 @@ def named_positions(data):
     size, (_key, length, boot, (sections, units)) = cache_layout(data)
     base = HEADER + size
     boot_at = data.index(boot, HEADER)
-    planning = next(entry for entry in sections if entry[0] == "14. Planning")
+    planning = next(entry for entry in sections if entry[0] == "15. Planning")
     main = next(entry for entry in units if "main" in entry[1])
     version = next(entry for entry in units if "VERSION" in entry[1])
     return {

@@ -1169,7 +1169,9 @@ def mapping_config(*uid_maps):
     ({"containerID": 2 ** 32 - 1, "hostID": 0, "size": 1}, "linux.uidMappings[0].containerID"),
     ({"containerID": 0, "hostID": 2 ** 32 - 1, "size": 1}, "linux.uidMappings[0].hostID"),
     ({"containerID": 0, "hostID": 2 ** 32, "size": 1}, "linux.uidMappings[0].hostID"),
-    ({"containerID": 2 ** 32 - 2, "hostID": 0, "size": 2}, "linux.uidMappings[0].size"),
+    ({"containerID": 2 ** 31, "hostID": 0, "size": 1}, "linux.uidMappings[0].containerID"),
+    ({"containerID": 0, "hostID": 2 ** 31, "size": 1}, "linux.uidMappings[0].hostID"),
+    ({"containerID": 2 ** 31 - 1, "hostID": 0, "size": 2 ** 31 + 1}, "linux.uidMappings[0].size"),
     ({"containerID": 0, "hostID": 100000, "size": 2 ** 32 - 1}, "linux.uidMappings[0].size"),
     ({"containerID": 0, "hostID": 1, "size": 2 ** 32}, "linux.uidMappings[0].size"),
 ])
