@@ -407,6 +407,10 @@ MUTANTS = [
            "        k.prctl(PR_SET_PDEATHSIG, 9)\n        channel.expect(Msg.PLACED)\n"
            "        join_namespaces(k, ns.join, fds, \"linux.namespaces\")\n",
            [I + "test_hardening.py::test_runtime_process_in_the_container_is_not_reachable"]),
+    Mutant("runtime-not-started-again-from-an-unwritable-interpreter", "exec",
+           "    if not EXECUTABLE_COMMANDS.isdisjoint(sys.argv[1:]) and not runs_from_unwritable_file():\n",
+           "    if False:\n",
+           [I + "test_exe_escape.py::test_a_container_with_cap_sys_ptrace_cannot_write_the_runtimes_interpreter"]),
     Mutant("exec-env-ignored", "exec",
            "    proc.env = list(proc.env) + list(opts.env)\n",
            "    proc.env = list(proc.env)\n",
