@@ -508,6 +508,10 @@ MUTANTS = [
            'exec "$py" -S -c',
            [U + "test_cli.py::test_as_a_program_it_writes_and_then_runs_from_cached_bytecode"]),
     # --- cgroups ------------------------------------------------------------------------
+    Mutant("update-rewrites-device-rules-it-was-not-given", "cgroups",
+           "        if res.devices is not None:\n            self._apply_devices(",
+           "        if True:\n            self._apply_devices(",
+           [U + "test_cgroups.py::test_update_rewrites_device_rules_only_when_it_gives_some"]),
     Mutant("systemd-cpu-quota-per-a-fixed-period", "cgroups",
            "        per_sec = c.quota * 1_000_000 // period\n",
            "        per_sec = c.quota * 1_000_000 // 100000\n",

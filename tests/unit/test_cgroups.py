@@ -352,6 +352,19 @@ def test_a_missing_controller_or_file_is_an_error_naming_the_field(tmp_path):
         manager.apply(parse({"memory": {"swap": -1}}))
 
 
+def test_update_rewrites_device_rules_only_when_it_gives_some(tmp_path):
+    # Docker's update sends no device rules: the container's rules must stay
+    # as create wrote them (a rewrite would reset them to the defaults).
+    manager = fake_v1(tmp_path, ["pids.max", "devices.allow", "devices.deny"])
+    devices = tmp_path / "devices/ctr"
+    manager.update(minirun.parse_update({"pids": {"limit": 9}}))
+    assert (tmp_path / "pids/ctr/pids.max").read_text() == "9"
+    assert (devices / "devices.allow").read_text() == (devices / "devices.deny").read_text() == ""
+    manager.update(minirun.parse_update({"devices": [{"allow": False, "type": "c", "major": 10, "minor": 229,
+                                                      "access": "rw"}]}))
+    assert (devices / "devices.deny").read_text() != "" and (devices / "devices.allow").read_text() != ""
+
+
 def test_update_with_check_before_update_refuses_a_limit_below_usage(tmp_path):
     manager = fake_v1(tmp_path, ["memory.limit_in_bytes", "memory.usage_in_bytes"])
     (tmp_path / "memory/ctr/memory.usage_in_bytes").write_text("5000000\n")
