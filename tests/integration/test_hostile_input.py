@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import IS_MINIRUN, IS_RUNC, assert_error, mounts_under
+from .helpers import EXEC_FAILED, IS_MINIRUN, IS_RUNC, assert_error, mounts_under
 
 
 def create_refused(rt, bundle, cid, *substrings, args=()):
@@ -73,7 +73,7 @@ def sleeping(rt, make_bundle, cid):
 ])
 def test_exec_user_ids_outside_0_to_2147483647_are_refused_and_nothing_runs(rt, sleeping, flags, named):
     result = rt("exec", *flags, sleeping, "id", check=False, log=True)
-    assert_error(result, "exec: " + named, "out of range (0 to 2147483647)", log=rt.log)
+    assert_error(result, "exec: " + named, "out of range (0 to 2147483647)", log=rt.log, status=EXEC_FAILED)
     assert result.stdout == ""  # `id` never ran: not as root, not as anyone
 
 
@@ -85,14 +85,14 @@ def test_exec_process_that_never_ends_is_refused_without_hanging(rt, sleeping, t
     else:
         path = kind
     result = rt("exec", "--process", path, sleeping, check=False, log=True)
-    assert_error(result, "--process " + path, "not a regular file", log=rt.log)
+    assert_error(result, "--process " + path, "not a regular file", log=rt.log, status=EXEC_FAILED)
 
 
 def test_exec_process_nested_too_deeply_is_one_line_naming_it(rt, sleeping, tmp_path):
     path = tmp_path / "process.json"
     path.write_text("[" * 100000)
     result = rt("exec", "--process", path, sleeping, check=False, log=True)
-    assert_error(result, "--process %s" % path, "nested too deeply", log=rt.log)
+    assert_error(result, "--process %s" % path, "nested too deeply", log=rt.log, status=EXEC_FAILED)
     assert "RecursionError" not in result.stderr
 
 
@@ -105,13 +105,13 @@ def test_exec_process_values_of_the_wrong_kind_are_named_in_json_words(rt, sleep
     path = tmp_path / "process.json"
     path.write_text(json.dumps(dict({"args": ["id"], "cwd": "/"}, **process)))
     result = rt("exec", "--process", path, sleeping, check=False, log=True)
-    assert_error(result, named, log=rt.log)
+    assert_error(result, named, log=rt.log, status=EXEC_FAILED)
     assert "float" not in result.stderr and result.stdout == ""
 
 
 def test_exec_cwd_that_does_not_exist_is_named_as_the_flag(rt, sleeping):
     result = rt("exec", "--cwd", "/nonexistent", sleeping, "true", check=False, log=True)
-    assert_error(result, "exec: --cwd", "/nonexistent", log=rt.log)
+    assert_error(result, "exec: --cwd", "/nonexistent", log=rt.log, status=EXEC_FAILED)
 
 
 @pytest.mark.parametrize("owner", ["self", "1"])
