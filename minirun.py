@@ -806,7 +806,7 @@ def load_every_section():
 # or a caller could set), and each file is checked before the execve, so it
 # cannot loop. This runs before the sections load (start_from_sections), so
 # the first process does little work that is thrown away (the cost: one
-# more interpreter start-up, ~13 ms; see README, Security).
+# more interpreter start-up, ~15 ms of CPU; see README, Security).
 # Not skipped for a container with its own user namespace, where
 # non-dumpability alone would stop its processes: a container without one
 # may share or later join the same pid namespace (a pod, --pid container:).
@@ -4656,10 +4656,10 @@ def finish_rootfs(k, rootfs):
 # hugetlb on some hosts). A manager owns the container's directories:
 #
 #   create()          make them (v2: enable the controllers in each parent's
-#                     cgroup.subtree_control; v1: seed an empty cpuset from its parent)
-#   apply(res, nodes) write linux.resources, and the device rules (always, so a
-#                     container never sees every host device); `nodes` are the
-#                     linux.devices entries, which get rwm as runc gives them
+#                     cgroup.subtree_control; v1: seed each empty cpuset level from its parent)
+#   apply(res)        write linux.resources, and the device rules (always, so a
+#                     container never sees every host device; linux.devices
+#                     nodes get no rule of their own, as in runc and crun)
 #   add(pid)          put a process in every hierarchy (the unified one too)
 #   update(res)       apply() for `update`: only what is set, devices only if given
 #   freeze()/thaw()/paused(), pids(), stats(), oom_count(), kill(sig), destroy()

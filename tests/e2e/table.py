@@ -1,4 +1,4 @@
-"""Print the README's scenario table from a junit XML of the e2e suite:
+"""Print a table of the e2e scenarios (runtime by engine) from a junit XML of the suite:
 
     .venv/bin/pytest tests/e2e --junitxml=e2e.xml; python3 tests/e2e/table.py e2e.xml
 

@@ -3,8 +3,8 @@
 Each test is the advisory's attack, made from a malicious image (a rootfs the
 test builds) or a second container sharing a volume, and each fails on a
 runtime that has the bug (tests/mutants/mutations.py plants each bug in
-minirun; the README's "runc advisories" table says which mutant each test
-catches). CVE-2019-5736 is in test_hardening.py; 2025 on in
+minirun; tests/README.md's table says which mutant each test catches).
+CVE-2019-5736 is in test_exe_escape.py; 2025 on in
 test_advisories_2025_2026.py.
 
 * CVE-2019-16884, CVE-2019-19921: the runtime's writes to /proc (LSM labels,
