@@ -8671,32 +8671,35 @@ class NetDevicePort:
     namespace and the init's (entered for the socket's making, then left)."""
 
     def __init__(self, k, init):
-        self.k, self.seq, self.fds = k, 0, []
+        self.k, self.seq, self.fds, self.sockets = k, 0, [], []
         try:
             self.host_ns = self._open("/proc/self/ns/net")
             self.container_ns = self._open("/proc/%d/ns/net" % init)
-            self.host = self._keep(k.netlink_socket())
+            self.host = self._socket()
             k.setns(self.container_ns, CLONE_NEWNET)
             try:
-                self.container = self._keep(k.netlink_socket())
+                self.container = self._socket()
             finally:
                 k.setns(self.host_ns, CLONE_NEWNET)
         except BaseException:
             self.close()
             raise
 
-    def _keep(self, fd):
-        self.fds.append(fd)
-        return fd
+    def _socket(self):
+        self.sockets.append(self.k.netlink_socket())
+        return self.sockets[-1]
 
     def _open(self, path):
-        return self._keep(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        self.fds.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        return self.fds[-1]
 
     def next(self):
         self.seq += 1
         return self.seq
 
     def close(self):
+        for fd in self.sockets:
+            self.k.close(fd)
         for fd in self.fds:
             os.close(fd)
 
