@@ -973,7 +973,8 @@ TIOCGPTPEER = 0x5441  # Linux 4.13: the slave of a pty master, opened from the m
 # for them, or had none in older releases). Their numbers come from the
 # appendix's tables, the same ones the seccomp compiler uses.
 RUNTIME_SYSCALLS = ("pivot_root", "capset", "keyctl", "personality", "seccomp", "openat2",
-                    "close_range", "mount_setattr", "bpf", "open_tree", "move_mount", "clone3")
+                    "close_range", "mount_setattr", "bpf", "open_tree", "move_mount", "clone3",
+                    "set_mempolicy", "mbind")
 # The new mount API (Linux 5.2; MOUNT_ATTR_IDMAP 5.12): id-mapped mounts.
 OPEN_TREE_CLONE = 1
 OPEN_TREE_CLOEXEC = 0o2000000
@@ -993,6 +994,8 @@ PROC_SUPER_MAGIC = 0x9FA0  # statfs's f_type of a procfs
 PROC_ROOT_INO = 1
 AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
+AF_NETLINK = 16
+NETLINK_ROUTE = 0
 
 
 class Kernel:
@@ -1341,6 +1344,29 @@ class Kernel:
     def personality(self, persona):
         self.syscall("personality", persona)
 
+    def set_mempolicy(self, mode, nodes):
+        """set_mempolicy(2): the calling thread's NUMA policy, which its
+        children inherit and execve keeps. `mode` carries its MPOL_F_* flags."""
+        import struct
+
+        words = [0] * (max(nodes) // 64 + 1) if nodes else []
+        for node in nodes:
+            words[node // 64] |= 1 << (node % 64)
+        mask = self.ctypes.create_string_buffer(struct.pack("=%dQ" % len(words), *words)) if words else None
+        # maxnode is one more than the bits given: the kernel reads maxnode - 1 bits.
+        self.syscall("set_mempolicy", mode, self.ctypes.addressof(mask) if words else 0,
+                     64 * len(words) + 1 if words else 0)
+
+    def mempolicy_mode_known(self, mode):
+        """Whether the kernel takes this policy mode with its flags: mbind(2)
+        checks them, then does nothing for an empty range. True, False
+        (EINVAL: a mode or flag this kernel lacks), None (ENOSYS: no NUMA)."""
+        try:
+            self.syscall("mbind", 0, 0, mode, 0, 0, 0)
+        except OSError as exc:
+            return None if exc.errno == E.ENOSYS else exc.errno != E.EINVAL
+        return True
+
     def join_session_keyring(self, name):
         raw = self.ctypes.create_string_buffer(name.encode())
         self.syscall("keyctl", 1, self.ctypes.addressof(raw))  # KEYCTL_JOIN_SESSION_KEYRING
@@ -1434,6 +1460,17 @@ class Kernel:
             os.close(fd)
             raise
         return fd
+
+    def netlink_socket(self):
+        """A NETLINK_ROUTE socket. It talks to the network namespace it was
+        made in, whichever the caller enters afterwards."""
+        return self.check(self.lib.socket(AF_NETLINK, 3 | 0o2000000, NETLINK_ROUTE), "socket(AF_NETLINK)")  # RAW|CLOEXEC
+
+    def netlink_exchange(self, sock, request):
+        """One rtnetlink request and the kernel's answer (one datagram: the
+        requests here each get one, an ACK, an error or a link)."""
+        os.write(sock, request)
+        return os.read(sock, 65536)
 
     def _msghdr(self, payload, control):
         ctypes = self.ctypes
@@ -1873,6 +1910,33 @@ class Host:
                 os.close(fd)
         return self._fact("has_openat2", probe)
 
+    def mempolicy_mode_known(self, mode):
+        """The kernel takes this NUMA policy mode with its flags: True, False,
+        or None where it has no NUMA policies at all (Kernel.mempolicy_mode_known)."""
+        return self._fact("mempolicy_%x" % mode, lambda: self._kernel_factory().mempolicy_mode_known(mode))
+
+    def numa_nodes(self, kind):
+        """The host's NUMA nodes, "online" or "possible" (a frozenset), or
+        None where sysfs does not say."""
+        def probe():
+            try:
+                return parse_node_list(_read("/sys/devices/system/node/" + kind).strip(), kind)
+            except (OSError, ConfigError):
+                return None
+        return self._fact("numa_nodes_" + kind, probe)
+
+    def net_link_index(self, name):
+        """The index of network interface `name` in the runtime's network
+        namespace, or None where it has none."""
+        def probe():
+            k = self._kernel_factory()
+            sock = k.netlink_socket()
+            try:
+                return link_index(k, sock, name, 1)
+            finally:
+                os.close(sock)
+        return self._fact("net_link_" + name, probe)
+
     @property
     def has_kcore(self):
         return self._fact("has_kcore", lambda: os.path.exists("/proc/kcore"))
@@ -2049,7 +2113,7 @@ class Config:
                  "process", "mounts", "hooks", "annotations", "namespaces", "uid_mappings",
                  "gid_mappings", "time_offsets", "devices", "masked_paths", "readonly_paths",
                  "sysctl", "rootfs_propagation", "personality", "cgroups_path", "has_resources", "has_limits",
-                 "resources", "seccomp", "mount_label", "unsupported", "source")
+                 "resources", "seccomp", "mount_label", "memory_policy", "net_devices", "unsupported", "source")
 
     def new_namespace(self, kind):
         return kind in self.namespaces and self.namespaces[kind] is None
@@ -2268,6 +2332,103 @@ def _parse_id_mappings(linux, key, where="linux"):
     if len(mappings) > ID_MAP_RANGES_MAX:
         raise ConfigError("%s.%s" % (where, key), "more than the kernel's %d ranges" % ID_MAP_RANGES_MAX)
     return mappings
+
+
+# linux.memoryPolicy: set_mempolicy(2)'s modes and flags (uapi/linux/mempolicy.h).
+MEMORY_POLICY_MODES = {
+    "MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTERLEAVE": 3, "MPOL_LOCAL": 4,
+    "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6,
+}
+MEMORY_POLICY_FLAGS = {"MPOL_F_NUMA_BALANCING": 1 << 13, "MPOL_F_RELATIVE_NODES": 1 << 14,
+                       "MPOL_F_STATIC_NODES": 1 << 15}
+MEMORY_POLICY_NODES_NEEDED = ("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_PREFERRED_MANY", "MPOL_WEIGHTED_INTERLEAVE")
+NUMA_NODE_MAX = 4095  # crun's bound; kernels are built for at most 1024 nodes
+IFNAMSIZ = 16  # a network interface's name and its NUL
+
+
+class MemoryPolicy:
+    """linux.memoryPolicy, decoded: mode and flags as numbers, nodes a frozenset."""
+
+    __slots__ = ("mode_name", "mode", "flags", "nodes")
+
+
+def parse_node_list(text, field):
+    """The spec's node list ("0-3,7", a cpuset's syntax) -> a frozenset."""
+    nodes = set()
+    for part in text.split(",") if text else ():
+        low, dash, high = part.partition("-")
+        if not is_decimal(low) or dash and not is_decimal(high):
+            raise ConfigError(field, "%r is not a list of nodes such as \"0-3,7\"" % text)
+        first, last = int(low), int(high if dash else low)
+        if first > last:
+            raise ConfigError(field, "the range %s runs backwards" % part)
+        if last > NUMA_NODE_MAX:
+            raise ConfigError(field, "node %d is out of range (0 to %d)" % (last, NUMA_NODE_MAX))
+        nodes.update(range(first, last + 1))
+    return frozenset(nodes)
+
+
+def _parse_memory_policy(raw):
+    """The rules set_mempolicy(2) enforces (mpol_new, sanitize_mpol_flags),
+    checked here so that each refusal names its field."""
+    where = "linux.memoryPolicy"
+    policy = MemoryPolicy()
+    policy.mode_name = name = _field(raw, "mode", (str,), where + ".mode", required=True)
+    if name not in MEMORY_POLICY_MODES:
+        raise ConfigError(where + ".mode", "unknown mode %r (%s)" % (name, ", ".join(MEMORY_POLICY_MODES)))
+    policy.mode = MEMORY_POLICY_MODES[name]
+    policy.nodes = parse_node_list(_field(raw, "nodes", (str,), where + ".nodes", "").strip(), where + ".nodes")
+    policy.flags = 0
+    for i, flag in enumerate(_string_list(raw, "flags", where + ".flags")):
+        if flag not in MEMORY_POLICY_FLAGS:
+            raise ConfigError("%s.flags[%d]" % (where, i), "unknown flag %r (%s)" % (flag, ", ".join(MEMORY_POLICY_FLAGS)))
+        policy.flags |= MEMORY_POLICY_FLAGS[flag]
+    static_or_relative = policy.flags & (MEMORY_POLICY_FLAGS["MPOL_F_STATIC_NODES"]
+                                         | MEMORY_POLICY_FLAGS["MPOL_F_RELATIVE_NODES"])
+    if static_or_relative == MEMORY_POLICY_FLAGS["MPOL_F_STATIC_NODES"] | MEMORY_POLICY_FLAGS["MPOL_F_RELATIVE_NODES"]:
+        raise ConfigError(where + ".flags", "MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other")
+    if policy.flags & MEMORY_POLICY_FLAGS["MPOL_F_NUMA_BALANCING"] and name not in ("MPOL_BIND", "MPOL_PREFERRED_MANY"):
+        raise ConfigError(where + ".flags", "MPOL_F_NUMA_BALANCING goes with MPOL_BIND or MPOL_PREFERRED_MANY only")
+    if name in ("MPOL_DEFAULT", "MPOL_LOCAL") and policy.nodes:
+        raise ConfigError(where + ".nodes", "%s takes no nodes" % name)
+    if name in ("MPOL_DEFAULT", "MPOL_LOCAL") and policy.flags:
+        raise ConfigError(where + ".flags", "%s takes no flags" % name)
+    if name in MEMORY_POLICY_NODES_NEEDED and not policy.nodes:
+        raise ConfigError(where + ".nodes", "%s needs at least one node" % name)
+    if name == "MPOL_PREFERRED" and not policy.nodes and static_or_relative:
+        raise ConfigError(where + ".flags", "MPOL_PREFERRED without nodes (local allocation) takes no node flags")
+    return policy
+
+
+def check_interface_name(name, field):
+    """The kernel's dev_valid_name: a network interface's name is 1 to 15
+    bytes, not "." or "..", without '/', ':' or white space."""
+    if not name or len(name.encode()) >= IFNAMSIZ:
+        raise ConfigError(field, "%r is not a valid interface name (1 to %d bytes)" % (name, IFNAMSIZ - 1))
+    if name in (".", "..") or any(c in "/:" or c.isspace() for c in name):
+        raise ConfigError(field, "%r is not a valid interface name (no '/', ':', white space, \".\" or \"..\")"
+                          % name)
+    return name
+
+
+def _parse_net_devices(raw):
+    """linux.netDevices -> [(host interface, name in the container, field)], each name checked."""
+    devices, taken = [], {}
+    _check_keys(raw, "linux.netDevices")
+    for host_name, entry in raw.items():
+        field = "linux.netDevices.%s" % host_name
+        check_interface_name(host_name, field)
+        if entry is not None and not isinstance(entry, dict):
+            raise ConfigError(field, "expected an object, got %s" % json_kind(entry))
+        name = _field(entry, "name", (str,), field + ".name", "") or host_name
+        if name != host_name:
+            check_interface_name(name, field + ".name")
+        if name in taken:
+            raise ConfigError(field + (".name" if name != host_name else ""), "%r is also the container's name for "
+                              "linux.netDevices.%s" % (name, taken[name]))
+        taken[name] = host_name
+        devices.append((host_name, name, field))
+    return devices
 
 
 def _parse_device(raw, index):
@@ -2544,7 +2705,10 @@ def _parse_linux(linux, cfg):
     raw_seccomp = _field(linux, "seccomp", (dict,), "linux.seccomp")
     cfg.seccomp = _parse_seccomp(raw_seccomp) if raw_seccomp is not None else None
     cfg.mount_label = _field(linux, "mountLabel", (str,), "linux.mountLabel", "")
-    for key in ("intelRdt", "netDevices", "memoryPolicy"):
+    raw_policy = _field(linux, "memoryPolicy", (dict,), "linux.memoryPolicy")
+    cfg.memory_policy = _parse_memory_policy(raw_policy) if raw_policy else None
+    cfg.net_devices = _parse_net_devices(_field(linux, "netDevices", (dict,), "linux.netDevices", {}))
+    for key in ("intelRdt",):
         if linux.get(key):
             cfg.unsupported.append("linux." + key)
 
@@ -2584,6 +2748,10 @@ def _check_consistency(cfg):
             if value:
                 raise ConfigError(field, "needs a mount namespace in linux.namespaces "
                                   "(minirun never changes the host's mounts)")
+    if cfg.net_devices and not cfg.new_namespace("network"):
+        shared = "joins %s" % cfg.namespaces["network"] if "network" in cfg.namespaces else "shares the runtime's"
+        raise ConfigError(cfg.net_devices[0][2], "moving an interface needs a new network namespace in "
+                          "linux.namespaces (the container %s)" % shared)
     # A joined uts namespace is the container's too: runc sets the name there.
     if cfg.hostname and "uts" not in cfg.namespaces:
         raise ConfigError("hostname", "setting the hostname needs a uts namespace of the container's own")
@@ -7226,7 +7394,7 @@ class CreatePlan:
 
     __slots__ = ("cid", "bundle", "namespaces", "rootfs", "chroot_path", "sysctl", "hostname", "domainname",
                  "hooks", "process", "session_keyring", "oom_score_adj", "annotations", "own_pid_namespace",
-                 "terminal", "cgroup", "cgroups_skipped")
+                 "terminal", "cgroup", "cgroups_skipped", "memory_policy", "net_devices")
 
 
 class ExecPlan:
@@ -7532,6 +7700,51 @@ def plan_sysctl(cfg, host):
     return writes
 
 
+# Where a mode or flag came from, for the kernel that lacks it.
+MEMORY_POLICY_SINCE = {"MPOL_PREFERRED_MANY": "Linux 5.15", "MPOL_WEIGHTED_INTERLEAVE": "Linux 6.9"}
+
+
+def plan_memory_policy(cfg, host):
+    """(mode with its flags, nodes) for the init's set_mempolicy, or None:
+    the mode and flags known to this kernel, the nodes the host's own."""
+    policy = cfg.memory_policy
+    if policy is None:
+        return None
+    known = host.mempolicy_mode_known(policy.mode)
+    if known is None:
+        raise ConfigError("linux.memoryPolicy", "this kernel has no NUMA memory policies (built without NUMA)")
+    if not known:
+        since = MEMORY_POLICY_SINCE.get(policy.mode_name)
+        raise ConfigError("linux.memoryPolicy.mode", "%s is not known to this kernel%s"
+                          % (policy.mode_name, " (it came with %s)" % since if since else ""))
+    if policy.flags and not host.mempolicy_mode_known(policy.mode | policy.flags):
+        names = [name for name, bit in MEMORY_POLICY_FLAGS.items() if policy.flags & bit]
+        raise ConfigError("linux.memoryPolicy.flags", "this kernel does not take %s with %s"
+                          % (" and ".join(names), policy.mode_name))
+    # Relative nodes are positions in the allowed set, not node numbers;
+    # static nodes may name a node that is possible but not online yet.
+    if policy.nodes and not policy.flags & MEMORY_POLICY_FLAGS["MPOL_F_RELATIVE_NODES"]:
+        kind = "possible" if policy.flags & MEMORY_POLICY_FLAGS["MPOL_F_STATIC_NODES"] else "online"
+        nodes = host.numa_nodes(kind)
+        foreign = sorted(policy.nodes - nodes) if nodes is not None else []
+        if foreign:
+            raise ConfigError("linux.memoryPolicy.nodes", "node %d is not one of this host's %s nodes (%s)"
+                              % (foreign[0], kind, ",".join(str(n) for n in sorted(nodes))))
+    return policy.mode | policy.flags, policy.nodes
+
+
+def plan_net_devices(cfg, host):
+    """[(host interface, name in the container, field)]: each interface
+    exists here, and the runtime may move it (CAP_NET_ADMIN over the host's
+    network namespace, which a rootless runtime lacks)."""
+    for host_name, _name, field in cfg.net_devices:
+        if host.rootless:
+            raise ConfigError(field, "moving a host interface needs root on the host (minirun runs rootless)")
+        if host.net_link_index(host_name) is None:
+            raise ConfigError(field, "no interface %s in the runtime's network namespace" % host_name)
+    return list(cfg.net_devices)
+
+
 def plan_process(proc, host, seccomp_profile, personality=None, keep_fds=0, extra_env=(), field="process",
                  mount_label="", names=None):
     """A ProcessPlan from a parsed Process: capability masks, the compiled filter, the checks of labels."""
@@ -7597,6 +7810,8 @@ def plan_create(cid, cfg, opts, host, environ=None, pid=None):
     plan.rootfs = plan_rootfs(cfg, opts, host, cgroup_mount, cgroup_dir) if "mount" in cfg.namespaces else None
     plan.chroot_path = cfg.root_path
     plan.sysctl = plan_sysctl(cfg, host)
+    plan.memory_policy = plan_memory_policy(cfg, host)
+    plan.net_devices = plan_net_devices(cfg, host)
     plan.hostname, plan.domainname = cfg.hostname, cfg.domainname
     plan.hooks = cfg.hooks
     listen_fds, listen_env = socket_activation_fds(os.environ if environ is None else environ,
@@ -8126,6 +8341,26 @@ def enter_child(k, fds):
     LOG.threshold = len(Log.LEVELS)
 
 
+def open_namespace(k, kind, path, field):
+    """An fd on a namespace to join, checked to be a namespace of that type.
+
+    O_NONBLOCK: a FIFO given as a namespace path must not block the open.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ConfigError(field, os_error_text(exc)) from None
+    try:
+        actual = k.namespace_type(fd)
+    except OSError:
+        os.close(fd)
+        raise ConfigError(field, "%s is not a namespace" % path) from None
+    if actual != NAMESPACE_FLAGS[kind]:
+        os.close(fd)
+        raise ConfigError(field, "%s is not a %s namespace" % (path, kind))
+    return fd
+
+
 def join_namespaces(k, joins, fds, field):
     for kind, path in joins:
         if kind == "pid":
@@ -8262,6 +8497,13 @@ def init_main(k, plan, fds):
             k.sethostname(plan.hostname)
         if plan.domainname:
             k.setdomainname(plan.domainname)
+        if plan.memory_policy is not None:
+            # The init's own: execve keeps it, its children inherit it. Not an
+            # exec'd process's (linux.* is the container's init, as in runc).
+            try:
+                k.set_mempolicy(*plan.memory_policy)
+            except OSError as exc:
+                raise kernel_refused("linux.memoryPolicy", exc) from None
         if slave is not None:
             attach_terminal(k, slave)
         executable, env = prepare_process(k, pplan, fds.listener, state)
@@ -8348,6 +8590,183 @@ def exec_process_main(k, plan, fds):
         child_failure(channel, exc)
 
 
+# The container's network devices (linux.netDevices). `create` moves them,
+# from the runtime's network namespace, into the init's new one once the
+# init exists and before it runs anything of the container's (GO), as runc
+# does: one RTM_NEWLINK a device, by its index, with the new name and the
+# namespace's fd (the move and the rename at once, so no name is held in
+# between), then the device is set up from inside (the spec asks for "up").
+# A failed create moves back what it moved, under the host's names, before
+# the init dies: were the namespace left to die with them, the kernel would
+# destroy a virtual device (dummy, veth) and send a physical one to the
+# initial namespace, which may not be where it came from. Nothing is
+# recorded for `delete`: the devices go as the kernel sends them when the
+# namespace dies (the spec leaves them to the namespace's lifecycle).
+RTM_NEWLINK, RTM_GETLINK = 16, 18
+NLM_F_REQUEST, NLM_F_ACK = 1, 4
+NLMSG_ERROR = 2
+IFLA_IFNAME, IFLA_NET_NS_FD = 3, 28
+IFF_UP = 1
+
+
+def netlink_attribute(kind, payload):
+    """One rtattr: its length (unpadded), its type, the payload padded to 4 bytes."""
+    import struct
+
+    size = 4 + len(payload)
+    return struct.pack("=HH", size, kind) + payload + b"\0" * (-size % 4)
+
+
+def link_message(kind, flags, seq, index=0, attributes=(), up=False):
+    """An rtnetlink link message: nlmsghdr, ifinfomsg (AF_UNSPEC), attributes."""
+    import struct
+
+    body = struct.pack("=BxHiII", 0, 0, index, IFF_UP if up else 0, IFF_UP if up else 0) + b"".join(attributes)
+    return struct.pack("=IHHII", 16 + len(body), kind, flags, seq, 0) + body
+
+
+def link_name(name):
+    return netlink_attribute(IFLA_IFNAME, name.encode() + b"\0")
+
+
+def netlink_answer(data, seq):
+    """The kernel's answer to request `seq`: (errno, index): an ACK is (0,
+    None), an NLMSG_ERROR (its errno, None), a link (RTM_NEWLINK) (0, its index)."""
+    import struct
+
+    offset = 0
+    while offset + 16 <= len(data):
+        length, kind, _flags, number, _pid = struct.unpack_from("=IHHII", data, offset)
+        if length < 16 or offset + length > len(data):
+            break
+        if number == seq and kind == NLMSG_ERROR and length >= 20:
+            return -struct.unpack_from("=i", data, offset + 16)[0], None
+        if number == seq and kind == RTM_NEWLINK and length >= 32:
+            return 0, struct.unpack_from("=i", data, offset + 20)[0]
+        offset += (length + 3) & ~3
+    raise OSError(E.EPROTO, "rtnetlink: no answer to request %d" % seq)
+
+
+def link_index(k, sock, name, seq):
+    """The index of interface `name` where `sock` talks, or None (ENODEV)."""
+    errno, index = netlink_answer(k.netlink_exchange(sock, link_message(
+        RTM_GETLINK, NLM_F_REQUEST, seq, attributes=[link_name(name)])), seq)
+    if errno in (E.ENODEV, E.ENOENT):
+        return None
+    if errno:
+        raise OSError(errno, "rtnetlink: %s: %s" % (name, os.strerror(errno)))
+    return index
+
+
+def change_link(k, sock, seq, index, attributes=(), up=False):
+    """RTM_NEWLINK on an existing link, acknowledged; an OSError if refused."""
+    errno, _ = netlink_answer(k.netlink_exchange(sock, link_message(
+        RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, index, attributes, up)), seq)
+    if errno:
+        raise OSError(errno, os.strerror(errno))
+
+
+class NetDevicePort:
+    """rtnetlink sockets on both sides of a move: the runtime's network
+    namespace and the init's (entered for the socket's making, then left)."""
+
+    def __init__(self, k, init):
+        self.k, self.seq, self.fds, self.sockets = k, 0, [], []
+        try:
+            self.host_ns = self._open("/proc/self/ns/net")
+            self.container_ns = self._open("/proc/%d/ns/net" % init)
+            self.host = self._socket()
+            k.setns(self.container_ns, CLONE_NEWNET)
+            try:
+                self.container = self._socket()
+            finally:
+                k.setns(self.host_ns, CLONE_NEWNET)
+        except BaseException:
+            self.close()
+            raise
+
+    def _socket(self):
+        self.sockets.append(self.k.netlink_socket())
+        return self.sockets[-1]
+
+    def _open(self, path):
+        self.fds.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        return self.fds[-1]
+
+    def next(self):
+        self.seq += 1
+        return self.seq
+
+    def close(self):
+        for fd in self.sockets:
+            self.k.close(fd)
+        for fd in self.fds:
+            os.close(fd)
+
+
+def move_net_devices(k, init, devices):
+    """Move each (host name, name, field) into the init's network namespace
+    and set it up; returns the moved [(name, host name, field)]. On a
+    failure, what was moved goes back first (restore_net_devices)."""
+    if not devices:
+        return []
+    moved = []
+    port = NetDevicePort(k, init)
+    try:
+        for host_name, name, field in devices:  # every check before the first move
+            if link_index(k, port.host, host_name, port.next()) is None:
+                raise ConfigError(field, "no interface %s in the runtime's network namespace" % host_name)
+            if link_index(k, port.container, name, port.next()) is not None:
+                raise ConfigError(field, "the container's network namespace already has an interface %s" % name)
+        for host_name, name, field in devices:
+            index = link_index(k, port.host, host_name, port.next())
+            try:
+                change_link(k, port.host, port.next(), index, [link_name(name), netlink_attribute(
+                    IFLA_NET_NS_FD, port.container_ns.to_bytes(4, sys.byteorder))])
+            except OSError as exc:
+                raise ConfigError(field, "cannot move %s into the container's network namespace: %s"
+                                  % (host_name, exc.strerror)) from None
+            moved.append((name, host_name, field))
+            try:
+                change_link(k, port.container, port.next(), link_index(k, port.container, name, port.next()), up=True)
+            except OSError as exc:
+                raise ConfigError(field, "cannot set %s up in the container: %s" % (name, exc.strerror)) from None
+    except BaseException:
+        restore_net_devices(k, init, moved, port)
+        raise
+    finally:
+        port.close()
+    return moved
+
+
+def restore_net_devices(k, init, moved, port=None):
+    """A failed create: each moved device back to the runtime's network
+    namespace under its host name (down: the move closed it). One that
+    cannot go back is named in a warning; the kernel then decides its fate
+    when the namespace dies."""
+    if not moved:
+        return
+    own = port is None
+    try:
+        port = port or NetDevicePort(k, init)
+    except OSError as exc:
+        LOG.warning("linux.netDevices: cannot move %s back to the host: %s"
+                    % (", ".join(host for _n, host, _f in moved), os_error_text(exc)))
+        return
+    try:
+        for name, host_name, field in reversed(moved):
+            try:
+                index = link_index(k, port.container, name, port.next())
+                change_link(k, port.container, port.next(), index, [link_name(host_name), netlink_attribute(
+                    IFLA_NET_NS_FD, port.host_ns.to_bytes(4, sys.byteorder))])
+            except OSError as exc:
+                LOG.warning("%s: cannot move %s back to the host: %s" % (field, name, os_error_text(exc)))
+    finally:
+        if own:
+            port.close()
+    del moved[:]
+
+
 def os_getpid_host():
     """Our pid as the host sees it (the state hooks receive uses host pids)."""
     try:
@@ -8374,26 +8793,6 @@ def preload_child_modules():
     the code that is not loaded yet.)"""
     for name in PRELOADED_MODULES:
         __import__(name)
-
-
-def open_namespace(k, kind, path, field):
-    """An fd on a namespace to join, checked to be a namespace of that type.
-
-    O_NONBLOCK: a FIFO given as a namespace path must not block the open.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError as exc:
-        raise ConfigError(field, os_error_text(exc)) from None
-    try:
-        actual = k.namespace_type(fd)
-    except OSError:
-        os.close(fd)
-        raise ConfigError(field, "%s is not a namespace" % path) from None
-    if actual != NAMESPACE_FLAGS[kind]:
-        os.close(fd)
-        raise ConfigError(field, "%s is not a %s namespace" % (path, kind))
-    return fd
 
 
 def write_id_maps(k, pid, ns, host=None):
@@ -8546,6 +8945,7 @@ def create_container(store, cid, opts, console_fd=None, cfg=None, stdio=None):
     fds = ChildFds()
     parent_end = None
     joiner = init = None
+    moved = []  # the network devices moved into the init's namespace
     manager = plan.cgroup.manager if plan.cgroup else None
     try:
         if manager is not None:
@@ -8623,6 +9023,7 @@ def create_container(store, cid, opts, console_fd=None, cfg=None, stdio=None):
                 k.write_file("/proc/%d/oom_score_adj" % init, str(plan.oom_score_adj))
             except OSError as exc:
                 raise ConfigError("process.oomScoreAdj", os_error_text(exc)) from None
+        moved = move_net_devices(k, init, plan.net_devices)
         channel.peer = "container init"
         channel.send(Msg.GO)
         kind, _ = channel.expect(Msg.RUN_HOOKS, Msg.READY)
@@ -8649,6 +9050,7 @@ def create_container(store, cid, opts, console_fd=None, cfg=None, stdio=None):
         channel.expect(Msg.RELEASED)
         return state, cfg
     except BaseException:
+        restore_net_devices(k, init, moved)  # while the init holds its network namespace
         kill_and_reap((init, joiner))
         if manager is not None:
             destroy_cgroup_quietly(manager)

@@ -291,3 +291,145 @@ def test_a_config_without_a_mount_namespace_refuses_mounts(rt, make_bundle, cid)
     bundle = make_bundle(["true"], linux={"namespaces": namespaces(*types)})
     result = rt("run", "--bundle", bundle, cid, check=False, log=True)
     assert_error(result, "mounts", "needs a mount namespace", log=rt.log)
+
+
+# --------------------------------------------------------------------------
+# linux.netDevices: host interfaces moved into the container's new network
+# namespace. The runtime runs inside a network namespace the test makes (its
+# "host"): the interfaces made for a test live there and nowhere else.
+
+NET_DEVICES_SKIP = pytest.mark.skipif(IS_RUNC, reason="runc 1.1 has no linux.netDevices (runc 1.3 added it)")
+
+
+@pytest.fixture
+def test_netns():
+    """(name, path) of a network namespace of this test's own, deleted at teardown."""
+    name = "minirun-%s" % os.urandom(5).hex()
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    yield name, "/run/netns/" + name
+    subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def virtual_interface(netns_name):
+    """(interface, its peer): a veth pair made in the test's namespace
+    (iproute2, test setup only). A veth, not a dummy: this host's kernel has
+    no dummy driver, and the peer shows what becomes of the moved end."""
+    name = "mr%s" % os.urandom(4).hex()
+    subprocess.run(["ip", "-n", netns_name, "link", "add", name, "type", "veth", "peer", "name", name + "p"],
+                   check=True)
+    return name, name + "p"
+
+
+def has_interface(name, netns_name=None):
+    argv = ["ip"] + (["-n", netns_name] if netns_name else []) + ["link", "show", "dev", name]
+    return subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+
+def create_in_netns(rt, netns_path, bundle, cid):
+    """`create` run from the test's network namespace (nsenter --net), its
+    output in files: the init keeps the runtime's stdio open."""
+    argv = ["nsenter", "--net=" + netns_path] + rt.argv("create", "--bundle", bundle, cid, log=True)
+    rt.ids.add(cid)
+    with open(str(rt.tmp / "netns-create.out"), "w+") as out, open(str(rt.tmp / "netns-create.err"), "w+") as err:
+        code = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=str(rt.tmp),
+                              timeout=60).returncode
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(argv, code, out.read(), err.read())
+
+
+@NET_DEVICES_SKIP
+def test_a_host_interface_is_moved_in_renamed_and_up_and_destroyed_with_the_namespace(rt, make_bundle, cid, test_netns):
+    netns_name, netns_path = test_netns
+    dummy, peer = virtual_interface(netns_name)
+    bundle = make_bundle(["sleep", "100"], linux={"netDevices": {dummy: {"name": "ctr0"}}})
+    result = create_in_netns(rt, netns_path, bundle, cid)
+    assert result.returncode == 0, result.stderr
+    rt("start", cid)
+    # Inside: the device under its new name, up (the spec asks the runtime to set it up).
+    names = rt("exec", cid, "ls", "/sys/class/net").stdout.split()
+    assert sorted(names) == ["ctr0", "lo"]
+    assert int(rt("exec", cid, "cat", "/sys/class/net/ctr0/flags").stdout, 16) & 0x1
+    # Outside: gone from the host's namespace while the container runs.
+    assert not has_interface(dummy, netns_name)
+    # The runtime does not move it back at delete: it stays in the namespace,
+    # which a held reference keeps alive here after the init is gone.
+    held = os.open("/proc/%d/ns/net" % rt.state(cid)["pid"], os.O_RDONLY)
+    try:
+        rt("delete", "--force", cid)
+        inside = subprocess.run(["nsenter", "--net=/proc/self/fd/%d" % held, "ip", "link", "show", "dev", "ctr0"],
+                                pass_fds=(held,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        assert inside.returncode == 0
+    finally:
+        os.close(held)
+    # Then the kernel decides, when the namespace is dismantled (after the
+    # last reference goes, in a work queue: hence the wait): a virtual device
+    # (veth, dummy: rtnl_link_ops, no netns_refund) is destroyed, and a veth
+    # takes its peer along, which the test's namespace shows; a physical one
+    # would go to the initial namespace, not back to the one it came from.
+    wait_for(lambda: not has_interface(peer, netns_name), what="the moved veth end destroyed with its peer")
+    assert not has_interface(dummy, netns_name) and not has_interface("ctr0", netns_name)
+    assert not has_interface(dummy)
+    rt.assert_clean()
+
+
+@NET_DEVICES_SKIP
+def test_a_missing_interface_is_refused_before_anything_exists(rt, make_bundle, cid, test_netns):
+    _netns_name, netns_path = test_netns
+    bundle = make_bundle(["true"], linux={"netDevices": {"mrmissing0": {}}})
+    result = create_in_netns(rt, netns_path, bundle, cid)
+    assert_error(result, "linux.netDevices.mrmissing0", "no interface", log=rt.log)
+    rt.assert_clean()
+
+
+@NET_DEVICES_SKIP
+@pytest.mark.parametrize("network", ["host", "joined"])
+def test_an_interface_is_not_moved_into_a_namespace_the_container_does_not_own(rt, make_bundle, cid, test_netns,
+                                                                                 network):
+    netns_name, netns_path = test_netns
+    dummy, _peer = virtual_interface(netns_name)
+    types = [t for t in ALL if t != "network"]
+    spaces = namespaces(*types, network=netns_path) if network == "joined" else namespaces(*types)
+    bundle = make_bundle(["true"], linux={"namespaces": spaces, "netDevices": {dummy: {}}})
+    result = create_in_netns(rt, netns_path, bundle, cid)
+    assert_error(result, "linux.netDevices.%s" % dummy, "new network namespace", log=rt.log)
+    assert has_interface(dummy, netns_name)
+    rt.assert_clean()
+
+
+@NET_DEVICES_SKIP
+def test_a_name_taken_in_the_container_is_refused_and_nothing_moves(rt, make_bundle, cid, test_netns):
+    netns_name, netns_path = test_netns
+    dummy, _peer = virtual_interface(netns_name)
+    bundle = make_bundle(["true"], linux={"netDevices": {dummy: {"name": "lo"}}})
+    result = create_in_netns(rt, netns_path, bundle, cid)
+    assert_error(result, "linux.netDevices.%s" % dummy, "already has an interface lo", log=rt.log)
+    assert has_interface(dummy, netns_name)
+    rt.assert_clean()
+
+
+@NET_DEVICES_SKIP
+def test_a_failed_move_puts_back_the_devices_already_moved(rt, make_bundle, cid, test_netns):
+    """The loopback device never leaves its namespace (NETIF_F_NETNS_LOCAL):
+    its move fails after the dummy's succeeded, and the dummy comes back
+    under its own name (were it left to the dying namespace, the kernel
+    would destroy it)."""
+    netns_name, netns_path = test_netns
+    dummy, _peer = virtual_interface(netns_name)
+    bundle = make_bundle(["true"], linux={"netDevices": {dummy: {"name": "ctr0"}, "lo": {"name": "ctr1"}}})
+    result = create_in_netns(rt, netns_path, bundle, cid)
+    assert_error(result, "linux.netDevices.lo", "cannot move lo", log=rt.log)
+    assert has_interface(dummy, netns_name) and not has_interface("ctr0", netns_name)
+    rt.assert_clean()
+
+
+@NET_DEVICES_SKIP
+def test_a_create_failing_after_the_move_puts_the_device_back(rt, make_bundle, cid, test_netns):
+    netns_name, netns_path = test_netns
+    dummy, _peer = virtual_interface(netns_name)
+    bundle = make_bundle(["true"], linux={"netDevices": {dummy: {"name": "ctr0"}}},
+                         hooks={"createRuntime": [{"path": "/bin/false"}]})
+    result = create_in_netns(rt, netns_path, bundle, cid)
+    assert result.returncode != 0
+    assert has_interface(dummy, netns_name) and not has_interface("ctr0", netns_name)
+    rt.assert_clean()

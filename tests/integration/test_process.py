@@ -374,3 +374,65 @@ def test_the_init_and_an_exec_start_with_default_signals_whatever_the_caller_ign
         with open("/proc/%d/status" % pid) as status:
             assert signal_masks(status.read()) == DEFAULT_SIGNALS, pid
     rt("delete", "--force", cid)
+
+
+# --------------------------------------------------------------------------
+# linux.memoryPolicy: the init's NUMA policy, read by the container's own
+# processes (numa_maps shows the task's policy on mappings without their own).
+
+MEMORY_POLICY = pytest.mark.skipif(IS_RUNC or not os.path.exists("/proc/self/numa_maps"),
+                                   reason="runc 1.1 has no linux.memoryPolicy (1.3 added it), "
+                                   "or the host kernel has no NUMA support")
+
+
+def policy_seen_inside(rt, make_bundle, cid, policy):
+    bundle = make_bundle(["sh", "-c", "head -n 1 /proc/self/numa_maps; grep Mems_allowed_list /proc/self/status"],
+                         linux={"memoryPolicy": policy})
+    first, mems = run_out(rt, bundle, cid).splitlines()
+    return first.split()[1], mems.split(":")[1].strip()
+
+
+@pytest.mark.parametrize("policy,shown", [
+    ({"mode": "MPOL_BIND", "nodes": "0"}, "bind:0"),
+    ({"mode": "MPOL_PREFERRED", "nodes": "0"}, "prefer:0"),
+    ({"mode": "MPOL_INTERLEAVE", "nodes": "0"}, "interleave:0"),
+    ({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}, "bind=static:0"),
+    ({"mode": "MPOL_LOCAL"}, "local"),
+    ({"mode": "MPOL_DEFAULT"}, "default"),
+])
+@MEMORY_POLICY
+def test_the_memory_policy_is_the_containers_processes(rt, make_bundle, cid, policy, shown):
+    policy_shown, mems = policy_seen_inside(rt, make_bundle, cid, policy)
+    assert policy_shown == shown
+    assert mems == "0"  # the policy chooses among the allowed nodes; the cpuset's set is unchanged
+
+
+@pytest.mark.parametrize("policy,field,words", [
+    ({"mode": "MPOL_BIND", "nodes": "1"}, "linux.memoryPolicy.nodes", "node 1"),
+    ({"mode": "MPOL_PREFERRED", "nodes": "0-1"}, "linux.memoryPolicy.nodes", "node 1"),
+    ({"mode": "MPOL_BIND"}, "linux.memoryPolicy.nodes", "at least one node"),
+    ({"mode": "MPOL_LOCAL", "nodes": "0"}, "linux.memoryPolicy.nodes", "takes no nodes"),
+    ({"mode": "MPOL_SOMETIMES"}, "linux.memoryPolicy.mode", "unknown mode"),
+    ({"mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_NUMA_BALANCING"]}, "linux.memoryPolicy.flags",
+     "MPOL_F_NUMA_BALANCING"),
+])
+@MEMORY_POLICY
+def test_a_memory_policy_the_host_cannot_apply_is_refused_naming_its_field(rt, make_bundle, cid, policy, field,
+                                                                           words):
+    if "node 1" in words and os.path.exists("/sys/devices/system/node/node1"):
+        pytest.skip("the host has a node 1")
+    bundle = make_bundle(["true"], linux={"memoryPolicy": policy})
+    result = rt("run", "--bundle", bundle, cid, check=False, log=True)
+    assert_error(result, field, words, log=rt.log)
+    rt.assert_clean()
+
+
+@MEMORY_POLICY
+def test_an_exec_process_keeps_the_default_policy_as_in_runc(rt, make_bundle, cid):
+    """linux.memoryPolicy is the container's init's (runc 1.3 sets it in its
+    standard init, not in the one exec uses)."""
+    bundle = make_bundle(["sleep", "100"], linux={"memoryPolicy": {"mode": "MPOL_BIND", "nodes": "0"}})
+    rt("create", "--bundle", bundle, cid)
+    rt("start", cid)
+    assert rt("exec", cid, "head", "-n", "1", "/proc/1/numa_maps").stdout.split()[1] == "bind:0"
+    assert rt("exec", cid, "head", "-n", "1", "/proc/self/numa_maps").stdout.split()[1] == "default"

@@ -215,8 +215,46 @@ class RecordingKernel(minirun.Kernel):
     def personality(self, persona):
         self.record("personality", persona)
 
+    def set_mempolicy(self, mode, nodes):
+        self.record("set_mempolicy", mode, frozenset(nodes))
+
+    def mempolicy_mode_known(self, mode):
+        self.record("mempolicy_mode_known", mode)
+        return True
+
     def join_session_keyring(self, name):
         self.record("join_session_keyring", name)
+
+    # rtnetlink: requests are recorded decoded, as (kind, index, name, netns fd, up);
+    # `netlink_reply(sock, kind, index, name)` answers them: (errno, index).
+    # By default no interface exists and every change is acknowledged.
+    netlink_reply = None
+
+    def netlink_socket(self):
+        self.netlink_sockets = getattr(self, "netlink_sockets", 0) + 1
+        self.record("netlink_socket")
+        return FAKE_FD + 10 + self.netlink_sockets
+
+    def netlink_exchange(self, sock, request):
+        import struct
+
+        _length, kind, _flags, seq, _pid = struct.unpack_from("=IHHII", request)
+        _family, _type, index, flags, _change = struct.unpack_from("=BxHiII", request, 16)
+        attributes, offset = {}, 32
+        while offset < len(request):
+            size, attribute = struct.unpack_from("=HH", request, offset)
+            attributes[attribute] = request[offset + 4:offset + size]
+            offset += (size + 3) & ~3
+        name = attributes.get(minirun.IFLA_IFNAME, b"").rstrip(b"\0").decode() or None
+        netns = attributes.get(minirun.IFLA_NET_NS_FD)
+        netns = int.from_bytes(netns, "little") if netns else None
+        self.record("netlink", sock, kind, index, name, netns, bool(flags & minirun.IFF_UP))
+        reply = self.netlink_reply or (lambda _s, k, _i, _n: (minirun.E.ENODEV, None) if k == minirun.RTM_GETLINK
+                                       else (0, None))
+        errno, found = reply(sock, kind, index, name)
+        if errno or found is None:
+            return struct.pack("=IHHIIi", 20, minirun.NLMSG_ERROR, 0, seq, 0, -errno)
+        return struct.pack("=IHHII", 32, minirun.RTM_NEWLINK, 0, seq, 0) + struct.pack("=BxHiII", 0, 0, found, 0, 0)
 
     def close_fds_from(self, first, keep=()):
         self.record("close_fds_from", first, tuple(keep))

@@ -560,3 +560,71 @@ def test_without_root_there_is_no_cgroup_and_a_limit_is_refused(tmp_path):
     assert p.cgroup is None
     with pytest.raises(minirun.ConfigError, match="linux.resources: cannot set limits: cgroups are not delegated"):
         cgroup_plan(tmp_path, {"memory": {"limit": 1 << 26}}, euid=1000)
+
+
+# --- linux.memoryPolicy and linux.netDevices: checked against the host ------------------------
+
+ONE_NODE = {"numa_nodes_online": frozenset({0}), "numa_nodes_possible": frozenset({0}),
+            "mempolicy_2": True, "mempolicy_1": True, "mempolicy_6": True, "mempolicy_8002": True}
+
+
+def with_policy(**policy):
+    raw = base_config()
+    raw["linux"]["memoryPolicy"] = policy
+    return raw
+
+
+@pytest.mark.parametrize("policy,planned", [
+    ({"mode": "MPOL_BIND", "nodes": "0"}, (2, frozenset({0}))),
+    ({"mode": "MPOL_PREFERRED", "nodes": "0"}, (1, frozenset({0}))),
+    ({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}, (0x8002, frozenset({0}))),
+])
+def test_a_memory_policy_is_planned_as_set_mempolicy_takes_it(tmp_path, policy, planned):
+    assert plan(tmp_path, with_policy(**policy), **ONE_NODE)[0].memory_policy == planned
+
+
+def test_no_memory_policy_plans_none(tmp_path):
+    assert plan(tmp_path, base_config())[0].memory_policy is None
+
+
+@pytest.mark.parametrize("policy,facts,field,words", [
+    ({"mode": "MPOL_BIND", "nodes": "1"}, {}, "linux.memoryPolicy.nodes", "node 1 is not one of this host's online"),
+    ({"mode": "MPOL_BIND", "nodes": "0-1", "flags": ["MPOL_F_STATIC_NODES"]}, {"mempolicy_8002": True},
+     "linux.memoryPolicy.nodes", "possible"),
+    ({"mode": "MPOL_WEIGHTED_INTERLEAVE", "nodes": "0"}, {"mempolicy_6": False}, "linux.memoryPolicy.mode",
+     "Linux 6.9"),
+    ({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_NUMA_BALANCING"]}, {"mempolicy_2002": False},
+     "linux.memoryPolicy.flags", "MPOL_F_NUMA_BALANCING"),
+    ({"mode": "MPOL_BIND", "nodes": "0"}, {"mempolicy_2": None}, "linux.memoryPolicy", "no NUMA"),
+])
+def test_a_memory_policy_this_host_cannot_apply_is_refused_at_planning(tmp_path, policy, facts, field, words):
+    with pytest.raises(minirun.ConfigError) as caught:
+        plan(tmp_path, with_policy(**policy), **dict(ONE_NODE, **facts))
+    assert caught.value.field == field and words in str(caught.value)
+
+
+def test_relative_nodes_are_positions_not_the_hosts_node_numbers(tmp_path):
+    raw = with_policy(mode="MPOL_BIND", nodes="3", flags=["MPOL_F_RELATIVE_NODES"])
+    assert plan(tmp_path, raw, **dict(ONE_NODE, mempolicy_4002=True))[0].memory_policy == (0x4002, frozenset({3}))
+
+
+def with_devices(devices):
+    raw = base_config()
+    raw["linux"]["namespaces"] = [{"type": "mount"}, {"type": "network"}]
+    raw["linux"]["netDevices"] = devices
+    return raw
+
+
+def test_net_devices_are_planned_when_the_host_has_them(tmp_path):
+    planned = plan(tmp_path, with_devices({"eth1": {"name": "ctr0"}}), net_link_eth1=3)[0].net_devices
+    assert planned == [("eth1", "ctr0", "linux.netDevices.eth1")]
+
+
+@pytest.mark.parametrize("facts,words", [
+    ({"net_link_eth1": None}, "no interface eth1"),
+    ({"net_link_eth1": 3, "euid": 1000}, "needs root on the host"),
+])
+def test_a_net_device_the_runtime_cannot_move_is_refused_at_planning(tmp_path, facts, words):
+    with pytest.raises(minirun.ConfigError) as caught:
+        plan(tmp_path, with_devices({"eth1": {}}), **facts)
+    assert caught.value.field == "linux.netDevices.eth1" and words in str(caught.value)

@@ -520,3 +520,97 @@ def test_the_exec_stage_joins_every_namespace_then_the_root_and_clones_the_proce
         ("close", root_fd),
         ("setns", fd_of["pid"], flags["pid"]),
     ] + [("close", fd) for fd in fd_of.values()] + [("clone", minirun.CLONE_PARENT)]
+
+
+# --- rtnetlink: the wire format of linux.netDevices' moves ------------------------------------
+
+
+def test_a_link_name_attribute_is_padded_to_four_bytes_with_its_unpadded_length():
+    assert minirun.link_name("ctr0") == b"\x09\x00\x03\x00ctr0\x00\x00\x00\x00"
+    assert minirun.netlink_attribute(minirun.IFLA_NET_NS_FD, (7).to_bytes(4, "little")) == \
+        b"\x08\x00\x1c\x00\x07\x00\x00\x00"
+
+
+def test_a_move_request_is_nlmsghdr_ifinfomsg_and_its_attributes():
+    message = minirun.link_message(minirun.RTM_NEWLINK, minirun.NLM_F_REQUEST | minirun.NLM_F_ACK, 5, index=12,
+                                   attributes=[minirun.link_name("ctr0")])
+    assert message == (
+        b"\x2c\x00\x00\x00" b"\x10\x00" b"\x05\x00" b"\x05\x00\x00\x00" b"\x00\x00\x00\x00"  # len 44, NEWLINK, REQ|ACK
+        b"\x00\x00" b"\x00\x00" b"\x0c\x00\x00\x00" b"\x00\x00\x00\x00" b"\x00\x00\x00\x00"  # AF_UNSPEC, index 12
+        b"\x09\x00\x03\x00ctr0\x00\x00\x00\x00")
+
+
+def test_set_up_asks_for_iff_up_in_flags_and_change():
+    message = minirun.link_message(minirun.RTM_NEWLINK, 5, 1, index=3, up=True)
+    assert message[24:32] == b"\x01\x00\x00\x00\x01\x00\x00\x00"
+
+
+def test_answers_are_read_for_their_own_sequence_number():
+    ack = b"\x24\x00\x00\x00\x02\x00\x00\x00\x07\x00\x00\x00\x00\x00\x00\x00" + b"\x00" * 4 + b"\x00" * 16
+    refused = b"\x24\x00\x00\x00\x02\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00\x00" + (-17).to_bytes(4, "little",
+                                                                                               signed=True) + b"\0" * 16
+    link = b"\x20\x00\x00\x00\x10\x00\x00\x00\x09\x00\x00\x00\x00\x00\x00\x00" + b"\0\0\0\0" + (42).to_bytes(4, "little") \
+        + b"\0" * 8
+    assert minirun.netlink_answer(ack, 7) == (0, None)
+    assert minirun.netlink_answer(refused, 8) == (17, None)  # EEXIST
+    assert minirun.netlink_answer(link, 9) == (0, 42)
+    with pytest.raises(OSError):
+        minirun.netlink_answer(ack, 8)  # not the answer to request 8
+    with pytest.raises(OSError):
+        minirun.netlink_answer(ack[:10], 7)  # truncated
+
+
+def links(host, container, refuse=()):
+    """A netlink_reply for RecordingKernel: interfaces by name on each side's socket."""
+    def reply(sock, kind, index, name):
+        side = host if sock == FAKE_FD + 11 else container
+        if kind == minirun.RTM_GETLINK:
+            return (0, side[name]) if name in side else (minirun.E.ENODEV, None)
+        return (22, None) if index in refuse else (0, None)
+    return reply
+
+
+def test_devices_are_checked_then_moved_renamed_and_set_up_from_inside(tmp_path):
+    k = RecordingKernel(tmp_path)
+    k.netlink_reply = links({"eth1": 5}, {"ctr0": 9})
+    checks = {"ctr0": None}
+
+    def reply(sock, kind, index, name):  # ctr0 exists inside only once moved
+        if sock != FAKE_FD + 11 and name == "ctr0" and checks.pop("ctr0", 1) is None:
+            return minirun.E.ENODEV, None
+        return links({"eth1": 5}, {"ctr0": 9})(sock, kind, index, name)
+    k.netlink_reply = reply
+    moved = minirun.move_net_devices(k, os.getpid(), [("eth1", "ctr0", "linux.netDevices.eth1")])
+    assert moved == [("ctr0", "eth1", "linux.netDevices.eth1")]
+    requests = [call[1:] for call in k.only("netlink")]
+    host, inside = FAKE_FD + 11, FAKE_FD + 12
+    assert [r[:3] + r[3:4] for r in requests] == [
+        (host, minirun.RTM_GETLINK, 0, "eth1"), (inside, minirun.RTM_GETLINK, 0, "ctr0"),   # the checks
+        (host, minirun.RTM_GETLINK, 0, "eth1"), (host, minirun.RTM_NEWLINK, 5, "ctr0"),      # move + rename
+        (inside, minirun.RTM_GETLINK, 0, "ctr0"), (inside, minirun.RTM_NEWLINK, 9, None)]    # up, inside
+    assert requests[3][4] is not None and requests[5][5] is True
+    # The container's socket is made inside its namespace, then the runtime goes home.
+    assert [c[0] for c in k.calls if c[0] in ("setns", "netlink_socket")] == \
+        ["netlink_socket", "setns", "netlink_socket", "setns"]
+
+
+def test_a_failed_move_puts_back_what_was_moved_under_its_host_name(tmp_path):
+    k = RecordingKernel(tmp_path)
+    state = {"host": {"eth1": 5, "eth2": 6}, "inside": {}}
+
+    def reply(sock, kind, index, name):
+        side = state["host"] if sock == FAKE_FD + 11 else state["inside"]
+        if kind == minirun.RTM_GETLINK:
+            return (0, side[name]) if name in side else (minirun.E.ENODEV, None)
+        if index == 6:
+            return 22, None  # eth2 cannot move (EINVAL)
+        if sock == FAKE_FD + 11 and index == 5:
+            state["inside"]["ctr0"] = 9
+        return 0, None
+    k.netlink_reply = reply
+    with pytest.raises(minirun.ConfigError) as caught:
+        minirun.move_net_devices(k, os.getpid(), [("eth1", "ctr0", "linux.netDevices.eth1"),
+                                                   ("eth2", "ctr1", "linux.netDevices.eth2")])
+    assert caught.value.field == "linux.netDevices.eth2" and "cannot move eth2" in str(caught.value)
+    back = [call[1:] for call in k.only("netlink")][-1]
+    assert back[:4] == (FAKE_FD + 12, minirun.RTM_NEWLINK, 9, "eth1") and back[4] is not None

@@ -807,7 +807,6 @@ def test_lsm_labels_must_be_strings(where, key):
     ("process", "scheduler", {"policy": "SCHED_FIFO"}, "process.scheduler"),
     ("process", "ioPriority", {"class": "IOPRIO_CLASS_RT"}, "process.ioPriority"),
     ("linux", "intelRdt", {"closID": "x"}, "linux.intelRdt"),
-    ("linux", "netDevices", {"eth1": {}}, "linux.netDevices"),
 ])
 def test_other_unimplemented_settings_are_refused_naming_their_field(where, key, value, field):
     raw = base_config()
@@ -1363,3 +1362,104 @@ def test_sysctl_error_names_the_key_and_the_kernels_reason():
     assert isinstance(exc, minirun.ConfigError)
     assert exc.field == "linux.sysctl.net.ipv4.ip_forward"
     assert str(exc) == "config.json: linux.sysctl.net.ipv4.ip_forward: the kernel refused the value: Invalid argument"
+
+
+# --- linux.memoryPolicy and linux.netDevices (runtime-spec 1.3) ----------------
+
+
+def memory_policy(**policy):
+    raw = base_config()
+    raw["linux"]["memoryPolicy"] = policy
+    return raw
+
+
+@pytest.mark.parametrize("text,nodes", [("0", {0}), ("0-3,7", {0, 1, 2, 3, 7}), ("", set()), ("2-2", {2})])
+def test_a_node_list_reads_as_cpusets_write_it(text, nodes):
+    assert minirun.parse_node_list(text, "f") == frozenset(nodes)
+
+
+@pytest.mark.parametrize("text", ["a", "1-", "-1", "3-1", "0,,1", "4096", "1 2"])
+def test_a_malformed_node_list_is_refused_naming_the_field(text):
+    assert config_error(memory_policy(mode="MPOL_BIND", nodes=text)).field == "linux.memoryPolicy.nodes"
+
+
+def test_a_memory_policy_is_decoded_into_numbers():
+    cfg = parse(memory_policy(mode="MPOL_BIND", nodes="0-1", flags=["MPOL_F_STATIC_NODES"]))
+    policy = cfg.memory_policy
+    assert (policy.mode, policy.flags, policy.nodes) == (2, 1 << 15, frozenset({0, 1}))
+    assert parse(base_config()).memory_policy is None
+
+
+@pytest.mark.parametrize("policy,field", [
+    ({"nodes": "0"}, "linux.memoryPolicy.mode"),
+    ({"mode": "MPOL_SOMETIMES"}, "linux.memoryPolicy.mode"),
+    ({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_SOMETIMES"]}, "linux.memoryPolicy.flags[0]"),
+    ({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"]},
+     "linux.memoryPolicy.flags"),
+    ({"mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_NUMA_BALANCING"]}, "linux.memoryPolicy.flags"),
+    ({"mode": "MPOL_DEFAULT", "nodes": "0"}, "linux.memoryPolicy.nodes"),
+    ({"mode": "MPOL_LOCAL", "nodes": "0"}, "linux.memoryPolicy.nodes"),
+    ({"mode": "MPOL_DEFAULT", "flags": ["MPOL_F_STATIC_NODES"]}, "linux.memoryPolicy.flags"),
+    ({"mode": "MPOL_LOCAL", "flags": ["MPOL_F_RELATIVE_NODES"]}, "linux.memoryPolicy.flags"),
+    ({"mode": "MPOL_BIND"}, "linux.memoryPolicy.nodes"),
+    ({"mode": "MPOL_INTERLEAVE", "nodes": ""}, "linux.memoryPolicy.nodes"),
+    ({"mode": "MPOL_PREFERRED_MANY"}, "linux.memoryPolicy.nodes"),
+    ({"mode": "MPOL_WEIGHTED_INTERLEAVE"}, "linux.memoryPolicy.nodes"),
+    ({"mode": "MPOL_PREFERRED", "flags": ["MPOL_F_STATIC_NODES"]}, "linux.memoryPolicy.flags"),
+    ({"mode": "MPOL_BIND", "nodes": 0}, "linux.memoryPolicy.nodes"),
+])
+def test_a_memory_policy_the_kernel_would_refuse_is_refused_naming_its_field(policy, field):
+    assert config_error(memory_policy(**policy)).field == field
+
+
+@pytest.mark.parametrize("policy", [
+    {"mode": "MPOL_PREFERRED"}, {"mode": "MPOL_LOCAL"}, {"mode": "MPOL_DEFAULT"},
+    {"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_NUMA_BALANCING"]},
+    {"mode": "MPOL_PREFERRED_MANY", "nodes": "0", "flags": ["MPOL_F_NUMA_BALANCING"]},
+])
+def test_memory_policies_the_kernel_takes_parse(policy):
+    assert parse(memory_policy(**policy)).memory_policy is not None
+
+
+def net_devices(devices, network=True):
+    raw = base_config()
+    raw["linux"]["netDevices"] = devices
+    raw["linux"]["namespaces"] = [{"type": "mount"}] + ([{"type": "network"}] if network else [])
+    return raw
+
+
+def test_net_devices_are_decoded_with_their_names_in_the_container():
+    cfg = parse(net_devices({"eth1": {"name": "ctr0"}, "eth2": {}, "eth3": None}))
+    assert cfg.net_devices == [("eth1", "ctr0", "linux.netDevices.eth1"), ("eth2", "eth2", "linux.netDevices.eth2"),
+                               ("eth3", "eth3", "linux.netDevices.eth3")]
+
+
+@pytest.mark.parametrize("devices,field", [
+    ({"eth1": {"name": "a" * 16}}, "linux.netDevices.eth1.name"),
+    ({"eth1": {"name": "a/b"}}, "linux.netDevices.eth1.name"),
+    ({"eth1": {"name": "a b"}}, "linux.netDevices.eth1.name"),
+    ({"eth1": {"name": "a:1"}}, "linux.netDevices.eth1.name"),
+    ({"eth1": {"name": "."}}, "linux.netDevices.eth1.name"),
+    ({"eth1": {"name": ".."}}, "linux.netDevices.eth1.name"),
+    ({"eth1": {"name": 5}}, "linux.netDevices.eth1.name"),
+    ({"e/1": {}}, "linux.netDevices.e/1"),
+    ({"a" * 16: {}}, "linux.netDevices." + "a" * 16),
+    ({"eth1": "ctr0"}, "linux.netDevices.eth1"),
+    ({"eth1": {"name": "ctr0"}, "eth2": {"name": "ctr0"}}, "linux.netDevices.eth2.name"),
+    ({"eth1": {"name": "eth2"}, "eth2": {}}, "linux.netDevices.eth2"),
+])
+def test_a_bad_or_clashing_interface_name_is_refused_naming_its_entry(devices, field):
+    assert config_error(net_devices(devices)).field == field
+
+
+def test_fifteen_bytes_is_the_longest_interface_name():
+    assert parse(net_devices({"eth1": {"name": "a" * 15}})).net_devices[0][1] == "a" * 15
+
+
+@pytest.mark.parametrize("namespace", [None, "/var/run/netns/other"])
+def test_net_devices_need_a_new_network_namespace(namespace):
+    raw = net_devices({"eth1": {}}, network=False)
+    if namespace:
+        raw["linux"]["namespaces"].append({"type": "network", "path": namespace})
+    error = config_error(raw)
+    assert error.field == "linux.netDevices.eth1" and "new network namespace" in str(error)
