@@ -1246,23 +1246,19 @@ class Kernel:
         os.chmod(path, mode)
 
     def write_file(self, path, text):
-        """One write(2) to a kernel knob (/proc/sys/..., uid_map, timens_offsets):
+        """One write(2) to a kernel knob (uid_map, timens_offsets, oom_score_adj):
         the kernel parses each write as a whole, so it must not be split.
-
-        A path under /proc must land on procfs (the CVE-2019-16884 class): a
-        volume or tmpfs mounted over the container's /proc, or over a part of
-        it, would take a sysctl or an LSM label into a file, and the setting
-        would silently not apply. The fd opened is checked (fstatfs), not the
-        path; O_NONBLOCK keeps a FIFO planted there from hanging the open.
+        These are the host's /proc, written from outside the container's
+        mounts; a knob in the container's /proc (a sysctl, an LSM label) goes
+        through write_procfs, which proves the procfs it lands on
+        (CVE-2019-16884, CVE-2025-52881). O_NONBLOCK and O_NOFOLLOW all the
+        same: no path under /proc is a FIFO or a symlink to follow.
         """
         flags = os.O_WRONLY | os.O_CLOEXEC
         if path.startswith("/proc/"):
             flags |= os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
         fd = os.open(path, flags)
         try:
-            if path.startswith("/proc/") and self.filesystem_type(fd) != PROC_SUPER_MAGIC:
-                raise OSError(E.EXDEV, "not on procfs (something is mounted over /proc); refusing to write it",
-                              path)
             os.write(fd, text.encode())
         finally:
             os.close(fd)
