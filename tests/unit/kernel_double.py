@@ -218,6 +218,15 @@ class RecordingKernel(minirun.Kernel):
     def join_session_keyring(self, name):
         self.record("join_session_keyring", name)
 
+    def sched_setattr(self, policy, flags, nice, priority, runtime, deadline, period, size):
+        self.record("sched_setattr", policy, flags, nice, priority, runtime, deadline, period, size)
+
+    def ioprio_set(self, value):
+        self.record("ioprio_set", value)
+
+    def sched_setaffinity(self, pid, cpus):
+        self.record("sched_setaffinity", pid, tuple(cpus))
+
     def close_fds_from(self, first, keep=()):
         self.record("close_fds_from", first, tuple(keep))
 
