@@ -897,8 +897,8 @@ def run_from_unwritable_executable(k=None, started="/proc/self"):
 
 
 class E:
-    EPERM, ENOENT, EIO, EBADF, EXDEV, ENODEV, ENOTDIR, EINVAL, ENAMETOOLONG, ENOSYS, ELOOP, EPROTO, EOPNOTSUPP = \
-        1, 2, 5, 9, 18, 19, 20, 22, 36, 38, 40, 71, 95
+    EPERM, ENOENT, EIO, EBADF, EBUSY, EXDEV, ENODEV, ENOTDIR, EINVAL, ENAMETOOLONG, ENOSYS, ELOOP, EPROTO, \
+        EOPNOTSUPP = 1, 2, 5, 9, 16, 18, 19, 20, 22, 36, 38, 40, 71, 95
 
 
 CLONE_NEWTIME = 0x00000080
@@ -974,7 +974,12 @@ TIOCGPTPEER = 0x5441  # Linux 4.13: the slave of a pty master, opened from the m
 # appendix's tables, the same ones the seccomp compiler uses.
 RUNTIME_SYSCALLS = ("pivot_root", "capset", "keyctl", "personality", "seccomp", "openat2",
                     "close_range", "mount_setattr", "bpf", "open_tree", "move_mount", "clone3",
-                    "set_mempolicy", "mbind")
+                    "set_mempolicy", "mbind", "sched_setattr", "ioprio_set")
+# struct sched_attr: 48 bytes up to the deadline triple (SCHED_ATTR_SIZE_VER0),
+# 56 with the utilization clamps (VER1, Linux 5.3), which only the
+# SCHED_FLAG_UTIL_CLAMP_* flags need: older kernels take the shorter one.
+SCHED_ATTR_SIZE_VER0 = 48
+SCHED_ATTR_SIZE_VER1 = 56
 # The new mount API (Linux 5.2; MOUNT_ATTR_IDMAP 5.12): id-mapped mounts.
 OPEN_TREE_CLONE = 1
 OPEN_TREE_CLOEXEC = 0o2000000
@@ -1362,6 +1367,22 @@ class Kernel:
         except OSError as exc:
             return None if exc.errno == E.ENOSYS else exc.errno != E.EINVAL
         return True
+
+    def sched_setattr(self, policy, flags, nice, priority, runtime, deadline, period, size):
+        """sched_setattr(0, attr, 0) for the calling thread (the only one).
+        The utilization clamps, which the spec gives no values for, are 0."""
+        import struct
+
+        attr = struct.pack("=IIQiIQQQII", size, policy, flags, nice, priority, runtime, deadline, period, 0, 0)
+        buffer = self.ctypes.create_string_buffer(attr[:size])
+        self.syscall("sched_setattr", 0, self.ctypes.addressof(buffer), 0)
+
+    def ioprio_set(self, value):
+        """The I/O priority of the calling process (IOPRIO_WHO_PROCESS, 0)."""
+        self.syscall("ioprio_set", IOPRIO_WHO_PROCESS, 0, value)
+
+    def sched_setaffinity(self, pid, cpus):
+        os.sched_setaffinity(pid, cpus)
 
     def join_session_keyring(self, name):
         raw = self.ctypes.create_string_buffer(name.encode())
@@ -2099,7 +2120,39 @@ class Hook:
 class Process:
     __slots__ = ("args", "env", "cwd", "uid", "gid", "additional_gids", "umask", "terminal",
                  "console_height", "console_width", "rlimits", "oom_score_adj",
-                 "no_new_privileges", "capabilities", "apparmor_profile", "selinux_label")
+                 "no_new_privileges", "capabilities", "apparmor_profile", "selinux_label",
+                 "scheduler", "io_priority", "exec_cpu_affinity")
+
+
+# process.scheduler (runtime-spec 1.3), for sched_setattr(2). SCHED_ISO is in
+# the spec's list but Linux never merged it (the kernel answers EINVAL): it
+# is refused by name rather than left to that.
+SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3, "SCHED_IDLE": 5,
+                  "SCHED_DEADLINE": 6}
+SCHED_REALTIME = ("SCHED_FIFO", "SCHED_RR")
+SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02, "SCHED_FLAG_DL_OVERRUN": 0x04,
+               "SCHED_FLAG_KEEP_POLICY": 0x08, "SCHED_FLAG_KEEP_PARAMS": 0x10,
+               "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20, "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
+SCHED_FLAG_UTIL_CLAMP = 0x20 | 0x40
+# The kernel's own checks of a deadline triple (__checkparam_dl): runtime of
+# at least 2^DL_SCALE ns, runtime <= deadline <= period (0: the deadline),
+# and neither above 2^63 ns.
+SCHED_DL_RUNTIME_MIN = 1 << 10
+SCHED_DL_MAX = 1 << 63
+# process.ioPriority, for ioprio_set(2): the class goes above 13 bits of level.
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+IOPRIO_CLASS_SHIFT = 13
+IOPRIO_WHO_PROCESS = 1
+# process.execCPUAffinity: the highest CPU number taken (x86_64's and
+# arm64's largest NR_CPUS is 8192); a larger one cannot name a real CPU.
+CPU_NUMBER_MAX = 8191
+
+
+class Scheduler:
+    """process.scheduler, decoded: the policy's number (policy_name for
+    messages), the flags' bits, and the values sched_setattr takes."""
+
+    __slots__ = ("policy_name", "policy", "flags", "nice", "priority", "runtime", "deadline", "period")
 
 
 class Config:
@@ -2307,6 +2360,100 @@ def _is_set(value):
         elif item:
             return True
     return False
+
+
+def _parse_scheduler(raw, field):
+    """process.scheduler, checked as sched_setattr(2) will check it, so that a
+    bad value is named here rather than met as EINVAL in the container."""
+    s = Scheduler()
+    s.policy_name = _field(raw, "policy", (str,), field + ".policy", required=True)
+    if s.policy_name == "SCHED_ISO":
+        raise ConfigError(field + ".policy", "SCHED_ISO is not implemented by Linux")
+    if s.policy_name not in SCHED_POLICIES:
+        raise ConfigError(field + ".policy", "unknown policy %r (%s)" % (s.policy_name, ", ".join(SCHED_POLICIES)))
+    s.policy = SCHED_POLICIES[s.policy_name]
+    s.nice = _field(raw, "nice", (int,), field + ".nice", 0)
+    if not -20 <= s.nice <= 19:
+        raise ConfigError(field + ".nice", "%d is out of range (-20 to 19)" % s.nice)
+    s.priority = _field(raw, "priority", (int,), field + ".priority", 0)
+    if s.policy_name in SCHED_REALTIME:
+        if not 1 <= s.priority <= 99:
+            raise ConfigError(field + ".priority", "%s needs a priority of 1 to 99 (got %d)"
+                              % (s.policy_name, s.priority))
+    elif s.priority:
+        raise ConfigError(field + ".priority", "only SCHED_FIFO and SCHED_RR take a priority (the policy is %s)"
+                          % s.policy_name)
+    s.flags = 0
+    for i, name in enumerate(_string_list(raw, "flags", field + ".flags")):
+        if name not in SCHED_FLAGS:
+            raise ConfigError("%s.flags[%d]" % (field, i), "unknown flag %r" % name)
+        s.flags |= SCHED_FLAGS[name]
+    for key in ("runtime", "deadline", "period"):
+        setattr(s, key, _uint(raw, key, "%s.%s" % (field, key), 0, limit=(1 << 64) - 1))
+    if s.policy_name != "SCHED_DEADLINE":
+        for key in ("runtime", "deadline", "period"):
+            if getattr(s, key):
+                raise ConfigError("%s.%s" % (field, key), "only SCHED_DEADLINE takes a runtime, deadline "
+                                  "and period (the policy is %s)" % s.policy_name)
+    else:
+        if s.runtime < SCHED_DL_RUNTIME_MIN:
+            raise ConfigError(field + ".runtime", "SCHED_DEADLINE needs a runtime of at least %d ns (got %d)"
+                              % (SCHED_DL_RUNTIME_MIN, s.runtime))
+        if not s.runtime <= s.deadline < SCHED_DL_MAX:
+            raise ConfigError(field + ".deadline", "must be at least the runtime (%d ns) and below 2^63 ns (got %d)"
+                              % (s.runtime, s.deadline))
+        if s.period and not s.deadline <= s.period < SCHED_DL_MAX:
+            raise ConfigError(field + ".period", "must be 0 (the deadline) or at least the deadline (%d ns) "
+                              "and below 2^63 ns (got %d)" % (s.deadline, s.period))
+    return s
+
+
+def _parse_io_priority(raw, field):
+    """process.ioPriority -> (class name, level)."""
+    name = _field(raw, "class", (str,), field + ".class", required=True)
+    if name not in IOPRIO_CLASSES:
+        raise ConfigError(field + ".class", "unknown class %r (%s)" % (name, ", ".join(IOPRIO_CLASSES)))
+    level = _field(raw, "priority", (int,), field + ".priority", required=True)
+    if not 0 <= level <= 7:
+        raise ConfigError(field + ".priority", "%d is out of range (0 to 7)" % level)
+    return name, level
+
+
+def parse_cpu_list(text, field):
+    """The spec's CPU list ("0-3,7") -> a sorted tuple of CPU numbers."""
+    cpus = set()
+    for item in text.split(","):
+        first, dash, last = item.partition("-")
+        if not is_decimal(first) or (dash and not is_decimal(last)):
+            raise ConfigError(field, "%r is not a CPU list (numbers and ranges, as in \"0-3,7\")" % text)
+        low, high = int(first), int(last) if dash else int(first)
+        if low > high:
+            raise ConfigError(field, "the range %s runs backwards" % item)
+        if high > CPU_NUMBER_MAX:
+            raise ConfigError(field, "CPU %d is out of range (0 to %d)" % (high, CPU_NUMBER_MAX))
+        cpus.update(range(low, high + 1))
+    return tuple(sorted(cpus))
+
+
+def format_cpu_list(cpus):
+    """A tuple of CPUs as the spec's list syntax, ranges joined: (0,1,2,7) -> "0-2,7"."""
+    ranges = []
+    for cpu in cpus:
+        if ranges and ranges[-1][1] == cpu - 1:
+            ranges[-1][1] = cpu
+        else:
+            ranges.append([cpu, cpu])
+    return ",".join(str(low) if low == high else "%d-%d" % (low, high) for low, high in ranges)
+
+
+def _parse_cpu_affinity(raw, field):
+    """process.execCPUAffinity -> (initial, final), each a tuple of CPUs or
+    None where omitted or empty (the spec: then it is not set)."""
+    lists = []
+    for key in ("initial", "final"):
+        text = _field(raw, key, (str,), "%s.%s" % (field, key), "")
+        lists.append(parse_cpu_list(text, "%s.%s" % (field, key)) if text else None)
+    return tuple(lists)
 
 
 def _parse_id_mappings(linux, key, where="linux"):
@@ -2555,9 +2702,13 @@ def _parse_process(proc, field, cfg):
     p.capabilities["_given"] = caps is not None
     p.apparmor_profile = _field(proc, "apparmorProfile", (str,), field + ".apparmorProfile", "")
     p.selinux_label = _field(proc, "selinuxLabel", (str,), field + ".selinuxLabel", "")
-    for key in ("scheduler", "ioPriority", "execCPUAffinity"):
-        if proc.get(key):
-            cfg.unsupported.append("%s.%s" % (field, key))
+    scheduler = _field(proc, "scheduler", (dict,), field + ".scheduler")
+    p.scheduler = _parse_scheduler(scheduler, field + ".scheduler") if scheduler is not None else None
+    io_priority = _field(proc, "ioPriority", (dict,), field + ".ioPriority")
+    p.io_priority = _parse_io_priority(io_priority, field + ".ioPriority") if io_priority is not None else None
+    affinity = _field(proc, "execCPUAffinity", (dict,), field + ".execCPUAffinity")
+    p.exec_cpu_affinity = (_parse_cpu_affinity(affinity, field + ".execCPUAffinity") if affinity is not None
+                           else (None, None))
     return p
 
 
@@ -7373,7 +7524,8 @@ class ProcessPlan:
 
     __slots__ = ("field", "names", "args", "env", "cwd", "uid", "gid", "additional_gids", "umask", "terminal",
                  "console_height", "console_width", "rlimits", "no_new_privileges", "capabilities",
-                 "apparmor_profile", "selinux_label", "seccomp", "personality", "keep_fds")
+                 "apparmor_profile", "selinux_label", "seccomp", "personality", "keep_fds", "scheduler",
+                 "io_priority", "cpu_affinity_initial", "cpu_affinity_final")
 
     def name(self, key):
         """How an error names setting `key` ("cwd", "user.additionalGids"):
@@ -7742,8 +7894,10 @@ def plan_net_devices(cfg, host):
 
 
 def plan_process(proc, host, seccomp_profile, personality=None, keep_fds=0, extra_env=(), field="process",
-                 mount_label="", names=None):
-    """A ProcessPlan from a parsed Process: capability masks, the compiled filter, the checks of labels."""
+                 mount_label="", names=None, exec_affinity=False):
+    """A ProcessPlan from a parsed Process: capability masks, the compiled filter, the checks of labels.
+    exec_affinity: the process is exec's, which alone takes execCPUAffinity
+    (the spec: "not applicable to the container's init process")."""
     plan = ProcessPlan()
     plan.field, plan.names = field, dict(names or {})
     try:
@@ -7771,6 +7925,13 @@ def plan_process(proc, host, seccomp_profile, personality=None, keep_fds=0, extr
     plan.seccomp = plan_seccomp(seccomp_profile, proc.no_new_privileges, host) if seccomp_profile else None
     plan.personality = personality
     plan.keep_fds = keep_fds
+    plan.scheduler = proc.scheduler
+    plan.io_priority = None
+    if proc.io_priority is not None:
+        name, level = proc.io_priority
+        plan.io_priority = (IOPRIO_CLASSES[name] << IOPRIO_CLASS_SHIFT | level, name, level)
+    initial, final = proc.exec_cpu_affinity if exec_affinity else (None, None)
+    plan.cpu_affinity_initial, plan.cpu_affinity_final = initial, final
     return plan
 
 
@@ -7841,9 +8002,6 @@ def exec_process(cfg, opts):
             proc = _parse_process(raw, "process", cfg)
         except ConfigError as exc:
             raise ConfigError(exc.field[len("process."):], exc.message, source="process.json") from None
-        if cfg.unsupported:
-            raise ConfigError(cfg.unsupported[0][len("process."):], "not supported by minirun yet",
-                              source="process.json")
         field = "process.json"
     else:
         proc = cfg.process
@@ -7901,7 +8059,7 @@ def plan_exec(cid, pid, cfg, opts, host):
             if not host.namespace_is_ours(kind, path, include_host=False):
                 plan.join.append((kind, path))
     plan.process = plan_process(proc, host, cfg.seccomp, cfg.personality, opts.preserve_fds, field=field,
-                                names=names)
+                                names=names, exec_affinity=True)
     plan.cgroup = []  # the directories to join: exec_container fills them from the proven state
     return plan
 
@@ -7912,7 +8070,9 @@ def plan_exec(cid, pid, cfg, opts, host):
 # the same way, given a ProcessPlan and a Kernel. The order is the contract:
 #
 #   prepare_process:
-#     rlimits, environment (HOME from the container's /etc/passwd),
+#     rlimits, the I/O priority and the scheduler (while CAP_SYS_NICE is
+#       still held, before a seccomp filter could refuse them),
+#     environment (HOME from the container's /etc/passwd),
 #     cwd entered while still privileged (a cwd only root may enter works for
 #       uid 42, as in runc),
 #     seccomp filter without no_new_privs (loading one then needs
@@ -7924,9 +8084,13 @@ def plan_exec(cid, pid, cfg, opts, host):
 #     the executable looked up in the container's PATH, umask, personality,
 #     no_new_privs
 #   finish_process (after the init's wait for `start`):
-#     default signal dispositions, the LSM label for execve, the seccomp
-#     filter with no_new_privs (as late as possible), then the caller's
-#     last steps and execve.
+#     default signal dispositions, the LSM label for execve, exec's `final`
+#     CPU affinity, the seccomp filter with no_new_privs (as late as
+#     possible), then the caller's last steps and execve.
+#
+# exec's `initial` CPU affinity is not set here: `exec` sets it on its
+# stage (apply_cpu_affinity, by pid) before that joins the container's
+# cgroup and namespaces; the process to run inherits it at clone.
 #
 # Everything here runs in a clone child, between clone and execve: it uses
 # only modules imported before clone (preload_child_modules), reports errors
@@ -8112,9 +8276,66 @@ def enter_cwd(k, pplan):
         raise Error("%s: %s leads outside the container's root filesystem" % (pplan.name("cwd"), pplan.cwd)) from None
 
 
+def apply_scheduling(k, pplan):
+    """process.ioPriority and process.scheduler, for the calling process
+    (which its children inherit). Before the capabilities are dropped: a
+    real-time class or policy, a lower nice value and SCHED_DEADLINE need
+    CAP_SYS_NICE (the real-time I/O class CAP_SYS_ADMIN before Linux 5.x),
+    and the kernel checks it in the host's user namespace, so even the
+    container's root in a user namespace of its own is refused (unless
+    RLIMIT_RTPRIO/RLIMIT_NICE, set just before, allow it). The ioprio is the
+    process's own (IOPRIO_WHO_PROCESS): its process group may still be the
+    caller's (before setsid), which the container must not change."""
+    if pplan.io_priority is not None:
+        value, name, level = pplan.io_priority
+        try:
+            k.ioprio_set(value)
+        except OSError as exc:
+            hint = (" (the real-time class needs CAP_SYS_ADMIN or CAP_SYS_NICE in the host's user namespace)"
+                    if exc.errno == E.EPERM else "")
+            raise Error("%s: the kernel refused %s priority %d: %s%s" % (
+                pplan.name("ioPriority"), name, level, os_error_text(exc).split(": ")[-1], hint)) from None
+    s = pplan.scheduler
+    if s is not None:
+        size = SCHED_ATTR_SIZE_VER1 if s.flags & SCHED_FLAG_UTIL_CLAMP else SCHED_ATTR_SIZE_VER0
+        try:
+            k.sched_setattr(s.policy, s.flags, s.nice, s.priority, s.runtime, s.deadline, s.period, size)
+        except OSError as exc:
+            key, hint = "scheduler.policy", ""
+            if exc.errno == E.EPERM:
+                hint = " (CAP_SYS_NICE in the host's user namespace, or RLIMIT_RTPRIO/RLIMIT_NICE, is needed"
+                hint += ("; a SCHED_DEADLINE process must also be allowed every CPU)" if s.policy_name ==
+                         "SCHED_DEADLINE" else ")")
+            elif exc.errno == E.EBUSY:  # admission control: the CPUs' deadline bandwidth is taken
+                key, hint = "scheduler.runtime", " (not enough SCHED_DEADLINE bandwidth left for runtime/period)"
+            elif exc.errno == E.EOPNOTSUPP:
+                key, hint = "scheduler.flags", " (this kernel has no utilization clamping)"
+            raise Error("%s: the kernel refused %s: %s%s" % (
+                pplan.name(key), s.policy_name, os_error_text(exc).split(": ")[-1], hint)) from None
+
+
+def apply_cpu_affinity(k, pid, pplan, which):
+    """execCPUAffinity's `initial` (which="initial": set by exec on its
+    stage, by pid, before that joins the container's cgroup) or `final`
+    (the process's own, pid 0, just before execve). Whatever the process has
+    after the cgroup join stays when `final` is not given, as with runc
+    (CRI-O gives `initial` alone to keep an exec off the workload's CPUs)."""
+    cpus = pplan.cpu_affinity_initial if which == "initial" else pplan.cpu_affinity_final
+    if cpus is None:
+        return
+    try:
+        k.sched_setaffinity(pid, cpus)
+    except OSError as exc:
+        hint = " (no CPU of the list is online and in the container's cpuset)" if exc.errno == E.EINVAL else ""
+        raise Error("%s: the kernel refused CPUs %s: %s%s" % (
+            pplan.name("execCPUAffinity." + which), format_cpu_list(cpus), os_error_text(exc).split(": ")[-1],
+            hint)) from None
+
+
 def prepare_process(k, pplan, listener_fd, state):
     """Everything up to the wait for `start`; returns (executable, env)."""
     apply_rlimits(k, pplan)
+    apply_scheduling(k, pplan)
     env = process_environment(pplan)
     try:
         enter_cwd(k, pplan)
@@ -8139,6 +8360,7 @@ def finish_process(k, pplan, listener_fd, state):
     """The last steps before the caller's execve."""
     restore_signal_defaults()
     apply_exec_labels(k, pplan)
+    apply_cpu_affinity(k, 0, pplan, "final")  # before a filter that might refuse sched_setaffinity
     if pplan.seccomp is not None and pplan.seccomp.no_new_privileges:
         load_seccomp(k, pplan.seccomp, listener_fd, state)
 
@@ -9370,6 +9592,7 @@ def exec_container(store, cid, opts):
             fds.relay_stdio(stdio, floor)
         stage = spawn(k, fds, lambda: exec_stage_main(k, plan, fds))
         channel = Channel(parent_end, "exec")
+        apply_cpu_affinity(k, stage, pplan, "initial")  # before it joins anything
         for directory in plan.cgroup:  # before it joins the cgroup namespace
             try:
                 with open(directory + "/cgroup.procs", "w") as procs:

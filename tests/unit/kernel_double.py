@@ -256,6 +256,15 @@ class RecordingKernel(minirun.Kernel):
             return struct.pack("=IHHIIi", 20, minirun.NLMSG_ERROR, 0, seq, 0, -errno)
         return struct.pack("=IHHII", 32, minirun.RTM_NEWLINK, 0, seq, 0) + struct.pack("=BxHiII", 0, 0, found, 0, 0)
 
+    def sched_setattr(self, policy, flags, nice, priority, runtime, deadline, period, size):
+        self.record("sched_setattr", policy, flags, nice, priority, runtime, deadline, period, size)
+
+    def ioprio_set(self, value):
+        self.record("ioprio_set", value)
+
+    def sched_setaffinity(self, pid, cpus):
+        self.record("sched_setaffinity", pid, tuple(cpus))
+
     def close_fds_from(self, first, keep=()):
         self.record("close_fds_from", first, tuple(keep))
 

@@ -420,7 +420,9 @@ def test_bad_exec_flags_are_usage_errors(tmp_path, values, fragment):
     ({"args": ["true"], "cwd": "/", "user": {"uid": -1}}, "user.uid"),
     ({"args": ["true"], "cwd": "/", "rlimits": [{"type": "RLIMIT_NOPE", "soft": 1, "hard": 1}]}, "rlimits[0].type"),
     ({"args": ["true"], "cwd": "/", "capabilities": {"bounding": [5]}}, "capabilities.bounding[0]"),
-    ({"args": ["true"], "cwd": "/", "scheduler": {"policy": "SCHED_FIFO"}}, "scheduler"),
+    ({"args": ["true"], "cwd": "/", "scheduler": {"policy": "SCHED_FIFO"}}, "scheduler.priority"),
+    ({"args": ["true"], "cwd": "/", "ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 9}}, "ioPriority.priority"),
+    ({"args": ["true"], "cwd": "/", "execCPUAffinity": {"final": "1-0"}}, "execCPUAffinity.final"),
 ])
 def test_a_bad_process_file_names_process_json_and_the_field(tmp_path, process, field):
     process_file = tmp_path / "process.json"
@@ -448,6 +450,46 @@ def test_a_terminal_process_file_with_detach_needs_a_console_socket(tmp_path):
     with pytest.raises(minirun.Error) as caught:
         minirun.plan_exec("c1", os.getpid(), cfg, exec_opts(process_file=str(process_file), detach=True), host())
     assert "--console-socket" in str(caught.value)
+
+
+# --- scheduler, I/O priority, exec CPU affinity (runtime-spec 1.3) ------------------------------
+
+NEW_PROCESS_FIELDS = {
+    "scheduler": {"policy": "SCHED_RR", "priority": 5, "flags": ["SCHED_FLAG_RESET_ON_FORK"]},
+    "ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 6},
+    "execCPUAffinity": {"initial": "0", "final": "0-1"},
+}
+
+
+def test_the_init_gets_the_scheduler_and_io_priority_but_not_execs_cpu_affinity(tmp_path):
+    """The spec: execCPUAffinity "is not applicable to the container's init process"."""
+    raw = base_config()
+    raw["process"].update(NEW_PROCESS_FIELDS)
+    p, _cfg = plan(tmp_path, raw)
+    assert (p.process.scheduler.policy, p.process.scheduler.priority, p.process.scheduler.flags) == (2, 5, 1)
+    assert p.process.io_priority == (2 << 13 | 6, "IOPRIO_CLASS_BE", 6)  # IOPRIO_PRIO_VALUE(class, level)
+    assert (p.process.cpu_affinity_initial, p.process.cpu_affinity_final) == (None, None)
+
+
+def test_exec_takes_the_containers_new_process_fields_and_its_cpu_affinity(tmp_path):
+    raw = base_config()
+    raw["process"].update(NEW_PROCESS_FIELDS)
+    cfg = bundle_for(tmp_path, raw)
+    p = minirun.plan_exec("c1", os.getpid(), cfg, exec_opts(args=["true"]), host())
+    assert p.process.scheduler.policy == 2 and p.process.io_priority[0] == 2 << 13 | 6
+    assert (p.process.cpu_affinity_initial, p.process.cpu_affinity_final) == ((0,), (0, 1))
+
+
+def test_an_exec_process_file_brings_its_own_new_fields(tmp_path):
+    process_file = tmp_path / "process.json"
+    process_file.write_text(json.dumps(dict(NEW_PROCESS_FIELDS, args=["true"], cwd="/",
+                                            ioPriority={"class": "IOPRIO_CLASS_IDLE", "priority": 0},
+                                            execCPUAffinity={"final": "1"})))
+    cfg = bundle_for(tmp_path, base_config())
+    p = minirun.plan_exec("c1", os.getpid(), cfg, exec_opts(process_file=str(process_file)), host())
+    assert p.process.io_priority == (3 << 13, "IOPRIO_CLASS_IDLE", 0)
+    assert (p.process.cpu_affinity_initial, p.process.cpu_affinity_final) == (None, (1,))
+    assert p.process.name("scheduler.policy") == "process.json: scheduler.policy"
 
 
 # --- cgroups ------------------------------------------------------------------------------------

@@ -5,12 +5,13 @@ plan_process built from real configs and a Host whose facts are given; the
 RecordingKernel records the credential, capability, limit and filter calls
 without making them. The order is the contract:
 
-  prepare_process: rlimits -> cwd -> seccomp (without no_new_privs: it needs
+  prepare_process: rlimits -> ioprio -> scheduler (both need CAP_SYS_NICE
+    or more, so while it is held) -> cwd -> seccomp (without no_new_privs: it needs
     CAP_SYS_ADMIN, so before the capabilities go) -> setgroups -> setresgid
     -> setresuid -> capset -> ambient raises -> umask -> personality ->
     no_new_privs
-  finish_process: the LSM label for execve -> the seccomp filter (with
-    no_new_privs: as late as possible)
+  finish_process: the LSM label for execve -> exec's final CPU affinity ->
+    the seccomp filter (with no_new_privs: as late as possible)
 """
 
 import json
@@ -288,6 +289,151 @@ def test_a_notify_filter_hands_its_listener_to_the_agent_with_the_state(tmp_path
     assert ("close", FAKE_FD) in k.calls and ("close", listener) in k.calls
 
 
+# --- scheduler, I/O priority and exec's CPU affinity ----------------------------------------
+
+
+def new_fields_raw(**fields):
+    raw = full_raw(no_new_privileges=True)
+    raw["process"].update(fields)
+    return raw
+
+
+def exec_plan_of(raw, **facts):
+    cfg = minirun.parse_config(raw, "/bundles/b1")
+    host = minirun.Host(facts=dict(FACTS, **facts))
+    return minirun.plan_process(cfg.process, host, cfg.seccomp, cfg.personality, exec_affinity=True)
+
+
+SCHEDULER = {"policy": "SCHED_FIFO", "priority": 10, "flags": ["SCHED_FLAG_RESET_ON_FORK"]}
+IO_PRIORITY = {"class": "IOPRIO_CLASS_RT", "priority": 3}
+
+
+def test_io_priority_and_scheduler_are_set_after_the_rlimits_and_before_any_privilege_goes(tmp_path):
+    """CAP_SYS_NICE is needed for a real-time policy: before the capabilities
+    are dropped; after the rlimits (RLIMIT_RTPRIO may be what allows it)."""
+    pplan = plan_of(new_fields_raw(scheduler=SCHEDULER, ioPriority=IO_PRIORITY))
+    k = RecordingKernel(tmp_path)
+    minirun.prepare_process(k, pplan, None, STATE)
+    assert steps(k) == ["setrlimit", "ioprio_set", "sched_setattr", "chdir", "keepcaps", "bounding", "setgroups",
+                        "setresgid", "setresuid", "keepcaps", "capset", "ambient", "umask", "personality",
+                        "no_new_privs"]
+    assert k.only("ioprio_set") == [("ioprio_set", 1 << 13 | 3)]
+    # policy, flags, nice, priority, runtime, deadline, period, size (SCHED_ATTR_SIZE_VER0)
+    assert k.only("sched_setattr") == [("sched_setattr", 1, 0x01, 0, 10, 0, 0, 0, 48)]
+
+
+def test_a_scheduler_without_privileged_needs_still_comes_before_the_filter_without_no_new_privs(tmp_path):
+    """A profile loaded before the user switch could refuse sched_setattr."""
+    raw = new_fields_raw(scheduler={"policy": "SCHED_BATCH", "nice": 5})
+    raw["process"]["noNewPrivileges"] = False
+    pplan = plan_of(raw)
+    k = RecordingKernel(tmp_path)
+    minirun.prepare_process(k, pplan, None, STATE)
+    assert steps(k)[:4] == ["setrlimit", "sched_setattr", "chdir", "seccomp_load"]
+    assert k.only("sched_setattr") == [("sched_setattr", 3, 0, 5, 0, 0, 0, 0, 48)]
+
+
+def test_the_deadline_triple_and_the_longer_attr_for_utilization_clamps(tmp_path):
+    pplan = plan_of(process_config(scheduler={"policy": "SCHED_DEADLINE", "runtime": 10_000_000,
+                                              "deadline": 30_000_000, "period": 100_000_000,
+                                              "flags": ["SCHED_FLAG_UTIL_CLAMP_MIN", "SCHED_FLAG_RECLAIM"]}))
+    k = RecordingKernel(tmp_path)
+    minirun.apply_scheduling(k, pplan)
+    assert k.only("sched_setattr") == [("sched_setattr", 6, 0x20 | 0x02, 0, 0, 10_000_000, 30_000_000,
+                                        100_000_000, 56)]
+
+
+def test_nothing_is_asked_of_the_kernel_for_a_process_without_the_new_fields(tmp_path):
+    pplan = plan_of(full_raw(no_new_privileges=True))
+    k = RecordingKernel(tmp_path)
+    minirun.prepare_process(k, pplan, None, STATE)
+    minirun.finish_process(k, pplan, None, STATE)
+    assert k.only("ioprio_set", "sched_setattr", "sched_setaffinity") == []
+
+
+def test_execs_final_affinity_is_set_just_before_the_late_filter(tmp_path):
+    pplan = exec_plan_of(new_fields_raw(execCPUAffinity={"initial": "1", "final": "0-1"}))
+    k = RecordingKernel(tmp_path)
+    minirun.finish_process(k, pplan, None, STATE)
+    assert steps(k) == ["write_fd", "sched_setaffinity", "seccomp_load"]
+    assert k.only("sched_setaffinity") == [("sched_setaffinity", 0, (0, 1))]
+
+
+def test_execs_initial_affinity_is_set_on_the_joining_stage_by_its_pid(tmp_path):
+    pplan = exec_plan_of(process_config(execCPUAffinity={"initial": "1", "final": "0"}))
+    k = RecordingKernel(tmp_path)
+    minirun.apply_cpu_affinity(k, 4343, pplan, "initial")
+    assert k.calls == [("sched_setaffinity", 4343, (1,))]
+
+
+def test_the_inits_process_never_takes_execs_affinity(tmp_path):
+    pplan = plan_of(new_fields_raw(execCPUAffinity={"initial": "1", "final": "0"}))
+    k = RecordingKernel(tmp_path)
+    minirun.apply_cpu_affinity(k, 4343, pplan, "initial")
+    minirun.finish_process(k, pplan, None, STATE)
+    assert k.only("sched_setaffinity") == []
+
+
+def test_only_initial_leaves_the_affinity_the_process_has_after_joining(tmp_path):
+    """As runc: CRI-O gives `initial` alone and expects the exec to stay there."""
+    pplan = exec_plan_of(process_config(execCPUAffinity={"initial": "1"}))
+    k = RecordingKernel(tmp_path)
+    minirun.finish_process(k, pplan, None, STATE)
+    assert k.only("sched_setaffinity") == []
+
+
+class RefusingKernel(RecordingKernel):
+    """The double, with the kernel's answer to one call."""
+
+    def __init__(self, root, call, errno):
+        super().__init__(root)
+        self.refused, self.errno = call, errno
+
+    def _refuse(self, name):
+        if name == self.refused:
+            raise OSError(self.errno, "%s: %s" % (name, os.strerror(self.errno)))
+
+    def sched_setattr(self, *args):
+        super().sched_setattr(*args)
+        self._refuse("sched_setattr")
+
+    def ioprio_set(self, value):
+        super().ioprio_set(value)
+        self._refuse("ioprio_set")
+
+    def sched_setaffinity(self, pid, cpus):
+        super().sched_setaffinity(pid, cpus)
+        self._refuse("sched_setaffinity")
+
+
+@pytest.mark.parametrize("fields,call,errno,field,fragment", [
+    ({"scheduler": SCHEDULER}, "sched_setattr", 1, "process.scheduler.policy", "CAP_SYS_NICE"),
+    ({"scheduler": {"policy": "SCHED_DEADLINE", "runtime": 90_000_000, "deadline": 100_000_000}},
+     "sched_setattr", 16, "process.scheduler.runtime", "bandwidth"),
+    ({"scheduler": {"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_UTIL_CLAMP_MAX"]}},
+     "sched_setattr", 95, "process.scheduler.flags", "utilization clamping"),
+    ({"scheduler": {"policy": "SCHED_IDLE"}}, "sched_setattr", 22, "process.scheduler.policy", "SCHED_IDLE"),
+    ({"ioPriority": IO_PRIORITY}, "ioprio_set", 1, "process.ioPriority", "IOPRIO_CLASS_RT priority 3"),
+])
+def test_the_kernels_refusal_is_one_line_naming_the_field(tmp_path, fields, call, errno, field, fragment):
+    pplan = plan_of(process_config(**fields))
+    with pytest.raises(minirun.Error) as caught:
+        minirun.prepare_process(RefusingKernel(tmp_path, call, errno), pplan, None, STATE)
+    text = str(caught.value)
+    assert text.startswith(field + ": the kernel refused") and fragment in text, text
+    assert os.strerror(errno) in text and "Errno" not in text and "\n" not in text
+
+
+@pytest.mark.parametrize("which,key", [("initial", "initial"), ("final", "final")])
+def test_a_refused_cpu_list_names_its_field_and_the_cpus(tmp_path, which, key):
+    pplan = exec_plan_of(process_config(execCPUAffinity={"initial": "0-2,5", "final": "0-2,5"}))
+    k = RefusingKernel(tmp_path, "sched_setaffinity", 22)
+    with pytest.raises(minirun.Error) as caught:
+        minirun.apply_cpu_affinity(k, 0, pplan, which)
+    assert str(caught.value).startswith("process.execCPUAffinity.%s: the kernel refused CPUs 0-2,5: " % key)
+    assert "cpuset" in str(caught.value)
+
+
 # --- every real process: the init's and exec's ------------------------------------------
 
 
@@ -315,8 +461,9 @@ def test_every_real_process_is_set_up_in_the_contract_order(tmp_path, kind, path
     k = RecordingKernel(tmp_path)
     minirun.prepare_process(k, pplan, None, STATE)
     minirun.finish_process(k, pplan, None, STATE)
-    order = ["setrlimit", "chdir", "seccomp_load", "keepcaps", "bounding", "setgroups", "setresgid", "setresuid",
-             "keepcaps", "capset", "ambient", "umask", "personality", "no_new_privs", "seccomp_load"]
+    order = ["setrlimit", "ioprio_set", "sched_setattr", "chdir", "seccomp_load", "keepcaps", "bounding",
+             "setgroups", "setresgid", "setresuid", "keepcaps", "capset", "ambient", "umask", "personality",
+             "no_new_privs", "sched_setaffinity", "seccomp_load"]
     position = 0
     for step in steps(k):
         while order[position] != step:

@@ -915,10 +915,12 @@ def test_syscall_tables_give_each_number_one_name_but_arm_s_documented_alias():
 RUNTIME_NUMBERS = {
     "x86_64": {"pivot_root": 155, "capset": 126, "keyctl": 250, "personality": 135, "seccomp": 317,
                "openat2": 437, "close_range": 436, "mount_setattr": 442, "bpf": 321, "open_tree": 428,
-               "move_mount": 429, "clone3": 435, "set_mempolicy": 238, "mbind": 237},
+               "move_mount": 429, "clone3": 435, "set_mempolicy": 238, "mbind": 237, "sched_setattr": 314,
+               "ioprio_set": 251},
     "aarch64": {"pivot_root": 41, "capset": 91, "keyctl": 219, "personality": 92, "seccomp": 277,
                 "openat2": 437, "close_range": 436, "mount_setattr": 442, "bpf": 280, "open_tree": 428,
-                "move_mount": 429, "clone3": 435, "set_mempolicy": 237, "mbind": 235},
+                "move_mount": 429, "clone3": 435, "set_mempolicy": 237, "mbind": 235, "sched_setattr": 274,
+                "ioprio_set": 30},
 }
 
 

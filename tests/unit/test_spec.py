@@ -277,6 +277,123 @@ def test_an_unknown_capability_name_is_accepted_at_parse_and_ignored_with_a_warn
     assert "warning" in err and "process.capabilities.effective" in err and repr(name)[1:-1] in err
 
 
+# --- process: scheduler, ioPriority, execCPUAffinity (runtime-spec 1.3) ------
+
+
+def scheduler(**fields):
+    return parse(base_config(process=process(scheduler=fields))).process.scheduler
+
+
+def test_a_scheduler_is_decoded_to_the_numbers_sched_setattr_takes():
+    s = scheduler(policy="SCHED_RR", priority=10, flags=["SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_KEEP_PARAMS"])
+    assert (s.policy, s.priority, s.nice, s.flags) == (2, 10, 0, 0x01 | 0x10)
+    assert (s.runtime, s.deadline, s.period) == (0, 0, 0)
+    s = scheduler(policy="SCHED_BATCH", nice=-20)
+    assert (s.policy, s.priority, s.nice) == (3, 0, -20)
+    s = scheduler(policy="SCHED_DEADLINE", runtime=10_000_000, deadline=50_000_000, period=100_000_000)
+    assert (s.policy, s.runtime, s.deadline, s.period) == (6, 10_000_000, 50_000_000, 100_000_000)
+    assert scheduler(policy="SCHED_DEADLINE", runtime=1024, deadline=1024).period == 0  # the kernel: the deadline
+    assert parse(base_config()).process.scheduler is None
+
+
+@pytest.mark.parametrize("name,number", sorted(minirun.SCHED_POLICIES.items()))
+def test_every_policy_linux_has_is_taken(name, number):
+    fields = {"policy": name}
+    if name in ("SCHED_FIFO", "SCHED_RR"):
+        fields["priority"] = 1
+    if name == "SCHED_DEADLINE":
+        fields.update(runtime=1024, deadline=2048)
+    assert scheduler(**fields).policy == number
+
+
+@pytest.mark.parametrize("fields,field,fragment", [
+    ({}, "process.scheduler.policy", "missing"),
+    ({"policy": "SCHED_WHATEVER"}, "process.scheduler.policy", "unknown policy"),
+    ({"policy": "SCHED_ISO"}, "process.scheduler.policy", "not implemented by Linux"),
+    ({"policy": 1}, "process.scheduler.policy", "expected a string"),
+    ({"policy": "SCHED_OTHER", "nice": 20}, "process.scheduler.nice", "-20 to 19"),
+    ({"policy": "SCHED_OTHER", "nice": -21}, "process.scheduler.nice", "-20 to 19"),
+    ({"policy": "SCHED_OTHER", "nice": 1.5}, "process.scheduler.nice", "expected an integer"),
+    ({"policy": "SCHED_FIFO"}, "process.scheduler.priority", "1 to 99"),
+    ({"policy": "SCHED_RR", "priority": 100}, "process.scheduler.priority", "1 to 99"),
+    ({"policy": "SCHED_OTHER", "priority": 5}, "process.scheduler.priority", "only SCHED_FIFO and SCHED_RR"),
+    ({"policy": "SCHED_DEADLINE", "priority": 5, "runtime": 1024, "deadline": 1024},
+     "process.scheduler.priority", "only SCHED_FIFO"),
+    ({"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_TURBO"]},
+     "process.scheduler.flags[1]", "unknown flag"),
+    ({"policy": "SCHED_OTHER", "flags": "SCHED_FLAG_RESET_ON_FORK"}, "process.scheduler.flags", "expected an array"),
+    ({"policy": "SCHED_BATCH", "runtime": 1}, "process.scheduler.runtime", "only SCHED_DEADLINE"),
+    ({"policy": "SCHED_FIFO", "priority": 1, "period": 1}, "process.scheduler.period", "only SCHED_DEADLINE"),
+    ({"policy": "SCHED_DEADLINE"}, "process.scheduler.runtime", "at least 1024"),
+    ({"policy": "SCHED_DEADLINE", "runtime": 2048, "deadline": 1024}, "process.scheduler.deadline", "at least"),
+    ({"policy": "SCHED_DEADLINE", "runtime": 1024, "deadline": 1 << 63}, "process.scheduler.deadline", "2^63"),
+    ({"policy": "SCHED_DEADLINE", "runtime": 1024, "deadline": 4096, "period": 2048},
+     "process.scheduler.period", "at least the deadline"),
+    ({"policy": "SCHED_DEADLINE", "runtime": -1, "deadline": 4096}, "process.scheduler.runtime", "out of range"),
+    ({"policy": "SCHED_DEADLINE", "runtime": 1024, "deadline": 1 << 64}, "process.scheduler.deadline", "out of range"),
+])
+def test_a_bad_scheduler_is_refused_naming_its_field(fields, field, fragment):
+    exc = config_error(base_config(process=process(scheduler=fields)))
+    assert exc.field == field and fragment in exc.message, str(exc)
+
+
+def test_a_scheduler_that_is_not_an_object_is_refused_naming_it():
+    assert config_error(base_config(process=process(scheduler="SCHED_FIFO"))).field == "process.scheduler"
+
+
+def test_an_io_priority_is_read_as_class_and_level():
+    raw = base_config(process=process(ioPriority={"class": "IOPRIO_CLASS_IDLE", "priority": 4}))
+    assert parse(raw).process.io_priority == ("IOPRIO_CLASS_IDLE", 4)
+    assert parse(base_config()).process.io_priority is None
+
+
+@pytest.mark.parametrize("value,field,fragment", [
+    ({"priority": 4}, "process.ioPriority.class", "missing"),
+    ({"class": "IOPRIO_CLASS_NONE", "priority": 4}, "process.ioPriority.class", "unknown class"),
+    ({"class": "IOPRIO_CLASS_BE"}, "process.ioPriority.priority", "missing"),
+    ({"class": "IOPRIO_CLASS_BE", "priority": 8}, "process.ioPriority.priority", "0 to 7"),
+    ({"class": "IOPRIO_CLASS_BE", "priority": -1}, "process.ioPriority.priority", "0 to 7"),
+    ({"class": "IOPRIO_CLASS_BE", "priority": "4"}, "process.ioPriority.priority", "expected an integer"),
+    ([], "process.ioPriority", "expected an object"),
+])
+def test_a_bad_io_priority_is_refused_naming_its_field(value, field, fragment):
+    exc = config_error(base_config(process=process(ioPriority=value)))
+    assert exc.field == field and fragment in exc.message, str(exc)
+
+
+@pytest.mark.parametrize("text,cpus", [
+    ("0", (0,)), ("0-3,7", (0, 1, 2, 3, 7)), ("7,0-1", (0, 1, 7)), ("1-1", (1,)), ("0,0", (0,)),
+    ("8191", (8191,)),
+])
+def test_the_spec_cpu_list_syntax(text, cpus):
+    raw = base_config(process=process(execCPUAffinity={"initial": text, "final": text}))
+    assert parse(raw).process.exec_cpu_affinity == (cpus, cpus)
+
+
+def test_an_omitted_or_empty_cpu_list_is_not_set():
+    raw = base_config(process=process(execCPUAffinity={"initial": "", "final": "1"}))
+    assert parse(raw).process.exec_cpu_affinity == (None, (1,))
+    assert parse(base_config(process=process(execCPUAffinity={}))).process.exec_cpu_affinity == (None, None)
+    assert parse(base_config()).process.exec_cpu_affinity == (None, None)
+
+
+@pytest.mark.parametrize("key", ["initial", "final"])
+@pytest.mark.parametrize("text,fragment", [
+    ("a", "not a CPU list"), ("1-", "not a CPU list"), ("-1", "not a CPU list"), ("1,,2", "not a CPU list"),
+    ("0x1", "not a CPU list"), (" 1", "not a CPU list"), ("1;2", "not a CPU list"), ("\u00b2", "not a CPU list"),
+    ("3-1", "runs backwards"), ("8192", "out of range"), ("0-99999999999999999999", "out of range"),
+])
+def test_a_bad_cpu_list_is_refused_naming_its_field(key, text, fragment):
+    exc = config_error(base_config(process=process(execCPUAffinity={key: text})))
+    assert exc.field == "process.execCPUAffinity." + key and fragment in exc.message, str(exc)
+
+
+def test_cpu_lists_are_written_back_in_the_spec_syntax():
+    assert minirun.format_cpu_list((0, 1, 2, 3, 7)) == "0-3,7"
+    assert minirun.format_cpu_list((1,)) == "1"
+    assert minirun.format_cpu_list((0, 2, 3)) == "0,2-3"
+
+
 # --- mounts ------------------------------------------------------------------
 
 
@@ -804,8 +921,6 @@ def test_lsm_labels_must_be_strings(where, key):
 
 
 @pytest.mark.parametrize("where,key,value,field", [
-    ("process", "scheduler", {"policy": "SCHED_FIFO"}, "process.scheduler"),
-    ("process", "ioPriority", {"class": "IOPRIO_CLASS_RT"}, "process.ioPriority"),
     ("linux", "intelRdt", {"closID": "x"}, "linux.intelRdt"),
 ])
 def test_other_unimplemented_settings_are_refused_naming_their_field(where, key, value, field):
