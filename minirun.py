@@ -4202,12 +4202,34 @@ def bind_from_fd(k, source_fd, target_fd):
         k.mount(fd_path(source_fd), fd_path(target_fd), None, MS_BIND)
 
 
+def make_console_placeholder(k, root):
+    """The empty file bind_console binds the pty over, made before /dev can
+    be remounted read-only (a read-only /dev with process.terminal). Made
+    with O_EXCL in the /dev walk_in_root reaches: whatever is there already
+    (the image's node, a symlink) is left for bind_console to judge."""
+    directory = walk_in_root(k, root, "/dev")
+    try:
+        k.close(k.open("console", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                       dir_fd=directory))
+    except FileExistsError:
+        pass
+    finally:
+        k.close(directory)
+
+
 def bind_console(k, slave):
     """/dev/console becomes a bind of the pty slave itself (the fd, not its
-    /dev/pts/N path: CVE-2025-52565); /dev/console may not be a symlink."""
-    make_file(k, "/dev/console")
-    target = k.open("/dev/console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    /dev/pts/N path: CVE-2025-52565). An existing /dev/console (the
+    placeholder, on a /dev that may now be read-only) is opened O_PATH, never
+    for writing; it may not be a symlink."""
     try:
+        target = k.open("/dev/console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        make_file(k, "/dev/console")
+        target = k.open("/dev/console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if os.fstat(target).st_mode & 0o170000 == 0o120000:  # S_IFLNK: O_PATH|O_NOFOLLOW opened the link itself
+            raise OSError(E.ELOOP, "a symlink; refusing to bind the console over it", "/dev/console")
         bind_from_fd(k, slave, target)
     finally:
         k.close(target)
@@ -4329,6 +4351,8 @@ def prepare_rootfs(k, rootfs):
         create_devices(k, rootfs, rootfs.devices)
     for target, link in rootfs.dev_symlinks:
         make_symlink_in_root(k, root, target, link)
+    if rootfs.console:
+        make_console_placeholder(k, root)
     for mount in rootfs.readonly_after_dev:
         # A read-only /dev (or a read-only mount under it) is remounted only
         # now that its devices and symlinks exist.
@@ -7200,7 +7224,7 @@ class RootfsPlan:
     __slots__ = ("root", "readonly", "propagation", "mounts", "devices", "bind_devices", "dev_symlinks",
                  "readonly_after_dev", "masked_paths", "readonly_paths", "cwd", "mount_label", "no_pivot",
                  "cgroup_layout", "use_openat2", "bind_sysfs", "bind_mqueue", "devpts_drop_gid",
-                 "bind_source_fds", "idmapped", "idmapped_trees", "bind_host_cgroup2")
+                 "bind_source_fds", "idmapped", "idmapped_trees", "bind_host_cgroup2", "console")
 
 
 class ProcessPlan:
@@ -7415,6 +7439,7 @@ def plan_rootfs(cfg, opts, host, cgroup_mount=None, cgroup_dir=None):
     # A read-only /dev is mounted writable, filled, then remounted read-only.
     rootfs.readonly_after_dev = [m for m in cfg.mounts if m.destination == "/dev" and not m.is_bind
                                  and m.flags & MS_RDONLY]
+    rootfs.console = cfg.process.terminal  # its placeholder is made before that remount
     needs_layout = any(m.type in ("cgroup", "cgroup2") for m in cfg.mounts)
     if not needs_layout:
         rootfs.cgroup_layout = (None, None, None)
