@@ -1706,6 +1706,33 @@ class Host:
         return self._fact("has_idmapped_mounts", probe)
 
     @property
+    def has_open_tree(self):
+        """open_tree and move_mount exist (Linux 5.2) and no seccomp filter
+        around us refuses them: asked with bad arguments, they answer EBADF or
+        EFAULT where they exist, ENOSYS where they do not."""
+        def probe():
+            k = self._kernel_factory()
+            for name in ("open_tree", "move_mount"):
+                try:
+                    k.syscall(name, -1, 0, -1, 0, 0)
+                except OSError as exc:
+                    if exc.errno == E.ENOSYS:
+                        return False
+            return True
+        return self._fact("has_open_tree", probe)
+
+    def device_node(self, path):
+        """(file type bits, rdev) of the host's node at path (symlinks
+        followed, as a bind of it would), or None where there is none."""
+        def probe():
+            try:
+                status = os.stat(path)
+            except OSError:
+                return None
+            return status.st_mode & 0o170000, status.st_rdev
+        return self._fact("device_node:" + path, probe)
+
+    @property
     def clone_into_cgroup(self):
         """clone3 takes CLONE_INTO_CGROUP (Linux 5.7) and no seccomp filter
         around us refuses clone3 (Docker's default profile answers ENOSYS).
@@ -4406,8 +4433,8 @@ def mount_one(k, rootfs, mount):
     source = mount.source
     if mount.index in rootfs.bind_source_fds:  # opened by the joiner with the caller's ids
         source = fd_path(rootfs.bind_source_fds[mount.index])
-    elif mount.index in rootfs.idmapped_trees:
-        source = fd_path(rootfs.idmapped_trees[mount.index])
+    elif mount.index in rootfs.mount_trees:  # made by create: an id-mapped mount, or a bind it cloned
+        source = fd_path(rootfs.mount_trees[mount.index])
     is_file = mount.is_bind and not os.path.isdir(source)
     in_image = os.path.lexists(resolve_in_root(root, mount.destination))
     make_target(k, root, mount.destination, is_file)
@@ -4417,8 +4444,8 @@ def mount_one(k, rootfs, mount):
     fd = open_in_root(k, root, mount.destination, use_openat2=rootfs.use_openat2)
     try:
         check_proc_target(k, root, mount, fd, is_file)
-        if mount.index in rootfs.idmapped_trees:
-            k.move_mount(rootfs.idmapped_trees[mount.index], fd_path(fd))
+        if mount.index in rootfs.mount_trees:
+            k.move_mount(rootfs.mount_trees[mount.index], fd_path(fd))
         elif mount.is_bind:
             k.mount(source, fd_path(fd), None, mount.flags & (MS_BIND | MS_REC))
         else:
@@ -4545,10 +4572,14 @@ def copy_tree(k, source, target, top=True):
             k.chmod(dst, info.st_mode & 0o7777)
 
 
+# linux.devices[].type -> the file type bits of its node
+DEVICE_FILE_TYPES = {"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}
+
+
 def create_devices(k, rootfs, devices):
-    """mknod each device, or bind the host's node where the plan says mknod
-    is not allowed (a user namespace: the kernel refuses device nodes there)."""
-    kinds = {"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}
+    """mknod each device, or where the plan says mknod is not allowed (a
+    user namespace: the kernel refuses device nodes there) attach the node
+    `create` made (rootfs.device_trees) or bind the host's."""
     root = rootfs.root
     for device in devices:
         name = os.path.basename(device.path)
@@ -4561,11 +4592,14 @@ def create_devices(k, rootfs, devices):
             if rootfs.bind_devices:
                 node = walk_in_root(k, root, device.path, is_file=True)
                 try:
-                    k.mount(device.path, fd_path(node), None, MS_BIND)
+                    if device.path in rootfs.device_trees:
+                        k.move_mount(rootfs.device_trees[device.path], fd_path(node))
+                    else:
+                        k.mount(device.path, fd_path(node), None, MS_BIND)
                 finally:
                     k.close(node)
             else:
-                k.mknod(name, kinds[device.kind] | device.mode, os.makedev(device.major, device.minor),
+                k.mknod(name, DEVICE_FILE_TYPES[device.kind] | device.mode, os.makedev(device.major, device.minor),
                         dir_fd=directory)
                 k.chown(name, device.uid, device.gid, dir_fd=directory, follow_symlinks=False)
         except OSError as exc:
@@ -7224,7 +7258,13 @@ class RootfsPlan:
     __slots__ = ("root", "readonly", "propagation", "mounts", "devices", "bind_devices", "dev_symlinks",
                  "readonly_after_dev", "masked_paths", "readonly_paths", "cwd", "mount_label", "no_pivot",
                  "cgroup_layout", "use_openat2", "bind_sysfs", "bind_mqueue", "devpts_drop_gid",
-                 "bind_source_fds", "idmapped", "idmapped_trees", "bind_host_cgroup2", "console")
+                 "bind_source_fds", "idmapped", "mount_trees", "bind_host_cgroup2", "console", "cloned_binds",
+                 "made_devices", "device_trees")
+
+    def trees_from_create(self):
+        """Whether `create` sends detached trees (send_mount_trees): one per
+        id-mapped mount and cloned bind, in mount order, then one per made device."""
+        return bool(self.idmapped or self.cloned_binds or self.made_devices)
 
 
 class ProcessPlan:
@@ -7331,12 +7371,29 @@ def plan_namespaces(cfg, host):
     # 0700 tmp dir, a user's 0700 home) is out of its reach. The joiner opens
     # every bind source while it still has the caller's ids (as runc opens
     # them in its parent), and the init binds from the open fds.
-    plan.open_bind_sources = plan.new_user and "mount" in cfg.namespaces
+    # Where `create` is the host's root it clones the binds itself instead
+    # (create_makes_mount_trees), from sources out of even the caller's ids' reach.
+    plan.open_bind_sources = plan.new_user and "mount" in cfg.namespaces and not create_makes_mount_trees(cfg, host)
     plan.root_uid_mapped = any(inside == 0 for inside, _outside, _size in cfg.uid_mappings)
     plan.root_gid_mapped = any(inside == 0 for inside, _outside, _size in cfg.gid_mappings)
     plan.time_offsets = "".join("%s %d %d\n" % (clock, secs, nanos)
                                 for clock, (secs, nanos) in cfg.time_offsets.items())
     return plan
+
+
+def create_makes_mount_trees(cfg, host):
+    """Whether `create`, the host's root, makes the container's binds and the
+    devices the host has no node for as detached trees in the container's
+    new mount namespace (send_mount_trees), for the init to attach. In a new
+    user namespace the init has no privilege over the host's files: a bind
+    source under a directory only the host's root may enter (mode 0000, or a
+    symlink in one) is out of its reach, and it may not mknod. runc and crun
+    open the sources in their parent too. Needs open_tree (Linux 5.2); a
+    rootless create has no more privilege than the init, so there the joiner
+    opens the sources with the caller's ids (open_bind_sources) and devices
+    are bound from the host's nodes."""
+    return (cfg.new_namespace("user") and cfg.new_namespace("mount") and not host.rootless
+            and host.has_open_tree)
 
 
 def plan_id_map_method(cfg, host):
@@ -7425,7 +7482,10 @@ def plan_rootfs(cfg, opts, host, cgroup_mount=None, cgroup_dir=None):
                 rootfs.devpts_drop_gid.add(m.index)
     rootfs.bind_source_fds = {}  # mount index -> O_PATH fd, filled by the joiner (open_bind_sources)
     rootfs.idmapped = plan_idmapped_mounts(cfg, host)
-    rootfs.idmapped_trees = {}  # mount index -> detached tree fd, made by create (open_idmapped_trees)
+    by_create = create_makes_mount_trees(cfg, host)
+    rootfs.cloned_binds = {m.index for m in cfg.mounts if by_create and m.is_bind and m.index not in rootfs.idmapped}
+    rootfs.mount_trees = {}  # mount index -> detached tree fd, made by create (send_mount_trees)
+    rootfs.device_trees = {}  # device path -> detached tree of the node create made
     dev_is_bind = any(m.destination == "/dev" and m.is_bind for m in cfg.mounts)
     devices = cfg.devices if dev_is_bind else default_devices() + cfg.devices
     latest = {}
@@ -7433,6 +7493,7 @@ def plan_rootfs(cfg, opts, host, cgroup_mount=None, cgroup_dir=None):
         latest.pop(device.path, None)
         latest[device.path] = device
     rootfs.devices = list(latest.values())
+    rootfs.made_devices = plan_made_devices(cfg, host, rootfs.devices) if by_create else []
     rootfs.dev_symlinks = [] if dev_is_bind else list(DEFAULT_DEV_SYMLINKS)
     if not dev_is_bind and host.has_kcore:
         rootfs.dev_symlinks.append(("/proc/kcore", "/dev/core"))
@@ -7446,6 +7507,31 @@ def plan_rootfs(cfg, opts, host, cgroup_mount=None, cgroup_dir=None):
     else:
         rootfs.cgroup_layout = cgroup_mount or host.cgroup_mount_layout
     return rootfs
+
+
+def plan_made_devices(cfg, host, devices):
+    """[(device, host uid, host gid)]: the devices of a new user namespace the
+    host has no node for at that path (of that type and number). `create`
+    makes them, outside the namespace, and the init binds them in (crun's
+    way); binding the host's node (runc's) would fail on the missing node,
+    or give the container another device. The owner asked for is the
+    container's: the node gets the host ids it maps to."""
+    made = []
+    for device in devices:
+        kind = DEVICE_FILE_TYPES[device.kind]
+        found = host.device_node(device.path)
+        if found is not None and found[0] == kind and (kind == 0o010000 or  # a fifo has no number
+                                                       found[1] == os.makedev(device.major, device.minor)):
+            continue
+        ids = []
+        for name, value, mappings in (("uid", device.uid, cfg.uid_mappings), ("gid", device.gid, cfg.gid_mappings)):
+            outside = [host_id + value - inside for inside, host_id, size in mappings if inside <= value < inside + size]
+            if not outside:
+                raise ConfigError("linux.devices", "%s: %s %d is not mapped in the container's user namespace"
+                                  % (device.path, name, value))
+            ids.append(outside[0])
+        made.append((device, ids[0], ids[1]))
+    return made
 
 
 def plan_idmapped_mounts(cfg, host):
@@ -7982,9 +8068,10 @@ def finish_process(k, pplan, listener_fd, state):
 #                                    joins by path; unshare(user)
 #          <────────────────────── USERNS            (a new user namespace only)
 #   IDMAPS_WRITTEN ──────────────>   unshares the rest, time offsets
-#          <────────────────────── MOUNT_TREES       (id-mapped mounts only)
-#   one fd per id-mapped mount ──>   (SCM_RIGHTS: trees made in its mount namespace)
-#                                    opens bind sources (new user namespace), clone
+#          <────────────────────── MOUNT_TREES       (id-mapped mounts; binds and
+#   one fd per tree ─────────────>    made devices in a new user namespace: SCM_RIGHTS,
+#                                     trees made in its mount namespace)
+#                                    opens bind sources (rootless new user namespace), clone
 #          <────────────────────── INIT_PID n
 #   GO ───────────────────────────────────────────────────────>  root filesystem
 #          <───────────────────────────────────────────────────── RUN_HOOKS   (prestart/createRuntime)
@@ -8016,7 +8103,7 @@ class Msg:
     PLACED = "placed"
     USERNS = "userns"
     IDMAPS_WRITTEN = "idmaps-written"
-    MOUNT_TREES = "mount-trees"  # joiner -> create: send the id-mapped mounts' trees (SCM_RIGHTS, one each)
+    MOUNT_TREES = "mount-trees"  # joiner -> create: send the trees create makes (SCM_RIGHTS, one each)
     INIT_PID = "init-pid"
     GO = "go"
     RUN_HOOKS = "run-hooks"
@@ -8190,9 +8277,9 @@ def joiner_main(k, plan, fds):
             # state.json first. No container process exists yet.
         if ns.new_flags:  # after the user namespace, so that it owns them
             k.unshare(ns.new_flags)
-        if plan.rootfs is not None and plan.rootfs.idmapped:
+        if plan.rootfs is not None and plan.rootfs.trees_from_create():
             channel.send(Msg.MOUNT_TREES)  # create makes them in our new mount namespace
-            receive_idmapped_trees(k, plan.rootfs, fds.channel, 3 + plan.process.keep_fds)
+            receive_mount_trees(k, plan.rootfs, fds.channel, 3 + plan.process.keep_fds)
         if ns.open_bind_sources and plan.rootfs is not None:
             # With the caller's ids still (before the setresuid below), in
             # the new mount namespace (a bind from another namespace's mount
@@ -8232,6 +8319,132 @@ def open_bind_sources(k, rootfs, floor):
             rootfs.bind_source_fds[m.index] = lift_fd(fd, floor)
 
 
+def idmap_user_namespace(k, uid_map, gid_map):
+    """An fd on a user namespace with these maps: a child is cloned into a new
+    one, its maps written, the namespace opened, and the child ended."""
+    read_end, write_end = os.pipe()
+
+    def hold():
+        os.close(write_end)
+        os.read(read_end, 1)  # until the parent has opened the namespace
+        os._exit(0)
+
+    child = k.clone(hold, CLONE_NEWUSER)
+    try:
+        k.write_file("/proc/%d/uid_map" % child, uid_map)
+        k.write_file("/proc/%d/gid_map" % child, gid_map)
+        return os.open("/proc/%d/ns/user" % child, os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(write_end)
+        os.close(read_end)
+        reap(child)
+
+
+def send_mount_trees(k, joiner, rootfs, sock, scratch):
+    """Detached trees for the joiner (whose init inherits them and attaches
+    them with move_mount), sent in the order receive_mount_trees takes them:
+    the id-mapped copies of the id-mapped mounts' sources and the clones of
+    the other binds' (create_makes_mount_trees), in mount order, then the
+    nodes of the devices the host lacks (make_device_trees).
+
+    Made by `create`, the host's root: only it may id-map a host filesystem,
+    reach a source under a directory closed to the container's ids, or make
+    a device node. Made inside the container's mount namespace (setns there
+    and back, as runc's parent does): a detached tree belongs to the mount
+    namespace it was cloned in, and the kernel attaches it only where that
+    namespace's owner allows, so a tree cloned in the host's namespace could
+    not be attached in the container's (EINVAL). Cloned there, a bind also
+    keeps the locks the kernel put on that namespace's copies of the host's
+    mounts (a read-only or nosuid host mount stays so)."""
+    userns = {}
+    own = cwd = target = None
+    trees = []
+    mounts = {m.index: m for m in rootfs.mounts}
+    try:
+        for index in sorted(rootfs.idmapped):
+            uid_map, gid_map, _recursive = rootfs.idmapped[index]
+            try:
+                userns[index] = idmap_user_namespace(k, uid_map, gid_map)
+            except OSError as exc:
+                raise ConfigError("mounts[%d].uidMappings" % index,
+                                  "cannot make the mapping: " + os_error_text(exc)) from None
+        own = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        target = os.open("/proc/%d/ns/mnt" % joiner, os.O_RDONLY | os.O_CLOEXEC)
+        k.setns(target, CLONE_NEWNS)
+        try:
+            for index in sorted(set(rootfs.idmapped) | rootfs.cloned_binds):
+                m = mounts[index]
+                field = "mounts[%d]" % index
+                try:
+                    tree = k.open_tree(m.source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC
+                                       | (AT_RECURSIVE if m.flags & MS_REC else 0))
+                except OSError as exc:
+                    raise ConfigError(field + ".source", os_error_text(exc)) from None
+                trees.append(tree)
+                if index not in rootfs.idmapped:
+                    continue
+                try:
+                    k.idmap_tree(tree, userns[index], rootfs.idmapped[index][2])
+                except OSError as exc:
+                    raise ConfigError(field, "cannot id-map %s: %s"
+                                      % (m.source, os_error_text(exc).split(": ")[-1])) from None
+            if rootfs.made_devices:
+                trees += make_device_trees(k, rootfs.made_devices, scratch)
+        finally:
+            k.setns(own, CLONE_NEWNS)
+            k.fchdir(cwd)
+        for tree in trees:
+            k.send_fd(sock, tree, "t")
+    finally:
+        for fd in trees + list(userns.values()) + [own, cwd, target]:
+            if fd is not None:
+                os.close(fd)
+
+
+def make_device_trees(k, made, scratch):
+    """One detached tree per made device: its node, made as the host's root
+    in a tmpfs of our own (a tmpfs the container's user namespace mounted
+    would refuse to open a device: SB_I_NODEV; the state directory's
+    filesystem is nodev on most hosts), owned by the ids the plan gives. The
+    tmpfs is mounted on `scratch` in the container's mount namespace, which
+    we are in: a less privileged copy of the host's, whose mounts receive
+    from the host but propagate nothing back to it. It is detached again at
+    once: the trees keep it alive, and nothing of it is left on the host."""
+    k.mkdir(scratch, 0o700)  # in the state directory: the same directory in every mount namespace
+    trees = []
+    try:
+        k.mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=700")
+        try:
+            for i, (device, uid, gid) in enumerate(made):
+                node = os.path.join(scratch, str(i))
+                try:
+                    k.mknod(node, DEVICE_FILE_TYPES[device.kind] | device.mode,
+                            os.makedev(device.major, device.minor))
+                    k.chown(node, uid, gid, follow_symlinks=False)
+                    k.chmod(node, device.mode)  # what the umask took away
+                    trees.append(k.open_tree(node, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC))
+                except OSError as exc:
+                    raise Error("linux.devices: %s: %s" % (device.path, exc.strerror)) from None
+        finally:
+            k.umount(scratch, MNT_DETACH)
+    except BaseException:
+        for tree in trees:
+            os.close(tree)
+        raise
+    finally:
+        os.rmdir(scratch)
+    return trees
+
+
+def receive_mount_trees(k, rootfs, sock, floor):
+    """The joiner's side of send_mount_trees, in its order."""
+    for index in sorted(set(rootfs.idmapped) | rootfs.cloned_binds):
+        rootfs.mount_trees[index] = lift_fd(k.recv_fd(sock), floor)
+    for device, _uid, _gid in rootfs.made_devices:
+        rootfs.device_trees[device.path] = lift_fd(k.recv_fd(sock), floor)
+
+
 def init_main(k, plan, fds):
     """Stage 2 of create: the container's init, from root filesystem to execve."""
     channel = Channel(fds.channel)
@@ -8251,7 +8464,8 @@ def init_main(k, plan, fds):
                     raise
         if rootfs is not None:
             prepare_rootfs(k, rootfs)
-            for fd in list(rootfs.bind_source_fds.values()) + list(rootfs.idmapped_trees.values()):
+            for fd in (list(rootfs.bind_source_fds.values()) + list(rootfs.mount_trees.values())
+                       + list(rootfs.device_trees.values())):
                 k.close(fd)
         if plan.hooks["prestart"] or plan.hooks["createRuntime"]:
             channel.send(Msg.RUN_HOOKS)
@@ -8443,86 +8657,6 @@ def write_id_maps(k, pid, ns, host=None):
             raise ConfigError(field, "cannot write %s_map: %s" % (kind, exc.strerror)) from None
 
 
-def idmap_user_namespace(k, uid_map, gid_map):
-    """An fd on a user namespace with these maps: a child is cloned into a new
-    one, its maps written, the namespace opened, and the child ended."""
-    read_end, write_end = os.pipe()
-
-    def hold():
-        os.close(write_end)
-        os.read(read_end, 1)  # until the parent has opened the namespace
-        os._exit(0)
-
-    child = k.clone(hold, CLONE_NEWUSER)
-    try:
-        k.write_file("/proc/%d/uid_map" % child, uid_map)
-        k.write_file("/proc/%d/gid_map" % child, gid_map)
-        return os.open("/proc/%d/ns/user" % child, os.O_RDONLY | os.O_CLOEXEC)
-    finally:
-        os.close(write_end)
-        os.close(read_end)
-        reap(child)
-
-
-def send_idmapped_trees(k, joiner, rootfs, sock):
-    """Detached, id-mapped copies of the id-mapped mounts' sources, sent to
-    the joiner (whose init inherits them and attaches them with move_mount).
-
-    Made by `create`, the host's root: only it may id-map a host filesystem.
-    Made inside the container's mount namespace (setns there and back, as
-    runc's parent does): a detached tree belongs to the mount namespace it
-    was cloned in, and the kernel attaches it only where that namespace's
-    owner allows, so a tree cloned in the host's namespace could not be
-    attached in the container's (EINVAL)."""
-    userns = {}
-    own = cwd = target = None
-    trees = []
-    try:
-        for m in rootfs.mounts:
-            if m.index in rootfs.idmapped:
-                uid_map, gid_map, _recursive = rootfs.idmapped[m.index]
-                try:
-                    userns[m.index] = idmap_user_namespace(k, uid_map, gid_map)
-                except OSError as exc:
-                    raise ConfigError("mounts[%d].uidMappings" % m.index,
-                                      "cannot make the mapping: " + os_error_text(exc)) from None
-        own = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-        cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        target = os.open("/proc/%d/ns/mnt" % joiner, os.O_RDONLY | os.O_CLOEXEC)
-        k.setns(target, CLONE_NEWNS)
-        try:
-            for m in rootfs.mounts:
-                if m.index not in rootfs.idmapped:
-                    continue
-                field = "mounts[%d]" % m.index
-                try:
-                    tree = k.open_tree(m.source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC
-                                       | (AT_RECURSIVE if m.flags & MS_REC else 0))
-                except OSError as exc:
-                    raise ConfigError(field + ".source", os_error_text(exc)) from None
-                trees.append(tree)
-                try:
-                    k.idmap_tree(tree, userns[m.index], rootfs.idmapped[m.index][2])
-                except OSError as exc:
-                    raise ConfigError(field, "cannot id-map %s: %s"
-                                      % (m.source, os_error_text(exc).split(": ")[-1])) from None
-        finally:
-            k.setns(own, CLONE_NEWNS)
-            k.fchdir(cwd)
-        for tree in trees:
-            k.send_fd(sock, tree, "t")
-    finally:
-        for fd in trees + list(userns.values()) + [own, cwd, target]:
-            if fd is not None:
-                os.close(fd)
-
-
-def receive_idmapped_trees(k, rootfs, sock, floor):
-    """The joiner's side of send_idmapped_trees, in mount order."""
-    for index in sorted(rootfs.idmapped):
-        rootfs.idmapped_trees[index] = lift_fd(k.recv_fd(sock), floor)
-
-
 def spawn(k, fds, entry, cgroup_fd=None):
     """clone a child that runs entry() after closing the parent's fds (into
     the cgroup `cgroup_fd` names, if given); the parent then closes the
@@ -8627,9 +8761,9 @@ def create_container(store, cid, opts, console_fd=None, cfg=None, stdio=None):
             channel.expect(Msg.USERNS)
             write_id_maps(k, joiner, plan.namespaces, HOST)
             channel.send(Msg.IDMAPS_WRITTEN)
-        if plan.rootfs is not None and plan.rootfs.idmapped:
+        if plan.rootfs is not None and plan.rootfs.trees_from_create():
             channel.expect(Msg.MOUNT_TREES)
-            send_idmapped_trees(k, joiner, plan.rootfs, parent_end)
+            send_mount_trees(k, joiner, plan.rootfs, parent_end, store.path(cid, "devices"))
         try:
             init = channel.expect(Msg.INIT_PID)
         finally:
