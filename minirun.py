@@ -2601,16 +2601,17 @@ def _check_consistency(cfg):
     if cfg.time_offsets and not cfg.new_namespace("time"):
         raise ConfigError("linux.timeOffsets", "time offsets need a new time namespace in linux.namespaces")
     if "mount" not in cfg.namespaces:
-        # runc runs such a config; without a mount namespace of its own the
-        # container can only be chrooted into its root: anything that would
-        # mount would change the host's mounts, and is refused.
-        for field, value in (("mounts", cfg.mounts), ("linux.maskedPaths", cfg.masked_paths),
-                             ("linux.readonlyPaths", cfg.readonly_paths), ("root.readonly", cfg.root_readonly),
-                             ("linux.rootfsPropagation", cfg.rootfs_propagation),
-                             ("process.terminal", cfg.process.terminal)):
+        # Without a mount namespace the config's mounts go into the caller's,
+        # as the spec says (and runc and crun do), and the init chroots into
+        # the root. What needs the root to be a mount of the container's own
+        # is refused: runc refuses masked and read-only paths, and would bind
+        # the root over itself and change the propagation of the caller's /.
+        for field, value in (("linux.maskedPaths", cfg.masked_paths), ("linux.readonlyPaths", cfg.readonly_paths),
+                             ("root.readonly", cfg.root_readonly),
+                             ("linux.rootfsPropagation", cfg.rootfs_propagation)):
             if value:
-                raise ConfigError(field, "needs a mount namespace in linux.namespaces "
-                                  "(minirun never changes the host's mounts)")
+                raise ConfigError(field, "needs a mount namespace in linux.namespaces (without one the root "
+                                  "is only chrooted into, in the caller's mount namespace)")
     # A joined uts namespace is the container's too: runc sets the name there.
     if cfg.hostname and "uts" not in cfg.namespaces:
         raise ConfigError("hostname", "setting the hostname needs a uts namespace of the container's own")
@@ -4363,11 +4364,14 @@ def mount_flags_of(path):
 def prepare_rootfs(k, rootfs):
     """Everything that happens to the root filesystem before pivot_root."""
     root = rootfs.root
-    # Nothing done in here may propagate back to the host. With a
-    # rootfsPropagation of its own the container is a slave of the host until
-    # the pivot (runc makes it shared right away, letting mounts leak out).
-    k.mount(None, "/", None, MS_REC | (MS_SLAVE if rootfs.propagation else MS_PRIVATE))
-    k.mount(root, root, None, MS_BIND | MS_REC)  # pivot_root needs a mount point
+    if rootfs.own_namespace:
+        # Nothing done in here may propagate back to the host. With a
+        # rootfsPropagation of its own the container is a slave of the host
+        # until the pivot (runc makes it shared right away, letting mounts leak).
+        k.mount(None, "/", None, MS_REC | (MS_SLAVE if rootfs.propagation else MS_PRIVATE))
+        k.mount(root, root, None, MS_BIND | MS_REC)  # pivot_root needs a mount point
+    # Else the mounts go into the caller's mount namespace (the spec's rule),
+    # whose propagation is not ours to change; the init then chroots.
     for mount in rootfs.mounts:
         try:
             mount_one(k, rootfs, mount)
@@ -7259,7 +7263,7 @@ class RootfsPlan:
                  "readonly_after_dev", "masked_paths", "readonly_paths", "cwd", "mount_label", "no_pivot",
                  "cgroup_layout", "use_openat2", "bind_sysfs", "bind_mqueue", "devpts_drop_gid",
                  "bind_source_fds", "idmapped", "mount_trees", "bind_host_cgroup2", "console", "cloned_binds",
-                 "made_devices", "device_trees")
+                 "made_devices", "device_trees", "own_namespace")
 
     def trees_from_create(self):
         """Whether `create` sends detached trees (send_mount_trees): one per
@@ -7285,8 +7289,9 @@ class ProcessPlan:
 
 
 class CreatePlan:
-    """rootfs: a RootfsPlan, or None without a mount namespace, when the init
-    only chroots into chroot_path."""
+    """rootfs: a RootfsPlan (without a mount namespace of the container's
+    own, its mounts are made in the caller's, and the init then chroots into
+    chroot_path)."""
 
     __slots__ = ("cid", "bundle", "namespaces", "rootfs", "chroot_path", "sysctl", "hostname", "domainname",
                  "hooks", "process", "session_keyring", "oom_score_adj", "annotations", "own_pid_namespace",
@@ -7461,6 +7466,7 @@ def plan_rootfs(cfg, opts, host, cgroup_mount=None, cgroup_dir=None):
     rootfs.cwd = cfg.process.cwd
     rootfs.mount_label = cfg.mount_label
     rootfs.no_pivot = opts.no_pivot
+    rootfs.own_namespace = "mount" in cfg.namespaces
     rootfs.use_openat2 = host.has_openat2
     # Device nodes cannot be made in a user namespace: bind the host's.
     rootfs.bind_devices = "user" in cfg.namespaces or host.rootless
@@ -7705,7 +7711,7 @@ def plan_create(cid, cfg, opts, host, environ=None, pid=None):
     plan.cgroup = plan_cgroup(cid, cfg, host, getattr(opts, "systemd_cgroup", False))
     cgroup_mount = plan.cgroup.mount_layout if plan.cgroup else None
     cgroup_dir = plan.cgroup.manager.unified_dir if plan.cgroup else None
-    plan.rootfs = plan_rootfs(cfg, opts, host, cgroup_mount, cgroup_dir) if "mount" in cfg.namespaces else None
+    plan.rootfs = plan_rootfs(cfg, opts, host, cgroup_mount, cgroup_dir)
     plan.chroot_path = cfg.root_path
     plan.sysctl = plan_sysctl(cfg, host)
     plan.hostname, plan.domainname = cfg.hostname, cfg.domainname
@@ -8277,10 +8283,10 @@ def joiner_main(k, plan, fds):
             # state.json first. No container process exists yet.
         if ns.new_flags:  # after the user namespace, so that it owns them
             k.unshare(ns.new_flags)
-        if plan.rootfs is not None and plan.rootfs.trees_from_create():
+        if plan.rootfs.trees_from_create():
             channel.send(Msg.MOUNT_TREES)  # create makes them in our new mount namespace
             receive_mount_trees(k, plan.rootfs, fds.channel, 3 + plan.process.keep_fds)
-        if ns.open_bind_sources and plan.rootfs is not None:
+        if ns.open_bind_sources:
             # With the caller's ids still (before the setresuid below), in
             # the new mount namespace (a bind from another namespace's mount
             # is refused): the init binds from these fds.
@@ -8462,11 +8468,10 @@ def init_main(k, plan, fds):
             except OSError as exc:
                 if exc.errno not in (E.ENOSYS, E.EPERM):  # no keyrings here, or not allowed: as runc, go on
                     raise
-        if rootfs is not None:
-            prepare_rootfs(k, rootfs)
-            for fd in (list(rootfs.bind_source_fds.values()) + list(rootfs.mount_trees.values())
-                       + list(rootfs.device_trees.values())):
-                k.close(fd)
+        prepare_rootfs(k, rootfs)
+        for fd in (list(rootfs.bind_source_fds.values()) + list(rootfs.mount_trees.values())
+                   + list(rootfs.device_trees.values())):
+            k.close(fd)
         if plan.hooks["prestart"] or plan.hooks["createRuntime"]:
             channel.send(Msg.RUN_HOOKS)
             channel.expect(Msg.HOOKS_DONE)
@@ -8475,7 +8480,7 @@ def init_main(k, plan, fds):
             # In the container's namespaces, before the pivot: runc runs
             # them from the root filesystem, with the usual umask.
             run_hook(hook, state, cwd=plan.chroot_path, umask=0o022)
-        if rootfs is None:
+        if not rootfs.own_namespace:
             k.chdir(plan.chroot_path)
             k.chroot(".")
             k.chdir("/")
@@ -8495,8 +8500,7 @@ def init_main(k, plan, fds):
                 write_procfs(k, path, value, "linux.sysctl.%s" % key)
             except OSError as exc:
                 raise sysctl_error(key, exc) from None
-        if rootfs is not None:
-            finish_rootfs(k, rootfs)
+        finish_rootfs(k, rootfs)
         if plan.hostname:
             k.sethostname(plan.hostname)
         if plan.domainname:
@@ -8761,7 +8765,7 @@ def create_container(store, cid, opts, console_fd=None, cfg=None, stdio=None):
             channel.expect(Msg.USERNS)
             write_id_maps(k, joiner, plan.namespaces, HOST)
             channel.send(Msg.IDMAPS_WRITTEN)
-        if plan.rootfs is not None and plan.rootfs.trees_from_create():
+        if plan.rootfs.trees_from_create():
             channel.expect(Msg.MOUNT_TREES)
             send_mount_trees(k, joiner, plan.rootfs, parent_end, store.path(cid, "devices"))
         try:

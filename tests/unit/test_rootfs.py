@@ -284,6 +284,15 @@ def test_with_a_terminal_the_console_placeholder_is_made_before_dev_turns_read_o
     assert os.path.isfile(console) and not os.path.islink(console)
 
 
+def test_without_a_mount_namespace_the_callers_root_is_left_alone(tmp_path):
+    raw = base_config(linux={"namespaces": [{"type": "pid"}]},
+                      mounts=[{"destination": "/proc", "type": "proc", "source": "proc"}])
+    k, plan, _ = prepared(tmp_path, raw)
+    assert not plan.own_namespace
+    assert [call[2] for call in k.only("mount")][:1] == [plan.root + "/proc"]  # no propagation, no root bind
+    assert not [c for c in k.only("mount") if c[2] in ("/", plan.root)]
+
+
 # --- rootfsPropagation: slave until the pivot, applied last ----------------------------
 
 
