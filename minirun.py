@@ -1760,6 +1760,33 @@ class Host:
         return self._fact("has_idmapped_mounts", probe)
 
     @property
+    def has_open_tree(self):
+        """open_tree and move_mount exist (Linux 5.2) and no seccomp filter
+        around us refuses them: asked with bad arguments, they answer EBADF or
+        EFAULT where they exist, ENOSYS where they do not."""
+        def probe():
+            k = self._kernel_factory()
+            for name in ("open_tree", "move_mount"):
+                try:
+                    k.syscall(name, -1, 0, -1, 0, 0)
+                except OSError as exc:
+                    if exc.errno == E.ENOSYS:
+                        return False
+            return True
+        return self._fact("has_open_tree", probe)
+
+    def device_node(self, path):
+        """(file type bits, rdev) of the host's node at path (symlinks
+        followed, as a bind of it would), or None where there is none."""
+        def probe():
+            try:
+                status = os.stat(path)
+            except OSError:
+                return None
+            return status.st_mode & 0o170000, status.st_rdev
+        return self._fact("device_node:" + path, probe)
+
+    @property
     def clone_into_cgroup(self):
         """clone3 takes CLONE_INTO_CGROUP (Linux 5.7) and no seccomp filter
         around us refuses clone3 (Docker's default profile answers ENOSYS).
@@ -2885,16 +2912,17 @@ def _check_consistency(cfg):
     if cfg.time_offsets and not cfg.new_namespace("time"):
         raise ConfigError("linux.timeOffsets", "time offsets need a new time namespace in linux.namespaces")
     if "mount" not in cfg.namespaces:
-        # runc runs such a config; without a mount namespace of its own the
-        # container can only be chrooted into its root: anything that would
-        # mount would change the host's mounts, and is refused.
-        for field, value in (("mounts", cfg.mounts), ("linux.maskedPaths", cfg.masked_paths),
-                             ("linux.readonlyPaths", cfg.readonly_paths), ("root.readonly", cfg.root_readonly),
-                             ("linux.rootfsPropagation", cfg.rootfs_propagation),
-                             ("process.terminal", cfg.process.terminal)):
+        # Without a mount namespace the config's mounts go into the caller's,
+        # as the spec says (and runc and crun do), and the init chroots into
+        # the root. What needs the root to be a mount of the container's own
+        # is refused: runc refuses masked and read-only paths, and would bind
+        # the root over itself and change the propagation of the caller's /.
+        for field, value in (("linux.maskedPaths", cfg.masked_paths), ("linux.readonlyPaths", cfg.readonly_paths),
+                             ("root.readonly", cfg.root_readonly),
+                             ("linux.rootfsPropagation", cfg.rootfs_propagation)):
             if value:
-                raise ConfigError(field, "needs a mount namespace in linux.namespaces "
-                                  "(minirun never changes the host's mounts)")
+                raise ConfigError(field, "needs a mount namespace in linux.namespaces (without one the root "
+                                  "is only chrooted into, in the caller's mount namespace)")
     if cfg.net_devices and not cfg.new_namespace("network"):
         shared = "joins %s" % cfg.namespaces["network"] if "network" in cfg.namespaces else "shares the runtime's"
         raise ConfigError(cfg.net_devices[0][2], "moving an interface needs a new network namespace in "
@@ -4517,12 +4545,34 @@ def bind_from_fd(k, source_fd, target_fd):
         k.mount(fd_path(source_fd), fd_path(target_fd), None, MS_BIND)
 
 
+def make_console_placeholder(k, root):
+    """The empty file bind_console binds the pty over, made before /dev can
+    be remounted read-only (a read-only /dev with process.terminal). Made
+    with O_EXCL in the /dev walk_in_root reaches: whatever is there already
+    (the image's node, a symlink) is left for bind_console to judge."""
+    directory = walk_in_root(k, root, "/dev")
+    try:
+        k.close(k.open("console", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                       dir_fd=directory))
+    except FileExistsError:
+        pass
+    finally:
+        k.close(directory)
+
+
 def bind_console(k, slave):
     """/dev/console becomes a bind of the pty slave itself (the fd, not its
-    /dev/pts/N path: CVE-2025-52565); /dev/console may not be a symlink."""
-    make_file(k, "/dev/console")
-    target = k.open("/dev/console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    /dev/pts/N path: CVE-2025-52565). An existing /dev/console (the
+    placeholder, on a /dev that may now be read-only) is opened O_PATH, never
+    for writing; it may not be a symlink."""
     try:
+        target = k.open("/dev/console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        make_file(k, "/dev/console")
+        target = k.open("/dev/console", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        if os.fstat(target).st_mode & 0o170000 == 0o120000:  # S_IFLNK: O_PATH|O_NOFOLLOW opened the link itself
+            raise OSError(E.ELOOP, "a symlink; refusing to bind the console over it", "/dev/console")
         bind_from_fd(k, slave, target)
     finally:
         k.close(target)
@@ -4629,11 +4679,14 @@ def mount_flags_of(path):
 def prepare_rootfs(k, rootfs):
     """Everything that happens to the root filesystem before pivot_root."""
     root = rootfs.root
-    # Nothing done in here may propagate back to the host. With a
-    # rootfsPropagation of its own the container is a slave of the host until
-    # the pivot (runc makes it shared right away, letting mounts leak out).
-    k.mount(None, "/", None, MS_REC | (MS_SLAVE if rootfs.propagation else MS_PRIVATE))
-    k.mount(root, root, None, MS_BIND | MS_REC)  # pivot_root needs a mount point
+    if rootfs.own_namespace:
+        # Nothing done in here may propagate back to the host. With a
+        # rootfsPropagation of its own the container is a slave of the host
+        # until the pivot (runc makes it shared right away, letting mounts leak).
+        k.mount(None, "/", None, MS_REC | (MS_SLAVE if rootfs.propagation else MS_PRIVATE))
+        k.mount(root, root, None, MS_BIND | MS_REC)  # pivot_root needs a mount point
+    # Else the mounts go into the caller's mount namespace (the spec's rule),
+    # whose propagation is not ours to change; the init then chroots.
     for mount in rootfs.mounts:
         try:
             mount_one(k, rootfs, mount)
@@ -4644,6 +4697,8 @@ def prepare_rootfs(k, rootfs):
         create_devices(k, rootfs, rootfs.devices)
     for target, link in rootfs.dev_symlinks:
         make_symlink_in_root(k, root, target, link)
+    if rootfs.console:
+        make_console_placeholder(k, root)
     for mount in rootfs.readonly_after_dev:
         # A read-only /dev (or a read-only mount under it) is remounted only
         # now that its devices and symlinks exist.
@@ -4697,8 +4752,8 @@ def mount_one(k, rootfs, mount):
     source = mount.source
     if mount.index in rootfs.bind_source_fds:  # opened by the joiner with the caller's ids
         source = fd_path(rootfs.bind_source_fds[mount.index])
-    elif mount.index in rootfs.idmapped_trees:
-        source = fd_path(rootfs.idmapped_trees[mount.index])
+    elif mount.index in rootfs.mount_trees:  # made by create: an id-mapped mount, or a bind it cloned
+        source = fd_path(rootfs.mount_trees[mount.index])
     is_file = mount.is_bind and not os.path.isdir(source)
     in_image = os.path.lexists(resolve_in_root(root, mount.destination))
     make_target(k, root, mount.destination, is_file)
@@ -4708,8 +4763,8 @@ def mount_one(k, rootfs, mount):
     fd = open_in_root(k, root, mount.destination, use_openat2=rootfs.use_openat2)
     try:
         check_proc_target(k, root, mount, fd, is_file)
-        if mount.index in rootfs.idmapped_trees:
-            k.move_mount(rootfs.idmapped_trees[mount.index], fd_path(fd))
+        if mount.index in rootfs.mount_trees:
+            k.move_mount(rootfs.mount_trees[mount.index], fd_path(fd))
         elif mount.is_bind:
             k.mount(source, fd_path(fd), None, mount.flags & (MS_BIND | MS_REC))
         else:
@@ -4836,10 +4891,14 @@ def copy_tree(k, source, target, top=True):
             k.chmod(dst, info.st_mode & 0o7777)
 
 
+# linux.devices[].type -> the file type bits of its node
+DEVICE_FILE_TYPES = {"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}
+
+
 def create_devices(k, rootfs, devices):
-    """mknod each device, or bind the host's node where the plan says mknod
-    is not allowed (a user namespace: the kernel refuses device nodes there)."""
-    kinds = {"c": 0o020000, "u": 0o020000, "b": 0o060000, "p": 0o010000}
+    """mknod each device, or where the plan says mknod is not allowed (a
+    user namespace: the kernel refuses device nodes there) attach the node
+    `create` made (rootfs.device_trees) or bind the host's."""
     root = rootfs.root
     for device in devices:
         name = os.path.basename(device.path)
@@ -4852,11 +4911,14 @@ def create_devices(k, rootfs, devices):
             if rootfs.bind_devices:
                 node = walk_in_root(k, root, device.path, is_file=True)
                 try:
-                    k.mount(device.path, fd_path(node), None, MS_BIND)
+                    if device.path in rootfs.device_trees:
+                        k.move_mount(rootfs.device_trees[device.path], fd_path(node))
+                    else:
+                        k.mount(device.path, fd_path(node), None, MS_BIND)
                 finally:
                     k.close(node)
             else:
-                k.mknod(name, kinds[device.kind] | device.mode, os.makedev(device.major, device.minor),
+                k.mknod(name, DEVICE_FILE_TYPES[device.kind] | device.mode, os.makedev(device.major, device.minor),
                         dir_fd=directory)
                 k.chown(name, device.uid, device.gid, dir_fd=directory, follow_symlinks=False)
         except OSError as exc:
@@ -7515,7 +7577,13 @@ class RootfsPlan:
     __slots__ = ("root", "readonly", "propagation", "mounts", "devices", "bind_devices", "dev_symlinks",
                  "readonly_after_dev", "masked_paths", "readonly_paths", "cwd", "mount_label", "no_pivot",
                  "cgroup_layout", "use_openat2", "bind_sysfs", "bind_mqueue", "devpts_drop_gid",
-                 "bind_source_fds", "idmapped", "idmapped_trees", "bind_host_cgroup2")
+                 "bind_source_fds", "idmapped", "mount_trees", "bind_host_cgroup2", "console", "cloned_binds",
+                 "made_devices", "device_trees", "own_namespace")
+
+    def trees_from_create(self):
+        """Whether `create` sends detached trees (send_mount_trees): one per
+        id-mapped mount and cloned bind, in mount order, then one per made device."""
+        return bool(self.idmapped or self.cloned_binds or self.made_devices)
 
 
 class ProcessPlan:
@@ -7537,8 +7605,9 @@ class ProcessPlan:
 
 
 class CreatePlan:
-    """rootfs: a RootfsPlan, or None without a mount namespace, when the init
-    only chroots into chroot_path."""
+    """rootfs: a RootfsPlan (without a mount namespace of the container's
+    own, its mounts are made in the caller's, and the init then chroots into
+    chroot_path)."""
 
     __slots__ = ("cid", "bundle", "namespaces", "rootfs", "chroot_path", "sysctl", "hostname", "domainname",
                  "hooks", "process", "session_keyring", "oom_score_adj", "annotations", "own_pid_namespace",
@@ -7623,12 +7692,29 @@ def plan_namespaces(cfg, host):
     # 0700 tmp dir, a user's 0700 home) is out of its reach. The joiner opens
     # every bind source while it still has the caller's ids (as runc opens
     # them in its parent), and the init binds from the open fds.
-    plan.open_bind_sources = plan.new_user and "mount" in cfg.namespaces
+    # Where `create` is the host's root it clones the binds itself instead
+    # (create_makes_mount_trees), from sources out of even the caller's ids' reach.
+    plan.open_bind_sources = plan.new_user and "mount" in cfg.namespaces and not create_makes_mount_trees(cfg, host)
     plan.root_uid_mapped = any(inside == 0 for inside, _outside, _size in cfg.uid_mappings)
     plan.root_gid_mapped = any(inside == 0 for inside, _outside, _size in cfg.gid_mappings)
     plan.time_offsets = "".join("%s %d %d\n" % (clock, secs, nanos)
                                 for clock, (secs, nanos) in cfg.time_offsets.items())
     return plan
+
+
+def create_makes_mount_trees(cfg, host):
+    """Whether `create`, the host's root, makes the container's binds and the
+    devices the host has no node for as detached trees in the container's
+    new mount namespace (send_mount_trees), for the init to attach. In a new
+    user namespace the init has no privilege over the host's files: a bind
+    source under a directory only the host's root may enter (mode 0000, or a
+    symlink in one) is out of its reach, and it may not mknod. runc and crun
+    open the sources in their parent too. Needs open_tree (Linux 5.2); a
+    rootless create has no more privilege than the init, so there the joiner
+    opens the sources with the caller's ids (open_bind_sources) and devices
+    are bound from the host's nodes."""
+    return (cfg.new_namespace("user") and cfg.new_namespace("mount") and not host.rootless
+            and host.has_open_tree)
 
 
 def plan_id_map_method(cfg, host):
@@ -7696,6 +7782,7 @@ def plan_rootfs(cfg, opts, host, cgroup_mount=None, cgroup_dir=None):
     rootfs.cwd = cfg.process.cwd
     rootfs.mount_label = cfg.mount_label
     rootfs.no_pivot = opts.no_pivot
+    rootfs.own_namespace = "mount" in cfg.namespaces
     rootfs.use_openat2 = host.has_openat2
     # Device nodes cannot be made in a user namespace: bind the host's.
     rootfs.bind_devices = "user" in cfg.namespaces or host.rootless
@@ -7717,7 +7804,10 @@ def plan_rootfs(cfg, opts, host, cgroup_mount=None, cgroup_dir=None):
                 rootfs.devpts_drop_gid.add(m.index)
     rootfs.bind_source_fds = {}  # mount index -> O_PATH fd, filled by the joiner (open_bind_sources)
     rootfs.idmapped = plan_idmapped_mounts(cfg, host)
-    rootfs.idmapped_trees = {}  # mount index -> detached tree fd, made by create (open_idmapped_trees)
+    by_create = create_makes_mount_trees(cfg, host)
+    rootfs.cloned_binds = {m.index for m in cfg.mounts if by_create and m.is_bind and m.index not in rootfs.idmapped}
+    rootfs.mount_trees = {}  # mount index -> detached tree fd, made by create (send_mount_trees)
+    rootfs.device_trees = {}  # device path -> detached tree of the node create made
     dev_is_bind = any(m.destination == "/dev" and m.is_bind for m in cfg.mounts)
     devices = cfg.devices if dev_is_bind else default_devices() + cfg.devices
     latest = {}
@@ -7725,18 +7815,45 @@ def plan_rootfs(cfg, opts, host, cgroup_mount=None, cgroup_dir=None):
         latest.pop(device.path, None)
         latest[device.path] = device
     rootfs.devices = list(latest.values())
+    rootfs.made_devices = plan_made_devices(cfg, host, rootfs.devices) if by_create else []
     rootfs.dev_symlinks = [] if dev_is_bind else list(DEFAULT_DEV_SYMLINKS)
     if not dev_is_bind and host.has_kcore:
         rootfs.dev_symlinks.append(("/proc/kcore", "/dev/core"))
     # A read-only /dev is mounted writable, filled, then remounted read-only.
     rootfs.readonly_after_dev = [m for m in cfg.mounts if m.destination == "/dev" and not m.is_bind
                                  and m.flags & MS_RDONLY]
+    rootfs.console = cfg.process.terminal  # its placeholder is made before that remount
     needs_layout = any(m.type in ("cgroup", "cgroup2") for m in cfg.mounts)
     if not needs_layout:
         rootfs.cgroup_layout = (None, None, None)
     else:
         rootfs.cgroup_layout = cgroup_mount or host.cgroup_mount_layout
     return rootfs
+
+
+def plan_made_devices(cfg, host, devices):
+    """[(device, host uid, host gid)]: the devices of a new user namespace the
+    host has no node for at that path (of that type and number). `create`
+    makes them, outside the namespace, and the init binds them in (crun's
+    way); binding the host's node (runc's) would fail on the missing node,
+    or give the container another device. The owner asked for is the
+    container's: the node gets the host ids it maps to."""
+    made = []
+    for device in devices:
+        kind = DEVICE_FILE_TYPES[device.kind]
+        found = host.device_node(device.path)
+        if found is not None and found[0] == kind and (kind == 0o010000 or  # a fifo has no number
+                                                       found[1] == os.makedev(device.major, device.minor)):
+            continue
+        ids = []
+        for name, value, mappings in (("uid", device.uid, cfg.uid_mappings), ("gid", device.gid, cfg.gid_mappings)):
+            outside = [host_id + value - inside for inside, host_id, size in mappings if inside <= value < inside + size]
+            if not outside:
+                raise ConfigError("linux.devices", "%s: %s %d is not mapped in the container's user namespace"
+                                  % (device.path, name, value))
+            ids.append(outside[0])
+        made.append((device, ids[0], ids[1]))
+    return made
 
 
 def plan_idmapped_mounts(cfg, host):
@@ -7964,7 +8081,7 @@ def plan_create(cid, cfg, opts, host, environ=None, pid=None):
     plan.cgroup = plan_cgroup(cid, cfg, host, getattr(opts, "systemd_cgroup", False))
     cgroup_mount = plan.cgroup.mount_layout if plan.cgroup else None
     cgroup_dir = plan.cgroup.manager.unified_dir if plan.cgroup else None
-    plan.rootfs = plan_rootfs(cfg, opts, host, cgroup_mount, cgroup_dir) if "mount" in cfg.namespaces else None
+    plan.rootfs = plan_rootfs(cfg, opts, host, cgroup_mount, cgroup_dir)
     plan.chroot_path = cfg.root_path
     plan.sysctl = plan_sysctl(cfg, host)
     plan.memory_policy = plan_memory_policy(cfg, host)
@@ -8390,9 +8507,10 @@ def finish_process(k, pplan, listener_fd, state):
 #                                    joins by path; unshare(user)
 #          <────────────────────── USERNS            (a new user namespace only)
 #   IDMAPS_WRITTEN ──────────────>   unshares the rest, time offsets
-#          <────────────────────── MOUNT_TREES       (id-mapped mounts only)
-#   one fd per id-mapped mount ──>   (SCM_RIGHTS: trees made in its mount namespace)
-#                                    opens bind sources (new user namespace), clone
+#          <────────────────────── MOUNT_TREES       (id-mapped mounts; binds and
+#   one fd per tree ─────────────>    made devices in a new user namespace: SCM_RIGHTS,
+#                                     trees made in its mount namespace)
+#                                    opens bind sources (rootless new user namespace), clone
 #          <────────────────────── INIT_PID n
 #   GO ───────────────────────────────────────────────────────>  root filesystem
 #          <───────────────────────────────────────────────────── RUN_HOOKS   (prestart/createRuntime)
@@ -8424,7 +8542,7 @@ class Msg:
     PLACED = "placed"
     USERNS = "userns"
     IDMAPS_WRITTEN = "idmaps-written"
-    MOUNT_TREES = "mount-trees"  # joiner -> create: send the id-mapped mounts' trees (SCM_RIGHTS, one each)
+    MOUNT_TREES = "mount-trees"  # joiner -> create: send the trees create makes (SCM_RIGHTS, one each)
     INIT_PID = "init-pid"
     GO = "go"
     RUN_HOOKS = "run-hooks"
@@ -8618,10 +8736,10 @@ def joiner_main(k, plan, fds):
             # state.json first. No container process exists yet.
         if ns.new_flags:  # after the user namespace, so that it owns them
             k.unshare(ns.new_flags)
-        if plan.rootfs is not None and plan.rootfs.idmapped:
+        if plan.rootfs.trees_from_create():
             channel.send(Msg.MOUNT_TREES)  # create makes them in our new mount namespace
-            receive_idmapped_trees(k, plan.rootfs, fds.channel, 3 + plan.process.keep_fds)
-        if ns.open_bind_sources and plan.rootfs is not None:
+            receive_mount_trees(k, plan.rootfs, fds.channel, 3 + plan.process.keep_fds)
+        if ns.open_bind_sources:
             # With the caller's ids still (before the setresuid below), in
             # the new mount namespace (a bind from another namespace's mount
             # is refused): the init binds from these fds.
@@ -8660,6 +8778,132 @@ def open_bind_sources(k, rootfs, floor):
             rootfs.bind_source_fds[m.index] = lift_fd(fd, floor)
 
 
+def idmap_user_namespace(k, uid_map, gid_map):
+    """An fd on a user namespace with these maps: a child is cloned into a new
+    one, its maps written, the namespace opened, and the child ended."""
+    read_end, write_end = os.pipe()
+
+    def hold():
+        os.close(write_end)
+        os.read(read_end, 1)  # until the parent has opened the namespace
+        os._exit(0)
+
+    child = k.clone(hold, CLONE_NEWUSER)
+    try:
+        k.write_file("/proc/%d/uid_map" % child, uid_map)
+        k.write_file("/proc/%d/gid_map" % child, gid_map)
+        return os.open("/proc/%d/ns/user" % child, os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(write_end)
+        os.close(read_end)
+        reap(child)
+
+
+def send_mount_trees(k, joiner, rootfs, sock, scratch):
+    """Detached trees for the joiner (whose init inherits them and attaches
+    them with move_mount), sent in the order receive_mount_trees takes them:
+    the id-mapped copies of the id-mapped mounts' sources and the clones of
+    the other binds' (create_makes_mount_trees), in mount order, then the
+    nodes of the devices the host lacks (make_device_trees).
+
+    Made by `create`, the host's root: only it may id-map a host filesystem,
+    reach a source under a directory closed to the container's ids, or make
+    a device node. Made inside the container's mount namespace (setns there
+    and back, as runc's parent does): a detached tree belongs to the mount
+    namespace it was cloned in, and the kernel attaches it only where that
+    namespace's owner allows, so a tree cloned in the host's namespace could
+    not be attached in the container's (EINVAL). Cloned there, a bind also
+    keeps the locks the kernel put on that namespace's copies of the host's
+    mounts (a read-only or nosuid host mount stays so)."""
+    userns = {}
+    own = cwd = target = None
+    trees = []
+    mounts = {m.index: m for m in rootfs.mounts}
+    try:
+        for index in sorted(rootfs.idmapped):
+            uid_map, gid_map, _recursive = rootfs.idmapped[index]
+            try:
+                userns[index] = idmap_user_namespace(k, uid_map, gid_map)
+            except OSError as exc:
+                raise ConfigError("mounts[%d].uidMappings" % index,
+                                  "cannot make the mapping: " + os_error_text(exc)) from None
+        own = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        target = os.open("/proc/%d/ns/mnt" % joiner, os.O_RDONLY | os.O_CLOEXEC)
+        k.setns(target, CLONE_NEWNS)
+        try:
+            for index in sorted(set(rootfs.idmapped) | rootfs.cloned_binds):
+                m = mounts[index]
+                field = "mounts[%d]" % index
+                try:
+                    tree = k.open_tree(m.source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC
+                                       | (AT_RECURSIVE if m.flags & MS_REC else 0))
+                except OSError as exc:
+                    raise ConfigError(field + ".source", os_error_text(exc)) from None
+                trees.append(tree)
+                if index not in rootfs.idmapped:
+                    continue
+                try:
+                    k.idmap_tree(tree, userns[index], rootfs.idmapped[index][2])
+                except OSError as exc:
+                    raise ConfigError(field, "cannot id-map %s: %s"
+                                      % (m.source, os_error_text(exc).split(": ")[-1])) from None
+            if rootfs.made_devices:
+                trees += make_device_trees(k, rootfs.made_devices, scratch)
+        finally:
+            k.setns(own, CLONE_NEWNS)
+            k.fchdir(cwd)
+        for tree in trees:
+            k.send_fd(sock, tree, "t")
+    finally:
+        for fd in trees + list(userns.values()) + [own, cwd, target]:
+            if fd is not None:
+                os.close(fd)
+
+
+def make_device_trees(k, made, scratch):
+    """One detached tree per made device: its node, made as the host's root
+    in a tmpfs of our own (a tmpfs the container's user namespace mounted
+    would refuse to open a device: SB_I_NODEV; the state directory's
+    filesystem is nodev on most hosts), owned by the ids the plan gives. The
+    tmpfs is mounted on `scratch` in the container's mount namespace, which
+    we are in: a less privileged copy of the host's, whose mounts receive
+    from the host but propagate nothing back to it. It is detached again at
+    once: the trees keep it alive, and nothing of it is left on the host."""
+    k.mkdir(scratch, 0o700)  # in the state directory: the same directory in every mount namespace
+    trees = []
+    try:
+        k.mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=700")
+        try:
+            for i, (device, uid, gid) in enumerate(made):
+                node = os.path.join(scratch, str(i))
+                try:
+                    k.mknod(node, DEVICE_FILE_TYPES[device.kind] | device.mode,
+                            os.makedev(device.major, device.minor))
+                    k.chown(node, uid, gid, follow_symlinks=False)
+                    k.chmod(node, device.mode)  # what the umask took away
+                    trees.append(k.open_tree(node, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC))
+                except OSError as exc:
+                    raise Error("linux.devices: %s: %s" % (device.path, exc.strerror)) from None
+        finally:
+            k.umount(scratch, MNT_DETACH)
+    except BaseException:
+        for tree in trees:
+            os.close(tree)
+        raise
+    finally:
+        os.rmdir(scratch)
+    return trees
+
+
+def receive_mount_trees(k, rootfs, sock, floor):
+    """The joiner's side of send_mount_trees, in its order."""
+    for index in sorted(set(rootfs.idmapped) | rootfs.cloned_binds):
+        rootfs.mount_trees[index] = lift_fd(k.recv_fd(sock), floor)
+    for device, _uid, _gid in rootfs.made_devices:
+        rootfs.device_trees[device.path] = lift_fd(k.recv_fd(sock), floor)
+
+
 def init_main(k, plan, fds):
     """Stage 2 of create: the container's init, from root filesystem to execve."""
     channel = Channel(fds.channel)
@@ -8677,10 +8921,10 @@ def init_main(k, plan, fds):
             except OSError as exc:
                 if exc.errno not in (E.ENOSYS, E.EPERM):  # no keyrings here, or not allowed: as runc, go on
                     raise
-        if rootfs is not None:
-            prepare_rootfs(k, rootfs)
-            for fd in list(rootfs.bind_source_fds.values()) + list(rootfs.idmapped_trees.values()):
-                k.close(fd)
+        prepare_rootfs(k, rootfs)
+        for fd in (list(rootfs.bind_source_fds.values()) + list(rootfs.mount_trees.values())
+                   + list(rootfs.device_trees.values())):
+            k.close(fd)
         if plan.hooks["prestart"] or plan.hooks["createRuntime"]:
             channel.send(Msg.RUN_HOOKS)
             channel.expect(Msg.HOOKS_DONE)
@@ -8689,7 +8933,7 @@ def init_main(k, plan, fds):
             # In the container's namespaces, before the pivot: runc runs
             # them from the root filesystem, with the usual umask.
             run_hook(hook, state, cwd=plan.chroot_path, umask=0o022)
-        if rootfs is None:
+        if not rootfs.own_namespace:
             k.chdir(plan.chroot_path)
             k.chroot(".")
             k.chdir("/")
@@ -8709,8 +8953,7 @@ def init_main(k, plan, fds):
                 write_procfs(k, path, value, "linux.sysctl.%s" % key)
             except OSError as exc:
                 raise sysctl_error(key, exc) from None
-        if rootfs is not None:
-            finish_rootfs(k, rootfs)
+        finish_rootfs(k, rootfs)
         if plan.hostname:
             k.sethostname(plan.hostname)
         if plan.domainname:
@@ -9035,86 +9278,6 @@ def write_id_maps(k, pid, ns, host=None):
             raise ConfigError(field, "cannot write %s_map: %s" % (kind, exc.strerror)) from None
 
 
-def idmap_user_namespace(k, uid_map, gid_map):
-    """An fd on a user namespace with these maps: a child is cloned into a new
-    one, its maps written, the namespace opened, and the child ended."""
-    read_end, write_end = os.pipe()
-
-    def hold():
-        os.close(write_end)
-        os.read(read_end, 1)  # until the parent has opened the namespace
-        os._exit(0)
-
-    child = k.clone(hold, CLONE_NEWUSER)
-    try:
-        k.write_file("/proc/%d/uid_map" % child, uid_map)
-        k.write_file("/proc/%d/gid_map" % child, gid_map)
-        return os.open("/proc/%d/ns/user" % child, os.O_RDONLY | os.O_CLOEXEC)
-    finally:
-        os.close(write_end)
-        os.close(read_end)
-        reap(child)
-
-
-def send_idmapped_trees(k, joiner, rootfs, sock):
-    """Detached, id-mapped copies of the id-mapped mounts' sources, sent to
-    the joiner (whose init inherits them and attaches them with move_mount).
-
-    Made by `create`, the host's root: only it may id-map a host filesystem.
-    Made inside the container's mount namespace (setns there and back, as
-    runc's parent does): a detached tree belongs to the mount namespace it
-    was cloned in, and the kernel attaches it only where that namespace's
-    owner allows, so a tree cloned in the host's namespace could not be
-    attached in the container's (EINVAL)."""
-    userns = {}
-    own = cwd = target = None
-    trees = []
-    try:
-        for m in rootfs.mounts:
-            if m.index in rootfs.idmapped:
-                uid_map, gid_map, _recursive = rootfs.idmapped[m.index]
-                try:
-                    userns[m.index] = idmap_user_namespace(k, uid_map, gid_map)
-                except OSError as exc:
-                    raise ConfigError("mounts[%d].uidMappings" % m.index,
-                                      "cannot make the mapping: " + os_error_text(exc)) from None
-        own = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-        cwd = os.open(".", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        target = os.open("/proc/%d/ns/mnt" % joiner, os.O_RDONLY | os.O_CLOEXEC)
-        k.setns(target, CLONE_NEWNS)
-        try:
-            for m in rootfs.mounts:
-                if m.index not in rootfs.idmapped:
-                    continue
-                field = "mounts[%d]" % m.index
-                try:
-                    tree = k.open_tree(m.source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC
-                                       | (AT_RECURSIVE if m.flags & MS_REC else 0))
-                except OSError as exc:
-                    raise ConfigError(field + ".source", os_error_text(exc)) from None
-                trees.append(tree)
-                try:
-                    k.idmap_tree(tree, userns[m.index], rootfs.idmapped[m.index][2])
-                except OSError as exc:
-                    raise ConfigError(field, "cannot id-map %s: %s"
-                                      % (m.source, os_error_text(exc).split(": ")[-1])) from None
-        finally:
-            k.setns(own, CLONE_NEWNS)
-            k.fchdir(cwd)
-        for tree in trees:
-            k.send_fd(sock, tree, "t")
-    finally:
-        for fd in trees + list(userns.values()) + [own, cwd, target]:
-            if fd is not None:
-                os.close(fd)
-
-
-def receive_idmapped_trees(k, rootfs, sock, floor):
-    """The joiner's side of send_idmapped_trees, in mount order."""
-    for index in sorted(rootfs.idmapped):
-        rootfs.idmapped_trees[index] = lift_fd(k.recv_fd(sock), floor)
-
-
 def spawn(k, fds, entry, cgroup_fd=None):
     """clone a child that runs entry() after closing the parent's fds (into
     the cgroup `cgroup_fd` names, if given); the parent then closes the
@@ -9220,9 +9383,9 @@ def create_container(store, cid, opts, console_fd=None, cfg=None, stdio=None):
             channel.expect(Msg.USERNS)
             write_id_maps(k, joiner, plan.namespaces, HOST)
             channel.send(Msg.IDMAPS_WRITTEN)
-        if plan.rootfs is not None and plan.rootfs.idmapped:
+        if plan.rootfs.trees_from_create():
             channel.expect(Msg.MOUNT_TREES)
-            send_idmapped_trees(k, joiner, plan.rootfs, parent_end)
+            send_mount_trees(k, joiner, plan.rootfs, parent_end, store.path(cid, "devices"))
         try:
             init = channel.expect(Msg.INIT_PID)
         finally:

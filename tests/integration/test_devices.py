@@ -1,7 +1,13 @@
 """/dev: the default devices and links a runtime creates when the config has
 no `linux.devices`, and the devices a config asks for."""
 
-from .helpers import DOCKER_DEFAULT_CAPS
+import json
+import os
+import subprocess
+
+import pytest
+
+from .helpers import DOCKER_DEFAULT_CAPS, IS_RUNC, base_config, mountinfo
 
 DEFAULT_DEVICES = {
     "null": (1, 3), "zero": (1, 5), "full": (1, 7), "random": (1, 8),
@@ -156,3 +162,33 @@ def test_a_listed_node_opens_as_far_as_the_config_allows(rt, make_bundle, cid):
     # the control: the same node, the same open, once a rule allows reading
     out = run_out(rt, kmsg_bundle(make_bundle, ["sh", "-c", OPEN_KMSG], allow_read=True), cid)
     assert out.split() == ["read-opened", "write-refused"]
+
+
+
+@pytest.mark.skipif(IS_RUNC, reason="runc 1.1 binds the host's node into a user namespace, and fails "
+                                    "where the host has none")
+def test_a_device_the_host_lacks_is_made_outside_a_user_namespace(rt, rootfs_template, cid):
+    """In a user namespace no node can be made; one the host has no node
+    for is made by the runtime outside it and bound in (crun's way), owned
+    by the ids asked for, and the device it names works. Nothing of it is
+    left on the host afterwards."""
+    name = "minirun-test-%s" % cid
+    assert not os.path.lexists("/dev/" + name)
+    device = {"path": "/dev/" + name, "type": "c", "major": 1, "minor": 3, "fileMode": 0o640,
+              "uid": 1000, "gid": 1001}
+    script = ("stat -c '%%F %%t:%%T %%a %%u:%%g' /dev/%s; echo data > /dev/%s && wc -c < /dev/%s"
+              % (name, name, name))
+    top = rt.private_dir()  # the container's root cannot enter pytest's 0700 tmp_path
+    subprocess.run(["cp", "-a", rootfs_template, str(top / "rootfs")], check=True)
+    cfg = base_config(top / "rootfs")
+    cfg["process"]["args"] = ["sh", "-c", script]
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    cfg["linux"].update(devices=[device], uidMappings=[{"containerID": 0, "hostID": 100000, "size": 65536}],
+                        gidMappings=[{"containerID": 0, "hostID": 100000, "size": 65536}])
+    (top / "config.json").write_text(json.dumps(cfg))
+    before = mountinfo()
+    out = rt("run", "--bundle", top, cid).stdout.splitlines()
+    assert out == ["character special file 1:3 640 1000:1001", "0"]
+    assert not os.path.lexists("/dev/" + name)
+    assert mountinfo() == before
+    assert rt.leftovers() == {}

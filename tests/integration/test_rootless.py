@@ -636,6 +636,64 @@ def test_a_bind_source_in_a_0700_directory_reaches_a_user_namespaced_container(r
     assert rt("run", "--bundle", bundle, cid).stdout == "reached\n"
 
 
+def userns_bundle(rt, rootfs_template, args, mounts, devices=(), files=(), directories=()):
+    """A bundle for a container in a new user namespace (root is host uid
+    100000), made in a private directory, with these extra mounts. The
+    container's root may not create mount points in the host root's
+    directories: the files and directories named are made for it."""
+    top = rt.private_dir()
+    root = top / "rootfs"
+    subprocess.run(["cp", "-a", rootfs_template, str(root)], check=True)
+    for name in files:
+        (root / name).write_text("")
+    for name in directories:
+        (root / name).mkdir()
+    cfg = {
+        "ociVersion": "1.0.2",
+        "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": list(args),
+                    "env": ["PATH=/bin"], "cwd": "/"},
+        "root": {"path": str(root)},
+        "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                   {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}]
+                  + list(mounts),
+        "linux": {"namespaces": [{"type": t} for t in ("pid", "mount", "user")],
+                  "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+                  "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+                  "devices": list(devices)},
+    }
+    bundle = top / "bundle"
+    bundle.mkdir()
+    (bundle / "config.json").write_text(json.dumps(cfg))
+    return bundle
+
+
+@pytest.fixture
+def closed_directory(tmp_path):
+    """A mode-0000 directory holding a file, a directory and a symlink to
+    each: only the host's root (CAP_DAC_OVERRIDE) may enter it."""
+    closed = tmp_path / "closed"
+    (closed / "dir").mkdir(parents=True)
+    (closed / "file").write_text("file reached\n")
+    (closed / "dir" / "inside").write_text("dir reached\n")
+    os.symlink("file", str(closed / "link-to-file"))
+    os.symlink(str(closed / "dir"), str(closed / "link-to-dir"))
+    os.chmod(str(closed), 0)
+    yield closed
+    os.chmod(str(closed), 0o700)
+
+
+@pytest.mark.parametrize("through", ["", "link-to-"])
+def test_bind_sources_under_a_mode_0000_directory_reach_a_user_namespaced_container(rt, rootfs_template, cid,
+                                                                                     closed_directory, through):
+    """As root: the sources are opened by the host's root before the
+    container's ids apply (runc and crun do the same); before, the init
+    opened them as the container's root and got `Permission denied`."""
+    bundle = userns_bundle(rt, rootfs_template, ["sh", "-c", "cat /f /d/inside"], [
+        bind_mount(closed_directory / (through + "file"), "/f", "bind"),
+        bind_mount(closed_directory / (through + "dir"), "/d", "rbind", "ro")], files=["f"], directories=["d"])
+    assert rt("run", "--bundle", bundle, cid).stdout == "file reached\ndir reached\n"
+
+
 # --- id-mapped mounts (as root) ---------------------------------------------------
 
 

@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from .helpers import ConsoleReceiver, assert_error, read_all, read_until, wait_for
+from .helpers import ConsoleReceiver, assert_error, base_config, read_all, read_until, wait_for
 
 TIOCGPTN = 0x80045430
 
@@ -191,4 +191,19 @@ def test_terminal_belongs_to_the_process_user(rt, make_bundle, console, cid, how
     out = read_until(fds[0], "end-of-test").decode(errors="replace").replace("\r", "").split()
     assert "owner=1000:5" in out, out
     assert "console=1000:5" in out, out
+    rt.wait_status(cid, "stopped")
+
+
+def test_a_read_only_dev_still_gets_its_console(rt, make_bundle, console, cid):
+    """/dev mounted "ro" with process.terminal: /dev/console is made before
+    /dev turns read-only, and bound over without writing to it (before, the
+    runtime failed: `/dev/console: Read-only file system`)."""
+    script = "stat -c '%t:%T' /dev/console; stat -L -c '%t:%T' $(tty); touch /dev/x 2>&1; echo end-of-test"
+    mounts = [dict(m, options=m["options"] + ["ro"]) if m["destination"] == "/dev" else m
+              for m in base_config("rootfs")["mounts"]]
+    receiver, fds = create_with_console(rt, make_bundle, console, cid, ["sh", "-c", script], mounts=mounts)
+    rt("start", cid)
+    out = read_until(fds[0], "end-of-test").decode(errors="replace").replace("\r", "").splitlines()
+    assert out[0] == out[1], out  # /dev/console is the pty the process has
+    assert "Read-only file system" in out[2], out
     rt.wait_status(cid, "stopped")

@@ -273,6 +273,26 @@ def test_a_read_only_dev_is_mounted_writable_and_remounted_read_only_after_its_d
     assert max(i for i, call in enumerate(k.calls) if call[0] == "mount" and call[3] == "proc") < remount_index
 
 
+def test_with_a_terminal_the_console_placeholder_is_made_before_dev_turns_read_only(tmp_path):
+    raw = base_config(process={"args": ["sh"], "cwd": "/", "terminal": True},
+                      mounts=[{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]}])
+    k, plan, _ = prepared(tmp_path, raw)
+    console = plan.root + "/dev/console"
+    made = [i for i, call in enumerate(k.calls) if call[0] == "open" and call[1] == console and call[2] & os.O_CREAT]
+    remount = [i for i, call in enumerate(k.calls) if call[0] == "mount" and call[4] & MS_REMOUNT]
+    assert made and remount and made[0] < remount[0]
+    assert os.path.isfile(console) and not os.path.islink(console)
+
+
+def test_without_a_mount_namespace_the_callers_root_is_left_alone(tmp_path):
+    raw = base_config(linux={"namespaces": [{"type": "pid"}]},
+                      mounts=[{"destination": "/proc", "type": "proc", "source": "proc"}])
+    k, plan, _ = prepared(tmp_path, raw)
+    assert not plan.own_namespace
+    assert [call[2] for call in k.only("mount")][:1] == [plan.root + "/proc"]  # no propagation, no root bind
+    assert not [c for c in k.only("mount") if c[2] in ("/", plan.root)]
+
+
 # --- rootfsPropagation: slave until the pivot, applied last ----------------------------
 
 

@@ -94,11 +94,58 @@ def test_a_direct_write_denies_setgroups_before_the_maps(tmp_path):
         "/proc/4242/setgroups", "/proc/4242/uid_map", "/proc/4242/gid_map"]
 
 
+def bind_config():
+    raw = userns_config([(0, 100000, 65536)], [(0, 100000, 65536)])
+    raw["mounts"] = [{"destination": "/data", "type": "bind", "source": "data", "options": ["rbind"]},
+                     {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}]
+    return raw
+
+
 def test_bind_sources_are_opened_before_the_ids_change_in_a_new_user_namespace(tmp_path):
     p, _ = plan(tmp_path, userns_config([(0, USER, 1)], [(0, USER, 1)]), **as_user())
     assert p.namespaces.open_bind_sources
     p, _ = plan(tmp_path, base_config())
     assert not p.namespaces.open_bind_sources
+
+
+def test_as_the_hosts_root_create_clones_the_binds_of_a_new_user_namespace(tmp_path):
+    p, _ = plan(tmp_path, bind_config(), has_open_tree=True)
+    assert p.rootfs.cloned_binds == {0} and not p.namespaces.open_bind_sources
+    assert p.rootfs.trees_from_create()
+
+
+@pytest.mark.parametrize("facts", [as_user(has_open_tree=True), {"has_open_tree": False}])
+def test_rootless_or_without_open_tree_the_joiner_opens_the_bind_sources(tmp_path, facts):
+    maps = [(0, USER, 1)] if facts.get("euid") else [(0, 100000, 65536)]
+    raw = bind_config()
+    raw["linux"]["uidMappings"] = raw["linux"]["gidMappings"] = [
+        {"containerID": c, "hostID": h, "size": n} for c, h, n in maps]
+    p, _ = plan(tmp_path, raw, **facts)
+    assert p.namespaces.open_bind_sources and not p.rootfs.cloned_binds
+
+
+def device_config(uid=0):
+    raw = bind_config()
+    raw["linux"]["devices"] = [{"path": "/dev/here", "type": "c", "major": 1, "minor": 3},
+                               {"path": "/dev/other", "type": "c", "major": 1, "minor": 3},
+                               {"path": "/dev/missing", "type": "c", "major": 1, "minor": 3, "uid": uid, "gid": 7}]
+    return raw
+
+
+def test_as_the_hosts_root_create_makes_the_devices_the_host_lacks(tmp_path):
+    nodes = {"device_node:/dev/here": (0o020000, os.makedev(1, 3)),
+             "device_node:/dev/other": (0o020000, os.makedev(1, 5)),  # another device at that path
+             "device_node:/dev/missing": None}
+    p, _ = plan(tmp_path, device_config(uid=5), has_open_tree=True, **nodes)
+    made = [(d.path, uid, gid) for d, uid, gid in p.rootfs.made_devices]
+    assert made == [("/dev/other", 100000, 100000), ("/dev/missing", 100005, 100007)]  # host ids
+
+
+def test_a_made_devices_owner_must_be_mapped(tmp_path):
+    with pytest.raises(minirun.ConfigError) as caught:
+        plan(tmp_path, device_config(uid=70000), has_open_tree=True,
+             **{"device_node:/dev/" + name: None for name in ("here", "other", "missing")})
+    assert caught.value.field == "linux.devices" and "uid 70000" in str(caught.value)
 
 
 # --- what a user namespace cannot mount ---------------------------------------
@@ -336,7 +383,7 @@ def test_the_init_attaches_a_received_tree_instead_of_binding(tmp_path):
     (root / "data").mkdir()
     tree = os.open(str(tmp_path), os.O_PATH)
     try:
-        p.rootfs.idmapped_trees[0] = tree
+        p.rootfs.mount_trees[0] = tree
         k = RecordingKernel(tmp_path)
         minirun.mount_one(k, p.rootfs, p.rootfs.mounts[0])
     finally:

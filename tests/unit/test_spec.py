@@ -562,9 +562,11 @@ def test_relative_namespace_path_is_refused():
 PROC_MOUNT = [{"destination": "/proc", "type": "proc", "source": "proc"}]
 
 
-def test_without_a_mount_namespace_mounts_are_refused():
-    exc = config_error(base_config(mounts=PROC_MOUNT, linux={"namespaces": [{"type": "pid"}]}))
-    assert exc.field == "mounts" and "needs a mount namespace" in str(exc)
+def test_without_a_mount_namespace_mounts_are_accepted_but_masked_paths_are_refused():
+    parse(base_config(mounts=PROC_MOUNT, linux={"namespaces": [{"type": "pid"}]}))  # into the caller's (the spec)
+    exc = config_error(base_config(mounts=PROC_MOUNT, linux={"namespaces": [{"type": "pid"}],
+                                                             "maskedPaths": ["/proc/kcore"]}))
+    assert exc.field == "linux.maskedPaths" and "needs a mount namespace" in str(exc)
 
 
 def test_without_a_mount_namespace_and_without_mounts_a_config_is_accepted():
@@ -575,10 +577,10 @@ def test_without_a_mount_namespace_and_without_mounts_a_config_is_accepted():
     assert "mount" not in cfg.namespaces
 
 
-def test_a_missing_linux_section_means_no_mount_namespace_so_mounts_are_refused():
-    raw = base_config(mounts=PROC_MOUNT)
+def test_a_missing_linux_section_means_no_mount_namespace():
+    raw = base_config(mounts=PROC_MOUNT, root={"path": "rootfs", "readonly": True})
     raw.pop("linux", None)
-    assert config_error(raw).field == "mounts"
+    assert config_error(raw).field == "root.readonly"
 
 
 MAPPING = [{"containerID": 0, "hostID": 100000, "size": 65536}]
