@@ -50,7 +50,7 @@ exit 127
 """minirun: an OCI container runtime in one dependency-free Python file.
 
 A drop-in for runc: engines call it with runc's command line, and it runs an
-OCI bundle (runtime-spec 1.0.2 to 1.2) on the kernel through ctypes alone.
+OCI bundle (runtime-spec 1.0.2 to 1.3) on the kernel through ctypes alone.
 
 Contents
    1. Errors, logging and utilities
@@ -63,7 +63,7 @@ Contents
    8. Terminals and the foreground stdio relay
    9. Paths in the root and the root filesystem
   10. Cgroups: layouts, paths and the cgroupfs managers
-  11. Cgroups: stats, the cgroup mount, a recorded cgroup
+  11. Cgroups: stats, the cgroup mount, a recorded cgroup; Intel RDT
   12. Cgroups: device eBPF and the systemd driver
   13. Security: capabilities, seccomp, LSMs
   14. Hooks
@@ -91,7 +91,7 @@ import os
 import sys
 
 VERSION = "0.1.0"
-SPEC_VERSION = "1.2.0"
+SPEC_VERSION = "1.3.0"
 DEFAULT_ROOT = "/run/minirun"
 
 # ===========================================================================
@@ -1232,6 +1232,9 @@ class Kernel:
     def mkdir(self, path, mode, dir_fd=None):
         os.mkdir(path, mode, dir_fd=dir_fd)
 
+    def rmdir(self, path):
+        os.rmdir(path)
+
     def mknod(self, path, mode, device, dir_fd=None):
         os.mknod(path, mode, device, dir_fd=dir_fd)
 
@@ -1886,6 +1889,20 @@ class Host:
         return self._fact("selinux", lambda: os.path.exists("/sys/fs/selinux/enforce"))
 
     @property
+    def kernel_release(self):
+        """(major, minor) of the running kernel, from uname."""
+        def probe():
+            numbers = os.uname().release.split("-")[0].split(".")
+            return tuple(int(n) if n.isdigit() else 0 for n in (numbers + ["0", "0"])[:2])
+        return self._fact("kernel_release", probe)
+
+    @property
+    def resctrl(self):
+        """The mount point of the resctrl filesystem (Intel RDT, AMD QoS), or
+        None where it is not mounted in this mount namespace."""
+        return self._fact("resctrl", find_resctrl_mount)
+
+    @property
     def cgroup_mount_layout(self):
         """The `cgroup` mount of a container without a cgroup of its own (rootless):
         the runtime's own cgroups (see plan_cgroup_mount)."""
@@ -2189,7 +2206,7 @@ class Config:
                  "process", "mounts", "hooks", "annotations", "namespaces", "uid_mappings",
                  "gid_mappings", "time_offsets", "devices", "masked_paths", "readonly_paths",
                  "sysctl", "rootfs_propagation", "personality", "cgroups_path", "has_resources", "has_limits",
-                 "resources", "seccomp", "mount_label", "memory_policy", "net_devices", "unsupported", "source")
+                 "resources", "seccomp", "mount_label", "memory_policy", "net_devices", "intel_rdt", "source")
 
     def new_namespace(self, kind):
         return kind in self.namespaces and self.namespaces[kind] is None
@@ -2617,6 +2634,48 @@ def _parse_device(raw, index):
     return d
 
 
+class IntelRdt:
+    """linux.intelRdt: the resctrl group to join (clos_id; "" for one named
+    after the container), the schemata lines it asks for, and whether to make
+    a monitoring group. Planned against the host's resctrl tree in section 15."""
+
+    __slots__ = ("clos_id", "l3_cache_schema", "mem_bw_schema", "schemata", "monitoring")
+
+    def lines(self):
+        """The lines to write to the group's schemata, in the spec's order: the
+        l3CacheSchema (less any MB: line when memBwSchema is given), the
+        memBwSchema, then each of schemata (1.3) -- a later line for the same
+        resource wins, as the kernel applies them in turn."""
+        lines = [line.strip() for line in self.l3_cache_schema.splitlines() if line.strip()]
+        if self.mem_bw_schema:
+            lines = [line for line in lines if not line.startswith("MB:")] + [self.mem_bw_schema]
+        return lines + list(self.schemata)
+
+
+# The resctrl root's own entries: a closID naming one would not be a group.
+RESCTRL_RESERVED = ("info", "mon_groups", "mon_data", "cpus", "cpus_list", "mode", "schemata", "size", "tasks")
+
+
+def _parse_intel_rdt(raw):
+    field = "linux.intelRdt"
+    rdt = IntelRdt()
+    rdt.clos_id = _field(raw, "closID", (str,), field + ".closID", "")
+    if rdt.clos_id in (".", "..") or "/" in rdt.clos_id or "\n" in rdt.clos_id or rdt.clos_id in RESCTRL_RESERVED:
+        raise ConfigError(field + ".closID", "%r is not a resctrl group name" % rdt.clos_id)
+    rdt.l3_cache_schema = _field(raw, "l3CacheSchema", (str,), field + ".l3CacheSchema", "")
+    rdt.mem_bw_schema = _field(raw, "memBwSchema", (str,), field + ".memBwSchema", "")
+    if rdt.mem_bw_schema and (not rdt.mem_bw_schema.startswith("MB:") or "\n" in rdt.mem_bw_schema):
+        raise ConfigError(field + ".memBwSchema", "must be one line starting with MB:")
+    rdt.schemata = _string_list(raw, "schemata", field + ".schemata")
+    for i, line in enumerate(rdt.schemata):
+        if ":" not in line or "\n" in line:
+            raise ConfigError("%s.schemata[%d]" % (field, i), "%r is not one RESOURCE:... line" % line)
+    # enableMonitoring (1.3); enableCMT and enableMBM, its forerunners, ask for the same group.
+    rdt.monitoring = any(_field(raw, key, (bool,), "%s.%s" % (field, key), False)
+                         for key in ("enableMonitoring", "enableCMT", "enableMBM"))
+    return rdt
+
+
 # ===========================================================================
 # 5. The spec model: the config and its checks
 # ===========================================================================
@@ -2668,7 +2727,6 @@ def parse_config(raw, bundle):
         if not isinstance(value, str):
             raise ConfigError("annotations.%s" % key, "expected a string")
         _check_text(value, "annotations.%s" % key)
-    cfg.unsupported = []
     cfg.process = _parse_process(_field(raw, "process", (dict,), "process", required=True), "process", cfg)
     cfg.mounts = [_parse_mount(m, i, bundle) for i, m in enumerate(_field(raw, "mounts", (list,), "mounts", []))]
     cfg.hooks = _parse_hooks(_field(raw, "hooks", (dict,), "hooks", {}))
@@ -2882,9 +2940,8 @@ def _parse_linux(linux, cfg):
     raw_policy = _field(linux, "memoryPolicy", (dict,), "linux.memoryPolicy")
     cfg.memory_policy = _parse_memory_policy(raw_policy) if raw_policy else None
     cfg.net_devices = _parse_net_devices(_field(linux, "netDevices", (dict,), "linux.netDevices", {}))
-    for key in ("intelRdt",):
-        if linux.get(key):
-            cfg.unsupported.append("linux." + key)
+    raw_rdt = _field(linux, "intelRdt", (dict,), "linux.intelRdt")
+    cfg.intel_rdt = _parse_intel_rdt(raw_rdt) if raw_rdt is not None else None
 
 
 # SCMP_ACT_* -> SECCOMP_RET_* (the errno/trace data goes in the low 16 bits).
@@ -3009,13 +3066,6 @@ def sysctl_error(key, exc):
     return kernel_refused("linux.sysctl.%s" % key, exc)
 
 
-def refuse_unsupported(cfg):
-    """Settings minirun cannot apply make create fail, never pass silently."""
-    if cfg.unsupported:
-        raise ConfigError(cfg.unsupported[0], "not supported by minirun yet")
-    check_sysctl_targets(cfg, namespace_is_runtimes_own)
-
-
 def capability_mask(names, field, last=None):
     """Capability names -> bitmask. Names newer than this file or the kernel are
     skipped with a warning, as runc does: a missing capability only takes
@@ -3073,7 +3123,7 @@ def last_capability():
 
 class Resources:
     __slots__ = ("memory", "cpu", "pids", "block_io", "hugepage_limits", "network", "rdma", "unified",
-                 "devices")
+                 "devices", "intel_rdt")
 
     def __init__(self):
         self.memory = MemoryResources()
@@ -3085,6 +3135,7 @@ class Resources:
         self.rdma = []               # [(device, hca handles or None, hca objects or None)]
         self.unified = {}            # v2 file name -> value, written last
         self.devices = None          # [DeviceRule] from the config, or None when absent
+        self.intel_rdt = []          # update's schemata lines (--l3-cache-schema, --mem-bw-schema)
 
     def is_empty(self):
         return not (self.memory.is_set() or self.cpu.is_set() or self.pids is not None
@@ -3346,6 +3397,7 @@ def parse_update(resources_json=None, flags=None, source="update: --resources"):
     document (`source`) -- never config.json, which `update` does not read."""
     raw = {}
     flags = dict(flags or {})
+    rdt_lines = []
     if resources_json is not None:
         if not isinstance(resources_json, dict):
             raise ConfigError("(top level)", "expected a JSON object (LinuxResources)", source)
@@ -3355,7 +3407,16 @@ def parse_update(resources_json=None, flags=None, source="update: --resources"):
             flags = {}
     for flag, text in flags.items():
         if flag in ("--l3-cache-schema", "--mem-bw-schema"):
-            raise UsageError("update: %s: Intel RDT is not supported by minirun" % flag)
+            # As linux.intelRdt's: an MB: line of --l3-cache-schema yields to --mem-bw-schema.
+            rdt = IntelRdt()
+            rdt.l3_cache_schema = flags.get("--l3-cache-schema", "")
+            rdt.mem_bw_schema = flags.get("--mem-bw-schema", "")
+            rdt.schemata = []
+            if "\0" in text or (flag == "--mem-bw-schema" and (not text.startswith("MB:") or "\n" in text)):
+                raise UsageError("update: %s: %r is not a schemata line%s" % (
+                    flag, text, " starting with MB:" if flag == "--mem-bw-schema" else ""))
+            rdt_lines[:] = rdt.lines()
+            continue
         if flag not in UPDATE_FLAGS:
             raise UsageError("update: unknown flag %s" % flag)
         section, key, kind = UPDATE_FLAGS[flag]
@@ -3376,7 +3437,9 @@ def parse_update(resources_json=None, flags=None, source="update: --resources"):
         # (the manager writes memsw first when raising, memory first when lowering).
         memory["swap"] = -1
     try:
-        return _parse_resources(raw, "resources")
+        resources = _parse_resources(raw, "resources")
+        resources.intel_rdt = rdt_lines
+        return resources
     except ConfigError as exc:
         field = exc.field[len("resources."):]
         if resources_json is not None:
@@ -3589,6 +3652,22 @@ def valid_cgroup_state(raw):
     return isinstance(made, list) and all(isinstance(d, str) for d in made)
 
 
+def valid_rdt_record(raw):
+    """The shape apply_intel_rdt() records: a group one level below the resctrl
+    root, and a monitoring group (or null) in that group's mon_groups."""
+    if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) for k in ("root", "group")) \
+            or not isinstance(raw.get("made"), bool) or not isinstance(raw.get("monitor"), (str, type(None))):
+        return False
+    root, group, monitor = raw["root"], raw["group"], raw["monitor"]
+    name = group[len(root) + 1:]
+    if not root.startswith("/") or os.path.normpath(root) != root or group != root + "/" + name \
+            or name in ("", ".", "..") or "/" in name or name in RESCTRL_RESERVED:
+        return False
+    mon_name = (monitor or "")[len(group) + len("/mon_groups/"):]
+    return monitor is None or (monitor == group + "/mon_groups/" + mon_name and mon_name not in ("", ".", "..")
+                               and "/" not in mon_name)
+
+
 class ContainerState:
     """What state.json records, and the status derived from the live system."""
 
@@ -3602,6 +3681,8 @@ class ContainerState:
         "namespaces": ((dict,), True),
         # The manager's to_state(); null for a container without a cgroup of its own (rootless).
         "cgroup": ((dict, type(None)), True),
+        # apply_intel_rdt()'s record (section 11); absent or null without linux.intelRdt.
+        "intel_rdt": ((dict, type(None)), False),
     }
     FIELDS = tuple(SCHEMA)
 
@@ -3641,6 +3722,8 @@ class ContainerState:
             raise bad("pid", "%r is not a process id" % raw["pid"])
         if not raw["bundle"].startswith("/"):
             raise bad("bundle", "not an absolute path")
+        if raw.get("intel_rdt") is not None and not valid_rdt_record(raw["intel_rdt"]):
+            raise bad("intel_rdt", "not a resctrl group record")
         for key, value in raw["annotations"].items():
             if not isinstance(value, str):
                 raise bad("annotations." + key, "expected a string")
@@ -5809,7 +5892,7 @@ class CgroupfsManager:
 
 
 # ===========================================================================
-# 11. Cgroups: stats, the cgroup mount, a recorded cgroup
+# 11. Cgroups: stats, the cgroup mount, a recorded cgroup; Intel RDT
 # ===========================================================================
 # Contract. Three things built on a manager's directories: cgroup_stats() reads
 # the figures `events` reports (runc's field names, so `docker stats` reads them),
@@ -5819,8 +5902,9 @@ class CgroupfsManager:
 # create made) before anything acts through it; remove_stopped_cgroup() and
 # remove_unreadable_container() are what `delete` does with the cgroup of a
 # container whose init is gone, or whose state file cannot be read.
-# Last, a kernel wait taken off the placement of create and exec (the first
-# move into a v1 cgroup).
+# Then Intel RDT's groups in the resctrl filesystem, which follow the cgroup's
+# life. Last, a kernel wait taken off the placement of create and exec (the
+# first move into a v1 cgroup).
 
 
 def _keyed(path):
@@ -6264,6 +6348,155 @@ def exec_cgroup_dirs(manager, specs):
         raise UsageError("exec: --cgroup: no %s hierarchy" % ", ".join(sorted(wanted - matched)))
     return out
 
+
+# --- Intel RDT: groups in the resctrl filesystem -------------------------------------
+# resctrl, mounted by the administrator and found in mountinfo, holds one level
+# of control groups below its root, each a directory the kernel fills with
+# schemata and tasks (and mon_groups/, where monitoring groups live). mkdir
+# makes a group, rmdir removes it (its tasks go back to the root group), a pid
+# written to tasks moves that one task, and what it forks later follows it.
+# read_resctrl() gathers what planning decides on (plan_intel_rdt, section
+# 15); apply_intel_rdt() makes what the plan says at create and returns the
+# record state.json keeps, which is all remove_intel_rdt() undoes at delete
+# and join_intel_rdt() joins at exec. When the kernel refuses a write,
+# info/last_cmd_status says why, and the error says it too.
+
+
+def find_resctrl_mount(mountinfo="/proc/self/mountinfo"):
+    """The mount point of the first resctrl filesystem in mountinfo, or None."""
+    try:
+        with open(mountinfo, "rb") as info:
+            for line in info:
+                fields, _, rest = line.partition(b" - ")
+                if rest.split(b" ", 1)[0] == b"resctrl":
+                    raw = fields.split()[4].decode("utf-8", "surrogateescape")
+                    return raw.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n") \
+                        .replace("\\134", "\\")
+    except (OSError, IndexError):
+        pass
+    return None
+
+
+class ResctrlTree:
+    """What planning needs of a resctrl mount: its resources (info/NAME: L3,
+    L3CODE, L3DATA, MB, L2, SMBA...), whether it monitors (info/L3_MON), and of
+    the group a container would use, whether it exists and its schemata, and
+    whether that group's mon_groups/ID exists."""
+
+    __slots__ = ("root", "resources", "monitoring", "group_exists", "group_schemata", "mon_group_exists")
+
+
+def read_resctrl(root, group, cid):
+    tree = ResctrlTree()
+    tree.root = root
+    try:
+        entries = os.listdir(root + "/info")
+    except OSError:
+        entries = []
+    tree.resources = frozenset(e for e in entries if not e.endswith("_MON") and e != "last_cmd_status")
+    tree.monitoring = "L3_MON" in entries
+    path = root + "/" + group
+    tree.group_exists = os.path.isdir(path) and not os.path.islink(path)
+    try:
+        tree.group_schemata = _read(path + "/schemata") if tree.group_exists else None
+    except OSError:
+        tree.group_schemata = ""
+    tree.mon_group_exists = os.path.lexists(path + "/mon_groups/" + cid)
+    return tree
+
+
+def resctrl_refusal(root):
+    """info/last_cmd_status after a refused write, as a clause for the error."""
+    try:
+        status = _read(root + "/info/last_cmd_status").strip()
+    except OSError:
+        return ""
+    return " (resctrl: %s)" % status if status and status != "ok" else ""
+
+
+def apply_intel_rdt(k, plan, pid):
+    """Make the group (if the plan says so), write its schemata, move the init
+    there, then make its monitoring group and move it there too. Returns the
+    record for state.json; on failure removes what it made and raises."""
+    record = {"root": plan.root, "group": plan.group, "made": False, "monitor": None}
+    try:
+        if plan.make_group:
+            k.mkdir(plan.group, 0o755)  # EEXIST: made by someone else since planning: not ours
+            record["made"] = True
+        if plan.lines:
+            k.write_file(plan.group + "/schemata", "\n".join(plan.lines) + "\n")
+        k.write_file(plan.group + "/tasks", str(pid))
+        if plan.monitor:
+            k.mkdir(plan.monitor, 0o755)
+            record["monitor"] = plan.monitor
+            k.write_file(plan.monitor + "/tasks", str(pid))
+    except OSError as exc:
+        failure = Error("linux.intelRdt: %s%s" % (os_error_text(exc), resctrl_refusal(plan.root)))
+        remove_intel_rdt(k, record, quiet=True)
+        raise failure from None
+    return record
+
+
+def proven_rdt_record(record):
+    """The record, if its root is the resctrl mount of this mount namespace
+    now; None if resctrl is no longer mounted (its groups went with it)."""
+    if record is None:
+        return None
+    root = find_resctrl_mount()
+    if root is None:
+        return None
+    if root != record["root"]:
+        raise Error("linux.intelRdt: the resctrl filesystem is now at %s, not %s as recorded" % (root, record["root"]))
+    return record
+
+
+def remove_intel_rdt(k, record, quiet=False):
+    """At delete (or a failed create): only what create made, the monitoring
+    group and then the group."""
+    try:
+        record = proven_rdt_record(record) if not quiet else record
+        if record is None:
+            return
+        for path in (record["monitor"], record["group"] if record["made"] else None):
+            if path:
+                try:
+                    k.rmdir(path)
+                except FileNotFoundError:
+                    pass
+    except (OSError, Error) as exc:
+        text = "linux.intelRdt: cannot remove %s" % (os_error_text(exc) if isinstance(exc, OSError) else exc)
+        if not quiet:
+            raise Error(text) from None
+        LOG.warning(text)
+
+
+def join_intel_rdt(k, record, pid):
+    """exec: the process joins the container's group (and monitoring group)."""
+    record = proven_rdt_record(record)
+    if record is None:
+        return
+    for path in (record["group"], record["monitor"]):
+        if path:
+            try:
+                k.write_file(path + "/tasks", str(pid))
+            except OSError as exc:
+                raise Error("exec: cannot join the container's resctrl group: %s" % os_error_text(exc)) from None
+
+
+def update_intel_rdt(k, record, lines, cid, root):
+    """update --l3-cache-schema/--mem-bw-schema: the lines written to the
+    container's group, where resctrl is mounted (`root`) and it has one."""
+    if not lines:
+        return
+    if root is None:
+        raise Error("update: Intel RDT: the resctrl filesystem is not mounted on this host")
+    if record is None:
+        raise Error("update: Intel RDT: container %s was created without linux.intelRdt" % cid)
+    record = proven_rdt_record(record)
+    try:
+        k.write_file(record["group"] + "/schemata", "\n".join(lines) + "\n")
+    except OSError as exc:
+        raise Error("update: Intel RDT: %s%s" % (os_error_text(exc), resctrl_refusal(record["root"]))) from None
 
 # --- the first move into a v1 cgroup ------------------------------------------------
 # Moving a process into a v1 cgroup (a write to cgroup.procs) takes the
@@ -7307,6 +7540,14 @@ class SeccompPlan:
     __slots__ = ("program", "flags", "notify", "listener_path", "listener_metadata", "no_new_privileges")
 
 
+def seccomp_flag_supported(name, host):
+    """A linux.seccomp.flags entry this kernel takes (what `features` lists as
+    supportedFlags). TSYNC needs nothing of it (the process has one thread);
+    WAIT_KILLABLE_RECV (5.19) is valid only with NEW_LISTENER, and is asked so."""
+    bit = SECCOMP_FILTER_FLAGS[name]
+    return bit == 1 or host.seccomp_flag_available(bit | (8 if bit == 32 else 0))
+
+
 def plan_seccomp(profile, no_new_privileges, host):
     """Compile the filter and check it against this kernel, before any clone."""
     plan = SeccompPlan()
@@ -7325,8 +7566,7 @@ def plan_seccomp(profile, no_new_privileges, host):
         if bit == 32 and not plan.notify:
             LOG.warning("linux.seccomp.flags: %s only applies with SCMP_ACT_NOTIFY and is left out" % flag)
             continue
-        # WAIT_KILLABLE_RECV is only valid together with NEW_LISTENER.
-        if host.seccomp_flag_available(bit | (8 if bit == 32 else 0)):
+        if seccomp_flag_supported(flag, host):
             plan.flags |= bit
         else:
             LOG.warning("linux.seccomp.flags: %s is not supported by this kernel and is left out" % flag)
@@ -7611,7 +7851,7 @@ class CreatePlan:
 
     __slots__ = ("cid", "bundle", "namespaces", "rootfs", "chroot_path", "sysctl", "hostname", "domainname",
                  "hooks", "process", "session_keyring", "oom_score_adj", "annotations", "own_pid_namespace",
-                 "terminal", "cgroup", "cgroups_skipped", "memory_policy", "net_devices")
+                 "terminal", "cgroup", "cgroups_skipped", "memory_policy", "net_devices", "intel_rdt")
 
 
 class ExecPlan:
@@ -8066,7 +8306,7 @@ def check_host_paths(cfg, host):
 
 def plan_create(cid, cfg, opts, host, environ=None, pid=None):
     """The complete plan of a `create`, or the error that stops it."""
-    refuse_unsupported(cfg)
+    check_sysctl_targets(cfg, namespace_is_runtimes_own)
     if cfg.process.terminal and opts.console_socket is None and not getattr(opts, "relay_terminal", False):
         raise ConfigError("process.terminal", "a terminal was asked for but no --console-socket was given")
     if opts.console_socket is not None and not cfg.process.terminal:
@@ -8096,6 +8336,99 @@ def plan_create(cid, cfg, opts, host, environ=None, pid=None):
     plan.session_keyring = None if opts.no_new_keyring else cid
     plan.oom_score_adj = cfg.process.oom_score_adj
     plan.own_pid_namespace = plan.namespaces.new_pid
+    plan.intel_rdt = None
+    if cfg.intel_rdt is not None:
+        root, group = host.resctrl, cfg.intel_rdt.clos_id or cid
+        plan.intel_rdt = plan_intel_rdt(cfg.intel_rdt, cid, root and read_resctrl(root, group, cid))
+    return plan
+
+
+class RdtPlan:
+    """Where the init goes in resctrl: group (a directory below root), made by
+    create (make_group) or found there, the schemata lines written to it, and
+    a monitoring group mon_groups/ID (monitor) or None."""
+
+    __slots__ = ("root", "group", "make_group", "lines", "monitor")
+
+
+def parse_schemata(text):
+    """Schemata lines -> {resource: {domain: value}}. Cache bitmasks (L2*, L3*)
+    are hexadecimal and compared as numbers ("0ff" is "ff"). ValueError if a
+    line is not RESOURCE:DOMAIN=VALUE;..."""
+    parsed = {}
+    for line in text.splitlines():
+        resource, colon, rest = line.strip().partition(":")
+        if not line.strip():
+            continue
+        if not colon or not resource.strip():
+            raise ValueError(line)
+        domains = parsed.setdefault(resource.strip(), {})
+        for token in rest.split(";"):
+            if not token.strip():
+                continue
+            domain, equals, value = (part.strip() for part in token.partition("="))
+            if not (equals and domain and value):
+                raise ValueError(line)
+            domains[domain] = "%x" % int(value, 16) if resource.strip()[:2] in ("L2", "L3") else value
+    return parsed
+
+
+def schemata_match(existing, lines):
+    """True if writing `lines` would leave a group whose schemata are `existing`
+    as it is: every domain they set already has that value."""
+    have, want = parse_schemata(existing or ""), parse_schemata("\n".join(lines))
+    return all(have.get(resource, {}).get(domain) == value
+               for resource, domains in want.items() for domain, value in domains.items())
+
+
+def plan_intel_rdt(rdt, cid, tree):
+    """linux.intelRdt against the host's resctrl tree (None: not mounted), with
+    runc's checks: the resources asked for exist, a closID group that exists
+    already has the schemata asked for (or none are asked), one that does not
+    gets made only with schemata to write, and a group named after the
+    container must not exist yet (it would not be ours to remove)."""
+    field = "linux.intelRdt"
+    if tree is None:
+        raise ConfigError(field, "the resctrl filesystem is not mounted on this host (no resctrl in "
+                                 "/proc/self/mountinfo): Intel RDT cannot be applied")
+    if rdt.l3_cache_schema and not tree.resources & {"L3", "L3CODE", "L3DATA"}:
+        raise ConfigError(field + ".l3CacheSchema", "Intel RDT/CAT is not enabled on this host (no info/L3 in resctrl)")
+    if rdt.mem_bw_schema and "MB" not in tree.resources:
+        raise ConfigError(field + ".memBwSchema", "Intel RDT/MBA is not enabled on this host (no info/MB in resctrl)")
+    lines = rdt.lines()
+    for line in lines:
+        where = "%s.schemata[%d]" % (field, rdt.schemata.index(line)) if line in rdt.schemata else \
+            field + (".memBwSchema" if line == rdt.mem_bw_schema else ".l3CacheSchema")
+        try:
+            parse_schemata(line)
+        except ValueError:
+            raise ConfigError(where, "%r is not a schemata line (RESOURCE:ID=VALUE;...)" % line) from None
+        if line.partition(":")[0].strip() not in tree.resources:
+            raise ConfigError(where, "resctrl has no resource %r on this host (it has: %s)"
+                              % (line.partition(":")[0].strip(), ", ".join(sorted(tree.resources)) or "none"))
+    if rdt.monitoring and not tree.monitoring:
+        raise ConfigError(field + ".enableMonitoring", "resctrl monitoring is not available on this host "
+                                                       "(no info/L3_MON)")
+    plan = RdtPlan()
+    plan.root, plan.lines = tree.root, lines
+    plan.group = tree.root + "/" + (rdt.clos_id or cid)
+    plan.make_group = not tree.group_exists
+    if rdt.clos_id:
+        if not tree.group_exists and not lines:
+            raise ConfigError(field + ".closID", "no resctrl group %r: with no schemata to write, it must "
+                                                 "exist beforehand" % rdt.clos_id)
+        try:
+            if tree.group_exists and lines and not schemata_match(tree.group_schemata, lines):
+                raise ConfigError(field + ".closID", "resctrl group %r exists with other schemata than "
+                                                     "the config asks for" % rdt.clos_id)
+        except ValueError:
+            raise ConfigError(field + ".closID", "cannot read the schemata of resctrl group %r" % rdt.clos_id) from None
+    elif tree.group_exists or cid in RESCTRL_RESERVED:
+        raise ConfigError(field, "resctrl already has an entry %r (the container's id): it is not this "
+                                 "container's to use; set closID to share a group" % cid)
+    plan.monitor = plan.group + "/mon_groups/" + cid if rdt.monitoring else None
+    if plan.monitor and tree.mon_group_exists:
+        raise ConfigError(field + ".enableMonitoring", "the monitoring group %s already exists" % plan.monitor)
     return plan
 
 
@@ -9235,6 +9568,20 @@ def os_getpid_host():
     except (OSError, ValueError):
         return os.getpid()
 
+
+def wait_for_exec(fifo_fd):
+    """`start`: block until the init has run startContainer and called execve.
+
+    The init holds exec.fifo open, close-on-exec, as its only reader; a pipe
+    whose last reader is gone reports POLLERR to the writer (asked for with
+    an empty event mask, it is all poll reports).
+    """
+    import select
+
+    poller = select.poll()
+    poller.register(fifo_fd, 0)
+    poller.poll()
+
 # ===========================================================================
 # 18. Operations
 # ===========================================================================
@@ -9325,7 +9672,7 @@ def create_container(store, cid, opts, console_fd=None, cfg=None, stdio=None):
     lock_fd = store.reserve(cid)
     fds = ChildFds()
     parent_end = None
-    joiner = init = None
+    joiner = init = rdt = None
     moved = []  # the network devices moved into the init's namespace
     manager = plan.cgroup.manager if plan.cgroup else None
     try:
@@ -9405,6 +9752,7 @@ def create_container(store, cid, opts, console_fd=None, cfg=None, stdio=None):
             except OSError as exc:
                 raise ConfigError("process.oomScoreAdj", os_error_text(exc)) from None
         moved = move_net_devices(k, init, plan.net_devices)
+        rdt = apply_intel_rdt(k, plan.intel_rdt, init) if plan.intel_rdt is not None else None
         channel.peer = "container init"
         channel.send(Msg.GO)
         kind, _ = channel.expect(Msg.RUN_HOOKS, Msg.READY)
@@ -9418,7 +9766,7 @@ def create_container(store, cid, opts, console_fd=None, cfg=None, stdio=None):
             id=cid, pid=init, pid_start=process_start_time(init), bundle=bundle, rootfs=cfg.root_path,
             created=rfc3339(), annotations=cfg.annotations, own_pid_namespace=plan.own_pid_namespace,
             namespaces=namespaces, boot_id=boot_id(),
-            cgroup=manager.to_state() if manager is not None else None,
+            cgroup=manager.to_state() if manager is not None else None, intel_rdt=rdt,
             hooks={phase: [h.to_json() for h in plan.hooks[phase]] for phase in ("poststart", "poststop")})
         if state.pid_start is None:
             raise Error("container init exited during setup (status %s)" % reap(init))
@@ -9433,6 +9781,7 @@ def create_container(store, cid, opts, console_fd=None, cfg=None, stdio=None):
     except BaseException:
         restore_net_devices(k, init, moved)  # while the init holds its network namespace
         kill_and_reap((init, joiner))
+        remove_intel_rdt(k, rdt, quiet=True)
         if manager is not None:
             destroy_cgroup_quietly(manager)
         store.remove(cid)
@@ -9491,20 +9840,6 @@ def read_start_error(state):
             return handle.read(4096).decode("utf-8", "replace").strip()
     except OSError:
         return ""
-
-
-def wait_for_exec(fifo_fd):
-    """Block until the init has run startContainer and called execve.
-
-    The init holds exec.fifo open, close-on-exec, as its only reader; a pipe
-    whose last reader is gone reports POLLERR to the writer (asked for with
-    an empty event mask, it is all poll reports).
-    """
-    import select
-
-    poller = select.poll()
-    poller.register(fifo_fd, 0)
-    poller.poll()
 
 
 def run_phase_hooks(state, phase, status):
@@ -9625,6 +9960,7 @@ def delete_container(store, cid, force=False):
             manager.destroy()
         elif init is None and state.cgroup and not forged:
             remove_stopped_cgroup(state)
+        remove_intel_rdt(kernel(), state.intel_rdt)
         store.remove(cid)
     finally:
         os.close(lock_fd)
@@ -9763,6 +10099,7 @@ def exec_container(store, cid, opts):
             except OSError as exc:
                 raise Error("exec: cannot join the container's cgroup %s: %s"
                             % (directory, os_error_text(exc))) from None
+        join_intel_rdt(k, state.intel_rdt, stage)
         reap_migration_helpers()
         channel.send(Msg.PLACED)
         try:
@@ -9824,7 +10161,8 @@ def update_container(store, cid, resources, source=None):
     paused too. `source` says where the values came from: the --resources
     input's name, or a dict of the flags given; the kernel's refusal of a
     value then names that flag or that input, not a config.json field."""
-    _state, _status, manager = live_cgroup(store, cid)
+    state, _status, manager = live_cgroup(store, cid)
+    update_intel_rdt(kernel(), state.intel_rdt, resources.intel_rdt, cid, HOST.resctrl)
     try:
         manager.update(resources)
     except Error as exc:
@@ -10159,37 +10497,46 @@ def exec_command(store, cid, command, values):
 
 
 def features(host):
-    """The runtime-spec features document, true for this build on this host."""
+    """The runtime-spec features document, true for this build on this host:
+    what it cannot do here (no resctrl, a seccomp flag or memory policy mode
+    the kernel lacks) it does not claim."""
     last = host.last_capability
     arches = sorted(SECCOMP_ARCHES)
+    linux = {
+        "namespaces": list(NAMESPACE_TYPES),
+        "capabilities": ["CAP_" + name for bit, name in enumerate(CAPABILITIES) if bit <= last],
+        # What this build drives (the host's own layout is one of them): cgroupfs
+        # on v1, hybrid and v2 hosts, and the systemd driver over the system bus.
+        "cgroup": {"v1": True, "v2": True, "systemd": True, "systemdUser": False, "rdma": True},
+        "seccomp": {
+            "enabled": True,
+            "actions": sorted(SECCOMP_ACTIONS),
+            "operators": list(SECCOMP_OPERATORS),
+            "archs": arches,
+            "knownFlags": sorted(SECCOMP_FILTER_FLAGS),
+            "supportedFlags": sorted(name for name in SECCOMP_FILTER_FLAGS if seccomp_flag_supported(name, host)),
+        },
+        "apparmor": {"enabled": host.apparmor},
+        "selinux": {"enabled": host.selinux},
+        # resctrl is mounted by the administrator: without it linux.intelRdt is refused.
+        "intelRdt": {"enabled": host.resctrl is not None, "schemata": host.resctrl is not None,
+                     "monitoring": host.resctrl is not None and os.path.isdir(host.resctrl + "/info/L3_MON")},
+        "mountExtensions": {"idmap": {"enabled": host.has_idmapped_mounts}},
+    }
+    # The modes this kernel takes: MPOL_WEIGHTED_INTERLEAVE came with Linux 6.9.
+    linux["memoryPolicy"] = {"modes": sorted(m for m in MEMORY_POLICY_MODES if m != "MPOL_WEIGHTED_INTERLEAVE"
+                                             or host.kernel_release >= (6, 9)), "flags": sorted(MEMORY_POLICY_FLAGS)}
+    linux["netDevices"] = {"enabled": True}
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": SPEC_VERSION,
         "hooks": list(HOOK_PHASES),
         "mountOptions": sorted(set(MOUNT_FLAG_OPTIONS) | set(PROPAGATION_OPTIONS) | set(RECURSIVE_MOUNT_OPTIONS)
                                | {"tmpcopyup", "idmap", "ridmap"}),
-        "linux": {
-            "namespaces": list(NAMESPACE_TYPES),
-            "capabilities": ["CAP_" + name for bit, name in enumerate(CAPABILITIES) if bit <= last],
-            # What this build drives (the host's own layout is one of them): cgroupfs
-            # on v1, hybrid and v2 hosts, and the systemd driver over the system bus.
-            "cgroup": {"v1": True, "v2": True, "systemd": True, "systemdUser": False, "rdma": True},
-            "seccomp": {
-                "enabled": True,
-                "actions": sorted(SECCOMP_ACTIONS),
-                "operators": list(SECCOMP_OPERATORS),
-                "archs": arches,
-                "knownFlags": sorted(SECCOMP_FILTER_FLAGS),
-                # TSYNC needs no kernel support here (one thread); the rest is asked of the kernel.
-                "supportedFlags": sorted(name for name, bit in SECCOMP_FILTER_FLAGS.items()
-                                         if bit == 1 or host.seccomp_flag_available(bit | (8 if bit == 32 else 0))),
-            },
-            "apparmor": {"enabled": host.apparmor},
-            "selinux": {"enabled": host.selinux},
-            "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": host.has_idmapped_mounts}},
-        },
+        "linux": linux,
         "annotations": {"io.github.minirun.version": VERSION},
+        # No annotation of config.json changes what minirun does.
+        "potentiallyUnsafeConfigAnnotations": [],
     }
 
 

@@ -703,7 +703,7 @@ def idmapped_bundle(rt, rootfs_template, data, mount):
     subprocess.run(["cp", "-a", rootfs_template, str(root)], check=True)
     (root / "data").mkdir()
     cfg = {
-        "ociVersion": "1.2.0",
+        "ociVersion": "1.3.0",
         "process": {"terminal": False, "user": {"uid": 0, "gid": 0},
                     "args": ["sh", "-c", "stat -c %u:%g /data/file && touch /data/made"],
                     "env": ["PATH=/bin"], "cwd": "/"},

@@ -2,7 +2,7 @@
 
 RecordingKernel(root) records every call as (name, args) in `calls`, in
 order. Harmless file-system calls whose paths lie under `root` (a test's
-tmp_path) really happen, through the real Kernel: open, close, mkdir,
+tmp_path) really happen, through the real Kernel: open, close, mkdir, rmdir,
 symlink, unlink, chmod, openat2_in_root, write_file outside /proc. So the
 code under test walks and creates a real directory tree, and the tests see
 what it made. Every call that needs privilege or would change the test
@@ -35,7 +35,8 @@ class HostTouched(AssertionError):
 
 class RecordingKernel(minirun.Kernel):
     # Calls that really happen (under the root); everything else is recorded only.
-    PASSED_THROUGH = ("open", "close", "mkdir", "symlink", "unlink", "chmod", "openat2_in_root", "write_file")
+    PASSED_THROUGH = ("open", "close", "mkdir", "rmdir", "symlink", "unlink", "chmod", "openat2_in_root",
+                      "write_file")
 
     def __init__(self, root):
         # No Kernel.__init__: the double loads no libc of its own. The real
@@ -108,6 +109,12 @@ class RecordingKernel(minirun.Kernel):
         self.record("mkdir", where, mode)
         self._guard("mkdir", os.path.dirname(where))
         self.real.mkdir(path, mode, dir_fd=dir_fd)
+
+    def rmdir(self, path):
+        where = self.resolve(path)
+        self.record("rmdir", where)
+        self._guard("rmdir", os.path.dirname(where))
+        self.real.rmdir(path)
 
     def symlink(self, target, path, dir_fd=None):
         where = self.resolve(path, dir_fd)

@@ -59,7 +59,7 @@ def test_json_loads_refuses_trailing_garbage_after_the_value(text):
 # --- json_dumps --------------------------------------------------------------
 
 SAMPLES = [
-    {"ociVersion": "1.2.0", "id": "c1", "pid": 42, "status": "running"},
+    {"ociVersion": "1.3.0", "id": "c1", "pid": 42, "status": "running"},
     {"nested": {"list": [1, 2, {"deep": [None, True, False]}], "empty": {}, "none": []}},
     [1, "two", 3.5, None],
     [],

@@ -27,7 +27,7 @@ def make_hook(path, args=None, env=None, timeout=None, field="hooks.prestart[0]"
     return hook
 
 
-STATE = {"ociVersion": "1.2.0", "id": "c1", "status": "creating", "pid": 4242, "bundle": "/b"}
+STATE = {"ociVersion": "1.3.0", "id": "c1", "status": "creating", "pid": 4242, "bundle": "/b"}
 
 
 def test_the_state_json_arrives_on_stdin(tmp_path):

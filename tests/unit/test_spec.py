@@ -117,7 +117,7 @@ def test_oci_version_of_the_wrong_type_is_refused_naming_it():
     assert exc.field == "ociVersion" and "expected a string" in str(exc)
 
 
-@pytest.mark.parametrize("version", ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0"])
+@pytest.mark.parametrize("version", ["1.0.0", "1.0.2-dev", "1.1.0", "1.2.0", "1.3.0", "1.3.1"])
 def test_every_1_x_oci_version_is_accepted(version):
     assert parse(base_config(ociVersion=version)).oci_version == version
 
@@ -833,17 +833,16 @@ def test_cgroups_path_is_recorded():
     assert parse(raw).cgroups_path == "system.slice:docker:abc"
 
 
-# --- refuse_unsupported and capability_mask ----------------------------------
+# --- what a config may hold, and capability_mask ----------------------------------
 
 
-def test_a_seccomp_profile_is_parsed_and_passes_refuse_unsupported(capfd):
+def test_a_seccomp_profile_is_parsed_without_a_word(capfd):
     raw = base_config()
     raw["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ERRNO",
                                "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}
     cfg = parse(raw)
     assert cfg.seccomp.default_action == 0x00050001  # SECCOMP_RET_ERRNO | EPERM
     assert [(rule.names, rule.action) for rule in cfg.seccomp.rules] == [(["read"], 0x7FFF0000)]
-    minirun.refuse_unsupported(cfg)
     assert capfd.readouterr().err == ""
     assert len(minirun.compile_seccomp(cfg.seccomp, "x86_64")) > 0
 
@@ -872,7 +871,6 @@ def test_lsm_labels_are_parsed_and_not_refused_as_unsupported(where, key, field,
     cfg = parse(raw)
     label = cfg.process.apparmor_profile or cfg.process.selinux_label or cfg.mount_label
     assert label == "system_u:system_r:container_t:s0"
-    minirun.refuse_unsupported(cfg)
     assert capfd.readouterr().err == ""
 
 
@@ -922,27 +920,10 @@ def test_lsm_labels_must_be_strings(where, key):
     assert config_error(raw).field == "%s.%s" % (where, key)
 
 
-@pytest.mark.parametrize("where,key,value,field", [
-    ("linux", "intelRdt", {"closID": "x"}, "linux.intelRdt"),
-])
-def test_other_unimplemented_settings_are_refused_naming_their_field(where, key, value, field):
-    raw = base_config()
-    raw[where][key] = value
-    cfg = parse(raw)
-    with pytest.raises(minirun.ConfigError) as caught:
-        minirun.refuse_unsupported(cfg)
-    assert caught.value.field == field
-
-
-def test_a_plain_config_passes_refuse_unsupported(capfd):
-    minirun.refuse_unsupported(parse(base_config()))
-    assert capfd.readouterr().err == ""
-
-
-def test_resources_pass_refuse_unsupported_without_a_warning_now_that_they_are_applied(capfd):
+def test_resources_are_accepted_without_a_warning_now_that_they_are_applied(capfd):
     raw = base_config()
     raw["linux"]["resources"] = {"pids": {"limit": 10}}
-    minirun.refuse_unsupported(parse(raw))
+    parse(raw)
     assert capfd.readouterr().err == ""
 
 
@@ -1029,11 +1010,10 @@ def load_fixture(tmp_path, name):
 
 
 @pytest.mark.parametrize("name", fixture_files("*.config.json"))
-def test_engine_config_parses_passes_refuse_unsupported_and_its_seccomp_profile_compiles(tmp_path, name):
+def test_engine_config_parses_and_its_seccomp_profile_compiles(tmp_path, name):
     raw, cfg = load_fixture(tmp_path, name)
     assert cfg.process.args == raw["process"]["args"]
     assert len(cfg.mounts) == len(raw.get("mounts", []))
-    minirun.refuse_unsupported(cfg)
     seccomp = raw.get("linux", {}).get("seccomp")
     if seccomp is None:
         assert cfg.seccomp is None
@@ -1048,7 +1028,6 @@ def test_engine_config_parses_passes_refuse_unsupported_and_its_seccomp_profile_
 def test_the_privileged_docker_config_has_no_seccomp_and_passes(tmp_path):
     raw, cfg = load_fixture(tmp_path, "docker-run-privileged.config.json")
     assert "seccomp" not in raw["linux"] and cfg.seccomp is None
-    minirun.refuse_unsupported(cfg)
     assert len(cfg.devices) == len(raw["linux"]["devices"]) > 0
 
 

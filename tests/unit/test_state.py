@@ -441,7 +441,8 @@ def valid_raw(cid="c1", **values):
                                    "field": "hooks.poststop[0]"}]},
            "cgroup": {"driver": "cgroupfs", "layout": "v2",
                       "dirs": [["/sys/fs/cgroup/minirun/c1", None, "/sys/fs/cgroup"]],
-                      "made": ["/sys/fs/cgroup/minirun/c1"]}}
+                      "made": ["/sys/fs/cgroup/minirun/c1"]},
+           "intel_rdt": None}
     raw.update(values)
     return raw
 
@@ -479,6 +480,7 @@ def corrupt(tmp_path, raw):
 WRONG_TYPES = {
     "id": 7, "pid": "4242", "pid_start": 1.5, "bundle": ["/b"], "rootfs": None, "created": 20240101,
     "annotations": ["k=v"], "own_pid_namespace": 1, "namespaces": "mnt:[4026532327]", "boot_id": 7, "hooks": [], "cgroup": "/minirun/c1",
+    "intel_rdt": "/sys/fs/resctrl/c1",
 }
 
 
@@ -488,7 +490,7 @@ def test_a_field_of_the_wrong_type_is_named(tmp_path, field):
     assert message.startswith("container c1: corrupt state file: %s: " % field), message
 
 
-@pytest.mark.parametrize("field", sorted(minirun.ContainerState.SCHEMA))
+@pytest.mark.parametrize("field", sorted(f for f, (_, required) in minirun.ContainerState.SCHEMA.items() if required))
 def test_a_missing_field_is_named(tmp_path, field):
     raw = valid_raw()
     del raw[field]
@@ -712,3 +714,41 @@ def test_the_cgroup_field_must_be_present_even_when_null(tmp_path):
 def test_a_recorded_cgroup_outside_the_hosts_cgroup_mounts_is_refused_on_load(tmp_path, cgroup):
     message = corrupt(tmp_path, valid_raw(cgroup=cgroup))
     assert message == "container c1: corrupt state file: cgroup: not a cgroup this minirun records"
+
+
+# --- the Intel RDT record -----------------------------------------------------------
+
+RDT = {"root": "/sys/fs/resctrl", "group": "/sys/fs/resctrl/c1", "made": True,
+       "monitor": "/sys/fs/resctrl/c1/mon_groups/c1"}
+
+
+def test_a_state_file_of_a_minirun_without_intel_rdt_loads(tmp_path):
+    raw = valid_raw()
+    del raw["intel_rdt"]
+    store = minirun.Store(str(tmp_path))
+    os.close(store.reserve("c1"))
+    (tmp_path / "c1" / "state.json").write_text(json.dumps(raw))
+    assert store.load("c1").intel_rdt is None
+
+
+def test_an_intel_rdt_record_round_trips(tmp_path):
+    store = minirun.Store(str(tmp_path))
+    os.close(store.reserve("c1"))
+    store.save(minirun.ContainerState.from_json("c1", valid_raw(intel_rdt=RDT)))
+    assert store.load("c1").intel_rdt == RDT
+
+
+@pytest.mark.parametrize("change", [
+    {"group": "/etc"},                                   # not below the resctrl root
+    {"group": "/sys/fs/resctrl/../../../etc"},          # out through ..
+    {"group": "/sys/fs/resctrl/a/b"},                    # not one level below
+    {"group": "/sys/fs/resctrl/info"},                   # the root's own entries are no group
+    {"group": "/sys/fs/resctrl"},                        # the root itself
+    {"root": "sys/fs/resctrl", "group": "sys/fs/resctrl/c1", "monitor": None},
+    {"monitor": "/sys/fs/resctrl/other/mon_groups/c1"},  # not in the group's mon_groups
+    {"monitor": "/sys/fs/resctrl/c1/mon_groups/.."},
+    {"made": "yes"},
+])
+def test_a_forged_intel_rdt_record_is_refused_before_anything_is_removed(tmp_path, change):
+    message = corrupt(tmp_path, valid_raw(intel_rdt=dict(RDT, **change)))
+    assert message.startswith("container c1: corrupt state file: intel_rdt: "), message
