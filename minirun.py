@@ -4031,15 +4031,26 @@ class Store:
         write_atomically(path, json_dumps(state.to_json()), 0o600)
 
     def remove_if_reserved(self, cid):
-        """Remove ROOT/ID if it is what reserve()'s mkdir left alone (a create
-        killed before its placeholder): empty, the caller's, private. A
+        """Remove ROOT/ID if it is what reserve() left alone (a create killed
+        before its placeholder was in place): the caller's, private, and
+        empty but for the placeholder's temporary file (killed mid-write). A
         directory of anything else (--root /etc) is no container to remove."""
+        directory = self.path(cid)
         try:
-            info = os.lstat(self.path(cid))
-            if info.st_uid == os.geteuid() and not info.st_mode & 0o077 and info.st_mode & 0o170000 == 0o040000:
-                os.rmdir(self.path(cid))
+            info = os.lstat(directory)
+            if info.st_uid != os.geteuid() or info.st_mode & 0o077 or info.st_mode & 0o170000 != 0o040000:
+                return
+            prefix = STATE_FILE + ".tmp-"
+            for name in os.listdir(directory):
+                if not (name.startswith(prefix) and is_decimal(name[len(prefix):])):
+                    return
+                if os.lstat(os.path.join(directory, name)).st_mode & 0o170000 != 0o100000:
+                    return
+            for name in os.listdir(directory):
+                os.unlink(os.path.join(directory, name))
+            os.rmdir(directory)
         except OSError:
-            pass  # not empty, or gone
+            pass  # gone meanwhile, or changed under us
 
     def remove(self, cid):
         directory = self.path(cid)

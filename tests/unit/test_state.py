@@ -65,6 +65,22 @@ def modes_from(top, leaf):
     return modes
 
 
+@pytest.mark.parametrize("left, removed", [
+    ([], True),                                   # killed between mkdir and the placeholder
+    (["state.json.tmp-4242"], True),              # killed while writing the placeholder
+    (["state.json.tmp-4242", "other"], False),    # something else lives there: not ours to remove
+    (["notes"], False),
+])
+def test_delete_force_removes_a_reservation_a_killed_create_left(tmp_path, left, removed):
+    store = minirun.Store(str(tmp_path / "root"))
+    os.close(store.reserve("c1"))
+    os.unlink(store.path("c1", "state.json"))
+    for name in left:
+        open(store.path("c1", name), "w").close()
+    store.remove_if_reserved("c1")
+    assert os.path.exists(store.path("c1")) != removed
+
+
 @pytest.mark.parametrize("umask", [0o000, 0o002, 0o022, 0o077])
 def test_reserve_makes_missing_parents_0711_and_the_root_0700_whatever_the_umask(tmp_path, umask):
     # os.makedirs applied its mode to the last component only, and under
