@@ -361,11 +361,8 @@ MUTANTS = [
            "if not (own or (cid in d and (theirs is None or _cgroup_holds(d, mountpoint, root, key, theirs)))):",
            [U + "test_cgroups.py::test_a_cgroup_named_for_the_container_that_create_did_not_make_is_not_its"]),
     Mutant("stopped-cgroup-emptied-by-id-substring", "cgroups",
-           "    if left and not state.own_pid_namespace:\n"
-           '        wanted = {"mnt": state.namespaces.get("mnt"), "pid": state.namespaces.get("pid")}\n'
-           '        kill_proven_processes(left, lambda pid: namespace_ids(pid, ("mnt", "pid")) == wanted)\n',
-           "    if left and state.id in manager.dirs[0][0]:\n"
-           "        kill_proven_processes(left, lambda pid: True)\n",
+           '            return not state.own_pid_namespace and namespace_ids(pid, ("mnt", "pid")) == wanted\n',
+           "            return state.id in manager.dirs[0][0]\n",
            [I + "test_state_trust.py::test_delete_of_a_stopped_container_leaves_a_container_sharing_its_cgroup_running"]),
     Mutant("corrupt-state-removed-without-cleanup", "state",
            "            remove_unreadable_container(store, cid)\n            return\n",
