@@ -560,3 +560,19 @@ def test_without_root_there_is_no_cgroup_and_a_limit_is_refused(tmp_path):
     assert p.cgroup is None
     with pytest.raises(minirun.ConfigError, match="linux.resources: cannot set limits: cgroups are not delegated"):
         cgroup_plan(tmp_path, {"memory": {"limit": 1 << 26}}, euid=1000)
+
+
+# --- run.oci.keep_original_groups (podman's --group-add keep-groups) --------------------
+
+
+@pytest.mark.parametrize("annotations, keeps", [
+    ({}, False), ({"run.oci.keep_original_groups": "1"}, True), ({"run.oci.keep_original_groups": "true"}, True),
+    ({"run.oci.keep_original_groups": ""}, True), ({"run.oci.keep_original_groups": "0"}, False),
+    ({"io.crun.keep_original_groups": "1"}, False),
+])
+def test_keep_original_groups_is_crun_s_annotation_set_to_anything_but_0(tmp_path, annotations, keeps):
+    raw = dict(base_config(), annotations=annotations)
+    p, cfg = plan(tmp_path, raw)
+    assert p.process.keep_groups is keeps
+    e = minirun.plan_exec("c1", os.getpid(), cfg, exec_opts(args=["true"], additional_gids=["7"]), host())
+    assert e.process.keep_groups is keeps     # an exec'd process keeps its caller's groups too
