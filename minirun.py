@@ -3556,10 +3556,11 @@ def signal_pidfd(pidfd, signal):
         pass
 
 
-def kill_proven_processes(pids, proof, seconds=10):
-    """SIGKILL each pid that `proof(pid)` (read with a pidfd on it open) shows
-    to be the container's, through that pidfd; wait for them to exit. The
-    pids a proof refused, and those that did not die, are returned."""
+def kill_proven_processes(pids, proof, seconds=10, signum=9):
+    """SIGKILL (or `signum`) each pid that `proof(pid)` (read with a pidfd on
+    it open) shows to be the container's, through that pidfd; wait for them
+    to exit (not with seconds=0). The pids a proof refused, and those that
+    did not die, are returned."""
     pidfds, refused = [], []
     try:
         for pid in pids:
@@ -3572,11 +3573,13 @@ def kill_proven_processes(pids, proof, seconds=10):
                 proven = False
             if proven:
                 pidfds.append((pid, pidfd))
-                signal_pidfd(pidfd, 9)
+                signal_pidfd(pidfd, signum)
             else:
                 os.close(pidfd)
                 if os.path.exists("/proc/%d" % pid):
                     refused.append(pid)
+        if not seconds:
+            return refused
         return refused + [pid for pid, pidfd in pidfds if not wait_for_pidfd(pidfd, seconds)]
     finally:
         for _pid, pidfd in pidfds:
@@ -5127,7 +5130,9 @@ def finish_rootfs(k, rootfs):
 # hugetlb on some hosts). A manager owns the container's directories:
 #
 #   create()          make them (v2: enable the controllers in each parent's
-#                     cgroup.subtree_control; v1: seed each empty cpuset level from its parent)
+#                     cgroup.subtree_control; v1: seed each empty cpuset level from its parent),
+#                     once check_placeable() found none of them frozen or holding
+#                     processes (runc's refusals, in its words)
 #   apply(res)        write linux.resources, and the device rules (always, so a
 #                     container never sees every host device; linux.devices
 #                     nodes get no rule of their own, as in runc and crun)
@@ -5137,8 +5142,9 @@ def finish_rootfs(k, rootfs):
 #   to_state()        plain JSON; manager_from_state() rebuilds the manager from
 #                     it without reading mountinfo (state/kill/delete stay cheap)
 #
-# Decisions live in pure planners (plan_resource_writes, effective_device_rules,
-# device_program) that the unit tests read; the manager only writes files.
+# Decisions live in pure planners (plan_resource_writes here; the device rules,
+# effective_device_rules and device_program, in section 12) that the unit
+# tests read; the manager only writes files.
 # A resource whose controller or file the host lacks is an Error naming the
 # field: refusing beats a limit that silently does not exist.
 #
@@ -5464,50 +5470,6 @@ def plan_resource_writes(res, version_of, field="linux.resources"):
     return writes
 
 
-# --- device rules ---------------------------------------------------------------
-# runc appends its own list of always-allowed devices to the config's rules
-# (engines send a full list anyway, starting with deny-all). minirun does the
-# same so a config without rules still gets a device cgroup: deny everything
-# except mknod (the node is useless without open) and the devices every
-# container gets. The host console (5:1) is NOT in it: /dev/console inside is
-# a bind of a pty (136:*). Later rules win, as in runc's rule emulator.
-# A node listed in linux.devices gets no rule of its own: access comes from
-# linux.resources.devices alone, as in runc and crun. Docker and podman send
-# an allow rule with each --device; a config that denies everything but lists
-# /dev/kmsg must not be able to read it.
-
-DEFAULT_DEVICE_RULES = (
-    ("c", None, None, "m"), ("b", None, None, "m"),
-    ("c", 1, 3, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 7, "rwm"),     # null, zero, full
-    ("c", 1, 8, "rwm"), ("c", 1, 9, "rwm"), ("c", 5, 0, "rwm"),     # random, urandom, tty
-    ("c", 5, 2, "rwm"), ("c", 136, None, "rwm"),                    # ptmx, pts/*
-    ("c", 10, 200, "rwm"),                                          # net/tun, as runc allows it
-)
-
-
-def effective_device_rules(rules):
-    """[deny all] + the config's rules + runc's defaults."""
-    out = [DeviceRule(False)]
-    out += list(rules or ())
-    out += [DeviceRule(True, kind, major, minor, access) for kind, major, minor, access in DEFAULT_DEVICE_RULES]
-    return out
-
-
-def v1_device_writes(rules):
-    """The (file, line) pairs that set a v1 devices cgroup to `rules`."""
-    writes = []
-    for rule in rules:
-        if rule.kind == "a":
-            # "a" resets the cgroup's default and drops its exceptions; the kernel
-            # wants it without numbers.
-            writes.append(("devices.allow" if rule.allow else "devices.deny", "a"))
-            continue
-        line = "%s %s:%s %s" % (rule.kind, "*" if rule.major is None else rule.major,
-                                "*" if rule.minor is None else rule.minor, rule.access)
-        writes.append(("devices.allow" if rule.allow else "devices.deny", line))
-    return writes
-
-
 # --- the cgroupfs manager ---------------------------------------------------------
 
 
@@ -5527,6 +5489,30 @@ def _write(path, value):
 def _sleep(seconds):
     import time
     time.sleep(seconds)
+
+
+def cgroup_procs(top):
+    """The pids in cgroup `top` and every cgroup below it."""
+    found = []
+    for d, _, _ in os.walk(top):
+        try:
+            found += [int(p) for p in _read(d + "/cgroup.procs").split()]
+        except (FileNotFoundError, ValueError):
+            continue
+    return found
+
+
+def cgroup_frozen(d, ctrls):
+    """True if cgroup `d` (ctrls: its v1 controllers, None on cgroup v2) is
+    frozen or freezing, by its own freeze or an ancestor's: v1's freezer.state
+    says FROZEN or FREEZING for both; v2's cgroup.freeze is its own, the
+    "frozen 1" of cgroup.events an ancestor's too. A root cgroup has neither file."""
+    try:
+        if ctrls is not None:
+            return "freezer" in ctrls and _read(d + "/freezer.state").strip() in ("FROZEN", "FREEZING")
+        return _read(d + "/cgroup.freeze").strip() == "1" or "frozen 1" in _read(d + "/cgroup.events").splitlines()
+    except OSError:
+        return False
 
 
 class CgroupfsManager:
@@ -5591,8 +5577,35 @@ class CgroupfsManager:
 
     # -- lifecycle
     def create(self):
-        """Make the directories (parents too), v2 controllers enabled on the way down."""
+        """Make the directories (parents too), v2 controllers enabled on the way
+        down, once check_placeable() found nothing in the way."""
+        self.check_placeable()
         self._make_dirs(enable_controllers=True)
+
+    def check_placeable(self):
+        """Refuse, before anything is made, a cgroup that is frozen (a process
+        put in it stops at once, in state D, and create would wait for it
+        forever) or that holds processes already (two containers sharing one
+        cgroup by accident would pause, kill and count each other's), in the
+        words of runc (>= 1.2 refuses the second; 1.1 only warned). A directory
+        not made yet is as frozen as its nearest existing ancestor: a new
+        cgroup starts frozen below a frozen one, in v1 and v2 alike. Both
+        freezers are read where both exist (a hybrid host's unified hierarchy
+        has cgroup.freeze too)."""
+        found, busy, frozen = set(), None, None
+        for d, ctrls, _mountpoint in self.dirs:
+            existing = d
+            while not os.path.isdir(existing) and existing != "/":
+                existing = os.path.dirname(existing)
+            procs = cgroup_procs(d) if existing == d else ()
+            found.update(procs)
+            busy = busy or (d if procs else None)
+            if frozen is None and cgroup_frozen(existing, ctrls):
+                frozen = existing
+        if found:
+            raise Error("container's cgroup is not empty: %d process(es) found (in %s)" % (len(found), busy))
+        if frozen is not None:
+            raise Error("container's cgroup unexpectedly frozen (%s)" % frozen)
 
     def _make_dirs(self, enable_controllers):
         for d, ctrls, mountpoint in self.dirs:
@@ -5814,13 +5827,7 @@ class CgroupfsManager:
 
     def pids(self):
         """Every process in the cgroup and its sub-cgroups (host pids)."""
-        found = []
-        for top, _, _ in os.walk(self._procs_dir()):
-            try:
-                found += [int(p) for p in _read(top + "/cgroup.procs").split()]
-            except FileNotFoundError:
-                continue
-        return found
+        return cgroup_procs(self._procs_dir())
 
     def kill(self, signum):
         """Signal every process in the cgroup. SIGKILL through v2's cgroup.kill where
@@ -6173,36 +6180,56 @@ def check_container_cgroup(manager, cid, init, layout, others, made=()):
     return manager
 
 
-def remove_stopped_cgroup(state):
-    """The cgroup of a container whose init is gone. Only what create made is
-    the container's to remove; a cgroup found there (a cgroupsPath shared with
-    another container, or made by the engine) is left alone. Processes still
-    in it are killed only when proven the container's: one without a pid
-    namespace of its own leaves its forks behind (runc kills them), each in
-    the mount and pid namespaces recorded at create, proven and signalled
-    through a pidfd one by one. With a pid namespace of its own nothing of the
-    container outlives its init (the kernel kills the namespace), so whatever
-    is in the cgroup belongs to somebody else, a container sharing its
-    cgroupsPath: the cgroup is then left to it, with a warning, never emptied."""
+def stopped_cgroup(state):
+    """(manager, left, theirs) of a container whose init is gone: `manager`
+    the part of its cgroup that create made, once check_container_cgroup()
+    proved it the container's (an Error if it cannot be: a forged state);
+    `left` the processes still in it; theirs(pid) whether one of them is the
+    container's, to be asked with a pidfd on it open. (None, [], None) when
+    create made none of it: a cgroup found there (a cgroupsPath shared with
+    another container, or made by the engine) is not the container's.
+    Only a container without a pid namespace of its own leaves its forks
+    behind, each in the mount and pid namespaces recorded at create. With a
+    pid namespace of its own nothing of the container outlives its init (the
+    kernel kills the namespace), so whatever is in the cgroup belongs to
+    somebody else, a container sharing its cgroupsPath."""
     manager = manager_from_state(state.cgroup)
     made = set(state.cgroup.get("made", ()))
     mine = [entry for entry in manager.dirs if entry[0] in made]
     if not mine:
-        return
+        return None, [], None
     if len(mine) < len(manager.dirs):
         manager = CgroupfsManager(manager.layout, mine, manager.rootless)
-    try:
-        state.proven_cgroup(None, manager)
-    except Error as exc:
-        LOG.warning("%s; leaving it in place" % exc)
-        return
+    state.proven_cgroup(None, manager)
     try:
         left = manager.pids()
     except OSError:
         left = []
+    wanted = {"mnt": state.namespaces.get("mnt"), "pid": state.namespaces.get("pid")}
+
+    def theirs(pid):
+        try:
+            return not state.own_pid_namespace and namespace_ids(pid, ("mnt", "pid")) == wanted
+        except OSError:
+            return False        # gone already
+    return manager, left, theirs
+
+
+def remove_stopped_cgroup(state):
+    """The cgroup of a container whose init is gone (see stopped_cgroup):
+    what is left of the container in it is killed (runc kills it too), each
+    process proven and signalled through a pidfd one by one, and what create
+    made removed; a cgroup holding anything else is left to its owner, with a
+    warning, never emptied."""
+    try:
+        manager, left, theirs = stopped_cgroup(state)
+    except Error as exc:
+        LOG.warning("%s; leaving it in place" % exc)
+        return
+    if manager is None:
+        return
     if left and not state.own_pid_namespace:
-        wanted = {"mnt": state.namespaces.get("mnt"), "pid": state.namespaces.get("pid")}
-        kill_proven_processes(left, lambda pid: namespace_ids(pid, ("mnt", "pid")) == wanted)
+        kill_proven_processes(left, theirs)
         left = manager.pids()
     if left:
         LOG.warning("container %s: its cgroup %s holds processes that are not the container's "
@@ -6566,6 +6593,53 @@ def reap_migration_helpers():
 # (SASL EXTERNAL, the marshalling of the types StartTransientUnit needs).
 # Limits go both into unit properties (so systemd does not reset them on a
 # daemon-reload) and through cgroupfs like the cgroupfs driver.
+
+
+# --- device rules ---------------------------------------------------------------
+# runc appends its own list of always-allowed devices to the config's rules
+# (engines send a full list anyway, starting with deny-all). minirun does the
+# same so a config without rules still gets a device cgroup: deny everything
+# except mknod (the node is useless without open) and the devices every
+# container gets. The host console (5:1) is NOT in it: /dev/console inside is
+# a bind of a pty (136:*). Later rules win, as in runc's rule emulator.
+# A node listed in linux.devices gets no rule of its own: access comes from
+# linux.resources.devices alone, as in runc and crun. Docker and podman send
+# an allow rule with each --device; a config that denies everything but lists
+# /dev/kmsg must not be able to read it.
+
+DEFAULT_DEVICE_RULES = (
+    ("c", None, None, "m"), ("b", None, None, "m"),
+    ("c", 1, 3, "rwm"), ("c", 1, 5, "rwm"), ("c", 1, 7, "rwm"),     # null, zero, full
+    ("c", 1, 8, "rwm"), ("c", 1, 9, "rwm"), ("c", 5, 0, "rwm"),     # random, urandom, tty
+    ("c", 5, 2, "rwm"), ("c", 136, None, "rwm"),                    # ptmx, pts/*
+    ("c", 10, 200, "rwm"),                                          # net/tun, as runc allows it
+)
+
+
+def effective_device_rules(rules):
+    """[deny all] + the config's rules + runc's defaults."""
+    out = [DeviceRule(False)]
+    out += list(rules or ())
+    out += [DeviceRule(True, kind, major, minor, access) for kind, major, minor, access in DEFAULT_DEVICE_RULES]
+    return out
+
+
+def v1_device_writes(rules):
+    """The (file, line) pairs that set a v1 devices cgroup to `rules`."""
+    writes = []
+    for rule in rules:
+        if rule.kind == "a":
+            # "a" resets the cgroup's default and drops its exceptions; the kernel
+            # wants it without numbers.
+            writes.append(("devices.allow" if rule.allow else "devices.deny", "a"))
+            continue
+        line = "%s %s:%s %s" % (rule.kind, "*" if rule.major is None else rule.major,
+                                "*" if rule.minor is None else rule.minor, rule.access)
+        writes.append(("devices.allow" if rule.allow else "devices.deny", line))
+    return writes
+
+
+# --- the device program (cgroup v2) ------------------------------------------------
 
 
 # struct bpf_insn opcodes used (class | op | source)
@@ -7152,7 +7226,9 @@ class SystemdCgroupManager(CgroupfsManager):
         return dbus_connect(user=self.user)
 
     def create(self):
-        pass    # systemd makes the scope's directories when add() starts it
+        # systemd makes the scope's directories when add() starts it; a new
+        # scope in a frozen slice would start frozen (see check_placeable).
+        self.check_placeable()
 
     def apply(self, res, field="linux.resources"):
         if not self.started:
@@ -7841,8 +7917,8 @@ class ProcessPlan:
     """What process setup (section 16) needs, for the init and for exec alike.
     field and names say where each setting came from, for errors (name())."""
 
-    __slots__ = ("field", "names", "args", "env", "cwd", "uid", "gid", "additional_gids", "umask", "terminal",
-                 "console_height", "console_width", "rlimits", "no_new_privileges", "capabilities",
+    __slots__ = ("field", "names", "args", "env", "cwd", "uid", "gid", "additional_gids", "keep_groups", "umask",
+                 "terminal", "console_height", "console_width", "rlimits", "no_new_privileges", "capabilities",
                  "apparmor_profile", "selinux_label", "seccomp", "personality", "keep_fds", "scheduler",
                  "io_priority", "cpu_affinity_initial", "cpu_affinity_final")
 
@@ -8261,8 +8337,17 @@ def plan_net_devices(cfg, host):
     return list(cfg.net_devices)
 
 
+def keeps_original_groups(annotations):
+    """podman's `--group-add keep-groups`: the annotation run.oci.keep_original_groups
+    set to anything but "0" (crun's rule) keeps the caller's supplementary
+    groups: setgroups is not called at all, and user.additionalGids (and exec's
+    --additional-gids) are not applied, as crun does."""
+    value = (annotations or {}).get("run.oci.keep_original_groups")
+    return value is not None and value != "0"
+
+
 def plan_process(proc, host, seccomp_profile, personality=None, keep_fds=0, extra_env=(), field="process",
-                 mount_label="", names=None, exec_affinity=False):
+                 mount_label="", names=None, keep_groups=False, exec_affinity=False):
     """A ProcessPlan from a parsed Process: capability masks, the compiled filter, the checks of labels.
     exec_affinity: the process is exec's, which alone takes execCPUAffinity
     (the spec: "not applicable to the container's init process")."""
@@ -8283,6 +8368,7 @@ def plan_process(proc, host, seccomp_profile, personality=None, keep_fds=0, extr
     plan.cwd = proc.cwd
     plan.uid, plan.gid = proc.uid, proc.gid
     plan.additional_gids = list(proc.additional_gids)
+    plan.keep_groups = keep_groups
     plan.umask = proc.umask if proc.umask is not None else 0o022
     plan.terminal = proc.terminal
     plan.console_height, plan.console_width = proc.console_height, proc.console_width
@@ -8342,7 +8428,8 @@ def plan_create(cid, cfg, opts, host, environ=None, pid=None):
     listen_fds, listen_env = socket_activation_fds(os.environ if environ is None else environ,
                                                    os.getpid() if pid is None else pid)
     plan.process = plan_process(cfg.process, host, cfg.seccomp, cfg.personality,
-                                max(opts.preserve_fds, listen_fds), listen_env, mount_label=cfg.mount_label)
+                                max(opts.preserve_fds, listen_fds), listen_env, mount_label=cfg.mount_label,
+                                keep_groups=keeps_original_groups(cfg.annotations))
     plan.terminal = cfg.process.terminal
     plan.session_keyring = None if opts.no_new_keyring else cid
     plan.oom_score_adj = cfg.process.oom_score_adj
@@ -8520,7 +8607,7 @@ def plan_exec(cid, pid, cfg, opts, host):
             if not host.namespace_is_ours(kind, path, include_host=False):
                 plan.join.append((kind, path))
     plan.process = plan_process(proc, host, cfg.seccomp, cfg.personality, opts.preserve_fds, field=field,
-                                names=names, exec_affinity=True)
+                                names=names, keep_groups=keeps_original_groups(cfg.annotations), exec_affinity=True)
     plan.cgroup = []  # the directories to join: exec_container fills them from the proven state
     return plan
 
@@ -8539,7 +8626,8 @@ def plan_exec(cid, pid, cfg, opts, host):
 #     seccomp filter without no_new_privs (loading one then needs
 #       CAP_SYS_ADMIN: before the capabilities are dropped, after the cwd so a
 #       profile refusing chdir still starts),
-#     groups, gid, uid and the five capability sets,
+#     groups (none set with run.oci.keep_original_groups), gid, uid and the
+#       five capability sets,
 #     cwd again where the first attempt was refused, then checked to lie in
 #       the root (the CVE-2024-21626 class),
 #     the executable looked up in the container's PATH, umask, personality,
@@ -8632,7 +8720,8 @@ def apply_user(k, pplan):
             if not masks["bounding"] >> bit & 1:
                 k.prctl(PR_CAPBSET_DROP, bit)
     try:
-        k.setgroups(pplan.additional_gids)
+        if not pplan.keep_groups:   # run.oci.keep_original_groups: the caller's groups stay
+            k.setgroups(pplan.additional_gids)
     except PermissionError:
         if pplan.additional_gids:  # setgroups is denied in this user namespace
             raise Error("%s: setgroups is not permitted here" % pplan.name("user.additionalGids")) from None
@@ -9656,7 +9745,13 @@ def spawn(k, fds, entry, cgroup_fd=None):
 
 
 def destroy_cgroup_quietly(manager):
-    """On a failed create: the error that stopped it is the one to report."""
+    """On a failed create: the error that stopped it is the one to report.
+    Only what create made is removed: a cgroup found there is not the
+    container's (check_placeable refuses one that is frozen or busy)."""
+    made = set(manager.to_state()["made"])
+    manager.dirs = [entry for entry in manager.dirs if entry[0] in made]
+    if not manager.dirs:
+        return
     try:
         manager.destroy()
     except Error as exc:
@@ -9887,11 +9982,17 @@ def container_pids(state, init):
 def kill_container(store, cid, signal, all_processes=False):
     state = store.load(cid)
     status = state.status()
-    if status not in ("created", "running", "paused"):
-        raise Error("container not running")  # the exact words engines match
-    init = state.proven_init()
+    init = state.proven_init() if status in ("created", "running", "paused") else None
+    if init is None and all_processes and state.cgroup:
+        # runc: --all of a stopped container signals what is left in its
+        # cgroup (forks of an init without a pid namespace of its own), here
+        # only what is proven the container's (stopped_cgroup).
+        manager, left, theirs = stopped_cgroup(state)
+        if manager is not None:
+            kill_proven_processes(left, theirs, 0, signal)
+        return
     if init is None:
-        raise Error("container not running")
+        raise Error("container not running")  # the exact words engines match
     others = []
     if all_processes:
         manager = state.proven_cgroup(init)
@@ -10153,10 +10254,10 @@ def exec_container(store, cid, opts):
 # --- resource control: update, pause, resume, ps, events --------------------
 
 
-def live_cgroup(store, cid):
+def live_cgroup(store, cid, state=None):
     """(state, status, manager) of a created, running or paused container whose cgroup
     has been shown to hold its proven init."""
-    state = store.load(cid)
+    state = state or store.load(cid)
     status = state.status()
     init = state.proven_init() if status != "stopped" else None
     if init is None:
@@ -10196,9 +10297,15 @@ def resume_container(store, cid):
 
 def ps_container(store, cid, fmt, ps_args):
     """runc ps: JSON, the array of host pids (Docker's `top` reads it), or the
-    lines of ps(1) (default -ef) whose PID is in the container's cgroup."""
-    _state, _status, manager = live_cgroup(store, cid)
-    pids = sorted(manager.pids())
+    lines of ps(1) (default -ef) whose PID is in the container's cgroup; of a
+    stopped container, what is proven its own of what is left there (as kill
+    --all finds it), often nothing: the header alone, as runc prints it."""
+    state = store.load(cid)
+    if state.status() == "stopped" and state.cgroup:
+        _manager, left, theirs = stopped_cgroup(state)
+        pids = sorted(pid for pid in left if theirs(pid))
+    else:
+        pids = sorted(live_cgroup(store, cid, state)[2].pids())
     if fmt == "json":
         print_out(json_dumps(pids) + "\n")
         return 0
@@ -10218,26 +10325,6 @@ def ps_container(store, cid, fmt, ps_args):
                          if len(line.split()) > column and line.split()[column] in wanted]
     print_out("".join(row + "\n" for row in rows))
     return 0
-
-
-def parse_duration(text, field):
-    """Go's time.ParseDuration for the forms runc's --interval takes: 5s, 100ms, 1m30s, 1.5s."""
-    units = (("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
-    rest, total = text, 0.0
-    while rest:
-        i = 0
-        while i < len(rest) and (rest[i].isdigit() or rest[i] == "."):
-            i += 1
-        number, rest = rest[:i], rest[i:]
-        unit = next((u for u, _ in sorted(units, key=lambda u: -len(u[0])) if rest.startswith(u)), None)
-        try:
-            total += float(number) * dict(units)[unit]
-        except (ValueError, KeyError):
-            raise UsageError("%s: invalid duration %r" % (field, text)) from None
-        rest = rest[len(unit):]
-    if total <= 0:
-        raise UsageError("%s: invalid duration %r" % (field, text))
-    return total
 
 
 def events_container(store, cid, stats_only=False, interval=5.0):
@@ -10444,6 +10531,26 @@ def update_resources(values):
     if not flags:
         raise UsageError("update: nothing to update (give --resources or a limit flag)")
     return parse_update(document, flags)
+
+
+def parse_duration(text, field):
+    """Go's time.ParseDuration for the forms runc's --interval takes: 5s, 100ms, 1m30s, 1.5s."""
+    units = (("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1.0), ("m", 60.0), ("h", 3600.0))
+    rest, total = text, 0.0
+    while rest:
+        i = 0
+        while i < len(rest) and (rest[i].isdigit() or rest[i] == "."):
+            i += 1
+        number, rest = rest[:i], rest[i:]
+        unit = next((u for u, _ in sorted(units, key=lambda u: -len(u[0])) if rest.startswith(u)), None)
+        try:
+            total += float(number) * dict(units)[unit]
+        except (ValueError, KeyError):
+            raise UsageError("%s: invalid duration %r" % (field, text)) from None
+        rest = rest[len(unit):]
+    if total <= 0:
+        raise UsageError("%s: invalid duration %r" % (field, text))
+    return total
 
 
 def preserve_fds_value(values):

@@ -410,3 +410,28 @@ def test_rm_leaves_nothing_in_the_runtimes_state_directory(pm):
     r = pm("rm", "-f", "-t", "0", c)
     assert r.returncode == 0, r
     assert pm.state_entries() == []
+
+
+@runtimes()
+def test_group_add_keep_groups_keeps_the_callers_supplementary_groups(pm):
+    """`podman run --group-add keep-groups` (annotation run.oci.keep_original_groups=1):
+    the container's process keeps the supplementary groups of the user who
+    ran podman, here one outside podman's user namespace, shown as the
+    overflow gid 65534; without it, podman's own list (the image's groups of
+    the user) replaces them."""
+    def groups(*run_args):
+        argv = pm.rootless.podman_argv(pm.runtime, "run", "--rm", *run_args, IMAGE, "grep", "Groups",
+                                       "/proc/self/status")
+        at = argv.index("--clear-groups")
+        argv[at:at + 1] = ["--groups", "4242"]      # the caller's supplementary group
+        r = subprocess.run(argv, env=pm.rootless.env, cwd=str(pm.rootless.home), stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=TIMEOUT)
+        assert r.returncode == 0, r
+        return r.stdout.split()[1:]
+    kept, replaced = groups("--group-add", "keep-groups"), groups()
+    assert "65534" not in replaced, replaced
+    if pm.runtime == "runc":
+        # runc ignores the annotation (podman documents keep-groups as crun's)
+        assert kept == replaced
+        return
+    assert kept == ["65534"]

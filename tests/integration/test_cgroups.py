@@ -422,3 +422,104 @@ def test_exec_cgroup_slash_is_the_containers_own_cgroup(rt, make_bundle, cid):
     pid = exec_detached_in(rt, cid, "/")
     assert [cgroup_dir(pid, c) for c in ("memory", "pids")] == [cgroup_dir(init, c) for c in ("memory", "pids")]
     rt("delete", "--force", cid)
+
+
+# --- a cgroup found there: frozen, or holding processes (issue 20, item 4) -------------
+
+
+def freeze_file(hierarchy):
+    """(file, frozen value, thawed value) of a freezer in `hierarchy` ("freezer": v1, "": v2)."""
+    return ("freezer.state", "FROZEN", "THAWED") if hierarchy == "freezer" else ("cgroup.freeze", "1", "0")
+
+
+@pytest.mark.parametrize("command", ["create", "run"])
+@pytest.mark.parametrize("where", ["itself", "its-parent"])
+@pytest.mark.parametrize("hierarchy", ["freezer", ""], ids=["v1-freezer", "v2-cgroup.freeze"])
+def test_a_frozen_cgroup_is_refused_at_once_and_nothing_is_made(rt, make_bundle, cid, command, where, hierarchy):
+    """A process put in a frozen cgroup stops in state D before it can report
+    anything: create used to wait for it forever, leaving a container in
+    `creating`. Refused first, in runc's words; the cgroup found there is
+    left as it was (still frozen, nothing made in it) and nothing else is left."""
+    from .helpers import IS_RUNC
+    if hierarchy not in HIERARCHIES:
+        pytest.skip("this host has no %s" % ("v1 freezer hierarchy" if hierarchy else "cgroup2 mount"))
+    if IS_RUNC and (hierarchy == "" and not V2 or where == "its-parent"):
+        pytest.skip("runc 1.1 reads only the v1 freezer on a hybrid host, and only a cgroup's own freeze "
+                    "(freezer.self_freezing): its create would hang in the frozen cgroup")
+    name, frozen, thawed = freeze_file(hierarchy)
+    top = "/minirun-it-frozen-" + os.urandom(6).hex()
+    path = top + ("/" + cid if where == "its-parent" else "")
+    frozen_dir = HIERARCHIES[hierarchy] + top
+    os.mkdir(frozen_dir)
+    try:
+        with open(os.path.join(frozen_dir, name), "w") as f:
+            f.write(frozen)
+        bundle = make_bundle(["true"], linux={"cgroupsPath": path})
+        args = ("create", "--bundle", bundle, cid) if command == "create" else ("run", "--bundle", bundle, cid)
+        result = rt(*args, check=False)
+        assert result.returncode == 1 and "container's cgroup unexpectedly frozen" in result.stderr, result
+        assert read(frozen_dir, name) == frozen and not next(os.walk(frozen_dir))[1]
+        assert [d for d in (mp + top for mp in set(HIERARCHIES.values())) if os.path.isdir(d)] == [frozen_dir]
+        rt.assert_clean()
+    finally:
+        with open(os.path.join(frozen_dir, name), "w") as f:
+            f.write(thawed)
+        rt("delete", "--force", cid, check=False)   # what a runtime that hung in it left there
+        for d, _subdirs, _files in sorted(os.walk(frozen_dir), key=lambda entry: -len(entry[0])):
+            wait_for(lambda: not read(d, "cgroup.procs"), what="the processes in %s to exit" % d)
+            os.rmdir(d)
+
+
+def scenario_a_cgroup_holding_a_bystander(runtime, root, bundle, cid, path):
+    """A bystander (sleep) is put in `path` in every hierarchy, then `cid` is created there."""
+    import subprocess
+    from integration.helpers import call
+    dirs = [mp + path for mp in sorted(set(HIERARCHIES.values()))]
+    for d in dirs:
+        os.mkdir(d)
+        for name in ("cpuset.cpus", "cpuset.mems"):     # a new v1 cpuset refuses tasks until set
+            if os.path.exists(os.path.join(d, name)):
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(read(os.path.dirname(d), name))
+    bystander = subprocess.Popen(["sleep", "1000"])
+    results = {}
+    try:
+        for d in dirs:
+            with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                f.write(str(bystander.pid))
+        results["create"] = call(runtime, root, "create", "--bundle", bundle, cid)
+        results["state left"] = os.path.exists(os.path.join(root, cid))
+        if results["create"][0] == 0:
+            results["delete --force"] = call(runtime, root, "delete", "--force", cid)
+        results["bystander alive"] = bystander.poll() is None
+        results["bystander still in every dir"] = all(
+            str(bystander.pid) in open(os.path.join(d, "cgroup.procs")).read().split() for d in dirs)
+        results["sub-cgroups made"] = [top for d in dirs for top in next(os.walk(d))[1]]
+    finally:
+        bystander.kill()
+        bystander.wait()
+        for d in dirs:
+            os.rmdir(d)
+    return results
+
+
+def test_a_cgroup_holding_processes_is_refused_and_its_bystander_left_alone(rt, make_bundle, cid):
+    """Two containers must not share one cgroup by accident: each would pause,
+    kill and count the other's processes. The newest runc refuses, and so does
+    minirun, in its words, before anything is made or moved."""
+    from .helpers import IS_RUNC, run_in_own_pid_namespace
+    path = "/minirun-it-busy-" + os.urandom(6).hex()
+    bundle = make_bundle(["sleep", "1000"], linux={"cgroupsPath": path})
+    rt.root.mkdir(mode=0o700, exist_ok=True)
+    results = run_in_own_pid_namespace("test_cgroups", "scenario_a_cgroup_holding_a_bystander", root=str(rt.root),
+                                       bundle=str(bundle), cid=cid, path=path)
+    code, err = results["create"]
+    if IS_RUNC:
+        # runc 1.1 only warns (and its delete --force then kills the bystander
+        # too: the very hazard); runc >= 1.2 refuses as minirun does.
+        assert code == 0 and "container's cgroup is not empty: 1 process(es) found" in err, results
+        return
+    assert code == 1 and "container's cgroup is not empty: 1 process(es) found" in err, results
+    assert not results["state left"] and not results["sub-cgroups made"], results
+    assert results["bystander alive"] and results["bystander still in every dir"], results
+    rt.assert_clean()

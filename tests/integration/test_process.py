@@ -92,6 +92,41 @@ def test_user_without_additional_gids_has_no_supplementary_groups(rt, make_bundl
     assert run_out(rt, bundle, cid).split() == ["Groups:"]
 
 
+CALLERS_GROUPS = [4242, 4343]
+# The runtime as a caller with supplementary groups of its own starts it.
+WITH_CALLERS_GROUPS = ("import os, sys; os.setgroups([%s]); os.execvp(sys.argv[1], sys.argv[1:])"
+                       % ", ".join(map(str, CALLERS_GROUPS)))
+
+
+@pytest.mark.parametrize("annotation, keeps", [(None, False), ("1", True), ("0", False)],
+                         ids=["no-annotation", "keep", "keep=0"])
+def test_keep_original_groups_keeps_the_callers_groups(rt, make_bundle, cid, annotation, keeps):
+    """podman's --group-add keep-groups (crun's annotation): the process keeps
+    the supplementary groups of the runtime's caller, and additionalGids are
+    not applied; without it (or with "0"), exactly additionalGids. An exec'd
+    process keeps its own caller's groups alike."""
+    import subprocess
+    import sys
+    annotations = {"run.oci.keep_original_groups": annotation} if annotation is not None else {}
+    bundle = make_bundle(["sleep", "1000"], annotations=annotations,
+                         process={"user": {"uid": 1000, "gid": 1000, "additionalGids": [10]}})
+    wrapper = [sys.executable, "-c", WITH_CALLERS_GROUPS]
+    rt.ids.add(cid)
+    with open(str(rt.tmp / "run.err"), "w+") as err:   # the container keeps the call's stdio: no pipe
+        run = subprocess.run(wrapper + rt.argv("run", "--detach", "--bundle", bundle, cid),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, timeout=60)
+        err.seek(0)
+        assert run.returncode == 0, err.read()
+    init_groups = proc_status(rt.state(cid)["pid"])["Groups"].split()
+    exec_groups = subprocess.run(wrapper + rt.argv("exec", cid, "grep", "Groups", "/proc/self/status"),
+                                 stdout=subprocess.PIPE, universal_newlines=True, timeout=60).stdout.split()[1:]
+    rt("delete", "--force", cid)
+    expected = [str(g) for g in CALLERS_GROUPS] if keeps else ["10"]
+    if IS_RUNC and keeps:
+        expected = ["10"]   # runc ignores the annotation (podman documents keep-groups as crun's)
+    assert (init_groups, exec_groups) == (expected, expected)
+
+
 def test_root_user(rt, make_bundle, cid):
     bundle = make_bundle(["id", "-u"])
     assert run_out(rt, bundle, cid) == "0\n"

@@ -362,21 +362,82 @@ def test_delete_of_a_stopped_container_leaves_a_container_sharing_its_cgroup_run
     assert results["delete A"][0] == 0 and results["A gone"], results
 
 
+def scenario_kill_all_and_ps_of_a_stopped_container_sharing_a_cgroup(runtime, root, exits, sleeps, a_id, b_id,
+                                                                    path):
+    """A (its init exits) and then B, both with cgroupsPath `path`; then ps and kill --all of A."""
+    import subprocess
+    import time
+    from integration.helpers import call, container_state
+    results = {"create A": call(runtime, root, "run", "--detach", "--bundle", exits, a_id)}
+    for _ in range(3000):
+        if (container_state(runtime, root, a_id) or {}).get("status") == "stopped":
+            break
+        time.sleep(0.01)
+    results["create B"] = call(runtime, root, "run", "--detach", "--bundle", sleeps, b_id)
+    b_pid = (container_state(runtime, root, b_id) or {}).get("pid")
+    ps = subprocess.run(list(runtime) + ["--root", root, "ps", "--format", "json", a_id], stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
+    results["ps A"] = [ps.returncode, ps.stdout, ps.stderr]
+    results["kill --all A"] = call(runtime, root, "kill", "--all", a_id, "KILL")
+    results["B alive"] = bool(b_pid) and pid_alive(b_pid)
+    results["B status"] = (container_state(runtime, root, b_id) or {}).get("status")
+    call(runtime, root, "delete", "--force", b_id)
+    call(runtime, root, "delete", "--force", a_id)
+    for d in cgroup_dirs(path):
+        os.rmdir(d)
+    return results
+
+
+@pytest.mark.parametrize("pid_namespace", ["own", "hosts"], ids=["A-own-pidns", "A-shares-pidns"])
+def test_kill_all_and_ps_of_a_stopped_container_leave_a_container_sharing_its_cgroup_alone(
+        rt, make_bundle, pid_namespace):
+    """kill --all of a stopped container reaches only what is proven left of
+    it in its cgroup (issue 20, item 8): B, which came into the cgroup A's
+    create made once A had stopped, is none of it, and ps does not list it."""
+    from .helpers import IS_RUNC, run_in_own_pid_namespace
+    a_id = new_id("a")
+    path = "/minirun-it-shared-%s" % a_id
+    linux = {"cgroupsPath": path}
+    if pid_namespace == "hosts":
+        linux["namespaces"] = [{"type": t} for t in ("network", "ipc", "uts", "mount")]
+    exits = make_bundle(["true"], linux=linux)
+    sleeps = make_bundle(["sleep", "1000"], linux={"cgroupsPath": path})
+    rt.root.mkdir(mode=0o700, exist_ok=True)
+    results = run_in_own_pid_namespace(
+        "test_state_trust", "scenario_kill_all_and_ps_of_a_stopped_container_sharing_a_cgroup", root=str(rt.root),
+        exits=str(exits), sleeps=str(sleeps), a_id=a_id, b_id=new_id("b"), path=path)
+    assert results["create A"][0] == 0 and results["create B"][0] == 0, results
+    assert results["ps A"][0] == 0 and results["kill --all A"][0] == 0, results
+    if IS_RUNC:
+        # runc lists and signals whatever is in the cgroup: B's init too.
+        assert not results["B alive"], results
+        return
+    assert json.loads(results["ps A"][1]) == [], results
+    assert results["B alive"] and results["B status"] == "running", results
+
+
 # --- delete --force of a container whose state file is corrupt (issue 19, item 5) -------
 
 
 def scenario_corrupt_state_then_delete_force(runtime, root, bundle, cid, started, shared_with):
     """`cid` is created (and started), then its state.json is overwritten; with
     `shared_with`, another container was put in its default cgroup first."""
+    import time
     from integration.helpers import call, container_state
-    results = {"create": call(runtime, root, "create", "--bundle", bundle, cid)}
+    results = {}
+    if shared_with:
+        # First, and stopped by the time `cid` comes: a cgroup that holds
+        # processes is refused (issue 20, item 4).
+        results["other"] = call(runtime, root, "run", "--detach", "--bundle", shared_with, "other-" + cid)
+        for _ in range(3000):
+            if (container_state(runtime, root, "other-" + cid) or {}).get("status") == "stopped":
+                break
+            time.sleep(0.01)
+    results["create"] = call(runtime, root, "create", "--bundle", bundle, cid)
     if started:
         results["start"] = call(runtime, root, "start", cid)
     init = container_state(runtime, root, cid)["pid"]
     other = None
-    if shared_with:
-        results["other"] = call(runtime, root, "run", "--detach", "--bundle", shared_with, "other-" + cid)
-        other = container_state(runtime, root, "other-" + cid)["pid"]
     with open(os.path.join(root, cid, "state.json"), "w") as f:
         f.write('{"version": 2, "id": "%s", "pid"' % cid)
     results["delete --force"] = call(runtime, root, "delete", "--force", cid)
@@ -419,19 +480,20 @@ def test_delete_force_of_a_corrupt_state_removes_the_init_and_its_cgroup(rt, mak
 
 
 def test_delete_force_of_a_corrupt_state_signals_nothing_it_cannot_prove(rt, make_bundle, cid):
-    """The cgroup planned for the id is recorded by another container too: it
-    cannot be proven this one's. Nothing in it is signalled; the error names
-    what is left and the id stays taken, until a later delete --force can
-    remove it."""
+    """The cgroup planned for the id is recorded by another container too (one
+    that ran there first, and stopped): it cannot be proven this one's.
+    Nothing in it is signalled; the error names what is left and the id
+    stays taken, until a later delete --force can remove it."""
     from .helpers import run_in_own_pid_namespace
     bundle = make_bundle(["sleep", "1000"])
-    other = make_bundle(["sleep", "1000"], linux={"cgroupsPath": "/minirun/" + cid})
+    other = make_bundle(["true"], linux={"cgroupsPath": "/minirun/" + cid})
     rt.root.mkdir(mode=0o700, exist_ok=True)
     results = run_in_own_pid_namespace("test_state_trust", "scenario_corrupt_state_then_delete_force",
                                        root=str(rt.root), bundle=str(bundle), cid=cid, started=True,
                                        shared_with=str(other))
     code, err = results["delete --force"]
     assert code == 1 and "could not remove" in err and "/minirun/" + cid in err, results
-    assert results["init alive"] and results["other alive"] and results["state left"], results
+    assert results["other"][0] == 0 and results["create"][0] == 0, results
+    assert results["init alive"] and results["state left"], results
     assert results["delete --force again"][0] == 0, results
     assert not results["init alive at last"] and not results["cgroup left at last"], results

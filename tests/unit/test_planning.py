@@ -670,3 +670,19 @@ def test_a_net_device_the_runtime_cannot_move_is_refused_at_planning(tmp_path, f
     with pytest.raises(minirun.ConfigError) as caught:
         plan(tmp_path, with_devices({"eth1": {}}), **facts)
     assert caught.value.field == "linux.netDevices.eth1" and words in str(caught.value)
+
+
+# --- run.oci.keep_original_groups (podman's --group-add keep-groups) --------------------
+
+
+@pytest.mark.parametrize("annotations, keeps", [
+    ({}, False), ({"run.oci.keep_original_groups": "1"}, True), ({"run.oci.keep_original_groups": "true"}, True),
+    ({"run.oci.keep_original_groups": ""}, True), ({"run.oci.keep_original_groups": "0"}, False),
+    ({"io.crun.keep_original_groups": "1"}, False),
+])
+def test_keep_original_groups_is_crun_s_annotation_set_to_anything_but_0(tmp_path, annotations, keeps):
+    raw = dict(base_config(), annotations=annotations)
+    p, cfg = plan(tmp_path, raw)
+    assert p.process.keep_groups is keeps
+    e = minirun.plan_exec("c1", os.getpid(), cfg, exec_opts(args=["true"], additional_gids=["7"]), host())
+    assert e.process.keep_groups is keeps     # an exec'd process keeps its caller's groups too

@@ -495,3 +495,25 @@ def test_the_recording_kernel_refuses_to_create_anything_outside_its_root(tmp_pa
     with pytest.raises(HostTouched):
         k.open(str(tmp_path / "elsewhere"), os.O_WRONLY | os.O_CREAT)
     assert sorted(os.listdir(str(tmp_path))) == ["root"]
+
+
+# --- run.oci.keep_original_groups (podman's --group-add keep-groups) --------------------
+
+
+def test_keep_original_groups_sets_no_groups_at_all(tmp_path):
+    """The caller's supplementary groups stay: no setgroups, so additionalGids
+    are not applied either (crun's behaviour), and the ids still change."""
+    raw = process_config(user={"uid": 1000, "gid": 1000, "additionalGids": [10, 20]})
+    cfg = minirun.parse_config(raw, "/bundles/b1")
+    pplan = minirun.plan_process(cfg.process, minirun.Host(facts=dict(FACTS)), None, keep_groups=True)
+    k = RecordingKernel(tmp_path)
+    minirun.apply_user(k, pplan)
+    assert k.calls == [("setresgid", 1000), ("setresuid", 1000)]
+
+
+def test_keep_original_groups_where_setgroups_is_denied_is_no_error(tmp_path):
+    raw = process_config(user={"uid": 0, "gid": 0, "additionalGids": [5]})
+    cfg = minirun.parse_config(raw, "/bundles/b1")
+    k = SetgroupsDenied(tmp_path)
+    minirun.apply_user(k, minirun.plan_process(cfg.process, minirun.Host(facts=dict(FACTS)), None, keep_groups=True))
+    assert k.names() == ["setresgid", "setresuid"]
