@@ -3560,7 +3560,9 @@ def kill_proven_processes(pids, proof, seconds=10, signum=9):
     """SIGKILL (or `signum`) each pid that `proof(pid)` (read with a pidfd on
     it open) shows to be the container's, through that pidfd; wait for them
     to exit (not with seconds=0). The pids a proof refused, and those that
-    did not die, are returned."""
+    did not die, are returned; but not a refused process that is on its way
+    out: one found holding exec.fifo may be dying already (its parent, a
+    killed create, took it along), its files closed before it is gone."""
     pidfds, refused = [], []
     try:
         for pid in pids:
@@ -3576,14 +3578,25 @@ def kill_proven_processes(pids, proof, seconds=10, signum=9):
                 signal_pidfd(pidfd, signum)
             else:
                 os.close(pidfd)
-                if os.path.exists("/proc/%d" % pid):
-                    refused.append(pid)
-        if not seconds:
-            return refused
-        return refused + [pid for pid, pidfd in pidfds if not wait_for_pidfd(pidfd, seconds)]
+                refused.append(pid)
+        survivors = [pid for pid, pidfd in pidfds if seconds and not wait_for_pidfd(pidfd, seconds)]
+        return [pid for pid in refused if not is_exiting(pid)] + survivors
     finally:
         for _pid, pidfd in pidfds:
             os.close(pidfd)
+
+
+def is_exiting(pid):
+    """True for a process that is gone, a zombie, or past the point of its
+    exit where it released its memory (before its files): /proc/PID/exe
+    names nothing then. A live process always has it."""
+    try:
+        os.readlink("/proc/%d/exe" % pid)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        pass    # not ours to read: alive as far as we can tell
+    return False
 
 
 def fifo_holders(fifo):
@@ -3850,6 +3863,10 @@ class ContainerState:
                 return None
             proven = cgroup_holds(manager_from_state(self.cgroup).dirs, HOST.cgroup_layout, cgroups)
         if not proven:
+            if is_exiting(self.pid):
+                # Its namespaces (and cgroup) are let go on its way out, after
+                # its memory: what no longer matches is an exit, not a forgery.
+                return None
             raise self.refuse_init()
         return self.pid
 
