@@ -381,9 +381,16 @@ def careless(rt, *args):
     return result
 
 
+# Signals 32 and 33 are glibc's own (thread cancellation, setxid): no libc
+# lets a program set them (Python's signal module refuses them, crun's reset
+# loop skips them), and glibc installs its handlers for them at start-up
+# whatever was inherited. A caller's environment may ignore them (CI's does).
+LIBC_INTERNAL = (1 << 31) | (1 << 32)
+
+
 def signal_masks(status_text):
     fields = status_fields(status_text)
-    masks = {key: int(fields[key], 16) for key in ("SigIgn", "SigBlk")}
+    masks = {key: int(fields[key], 16) & ~LIBC_INTERNAL for key in ("SigIgn", "SigBlk")}
     if IS_RUNC:
         del masks["SigBlk"]  # runc 1.1 keeps the caller's blocked signals (see above)
     return masks
