@@ -82,7 +82,7 @@ MUTANTS = [
            "        return dbus_connect()\n",
            [U + "test_cgroups.py::test_a_rootless_scope_is_stopped_by_the_users_own_systemd"]),
     Mutant("id-mapped-mount-not-id-mapped", "rootless",
-           "                    k.idmap_tree(tree, userns[m.index], rootfs.idmapped[m.index][2])\n",
+           "                    k.idmap_tree(tree, userns[index], rootfs.idmapped[index][2])\n",
            "                    pass\n",
            [I + "test_rootless.py::test_an_id_mapped_mount_shows_the_hosts_root_files_as_the_containers_root"]),
     # --- mounts and propagation ---------------------------------------------
