@@ -478,7 +478,8 @@ def scenario_a_cgroup_holding_a_bystander(runtime, root, bundle, cid, path):
     for d in dirs:
         os.mkdir(d)
         for name in ("cpuset.cpus", "cpuset.mems"):     # a new v1 cpuset refuses tasks until set
-            if os.path.exists(os.path.join(d, name)):
+            # (on v2 an empty one inherits, and the root has no such file)
+            if os.path.exists(os.path.join(d, name)) and os.path.exists(os.path.join(os.path.dirname(d), name)):
                 with open(os.path.join(d, name), "w") as f:
                     f.write(read(os.path.dirname(d), name))
     bystander = subprocess.Popen(["sleep", "1000"])
