@@ -2463,20 +2463,27 @@ def _parse_io_priority(raw, field):
     return name, level
 
 
-def parse_cpu_list(text, field):
-    """The spec's CPU list ("0-3,7") -> a sorted tuple of CPU numbers."""
-    cpus = set()
-    for item in text.split(","):
+def parse_number_list(text, field, what, limit):
+    """The spec's list syntax for CPUs and NUMA nodes (a cpuset's: "0-3,7")
+    -> the set of numbers; empty text is the empty set. `what` names the
+    numbers in errors, `limit` is the highest one allowed."""
+    numbers = set()
+    for item in text.split(",") if text else ():
         first, dash, last = item.partition("-")
         if not is_decimal(first) or (dash and not is_decimal(last)):
-            raise ConfigError(field, "%r is not a CPU list (numbers and ranges, as in \"0-3,7\")" % text)
+            raise ConfigError(field, "%r is not a %s list (numbers and ranges, as in \"0-3,7\")" % (text, what))
         low, high = int(first), int(last) if dash else int(first)
         if low > high:
             raise ConfigError(field, "the range %s runs backwards" % item)
-        if high > CPU_NUMBER_MAX:
-            raise ConfigError(field, "CPU %d is out of range (0 to %d)" % (high, CPU_NUMBER_MAX))
-        cpus.update(range(low, high + 1))
-    return tuple(sorted(cpus))
+        if high > limit:
+            raise ConfigError(field, "%s %d is out of range (0 to %d)" % (what, high, limit))
+        numbers.update(range(low, high + 1))
+    return numbers
+
+
+def parse_cpu_list(text, field):
+    """The spec's CPU list ("0-3,7") -> a sorted tuple of CPU numbers."""
+    return tuple(sorted(parse_number_list(text, field, "CPU", CPU_NUMBER_MAX)))
 
 
 def format_cpu_list(cpus):
@@ -2541,18 +2548,7 @@ class MemoryPolicy:
 
 def parse_node_list(text, field):
     """The spec's node list ("0-3,7", a cpuset's syntax) -> a frozenset."""
-    nodes = set()
-    for part in text.split(",") if text else ():
-        low, dash, high = part.partition("-")
-        if not is_decimal(low) or dash and not is_decimal(high):
-            raise ConfigError(field, "%r is not a list of nodes such as \"0-3,7\"" % text)
-        first, last = int(low), int(high if dash else low)
-        if first > last:
-            raise ConfigError(field, "the range %s runs backwards" % part)
-        if last > NUMA_NODE_MAX:
-            raise ConfigError(field, "node %d is out of range (0 to %d)" % (last, NUMA_NODE_MAX))
-        nodes.update(range(first, last + 1))
-    return frozenset(nodes)
+    return frozenset(parse_number_list(text, field, "node", NUMA_NODE_MAX))
 
 
 def _parse_memory_policy(raw):
