@@ -311,9 +311,9 @@ def cgroup_dirs(path):
             if os.path.isdir(os.path.join(mp, path.lstrip("/")))]
 
 
-def scenario_delete_of_a_stopped_container_sharing_a_cgroup(runtime, root, exits, sleeps, a_id, b_id, path,
-                                                            delete):
-    """A (its init exits) and then B, both with cgroupsPath `path`; A is deleted."""
+def stopped_a_then_b(runtime, root, exits, sleeps, a_id, b_id):
+    """A runs and its init exits, then B starts in the cgroup A's create made:
+    (the results so far, B's pid)."""
     import time
     from integration.helpers import call, container_state
     results = {"create A": call(runtime, root, "run", "--detach", "--bundle", exits, a_id)}
@@ -322,16 +322,28 @@ def scenario_delete_of_a_stopped_container_sharing_a_cgroup(runtime, root, exits
             break
         time.sleep(0.01)
     results["create B"] = call(runtime, root, "run", "--detach", "--bundle", sleeps, b_id)
-    b_pid = (container_state(runtime, root, b_id) or {}).get("pid")
+    return results, (container_state(runtime, root, b_id) or {}).get("pid")
+
+
+def remove_a_and_b(runtime, root, a_id, b_id, path):
+    from integration.helpers import call
+    call(runtime, root, "delete", "--force", b_id)
+    call(runtime, root, "delete", "--force", a_id)
+    for d in cgroup_dirs(path):
+        os.rmdir(d)
+
+
+def scenario_delete_of_a_stopped_container_sharing_a_cgroup(runtime, root, exits, sleeps, a_id, b_id, path,
+                                                            delete):
+    """A (its init exits) and then B, both with cgroupsPath `path`; A is deleted."""
+    from integration.helpers import call, container_state
+    results, b_pid = stopped_a_then_b(runtime, root, exits, sleeps, a_id, b_id)
     results["delete A"] = call(runtime, root, *(delete + [a_id]))
     results["A gone"] = not os.path.exists(os.path.join(root, a_id))
     results["B status"] = (container_state(runtime, root, b_id) or {}).get("status")
     results["B alive"] = bool(b_pid) and pid_alive(b_pid)
     results["cgroup left"] = cgroup_dirs(path)
-    call(runtime, root, "delete", "--force", b_id)
-    call(runtime, root, "delete", "--force", a_id)
-    for d in cgroup_dirs(path):
-        os.rmdir(d)
+    remove_a_and_b(runtime, root, a_id, b_id, path)
     return results
 
 
@@ -366,25 +378,15 @@ def scenario_kill_all_and_ps_of_a_stopped_container_sharing_a_cgroup(runtime, ro
                                                                     path):
     """A (its init exits) and then B, both with cgroupsPath `path`; then ps and kill --all of A."""
     import subprocess
-    import time
     from integration.helpers import call, container_state
-    results = {"create A": call(runtime, root, "run", "--detach", "--bundle", exits, a_id)}
-    for _ in range(3000):
-        if (container_state(runtime, root, a_id) or {}).get("status") == "stopped":
-            break
-        time.sleep(0.01)
-    results["create B"] = call(runtime, root, "run", "--detach", "--bundle", sleeps, b_id)
-    b_pid = (container_state(runtime, root, b_id) or {}).get("pid")
+    results, b_pid = stopped_a_then_b(runtime, root, exits, sleeps, a_id, b_id)
     ps = subprocess.run(list(runtime) + ["--root", root, "ps", "--format", "json", a_id], stdout=subprocess.PIPE,
                         stderr=subprocess.PIPE, universal_newlines=True, timeout=60)
     results["ps A"] = [ps.returncode, ps.stdout, ps.stderr]
     results["kill --all A"] = call(runtime, root, "kill", "--all", a_id, "KILL")
     results["B alive"] = bool(b_pid) and pid_alive(b_pid)
     results["B status"] = (container_state(runtime, root, b_id) or {}).get("status")
-    call(runtime, root, "delete", "--force", b_id)
-    call(runtime, root, "delete", "--force", a_id)
-    for d in cgroup_dirs(path):
-        os.rmdir(d)
+    remove_a_and_b(runtime, root, a_id, b_id, path)
     return results
 
 
