@@ -71,9 +71,10 @@ Contents
   16. Process setup (shared by the init and exec)
   17. The protocol and the container's processes
   18. Operations
-  19. Checkpoint and restore through CRIU
-  20. The command line
-  21. Appendix: syscall tables
+  19. CRIU's RPC: protobuf and criu swrk
+  20. Checkpoint and restore
+  21. The command line
+  22. Appendix: syscall tables
 
 Rules this file keeps (see README.md):
   * It never starts a thread. clone() from ctypes is safe only in a
@@ -4733,6 +4734,32 @@ def open_null_device(k):
         raise Error("linux.maskedPaths: /dev/null in the container is not the null device (1:3); "
                     "refusing to mask with it")
     return fd
+
+
+def reopen_null_stdio(k):
+    """Stdio on the host's null device (an engine's detached container
+    without stdin) becomes the container's /dev/null, as runc's init does:
+    CRIU dumps no file of a mount outside the container. Left as it is
+    where the container has no proven null device of its own."""
+    on_null = []
+    for fd in (0, 1, 2):
+        try:
+            status = os.fstat(fd)
+        except OSError:
+            continue
+        if status.st_mode & 0o170000 == 0o020000 and status.st_rdev == os.makedev(1, 3):
+            on_null.append(fd)
+    if not on_null:
+        return
+    try:
+        null = k.open("/dev/null", os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return
+    status = os.fstat(null)
+    if status.st_mode & 0o170000 == 0o020000 and status.st_rdev == os.makedev(1, 3):
+        for fd in on_null:
+            k.dup2(null, fd)
+    k.close(null)
 
 
 def write_procfs(k, path, text, field):
@@ -9440,6 +9467,7 @@ def init_main(k, plan, fds):
                 k.set_mempolicy(*plan.memory_policy)
             except OSError as exc:
                 raise kernel_refused("linux.memoryPolicy", exc) from None
+        reopen_null_stdio(k)
         if slave is not None:
             attach_terminal(k, slave)
         else:
@@ -10415,38 +10443,19 @@ def events_container(store, cid, stats_only=False, interval=5.0):
         time.sleep(min(0.1, max(0.0, next_stats - now)) or 0.1)
 
 # ===========================================================================
-# 19. Checkpoint and restore through CRIU
+# 19. CRIU's RPC: protobuf and criu swrk
 # ===========================================================================
-# `checkpoint` and `restore` hand the container's processes to CRIU as runc
+# Checkpoint and restore hand the container's processes to CRIU as runc
 # (go-criu) and crun (libcriu) do: `criu swrk 3` runs with one end of a
 # SOCK_SEQPACKET socketpair as its fd 3 and serves one request (DUMP,
 # PRE_DUMP or RESTORE). It answers with notifications, each acknowledged
 # before it goes on (network-lock and -unlock, setup-namespaces,
 # post-restore, orphan-pts-master with a restored terminal's pty master over
 # SCM_RIGHTS), then with the result. The few messages of CRIU's
-# images/rpc.proto this takes are encoded and decoded below (protobuf's wire
-# format: varints and length-delimited fields), so no protobuf package.
-#
-# What CRIU cannot see for itself comes from the config the container was
-# created with (kept beside its state; the bundle's may have changed since):
-# bind mounts, masked files and device nodes are external mounts, keyed by
-# their destination and mapped back to their sources on restore; network and
-# pid namespaces joined by path are external namespaces, given back on
-# restore as inherited fds. The init's stdio pipes are recorded in the
-# image's descriptors.json (runc's file, so images move between the two) and
-# on restore are the restoring caller's stdio, as engines expect.
-#
-# A checkpointed container is stopped: its state stays and `delete` works as
-# after any exit. It is marked checkpointed, and `restore` of the same ID
-# replaces it (`runc checkpoint X; runc restore X` works, runc removing the
-# container at checkpoint). A restored container has the state of one created
-# and started: its init is proven by pid, start time and namespaces, and its
-# cgroup is made by restore (CRIU puts the tasks in it: cg_root). Hooks run
-# as runc runs them on restore: prestart and createRuntime once CRIU has made
-# the namespaces, poststop at delete.
+# images/rpc.proto this takes are encoded and decoded here (protobuf's wire
+# format: varints and length-delimited fields), so no protobuf package; the
+# unit tests hold them against messages runc and CRIU really exchanged.
 
-CHECKPOINTED_FILE = "checkpointed"      # in the container's directory: restore may replace it
-DESCRIPTORS_FILE = "descriptors.json"   # in the image: the init's fds 0-2, as runc writes it
 CRIU_MIN_VERSION = (3, 11, 0)           # rst_sibling, orphan_pts_master, external namespaces, VERSION
 CRIU_LOG_LEVEL = 4                      # what runc asks for: the log says why a dump failed
 
@@ -10496,8 +10505,12 @@ PB_MESSAGES = {
 PB_VARINT_TYPES = ("int32", "uint32", "bool", "enum")
 CRIU_REQ_TYPES = {"EMPTY": 0, "DUMP": 1, "RESTORE": 2, "CHECK": 3, "PRE_DUMP": 4, "PAGE_SERVER": 5,
                   "NOTIFY": 6, "FEATURE_CHECK": 9, "VERSION": 10}
-# runc's --manage-cgroups-mode names, and rpc.proto's criu_cg_mode
+# runc's --manage-cgroups-mode names, and rpc.proto's criu_cg_mode (DEFAULT, 6: CRIU's own choice, soft)
 CRIU_CGROUP_MODES = {"ignore": 0, "soft": 3, "full": 4, "strict": 5}
+CRIU_CGROUP_MODE_DEFAULT = 6
+# runc's: a CRIU configuration file for containers, unless the annotation names another ("" for none)
+CRIU_CONFIG_FILE = "/etc/criu/runc.conf"
+CRIU_CONFIG_ANNOTATION = "org.criu.config"
 
 
 def pb_varint(value):
@@ -10730,6 +10743,33 @@ def criu_request(swrk, kind, opts, on_notify, log_path):
                 os.close(fd)
 
 
+# ===========================================================================
+# 20. Checkpoint and restore
+# ===========================================================================
+# What CRIU cannot see for itself comes from the config the container was
+# created with (kept beside its state; the bundle's may have changed since):
+# bind mounts, masked files, device nodes and a v1 cgroup mount's binds are
+# external mounts, keyed by their destination and mapped back to their
+# sources on restore; network and pid namespaces joined by path are external
+# namespaces, given back on restore as inherited fds. The init's stdio pipes
+# are recorded in the image's descriptors.json (runc's file, so images move
+# between the two) and on restore are the restoring caller's stdio, as
+# engines expect. The requests are planned by pure functions (plan_dump,
+# plan_restore) from decoded flags and facts read before.
+#
+# A checkpointed container is stopped: its state stays and `delete` works as
+# after any exit. It is marked checkpointed, and `restore` of the same ID
+# replaces it (`runc checkpoint X; runc restore X` works, runc removing the
+# container at checkpoint). A restored container has the state of one created
+# and started: its init is proven by pid, start time and namespaces, and its
+# cgroup is made by restore (CRIU puts the tasks in it: cg_root). Hooks run
+# as runc runs them on restore: prestart and createRuntime once CRIU has made
+# the namespaces, poststop at delete.
+
+CHECKPOINTED_FILE = "checkpointed"      # in the container's directory: restore may replace it
+DESCRIPTORS_FILE = "descriptors.json"   # in the image: the init's fds 0-2, as runc writes it
+
+
 # -- what CRIU is told ----------------------------------------------------------
 
 class CriuFlags:
@@ -10778,14 +10818,16 @@ def criu_flags(values, command):
     return flags
 
 
-def criu_common_opts(flags, log_file):
+def criu_common_opts(flags, log_file, annotations):
     """What a dump and a restore are both told, as runc tells them."""
     opts = {"log_level": CRIU_LOG_LEVEL, "log_file": log_file, "manage_cgroups": True, "notify_scripts": True,
             "shell_job": flags.shell_job, "tcp_established": flags.tcp_established,
             "ext_unix_sk": flags.ext_unix_sk, "file_locks": flags.file_locks, "empty_ns": flags.empty_ns,
-            "orphan_pts_master": True, "auto_dedup": flags.auto_dedup, "lazy_pages": flags.lazy_pages}
-    if flags.cgroups_mode is not None:
-        opts["manage_cgroups_mode"] = CRIU_CGROUP_MODES[flags.cgroups_mode]
+            "orphan_pts_master": True, "auto_dedup": flags.auto_dedup, "lazy_pages": flags.lazy_pages,
+            "manage_cgroups_mode": CRIU_CGROUP_MODES.get(flags.cgroups_mode, CRIU_CGROUP_MODE_DEFAULT)}
+    config_file = annotations.get(CRIU_CONFIG_ANNOTATION, CRIU_CONFIG_FILE)
+    if config_file:
+        opts["config_file"] = config_file
     return opts
 
 
@@ -10808,8 +10850,9 @@ def plan_dump(cfg, flags, init, masked_files, criu_version_found, freeze_dir, jo
     that are files in the container (bound from /dev/null); `joined_namespaces`,
     {kind: inode} of the network and pid namespaces joined by path;
     `cgroup_binds`, plan_cgroup_mount's binds of a v1 layout."""
-    opts = criu_common_opts(flags, "dump.log")
-    opts.update({"pid": init, "root": cfg.root_path, "leave_running": flags.leave_running})
+    opts = criu_common_opts(flags, "dump.log", cfg.annotations)
+    opts.update({"pid": init, "root": cfg.root_path, "leave_running": flags.leave_running,
+                 "link_remap": False, "tcp_skip_in_flight": False})
     opts["external"] = ["%s[%d]:%s" % ("net" if kind == "network" else kind, inode, external_namespace_key(kind))
                         for kind, inode in sorted(joined_namespaces.items())]
     # cgroup v2's freezer needs CRIU 3.14; without it CRIU stops the tasks with ptrace.
@@ -10845,7 +10888,7 @@ def plan_restore(cfg, flags, root, cgroup_roots, descriptors, inherited_namespac
     CRIU; `cgroup_roots`, {controller: path} of the container's cgroup;
     `descriptors`, the image's descriptors.json; `inherited_namespaces`,
     [(kind, fd number in criu)] of the namespaces joined by path."""
-    opts = criu_common_opts(flags, "restore.log")
+    opts = criu_common_opts(flags, "restore.log", cfg.annotations)
     opts.update({"root": root, "evasive_devices": True, "rst_sibling": True})
     if flags.lsm_profile:
         opts["lsm_profile"] = flags.lsm_profile
@@ -11214,7 +11257,7 @@ def restore_container(store, cid, flags, opts, binary, detach):
 
 
 # ===========================================================================
-# 20. The command line
+# 21. The command line
 # ===========================================================================
 # runc's command line, parsed by hand (argparse costs ~10 ms a call). Like
 # Go's flag package it takes -flag and --flag, `--flag value` and
@@ -11684,14 +11727,16 @@ def dispatch(argv, unprotected=None):
     if command == "run":
         return run_container(store, positional[0], create_options(values, systemd),
                              detach=values.get("detach", False), keep=values.get("keep", False))
+    if "criu" in global_values:
+        LOG.warning("--criu ignored (criu binary from $PATH is used); do not use")  # as runc 1.2 and newer
     if command == "checkpoint":
-        checkpoint_container(store, positional[0], criu_flags(values, command), global_values.get("criu", "criu"))
+        checkpoint_container(store, positional[0], criu_flags(values, command), "criu")
         return 0
     if command == "restore":
         opts = create_options(values, systemd)
         opts.no_subreaper = values.get("no-subreaper", False)
         return restore_container(store, positional[0], criu_flags(values, command), opts,
-                                 global_values.get("criu", "criu"), values.get("detach", False))
+                                 "criu", values.get("detach", False))
     if command == "start":
         start_container(store, positional[0])
         return 0
@@ -11792,7 +11837,7 @@ def run_as_program():
 
 
 # ===========================================================================
-# 21. Appendix: syscall tables
+# 22. Appendix: syscall tables
 # ===========================================================================
 # Syscall names -> numbers for the seccomp compiler, per architecture,
 # generated from the kernel's UAPI headers (Linux 6.1: asm/unistd_64.h,
