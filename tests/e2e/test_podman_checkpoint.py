@@ -50,6 +50,7 @@ from .engines import (IMAGE, PODMAN, RUNC, EngineError, Podman, busybox_image, m
 from .test_podman import Podman as PodmanCalls
 
 CONMON = "/usr/bin/conmon"
+MINIRUN_ROOT = "/run/minirun"   # minirun's default --root: podman passes none
 UNSHARE = "/usr/bin/unshare"
 # Under TCG (the VM lab) a podman call takes seconds, a checkpoint tens.
 SLOW = 300
@@ -184,6 +185,7 @@ def checkpoint_podman():
     refusal = criu_refusal()
     if refusal:
         pytest.skip(refusal)
+    minirun_before = set(os.listdir(MINIRUN_ROOT)) if os.path.isdir(MINIRUN_ROOT) else set()
     top = Path(tempfile.mkdtemp(prefix="minirun-e2e-checkpoint-", dir="/var/tmp"))
     os.chmod(str(top), 0o755)
     podman = None
@@ -206,6 +208,11 @@ def checkpoint_podman():
         except EngineError:
             problems.append("left: processes %s, mounts %s"
                             % (processes_mentioning(str(top)), mountinfo_lines(str(top))))
+        if os.path.isdir(MINIRUN_ROOT):
+            left = [n for n in sorted(set(os.listdir(MINIRUN_ROOT)) - minirun_before)
+                    if len(n) == 64]    # podman's container ids
+            if left:
+                problems.append("minirun state left in %s: %s" % (MINIRUN_ROOT, left))
         if not mountinfo_lines(str(top)):
             shutil.rmtree(str(top), ignore_errors=True)
     assert not problems, "\n".join(problems)
