@@ -161,13 +161,15 @@ class CheckpointPodman(PodmanCalls):
         return self("exec", name, *argv, check=True).stdout
 
     def checkpoint(self, name, *options):
-        r = self("container", "checkpoint", *options, name)
-        assert r.returncode == 0, r
-        return r
+        return self.succeeds("container", "checkpoint", *options, name)
 
     def restore(self, *args):
-        r = self("container", "restore", *args)
-        assert r.returncode == 0, r
+        return self.succeeds("container", "restore", *args)
+
+    def succeeds(self, *args):
+        r = self(*args)
+        assert r.returncode == 0, "podman %s (--runtime %s) exited %d:\n%s%s" % (
+            " ".join(args), self.runtime, r.returncode, r.stdout, r.stderr)
         return r
 
 
