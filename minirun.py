@@ -71,8 +71,9 @@ Contents
   16. Process setup (shared by the init and exec)
   17. The protocol and the container's processes
   18. Operations
-  19. The command line
-  20. Appendix: syscall tables
+  19. Checkpoint and restore through CRIU
+  20. The command line
+  21. Appendix: syscall tables
 
 Rules this file keeps (see README.md):
   * It never starts a thread. clone() from ctypes is safe only in a
@@ -898,7 +899,7 @@ def run_from_unwritable_executable(k=None, started="/proc/self"):
 
 class E:
     EPERM, ENOENT, EIO, EBADF, EBUSY, EXDEV, ENODEV, ENOTDIR, EINVAL, ENAMETOOLONG, ENOSYS, ELOOP, EPROTO, \
-        EOPNOTSUPP = 1, 2, 5, 9, 16, 18, 19, 20, 22, 36, 38, 40, 71, 95
+        EMSGSIZE, EOPNOTSUPP = 1, 2, 5, 9, 16, 18, 19, 20, 22, 36, 38, 40, 71, 90, 95
 
 
 CLONE_NEWTIME = 0x00000080
@@ -959,6 +960,7 @@ PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
@@ -1468,6 +1470,13 @@ class Kernel:
         self.check(self.lib.socketpair(1, 1 | 0o2000000, 0, fds), "socketpair")  # AF_UNIX, STREAM|CLOEXEC
         return fds[0], fds[1]
 
+    def seqpacket_pair(self):
+        """A connected AF_UNIX SOCK_SEQPACKET pair, close-on-exec: message
+        boundaries kept (CRIU's RPC is one protobuf message a packet)."""
+        fds = (self.ctypes.c_int * 2)()
+        self.check(self.lib.socketpair(1, 5 | 0o2000000, 0, fds), "socketpair")  # AF_UNIX, SEQPACKET|CLOEXEC
+        return fds[0], fds[1]
+
     def connect_unix(self, path):
         raw = os.fsencode(path)
         if len(raw) >= 108:
@@ -1519,6 +1528,26 @@ class Kernel:
         if hdr.controllen < 20 or level != 1 or kind != 1:
             raise OSError(E.EPROTO, "recvmsg: no file descriptor received")
         return fd
+
+    def recv_message(self, sock, size):
+        """One packet of at most `size` bytes and the fds that came with it
+        (SCM_RIGHTS, close-on-exec); OSError(EMSGSIZE) if it was larger."""
+        import struct
+
+        payload = self.ctypes.create_string_buffer(size)
+        control = self.ctypes.create_string_buffer(64)   # room for 12 fds
+        hdr, _iov = self._msghdr(payload, control)
+        length = self.check(self.lib.recvmsg(sock, self.ctypes.byref(hdr), 0x40000000), "recvmsg")  # MSG_CMSG_CLOEXEC
+        fds = []
+        if hdr.controllen >= 16:
+            cmsg_len, level, kind = struct.unpack_from("=Qii", control.raw)
+            if level == 1 and kind == 1:    # SOL_SOCKET, SCM_RIGHTS
+                fds = list(struct.unpack_from("=%di" % ((cmsg_len - 16) // 4), control.raw, 16))
+        if hdr.flags & 0x20:    # MSG_TRUNC
+            for fd in fds:
+                os.close(fd)
+            raise OSError(E.EMSGSIZE, "message too long")
+        return payload.raw[:length], fds
 
     # -- clone --------------------------------------------------------------
 
@@ -9413,6 +9442,10 @@ def init_main(k, plan, fds):
                 raise kernel_refused("linux.memoryPolicy", exc) from None
         if slave is not None:
             attach_terminal(k, slave)
+        else:
+            # A session of its own, as runc's init always leads one: CRIU
+            # dumps a container only if its session leader is inside it.
+            k.setsid()
         executable, env = prepare_process(k, pplan, fds.listener, state)
         channel.send(Msg.READY)
         channel.expect(Msg.RELEASE)
@@ -10382,7 +10415,806 @@ def events_container(store, cid, stats_only=False, interval=5.0):
         time.sleep(min(0.1, max(0.0, next_stats - now)) or 0.1)
 
 # ===========================================================================
-# 19. The command line
+# 19. Checkpoint and restore through CRIU
+# ===========================================================================
+# `checkpoint` and `restore` hand the container's processes to CRIU as runc
+# (go-criu) and crun (libcriu) do: `criu swrk 3` runs with one end of a
+# SOCK_SEQPACKET socketpair as its fd 3 and serves one request (DUMP,
+# PRE_DUMP or RESTORE). It answers with notifications, each acknowledged
+# before it goes on (network-lock and -unlock, setup-namespaces,
+# post-restore, orphan-pts-master with a restored terminal's pty master over
+# SCM_RIGHTS), then with the result. The few messages of CRIU's
+# images/rpc.proto this takes are encoded and decoded below (protobuf's wire
+# format: varints and length-delimited fields), so no protobuf package.
+#
+# What CRIU cannot see for itself comes from the config the container was
+# created with (kept beside its state; the bundle's may have changed since):
+# bind mounts, masked files and device nodes are external mounts, keyed by
+# their destination and mapped back to their sources on restore; network and
+# pid namespaces joined by path are external namespaces, given back on
+# restore as inherited fds. The init's stdio pipes are recorded in the
+# image's descriptors.json (runc's file, so images move between the two) and
+# on restore are the restoring caller's stdio, as engines expect.
+#
+# A checkpointed container is stopped: its state stays and `delete` works as
+# after any exit. It is marked checkpointed, and `restore` of the same ID
+# replaces it (`runc checkpoint X; runc restore X` works, runc removing the
+# container at checkpoint). A restored container has the state of one created
+# and started: its init is proven by pid, start time and namespaces, and its
+# cgroup is made by restore (CRIU puts the tasks in it: cg_root). Hooks run
+# as runc runs them on restore: prestart and createRuntime once CRIU has made
+# the namespaces, poststop at delete.
+
+CHECKPOINTED_FILE = "checkpointed"      # in the container's directory: restore may replace it
+DESCRIPTORS_FILE = "descriptors.json"   # in the image: the init's fds 0-2, as runc writes it
+CRIU_MIN_VERSION = (3, 11, 0)           # rst_sibling, orphan_pts_master, external namespaces, VERSION
+CRIU_LOG_LEVEL = 4                      # what runc asks for: the log says why a dump failed
+
+# -- protobuf, the wire format ------------------------------------------------
+# {message: {field: (number, type[, repeated])}}: a scalar type ("int32",
+# "uint32", "bool", "enum", "string") or the name of another message. The
+# fields are rpc.proto's (criu 4.x); a field a newer CRIU adds is skipped when
+# decoding.
+PB_MESSAGES = {
+    "criu_req": {"type": (1, "enum"), "opts": (2, "criu_opts"), "notify_success": (3, "bool"),
+                 "keep_open": (4, "bool"), "features": (5, "criu_features"), "pid": (6, "uint32")},
+    "criu_resp": {"type": (1, "enum"), "success": (2, "bool"), "dump": (3, "criu_dump_resp"),
+                  "restore": (4, "criu_restore_resp"), "notify": (5, "criu_notify"),
+                  "ps": (6, "criu_page_server_info"), "cr_errno": (7, "int32"), "features": (8, "criu_features"),
+                  "cr_errmsg": (9, "string"), "version": (10, "criu_version"), "status": (11, "int32")},
+    "criu_opts": {
+        "images_dir_fd": (1, "int32"), "pid": (2, "int32"), "leave_running": (3, "bool"),
+        "ext_unix_sk": (4, "bool"), "tcp_established": (5, "bool"), "evasive_devices": (6, "bool"),
+        "shell_job": (7, "bool"), "file_locks": (8, "bool"), "log_level": (9, "int32"), "log_file": (10, "string"),
+        "ps": (11, "criu_page_server_info"), "notify_scripts": (12, "bool"), "root": (13, "string"),
+        "parent_img": (14, "string"), "track_mem": (15, "bool"), "auto_dedup": (16, "bool"),
+        "work_dir_fd": (17, "int32"), "link_remap": (18, "bool"), "cpu_cap": (20, "uint32"),
+        "force_irmap": (21, "bool"), "exec_cmd": (22, "string", True), "ext_mnt": (23, "ext_mount_map", True),
+        "manage_cgroups": (24, "bool"), "cg_root": (25, "cgroup_root", True), "rst_sibling": (26, "bool"),
+        "inherit_fd": (27, "inherit_fd", True), "auto_ext_mnt": (28, "bool"), "ext_sharing": (29, "bool"),
+        "ext_masters": (30, "bool"), "skip_mnt": (31, "string", True), "enable_fs": (32, "string", True),
+        "manage_cgroups_mode": (34, "enum"), "ghost_limit": (35, "uint32"),
+        "irmap_scan_paths": (36, "string", True), "external": (37, "string", True), "empty_ns": (38, "uint32"),
+        "cgroup_props": (41, "string"), "cgroup_props_file": (42, "string"),
+        "cgroup_dump_controller": (43, "string", True), "freeze_cgroup": (44, "string"), "timeout": (45, "uint32"),
+        "tcp_skip_in_flight": (46, "bool"), "weak_sysctls": (47, "bool"), "lazy_pages": (48, "bool"),
+        "status_fd": (49, "int32"), "orphan_pts_master": (50, "bool"), "config_file": (51, "string"),
+        "tcp_close": (52, "bool"), "lsm_profile": (53, "string"), "lsm_mount_context": (63, "string"),
+    },
+    "criu_page_server_info": {"address": (1, "string"), "port": (2, "int32"), "pid": (3, "int32"),
+                              "fd": (4, "int32")},
+    "ext_mount_map": {"key": (1, "string"), "val": (2, "string")},
+    "inherit_fd": {"key": (1, "string"), "fd": (2, "int32")},
+    "cgroup_root": {"ctrl": (1, "string"), "path": (2, "string")},
+    "criu_features": {"mem_track": (1, "bool"), "lazy_pages": (2, "bool"), "pidfd_store": (3, "bool")},
+    "criu_dump_resp": {"restored": (1, "bool")},
+    "criu_restore_resp": {"pid": (1, "int32")},
+    "criu_notify": {"script": (1, "string"), "pid": (2, "int32")},
+    "criu_version": {"major_number": (1, "int32"), "minor_number": (2, "int32"), "gitid": (3, "string"),
+                     "sublevel": (4, "int32"), "extra": (5, "int32"), "name": (6, "string")},
+}
+PB_VARINT_TYPES = ("int32", "uint32", "bool", "enum")
+CRIU_REQ_TYPES = {"EMPTY": 0, "DUMP": 1, "RESTORE": 2, "CHECK": 3, "PRE_DUMP": 4, "PAGE_SERVER": 5,
+                  "NOTIFY": 6, "FEATURE_CHECK": 9, "VERSION": 10}
+# runc's --manage-cgroups-mode names, and rpc.proto's criu_cg_mode
+CRIU_CGROUP_MODES = {"ignore": 0, "soft": 3, "full": 4, "strict": 5}
+
+
+def pb_varint(value):
+    """A varint; a negative int32 takes ten bytes (two's complement in 64 bits)."""
+    value &= (1 << 64) - 1
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def pb_encode(message, values):
+    """The bytes of `message` with `values` ({field: value}; a list for a
+    repeated field), in field-number order as protobuf's own encoders write
+    them. A field present with False or 0 is written (proto2 presence)."""
+    fields = PB_MESSAGES[message]
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ValueError("%s has no field %s" % (message, ", ".join(sorted(unknown))))
+    out = bytearray()
+    for name, spec in sorted(fields.items(), key=lambda item: item[1][0]):
+        if values.get(name) is None:
+            continue
+        number, kind = spec[0], spec[1]
+        for value in (values[name] if len(spec) > 2 else [values[name]]):
+            if kind in PB_VARINT_TYPES:
+                out += pb_varint(number << 3) + pb_varint(int(value))
+            else:
+                raw = value.encode() if kind == "string" else pb_encode(kind, value)
+                out += pb_varint(number << 3 | 2) + pb_varint(len(raw)) + raw
+    return bytes(out)
+
+
+def pb_read_varint(data, pos):
+    value = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
+
+
+def pb_decode(message, data):
+    """{field: value} of `message` in `data`; ValueError if it is not protobuf."""
+    by_number = {spec[0]: (name, spec) for name, spec in PB_MESSAGES[message].items()}
+    values = {}
+    pos = 0
+    while pos < len(data):
+        key, pos = pb_read_varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            raw, pos = pb_read_varint(data, pos)
+        elif wire in (1, 5):    # fixed64, fixed32: no field here has them
+            pos += 8 if wire == 1 else 4
+            raw = None
+        elif wire == 2:
+            length, pos = pb_read_varint(data, pos)
+            raw, pos = bytes(data[pos:pos + length]), pos + length
+        else:
+            raise ValueError("wire type %d" % wire)
+        if pos > len(data):
+            raise ValueError("truncated field %d" % number)
+        if number not in by_number or raw is None:
+            continue    # a field of a newer CRIU
+        name, spec = by_number[number]
+        kind = spec[1]
+        if kind in PB_VARINT_TYPES:
+            if not isinstance(raw, int):
+                raise ValueError("field %s: expected a varint" % name)
+            value = (raw - (1 << 64) if raw >= 1 << 63 else raw) if kind == "int32" else \
+                bool(raw) if kind == "bool" else raw
+        elif isinstance(raw, int):
+            raise ValueError("field %s: expected bytes" % name)
+        else:
+            value = raw.decode("utf-8", "replace") if kind == "string" else pb_decode(kind, raw)
+        if len(spec) > 2:
+            values.setdefault(name, []).append(value)
+        else:
+            values[name] = value
+    return values
+
+
+# -- talking to criu swrk -------------------------------------------------------
+
+class CriuError(Error):
+    pass
+
+
+def criu_version_text(version):
+    return ".".join(str(n) for n in version)
+
+
+class CriuSwrk:
+    """One `criu swrk 3`: CRIU's service, on our socket, for one request.
+
+    Its stdio is `stdio` (restore: what the restored process gets; else
+    /dev/null), its fd 3 its end of the socketpair, and 4, 5, ... the fds of
+    `inherited` (restore's external namespaces). Every other fd of ours is
+    close-on-exec."""
+
+    MAX_MESSAGE = 10 * 4096  # runc's buffer: a larger answer is an error
+
+    def __init__(self, binary, stdio=None, inherited=()):
+        import fcntl
+
+        k = kernel()
+        self.binary = binary
+        self.sock, theirs = k.seqpacket_pair()
+        null = None
+        if stdio is None:
+            null = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+            stdio = (null, null, null)
+        sources = list(stdio) + [theirs] + list(inherited)
+        # Every source above the numbers it is moved to, so that no dup2 of
+        # the spawn overwrites a source not yet moved.
+        floor = len(sources) + 3
+        lifted = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor) for fd in sources]
+        try:
+            self.pid = os.posix_spawnp(
+                binary, [binary, "swrk", "3"], dict(os.environ),
+                file_actions=[(os.POSIX_SPAWN_DUP2, fd, target) for target, fd in enumerate(lifted)],
+                setsigdef=range(1, 32))
+        except FileNotFoundError:
+            raise CriuError("criu: %s not found (install CRIU: checkpoint and restore need it)" % binary) from None
+        except OSError as exc:
+            raise CriuError("criu: cannot run %s: %s" % (binary, os_error_text(exc))) from None
+        finally:
+            for fd in lifted + [theirs] + ([null] if null is not None else []):
+                os.close(fd)
+        self.status = None
+
+    def send(self, request):
+        try:
+            os.write(self.sock, pb_encode("criu_req", request))
+        except OSError as exc:
+            raise CriuError("criu: %s went away: %s" % (self.binary, os_error_text(exc))) from None
+
+    def receive(self):
+        """The next criu_resp and the fds that came with it."""
+        try:
+            data, fds = kernel().recv_message(self.sock, self.MAX_MESSAGE)
+        except OSError as exc:
+            raise CriuError("criu: cannot read its answer: %s" % os_error_text(exc)) from None
+        if not data:
+            raise CriuError("criu: %s exited without answering (status %s)" % (self.binary, self.finish()))
+        try:
+            return pb_decode("criu_resp", data), fds
+        except ValueError as exc:
+            for fd in fds:
+                os.close(fd)
+            raise CriuError("criu: malformed answer: %s" % exc) from None
+
+    def finish(self):
+        """Close our end (criu then exits) and wait for it: its exit code."""
+        if self.sock is not None:
+            os.close(self.sock)
+            self.sock = None
+        if self.status is None:
+            self.status = exit_code(os.waitpid(self.pid, 0)[1])
+        return self.status
+
+
+def criu_version(binary):
+    """(major, minor, sublevel) of `binary`, asked over its RPC (runc asks so too)."""
+    swrk = CriuSwrk(binary)
+    try:
+        swrk.send({"type": CRIU_REQ_TYPES["VERSION"]})
+        answer, fds = swrk.receive()
+    finally:
+        swrk.finish()
+    for fd in fds:
+        os.close(fd)
+    version = answer.get("version")
+    if not answer.get("success") or not version:
+        raise CriuError("criu: %s is too old (no VERSION request; minirun needs CRIU %s or newer)"
+                        % (binary, criu_version_text(CRIU_MIN_VERSION)))
+    found = (version.get("major_number", 0), version.get("minor_number", 0), version.get("sublevel", 0))
+    if found < CRIU_MIN_VERSION:
+        raise CriuError("criu: %s is version %s; minirun needs CRIU %s or newer"
+                        % (binary, criu_version_text(found), criu_version_text(CRIU_MIN_VERSION)))
+    return found
+
+
+def criu_log_error(log_path):
+    """The last error line of CRIU's log, or ""."""
+    try:
+        with open(log_path, "rb") as handle:
+            handle.seek(0, 2)
+            handle.seek(max(0, handle.tell() - 65536))
+            lines = handle.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    # The first error is the cause, the rest its consequences ("Dump files
+    # failed", "Dumping FAILED."); CRIU's failure to raise its own fd limit
+    # is logged as an error but is none.
+    errors = [line.split(") ", 1)[-1].strip() for line in lines
+              if "Error (" in line[:40] and "rlimit: " not in line]
+    return errors[0] if errors else ""
+
+
+def criu_request(swrk, kind, opts, on_notify, log_path):
+    """Send one request and serve its notifications; the final criu_resp.
+    A notification whose handler fails is answered as failed (CRIU then
+    undoes what it did) and the handler's error is raised."""
+    swrk.send({"type": CRIU_REQ_TYPES[kind], "opts": opts})
+    while True:
+        answer, fds = swrk.receive()
+        try:
+            if not answer.get("success"):
+                reason = criu_log_error(log_path) or (answer.get("cr_errmsg") or "").strip() or \
+                    "errno %d" % answer.get("cr_errno", 0)
+                raise CriuError("criu failed (%s): %s; log: %s" % (kind.lower().replace("_", "-"), reason, log_path))
+            if answer.get("type") != CRIU_REQ_TYPES["NOTIFY"]:
+                return answer
+            notify = answer.get("notify") or {}
+            try:
+                on_notify(notify.get("script", ""), notify.get("pid", 0), fds)
+            except BaseException:
+                swrk.send({"type": CRIU_REQ_TYPES["NOTIFY"], "notify_success": False})
+                raise
+            swrk.send({"type": CRIU_REQ_TYPES["NOTIFY"], "notify_success": True})
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+
+# -- what CRIU is told ----------------------------------------------------------
+
+class CriuFlags:
+    """The command line of checkpoint and restore, decoded (criu_flags)."""
+
+    __slots__ = ("image_path", "work_path", "parent_path", "leave_running", "tcp_established", "ext_unix_sk",
+                 "shell_job", "file_locks", "pre_dump", "cgroups_mode", "empty_ns", "auto_dedup",
+                 "lazy_pages", "status_fd", "page_server", "lsm_profile", "lsm_mount_context")
+
+
+EMPTY_NS_FLAGS = {"network": CLONE_NEWNET}   # the only one runc takes
+
+
+def criu_flags(values, command):
+    flags = CriuFlags()
+    flags.image_path = os.path.abspath(values.get("image-path") or os.path.join(os.getcwd(), "checkpoint"))
+    flags.work_path = os.path.abspath(values["work-path"]) if values.get("work-path") else None
+    flags.parent_path = values.get("parent-path")
+    for name in ("leave-running", "tcp-established", "ext-unix-sk", "shell-job", "file-locks", "pre-dump",
+                 "auto-dedup", "lazy-pages"):
+        setattr(flags, name.replace("-", "_"), bool(values.get(name, False)))
+    mode = values.get("manage-cgroups-mode")
+    if mode is not None and mode not in CRIU_CGROUP_MODES:
+        raise UsageError("%s: --manage-cgroups-mode must be one of soft, full, strict, ignore, not %r"
+                         % (command, mode))
+    flags.cgroups_mode = mode
+    # runc always leaves the network namespace empty (it configures no
+    # network devices; an engine's hook or a joined namespace does).
+    flags.empty_ns = EMPTY_NS_FLAGS["network"]
+    for name in values.get("empty-ns", []):
+        if name not in EMPTY_NS_FLAGS:
+            raise UsageError("%s: --empty-ns: namespace %r is not supported (only network)" % (command, name))
+    flags.status_fd = None
+    if values.get("status-fd") is not None:
+        if not is_decimal(values["status-fd"]):
+            raise UsageError("%s: --status-fd must be a file descriptor number" % command)
+        flags.status_fd = int(values["status-fd"])
+    flags.page_server = None
+    if values.get("page-server"):
+        address, _, port = values["page-server"].rpartition(":")
+        if not address or not is_decimal(port) or not 0 < int(port) < 65536:
+            raise UsageError("%s: --page-server must be ADDRESS:PORT, not %r" % (command, values["page-server"]))
+        flags.page_server = (address.strip("[]"), int(port))
+    flags.lsm_profile = values.get("lsm-profile")
+    flags.lsm_mount_context = values.get("lsm-mount-context")
+    return flags
+
+
+def criu_common_opts(flags, log_file):
+    """What a dump and a restore are both told, as runc tells them."""
+    opts = {"log_level": CRIU_LOG_LEVEL, "log_file": log_file, "manage_cgroups": True, "notify_scripts": True,
+            "shell_job": flags.shell_job, "tcp_established": flags.tcp_established,
+            "ext_unix_sk": flags.ext_unix_sk, "file_locks": flags.file_locks, "empty_ns": flags.empty_ns,
+            "orphan_pts_master": True, "auto_dedup": flags.auto_dedup, "lazy_pages": flags.lazy_pages}
+    if flags.cgroups_mode is not None:
+        opts["manage_cgroups_mode"] = CRIU_CGROUP_MODES[flags.cgroups_mode]
+    return opts
+
+
+def external_namespace_key(kind):
+    """The key of a namespace joined by path in the image ("extRootNetNS", as runc names it)."""
+    return "extRoot%sNS" % {"network": "Net", "pid": "Pid"}[kind]
+
+
+def cgroup_mount_binds(cfg, binds):
+    """(destination, host directory) of each bind a v1 `cgroup` mount is made
+    of (`binds`: plan_cgroup_mount's, for the container's cgroup); a cgroup2
+    mount is a filesystem of the container's own, which CRIU dumps itself."""
+    return [(m.destination.rstrip("/") + "/" + name, d)
+            for m in cfg.mounts if m.type == "cgroup" for name, d in binds]
+
+
+def plan_dump(cfg, flags, init, masked_files, criu_version_found, freeze_dir, joined_namespaces,
+              cgroup_binds=()):
+    """criu_opts of a checkpoint (pure): `masked_files`, the masked paths
+    that are files in the container (bound from /dev/null); `joined_namespaces`,
+    {kind: inode} of the network and pid namespaces joined by path;
+    `cgroup_binds`, plan_cgroup_mount's binds of a v1 layout."""
+    opts = criu_common_opts(flags, "dump.log")
+    opts.update({"pid": init, "root": cfg.root_path, "leave_running": flags.leave_running})
+    opts["external"] = ["%s[%d]:%s" % ("net" if kind == "network" else kind, inode, external_namespace_key(kind))
+                        for kind, inode in sorted(joined_namespaces.items())]
+    # cgroup v2's freezer needs CRIU 3.14; without it CRIU stops the tasks with ptrace.
+    if freeze_dir and (criu_version_found >= (3, 14, 0) or not freeze_dir.startswith(CGROUP_ROOT + "/")
+                       or os.path.basename(os.path.dirname(freeze_dir)) == "freezer"):
+        opts["freeze_cgroup"] = freeze_dir
+    if flags.page_server:
+        opts["ps"] = {"address": flags.page_server[0], "port": flags.page_server[1]}
+    if flags.parent_path:
+        opts["parent_img"] = flags.parent_path
+        opts["track_mem"] = True
+    if flags.pre_dump:
+        opts["track_mem"] = True
+    if flags.lazy_pages and flags.status_fd is not None:
+        opts["status_fd"] = flags.status_fd
+    if not flags.pre_dump:   # a pre-dump saves memory only
+        mounts = [{"key": m.destination, "val": m.destination} for m in cfg.mounts if m.is_bind]
+        mounts += [{"key": path, "val": "/dev/null"} for path in masked_files]
+        mounts += [{"key": d.path, "val": d.path} for d in criu_devices(cfg)]
+        mounts += [{"key": path, "val": path} for path, _ in cgroup_mount_binds(cfg, cgroup_binds)]
+        opts["ext_mnt"] = mounts
+    return opts
+
+
+def criu_devices(cfg):
+    """The device nodes create put in /dev: the config's and the defaults."""
+    seen = {d.path for d in cfg.devices}
+    return list(cfg.devices) + [d for d in default_devices() if d.path not in seen]
+
+
+def plan_restore(cfg, flags, root, cgroup_roots, descriptors, inherited_namespaces, cgroup_binds=()):
+    """criu_opts of a restore (pure): `root`, where the rootfs is bound for
+    CRIU; `cgroup_roots`, {controller: path} of the container's cgroup;
+    `descriptors`, the image's descriptors.json; `inherited_namespaces`,
+    [(kind, fd number in criu)] of the namespaces joined by path."""
+    opts = criu_common_opts(flags, "restore.log")
+    opts.update({"root": root, "evasive_devices": True, "rst_sibling": True})
+    if flags.lsm_profile:
+        opts["lsm_profile"] = flags.lsm_profile
+    if flags.lsm_mount_context:
+        opts["lsm_mount_context"] = flags.lsm_mount_context
+    mounts = [{"key": m.destination, "val": m.source} for m in cfg.mounts if m.is_bind]
+    if cfg.masked_paths:
+        mounts.append({"key": "/dev/null", "val": "/dev/null"})
+    mounts += [{"key": d.path, "val": d.path} for d in criu_devices(cfg)]
+    mounts += [{"key": path, "val": d} for path, d in cgroup_mount_binds(cfg, cgroup_binds)]
+    opts["ext_mnt"] = mounts
+    opts["cg_root"] = [{"ctrl": ctrl, "path": path} for ctrl, path in sorted(cgroup_roots.items())]
+    inherit = [{"key": external_namespace_key(kind), "fd": fd} for kind, fd in inherited_namespaces]
+    # The init's pipes become the caller's: fd i of criu is the restorer's stdio i.
+    inherit += [{"key": name, "fd": fd} for fd, name in enumerate(descriptors[:3]) if name.startswith("pipe:")]
+    opts["inherit_fd"] = inherit
+    return opts
+
+
+# -- checkpoint -------------------------------------------------------------------
+
+def open_image_dir(path, create, what):
+    if create:
+        try:
+            os.makedirs(path, 0o700, exist_ok=True)
+        except OSError as exc:
+            raise Error("%s %s: %s" % (what, path, os_error_text(exc))) from None
+    try:
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise Error("%s %s: %s" % (what, path, os_error_text(exc))) from None
+
+
+def masked_files(init, cfg):
+    """The masked paths that are files in the container (bound from /dev/null,
+    so external to CRIU); a masked directory is a tmpfs CRIU dumps itself."""
+    import stat
+
+    files = []
+    for path in cfg.masked_paths:
+        try:
+            mode = os.stat("/proc/%d/root%s" % (init, path)).st_mode
+        except OSError:
+            continue
+        if not stat.S_ISDIR(mode):
+            files.append(path)
+    return files
+
+
+def kept_config(state):
+    what = "container %s: its config" % state.id
+    raw = parse_json_input(read_input(os.path.join(state.directory, CONFIG_COPY), what), what)
+    if not isinstance(raw, dict):
+        raise Error("container %s: its config is not a JSON object" % state.id)
+    return parse_config(raw, state.bundle)
+
+
+def checkpoint_container(store, cid, flags, binary):
+    """runc checkpoint: dump the container's processes into flags.image_path.
+    Unless --leave-running or --pre-dump, CRIU kills them once dumped: the
+    container is then stopped and marked checkpointed."""
+    lock_fd = store.lock(cid)
+    try:
+        state = store.load(cid)
+        status = state.status()
+        if status in ("created", "stopped"):
+            raise Error("Container cannot be checkpointed in %s state" % status)
+        init = state.proven_init()
+        if init is None:
+            raise Error("Container cannot be checkpointed in stopped state")
+        manager = state.proven_cgroup(init)
+        cfg = kept_config(state)
+        version = criu_version(binary)
+        joined = {}
+        for kind in ("network", "pid"):
+            if cfg.joined_namespace(kind):
+                joined[kind] = os.stat("/proc/%d/ns/%s" % (init, "net" if kind == "network" else kind)).st_ino
+        freeze_dir = None
+        if manager is not None:
+            freeze_dir = manager.controller_dir("freezer") or manager.unified_dir
+        binds = plan_cgroup_mount(manager, HOST.cgroup_layout)[1] or () if manager is not None else ()
+        opts = plan_dump(cfg, flags, init, masked_files(init, cfg), version, freeze_dir, joined, binds)
+        image_fd = open_image_dir(flags.image_path, True, "checkpoint: --image-path")
+        work_fd = None
+        try:
+            opts["images_dir_fd"] = image_fd
+            if flags.work_path:
+                work_fd = open_image_dir(flags.work_path, True, "checkpoint: --work-path")
+                opts["work_dir_fd"] = work_fd
+            if not flags.pre_dump:
+                write_atomically(os.path.join(flags.image_path, DESCRIPTORS_FILE),
+                                 json_dumps([stdio_descriptor(init, fd) for fd in (0, 1, 2)]), 0o600)
+            log_path = os.path.join(flags.work_path or flags.image_path, "dump.log")
+            swrk = CriuSwrk(binary)
+            try:
+                criu_request(swrk, "PRE_DUMP" if flags.pre_dump else "DUMP", opts,
+                             lambda script, pid, fds: criu_dump_notified(state, script, flags), log_path)
+            finally:
+                swrk.finish()   # after a pre-dump CRIU waits for more: closing its socket ends it
+        finally:
+            for fd in (image_fd, work_fd):
+                if fd is not None:
+                    os.close(fd)
+        if not (flags.leave_running or flags.pre_dump):
+            # CRIU has killed the tasks; the init is gone once its zombie is reaped by its parent.
+            state.wait_init(10)
+    finally:
+        os.close(lock_fd)
+
+
+def stdio_descriptor(pid, fd):
+    """What /proc/PID/fd/FD names ("pipe:[123]", "/dev/null"), as runc records it."""
+    try:
+        return os.readlink("/proc/%d/fd/%d" % (pid, fd))
+    except OSError:
+        return ""
+
+
+def criu_dump_notified(state, script, flags):
+    if script == "post-dump" and not flags.leave_running:
+        # Before the tasks are killed: a failure after this leaves a stopped,
+        # checkpointed container that restore can replace.
+        write_atomically(os.path.join(state.directory, CHECKPOINTED_FILE), "", 0o600)
+    elif script == "status-ready" and flags.status_fd is not None:
+        try:
+            os.write(flags.status_fd, b"\0")    # the lazy-pages server is ready (runc's contract)
+            os.close(flags.status_fd)
+        except OSError:
+            pass
+        flags.status_fd = None
+
+
+# -- restore ----------------------------------------------------------------------
+
+def read_descriptors(image_path):
+    path = os.path.join(image_path, DESCRIPTORS_FILE)
+    what = "restore: %s" % path
+    if not os.path.lexists(path):
+        raise Error("%s: no such file (not a checkpoint image of minirun or runc)" % what)
+    names = parse_json_input(read_input(path, what), what)
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise Error("%s: expected a JSON array of strings" % what)
+    return names
+
+
+def free_checkpointed_id(store, cid):
+    """Restore takes an ID that is free, or one whose container was
+    checkpointed and has stopped since: that one is deleted first (with its
+    poststop hooks, as `delete` would)."""
+    try:
+        state = store.load(cid)
+    except ContainerNotFound:
+        return
+    if not os.path.exists(os.path.join(state.directory, CHECKPOINTED_FILE)) or state.status() != "stopped":
+        raise Error("container with id %s already exists" % cid)
+    delete_container(store, cid)
+
+
+def check_restore_devices(cfg):
+    """Each device node is bound from the host's node of the same path (runc
+    does so): it must be that very device, or the container would get another."""
+    import stat
+
+    for device in criu_devices(cfg):
+        try:
+            st = os.stat(device.path)
+        except OSError:
+            raise Error("restore: linux.devices: %s: no such device on the host to bind" % device.path) from None
+        kind = "b" if stat.S_ISBLK(st.st_mode) else "c" if stat.S_ISCHR(st.st_mode) else None
+        wanted = "c" if device.kind == "u" else device.kind
+        if kind != wanted or (os.major(st.st_rdev), os.minor(st.st_rdev)) != (device.major, device.minor):
+            raise Error("restore: linux.devices: %s on the host is not device %s %d:%d"
+                        % (device.path, wanted, device.major, device.minor))
+
+
+def make_restore_mountpoints(k, cfg):
+    """Mount points of bind mounts that the rootfs lacks (a rootfs copied
+    without them), made inside it as create makes them; not under a tmpfs
+    mount, whose content CRIU restores."""
+    tmpfs = [m.destination for m in cfg.mounts if m.type == "tmpfs"]
+    for mount in cfg.mounts:
+        if not mount.is_bind or any(mount.destination.startswith(t.rstrip("/") + "/") for t in tmpfs):
+            continue
+        try:
+            make_target(k, cfg.root_path, mount.destination, not os.path.isdir(mount.source))
+        except OSError as exc:
+            raise Error("restore: mounts: %s: cannot make its mount point: %s"
+                        % (mount.destination, os_error_text(exc))) from None
+
+
+class Restore:
+    """What a restore holds while CRIU works, and what it must undo if it fails."""
+
+    def __init__(self, store, cid, cfg, opts, flags):
+        self.store, self.cid, self.cfg, self.opts, self.flags = store, cid, cfg, opts, flags
+        self.manager = None
+        self.root = None        # the rootfs bound for CRIU
+        self.state = None
+        self.init = None
+
+    def notified(self, script, pid, fds):
+        if script == "setup-namespaces":
+            payload = hook_state(self.cid, pid, self.cfg.bundle, self.cfg.annotations, "creating")
+            for hook in self.cfg.hooks["prestart"] + self.cfg.hooks["createRuntime"]:
+                run_hook(hook, payload)
+        elif script == "post-restore":
+            self.record(pid)
+        elif script == "orphan-pts-master":
+            self.send_terminal(fds)
+        elif script == "status-ready" and self.flags.status_fd is not None:
+            criu_dump_notified(None, script, self.flags)
+
+    def send_terminal(self, fds):
+        if not fds:
+            raise Error("restore: criu sent no terminal")
+        if self.opts.console_socket is None:
+            raise ConfigError("process.terminal", "the restored container has a terminal but no --console-socket was given")
+        k = kernel()
+        try:
+            console = k.connect_unix(self.opts.console_socket)
+        except OSError as exc:
+            raise Error("--console-socket: %s" % os_error_text(exc)) from None
+        try:
+            send_terminal(k, console, fds[0], "orphan-pts-master")
+        finally:
+            os.close(console)
+
+    def record(self, pid):
+        """The restored init, recorded as create records one (before CRIU lets it run)."""
+        self.init = pid
+        cfg = self.cfg
+        try:
+            namespaces = namespace_ids(pid)
+        except OSError as exc:
+            raise Error("restored init exited during restore: %s" % os_error_text(exc)) from None
+        state = ContainerState(
+            id=self.cid, pid=pid, pid_start=process_start_time(pid), bundle=cfg.bundle, rootfs=cfg.root_path,
+            created=rfc3339(), annotations=cfg.annotations, own_pid_namespace=cfg.new_namespace("pid"),
+            namespaces=namespaces, boot_id=boot_id(),
+            cgroup=self.manager.to_state() if self.manager is not None else None,
+            hooks={phase: [h.to_json() for h in cfg.hooks[phase]] for phase in ("poststart", "poststop")})
+        if state.pid_start is None:
+            raise Error("restored init exited during restore")
+        state.directory = self.store.path(self.cid)
+        self.store.save(state)
+        if self.opts.pid_file:
+            write_atomically(os.path.abspath(self.opts.pid_file), str(pid), what="--pid-file")
+        self.state = state
+
+    def bind_root(self, k):
+        """CRIU restores into a mount of the rootfs (runc binds it so too),
+        here in the container's directory, gone again when restore ends."""
+        root = self.store.path(self.cid, "criu-root")
+        os.mkdir(root, 0o700)
+        self.root = root
+        k.mount(self.cfg.root_path, root, None, MS_BIND | MS_REC)
+
+    def unbind_root(self, k):
+        if self.root is None:
+            return
+        try:
+            k.umount(self.root, MNT_DETACH)
+        except OSError:
+            pass
+        try:
+            os.rmdir(self.root)
+        except OSError:
+            pass
+        self.root = None
+
+
+def restore_container(store, cid, flags, opts, binary, detach):
+    """runc restore: the container's processes again from flags.image_path,
+    under the bundle's config; (unless --detach) wait for the init and return
+    its exit code."""
+    bundle = os.path.abspath(opts.bundle or ".")
+    cfg = load_config(bundle)
+    if not os.path.isdir(flags.image_path):
+        raise Error("restore: --image-path %s: no such directory" % flags.image_path)
+    descriptors = read_descriptors(flags.image_path)
+    if cfg.process.terminal and opts.console_socket is None:
+        raise ConfigError("process.terminal", "restoring a container with a terminal needs --console-socket")
+    version = criu_version(binary)
+    if (flags.lsm_profile or flags.lsm_mount_context) and version < (3, 16, 0):
+        raise Error("restore: --lsm-profile and --lsm-mount-context need CRIU 3.16 or newer (found %s)"
+                    % criu_version_text(version))
+    check_restore_devices(cfg)
+    free_checkpointed_id(store, cid)
+    cgroup = plan_cgroup(cid, cfg, HOST, getattr(opts, "systemd_cgroup", False))
+    k = kernel()
+    job = Restore(store, cid, cfg, opts, flags)
+    lock_fd = store.reserve(cid)
+    namespace_fds, image_fd, work_fd, swrk, stdio = [], None, None, None, None
+    try:
+        if cgroup is not None:
+            job.manager = cgroup.manager
+            job.manager.create()
+            job.manager.apply(cgroup.resources)
+        write_atomically(store.path(cid, CONFIG_COPY), json_dumps(cfg.source), 0o600)
+        make_restore_mountpoints(k, cfg)
+        job.bind_root(k)
+        image_fd = open_image_dir(flags.image_path, False, "restore: --image-path")
+        if flags.work_path:
+            work_fd = open_image_dir(flags.work_path, True, "restore: --work-path")
+        inherited = []
+        for kind in ("network", "pid"):
+            path = cfg.joined_namespace(kind)
+            if path:
+                namespace_fds.append(open_namespace(k, kind, path, "linux.namespaces[%s].path" % kind))
+                inherited.append((kind, 3 + len(namespace_fds)))
+        if not detach and not cfg.process.terminal:
+            stdio = stdio_relay()
+            if stdio is not None:
+                stdio.open(3)
+        ends = [stdio.container_ends.get(fd, fd) if stdio is not None else fd for fd in (0, 1, 2)]
+        swrk = CriuSwrk(binary, ends, namespace_fds)
+        if job.manager is not None:
+            job.manager.add(swrk.pid)   # CRIU puts the tasks below the cgroup it is in (cg_root)
+        roots = {ctrl: path for ctrl, path in own_cgroups("/proc/%d/cgroup" % swrk.pid).items()} \
+            if job.manager is not None else {}
+        binds = plan_cgroup_mount(job.manager, HOST.cgroup_layout)[1] or () if job.manager is not None else ()
+        criu_opts = plan_restore(cfg, flags, job.root, roots, descriptors, inherited, binds)
+        criu_opts["images_dir_fd"] = image_fd
+        if work_fd is not None:
+            criu_opts["work_dir_fd"] = work_fd
+        log_path = os.path.join(flags.work_path or flags.image_path, "restore.log")
+        if not detach and not getattr(opts, "no_subreaper", False):
+            k.prctl(PR_SET_CHILD_SUBREAPER, 1)   # as runc: orphans of the container come back to us
+        criu_request(swrk, "RESTORE", criu_opts, job.notified, log_path)
+        swrk.finish()
+        if job.state is None:
+            raise Error("restore: criu restored no process (no post-restore notification)")
+        if stdio is not None:
+            for fd in stdio.container_ends.values():
+                os.close(fd)
+            stdio.container_ends = {}
+    except BaseException:
+        if swrk is not None:
+            swrk.finish()
+        if job.init is not None:
+            kill_and_reap((job.init,))
+        if job.manager is not None:
+            try:
+                job.manager.kill(9)
+            except Error:
+                pass
+            destroy_cgroup_quietly(job.manager)
+        job.unbind_root(k)
+        store.remove(cid)
+        if stdio is not None:
+            stdio.close()
+        raise
+    finally:
+        job.unbind_root(k)
+        for fd in namespace_fds + [image_fd, work_fd, lock_fd]:
+            if fd is not None:
+                os.close(fd)
+    if detach:
+        return 0
+    try:
+        return wait_in_foreground(job.init, None, stdio)
+    finally:
+        if stdio is not None:
+            stdio.close()
+        delete_container(store, cid, force=True)
+
+
+# ===========================================================================
+# 20. The command line
 # ===========================================================================
 # runc's command line, parsed by hand (argparse costs ~10 ms a call). Like
 # Go's flag package it takes -flag and --flag, `--flag value` and
@@ -10406,6 +11238,12 @@ EXEC_FLAGS = {  # a third element True: the flag may be given several times
 }
 UPDATE_CLI_FLAGS = dict({flag[2:]: (True, None) for flag in UPDATE_FLAGS},
                         **{"resources": (True, "r"), "l3-cache-schema": (True, None), "mem-bw-schema": (True, None)})
+CRIU_FLAGS = {  # what checkpoint and restore share
+    "image-path": (True, None), "work-path": (True, None), "tcp-established": (False, None),
+    "ext-unix-sk": (False, None), "shell-job": (False, None), "file-locks": (False, None),
+    "manage-cgroups-mode": (True, None), "empty-ns": (True, None, True), "auto-dedup": (False, None),
+    "lazy-pages": (False, None),
+}
 COMMANDS = {  # name: (summary, usage, flags, min args, max args)
     "create": ("create a container from a bundle; it waits for `start`",
                "create [--bundle B] [--pid-file F] [--console-socket S] [--preserve-fds N] [--no-pivot] "
@@ -10439,8 +11277,23 @@ COMMANDS = {  # name: (summary, usage, flags, min args, max args)
            {"format": (True, "f")}, 1, None),
     "events": ("print a container's stats and OOM events as JSON lines", "events [--stats] [--interval D] ID",
                {"stats": (False, None), "interval": (True, None)}, 1, 1),
+    "checkpoint": ("checkpoint a running container with CRIU",
+                   "checkpoint [--image-path D] [--work-path D] [--parent-path D] [--leave-running] [--pre-dump] "
+                   "[--tcp-established] [--ext-unix-sk] [--shell-job] [--file-locks] [--manage-cgroups-mode M] "
+                   "[--empty-ns network] [--auto-dedup] [--lazy-pages] [--status-fd FD] [--page-server IP:PORT] ID",
+                   dict(CRIU_FLAGS, **{"parent-path": (True, None), "leave-running": (False, None),
+                                       "pre-dump": (False, None), "status-fd": (True, None),
+                                       "page-server": (True, None)}), 1, 1),
+    "restore": ("restore a container from a CRIU checkpoint",
+                "restore [--image-path D] [--work-path D] [--bundle B] [--console-socket S] [--detach] "
+                "[--pid-file F] [--no-subreaper] [--no-pivot] [--tcp-established] [--ext-unix-sk] [--shell-job] "
+                "[--file-locks] [--manage-cgroups-mode M] [--empty-ns network] [--auto-dedup] [--lazy-pages] "
+                "[--lsm-profile P] [--lsm-mount-context C] ID",
+                dict(CRIU_FLAGS, **{"bundle": (True, "b"), "console-socket": (True, None), "detach": (False, "d"),
+                                    "pid-file": (True, None), "no-subreaper": (False, None),
+                                    "no-pivot": (False, None), "lsm-profile": (True, None),
+                                    "lsm-mount-context": (True, None)}), 1, 1),
 }
-NOT_YET = ("checkpoint", "restore")
 
 
 def usage_text():
@@ -10802,8 +11655,6 @@ def dispatch(argv, unprotected=None):
     if command == "help":
         print_out(usage_text())
         return 0
-    if command in NOT_YET:
-        raise Error("%s is not implemented by minirun yet" % command)
     if command not in COMMANDS:
         raise UsageError("unknown command %r (see minirun --help)" % command)
     _, _, flags, least, most = COMMANDS[command]
@@ -10833,6 +11684,14 @@ def dispatch(argv, unprotected=None):
     if command == "run":
         return run_container(store, positional[0], create_options(values, systemd),
                              detach=values.get("detach", False), keep=values.get("keep", False))
+    if command == "checkpoint":
+        checkpoint_container(store, positional[0], criu_flags(values, command), global_values.get("criu", "criu"))
+        return 0
+    if command == "restore":
+        opts = create_options(values, systemd)
+        opts.no_subreaper = values.get("no-subreaper", False)
+        return restore_container(store, positional[0], criu_flags(values, command), opts,
+                                 global_values.get("criu", "criu"), values.get("detach", False))
     if command == "start":
         start_container(store, positional[0])
         return 0
@@ -10933,7 +11792,7 @@ def run_as_program():
 
 
 # ===========================================================================
-# 20. Appendix: syscall tables
+# 21. Appendix: syscall tables
 # ===========================================================================
 # Syscall names -> numbers for the seccomp compiler, per architecture,
 # generated from the kernel's UAPI headers (Linux 6.1: asm/unistd_64.h,
