@@ -39,10 +39,13 @@ COMMON_PACKAGES = [
 # and the newest (bookworm's 3.17 on 6.1, sid's 4.x on the newest kernel).
 # bullseye has none: its archive has no criu, bullseye-backports is gone from
 # the mirror, and bookworm's criu needs glibc 2.34 (bullseye has 2.31); the
-# checkpoint tests skip there and in trixie, naming criu.
+# checkpoint tests skip there and in trixie, naming criu.  iptables with it:
+# criu runs iptables to probe the kernel and, dumping a process in a network
+# namespace of its own (a container's), iptables-save and iptables-restore to
+# save its rules and lock its network (criu only suggests iptables).
 KERNELS = OrderedDict((k.name, k) for k in [
     Kernel("bullseye", "bullseye", "5.10", "3.9", "initramfs-tools", [], ("v2", "v1")),
-    Kernel("bookworm", "bookworm", "6.1", "3.11", "initramfs-tools", ["criu"], ("v2",)),
+    Kernel("bookworm", "bookworm", "6.1", "3.11", "initramfs-tools", ["criu", "iptables"], ("v2",)),
     Kernel("trixie", "trixie", "6.12", "3.13", "initramfs-tools", [], ("v2",)),
     # sid moves: its kernel and Python are whatever is newest when the box is built.
     # docker.io (with containerd and runc) and docker-cli (its own package
@@ -66,7 +69,8 @@ KERNELS = OrderedDict((k.name, k) for k in [
     # as root, its storage on the guest kernel's overlayfs).
     # The box masks podman's and netavark's units (vm/boxes.py ENGINE_UNITS).
     Kernel("sid", "sid", "", "", "dracut",
-           ["docker.io", "docker-cli", "criu", "podman", "conmon", "catatonit", "runc"], ("v2",)),
+           ["docker.io", "docker-cli", "criu", "iptables", "podman", "conmon", "catatonit",
+            "runc"], ("v2",)),
 ])
 
 # cgroup mode -> (kernel command line, what the guest must find at /sys/fs/cgroup)
