@@ -55,10 +55,19 @@ MASKED_UNITS = [
     "getty-static.service", "getty@.service", "serial-getty@.service",
 ]
 
-# Units of the engines some boxes carry (docker.io, containerd): masked, so a
-# guest boots as fast as one without them and no daemon of the box's own meets
-# the tests; the tests that use the engines start private daemons.
-ENGINE_UNITS = ["docker.service", "docker.socket", "containerd.service"]
+# Units of the engines some boxes carry (docker.io, containerd, podman,
+# netavark): masked, so a guest boots as fast as one without them and no
+# daemon of the box's own meets the tests; the tests that use the engines
+# start private daemons (podman needs none).  netavark enables its DHCP proxy
+# (socket and service) on install; podman's API service, its restart and
+# auto-update units and its transient-state cleaner are masked in case a
+# release enables them.
+ENGINE_UNITS = ["docker.service", "docker.socket", "containerd.service",
+                "podman.service", "podman.socket", "podman-restart.service",
+                "podman-auto-update.service", "podman-auto-update.timer",
+                "podman-clean-transient.service",
+                "netavark-dhcp-proxy.service", "netavark-dhcp-proxy.socket",
+                "netavark-firewalld-reload.service"]
 
 # Modules udev would load for emulated hardware and CPU features the tests
 # never touch (kvm for the emulated svm/vmx, wireless, graphics, watchdogs,

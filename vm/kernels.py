@@ -33,9 +33,19 @@ COMMON_PACKAGES = [
     "uidmap",   # newuidmap/newgidmap: the rootless tests of subordinate ranges
 ]
 
+# criu (bookworm and sid): checkpoint/restore (tests/integration/test_checkpoint.py).
+# The development host's criu (Debian 12's 3.17) cannot dump on its 6.18
+# kernel, so these tests run in the guests, with the oldest criu Debian ships
+# and the newest (bookworm's 3.17 on 6.1, sid's 4.x on the newest kernel).
+# bullseye has none: its archive has no criu, bullseye-backports is gone from
+# the mirror, and bookworm's criu needs glibc 2.34 (bullseye has 2.31); the
+# checkpoint tests skip there and in trixie, naming criu.  iptables with it:
+# criu runs iptables to probe the kernel and, dumping a process in a network
+# namespace of its own (a container's), iptables-save and iptables-restore to
+# save its rules and lock its network (criu only suggests iptables).
 KERNELS = OrderedDict((k.name, k) for k in [
     Kernel("bullseye", "bullseye", "5.10", "3.9", "initramfs-tools", [], ("v2", "v1")),
-    Kernel("bookworm", "bookworm", "6.1", "3.11", "initramfs-tools", [], ("v2",)),
+    Kernel("bookworm", "bookworm", "6.1", "3.11", "initramfs-tools", ["criu", "iptables"], ("v2",)),
     Kernel("trixie", "trixie", "6.12", "3.13", "initramfs-tools", [], ("v2",)),
     # sid moves: its kernel and Python are whatever is newest when the box is built.
     # docker.io (with containerd and runc) and docker-cli (its own package
@@ -45,7 +55,22 @@ KERNELS = OrderedDict((k.name, k) for k in [
     # Not in bullseye: its Docker 20.10 refuses every container where AppArmor
     # is on (as in the guests) and apparmor_parser is missing, and the apparmor
     # package would change what the LSM tests find there.
-    Kernel("sid", "sid", "", "", "dracut", ["docker.io", "docker-cli"], ("v2",)),
+    # podman (tests/e2e/test_podman_checkpoint.py): `podman container
+    # checkpoint`/`restore` with --runtime minirun and --runtime runc, rootful,
+    # --network none.  debootstrap installs Depends only, so what podman merely
+    # recommends is named: conmon (a Depends, named for what the test runs:
+    # podman's monitor, which starts the runtime), catatonit (podman --init),
+    # runc (the reference runtime; docker.io depends on it too) and criu
+    # (podman checks for it before any checkpoint, and the runtimes run it).
+    # Its Depends bring the rest: crun (podman's default runtime, unused),
+    # netavark (unused with --network none) and golang-github-containers-common
+    # (/etc/containers/policy.json, registries.conf.d, containers.conf).  Not
+    # slirp4netns, passt or fuse-overlayfs: rootless only (the tests run podman
+    # as root, its storage on the guest kernel's overlayfs).
+    # The box masks podman's and netavark's units (vm/boxes.py ENGINE_UNITS).
+    Kernel("sid", "sid", "", "", "dracut",
+           ["docker.io", "docker-cli", "criu", "iptables", "podman", "conmon", "catatonit",
+            "runc"], ("v2",)),
 ])
 
 # cgroup mode -> (kernel command line, what the guest must find at /sys/fs/cgroup)

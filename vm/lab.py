@@ -3,10 +3,12 @@
 Why: the runtime talks to the kernel directly (namespaces, mounts, devices,
 ptys, cgroup layouts), so it has to be tested on the kernels people run, not
 only on the host's.  Each run boots one throwaway guest for one kernel x
-cgroup mode, runs tests/integration (and Docker's systemd cgroup driver,
-tests/e2e/test_docker_systemd.py, which needs systemd as init) with the
-guest's own python3 and pytest, brings back JUnit XML, and throws the guest
-away.
+cgroup mode, runs tests/integration (and two e2e files the host cannot run:
+Docker's systemd cgroup driver, tests/e2e/test_docker_systemd.py, which
+needs systemd as init, and podman's checkpoint/restore,
+tests/e2e/test_podman_checkpoint.py, which needs a criu that can dump on the
+running kernel) with the guest's own python3 and pytest, brings back JUnit
+XML, and throws the guest away.
 
     lab.py test [--kernels "bullseye sid"] [--modes v2] [--boot auto|vagrant|qemu]
                 [--suite all|ci]
@@ -55,10 +57,14 @@ RUN_STATE_DIR = os.path.join(boxes.CACHE_DIR, "runs")   # vagrant dotfiles, qemu
 
 # The in-VM suite: all of tests/integration (under TCG on one vCPU, ~10x
 # the host's time: 14-16 minutes a run), less the known failures of
-# vm/kernels.py, and the one e2e file that needs systemd as init (Docker's
-# systemd cgroup driver: the host e2e suite runs everything else).
+# vm/kernels.py, and the e2e files the host cannot run: Docker's systemd
+# cgroup driver (needs systemd as init) and podman's checkpoint/restore
+# (needs a criu that can dump on the running kernel); the host e2e suite runs
+# everything else.  Both need engines only the sid box carries: the other
+# guests skip them, naming what is missing.
 DOCKER_SYSTEMD = "tests/e2e/test_docker_systemd.py"
-SUITE = ["tests/integration", DOCKER_SYSTEMD]
+PODMAN_CHECKPOINT = "tests/e2e/test_podman_checkpoint.py"
+SUITE = ["tests/integration", DOCKER_SYSTEMD, PODMAN_CHECKPOINT]
 # What `make vm-ci` runs (LAB_SUITE=ci, `--suite ci`): the files whose outcome
 # depends on the kernel.  They take about 40% of the suite's time; under TCG
 # the whole suite now takes 45-50 min a run, too long for CI beside `make
@@ -80,11 +86,15 @@ CI_SUITE = ["tests/integration/" + name for name in [
     "test_security_labels.py",  # AppArmor in the guests
     "test_terminal.py",         # devpts
     "test_fds.py",              # close_range (5.9)
+    "test_checkpoint.py",       # CRIU: the host's criu cannot dump on the host's kernel; the guests' can
 ]] + [
     # the real dockerd with its systemd cgroup driver, minirun and runc under
     # it, against the guests' systemd (only the sid box carries docker.io;
     # the other guests skip it)
     DOCKER_SYSTEMD,
+    # podman checkpoint/restore through CRIU, minirun and runc under it (only
+    # the sid box carries podman; the other guests skip it)
+    PODMAN_CHECKPOINT,
 ]
 SUITES = {"all": SUITE, "ci": CI_SUITE}
 

@@ -161,12 +161,13 @@ def test_the_table_counts_passed_failed_and_skipped(bullseye_run):
 def test_the_guest_runs_the_whole_integration_suite_but_the_listed_known_failures(monkeypatch):
     monkeypatch.delenv("LAB_SUITE", raising=False)
     monkeypatch.setattr(kernels, "KNOWN_FAILURES", {})
-    suite = ["tests/integration", "tests/e2e/test_docker_systemd.py"]
+    suite = ["tests/integration", "tests/e2e/test_docker_systemd.py",
+             "tests/e2e/test_podman_checkpoint.py"]
     assert lab.pytest_args(kernels.KERNELS["sid"]) == suite
     monkeypatch.undo()
     args = lab.pytest_args(kernels.KERNELS["sid"])
-    assert args[:2] == suite
-    assert args[2:] in ([], ["-k", " and ".join("not " + t for t in sorted(kernels.KNOWN_FAILURES.get("sid", {})))])
+    assert args[:3] == suite
+    assert args[3:] in ([], ["-k", " and ".join("not " + t for t in sorted(kernels.KNOWN_FAILURES.get("sid", {})))])
 
 
 def test_the_ci_suite_is_the_kernel_dependent_files_and_each_of_them_exists(monkeypatch):
@@ -176,7 +177,11 @@ def test_the_ci_suite_is_the_kernel_dependent_files_and_each_of_them_exists(monk
     assert args == lab.CI_SUITE and "tests/integration/test_seccomp.py" in args
     # Docker's systemd cgroup driver needs systemd as init: only the guests have it
     assert "tests/e2e/test_docker_systemd.py" in args
-    assert all(os.path.isfile(os.path.join(REPO, path)) for path in args)
+    # CRIU: the host's criu cannot dump on the host's kernel
+    assert "tests/integration/test_checkpoint.py" in args
+    assert "tests/e2e/test_podman_checkpoint.py" in args
+    missing = [path for path in args if not os.path.isfile(os.path.join(REPO, path))]
+    assert not missing, "CI_SUITE names files that do not exist: %s" % missing
     monkeypatch.setenv("LAB_SUITE", "most")
     with pytest.raises(SystemExit, match="unknown suite 'most'"):
         lab.pytest_args(kernels.KERNELS["sid"])
@@ -187,7 +192,8 @@ def test_known_failures_of_a_kernel_are_left_out_on_that_kernel_only(monkeypatch
     monkeypatch.setattr(kernels, "KNOWN_FAILURES",
                         {"bullseye": {"test_b": "why", "test_a": "why"}})
     assert lab.pytest_args(kernels.KERNELS["bullseye"]) == [
-        "tests/integration", "tests/e2e/test_docker_systemd.py", "-k", "not test_a and not test_b"]
+        "tests/integration", "tests/e2e/test_docker_systemd.py",
+        "tests/e2e/test_podman_checkpoint.py", "-k", "not test_a and not test_b"]
     assert lab.pytest_args(kernels.KERNELS["sid"]) == lab.SUITE
 
 
@@ -225,8 +231,21 @@ def test_the_sid_box_carries_docker_and_its_recipe_key_says_so():
     assert boxes.recipe_key(without) != boxes.recipe_key(sid)
 
 
+def test_the_criu_boxes_carry_criu_and_sid_podman_with_what_it_only_recommends():
+    for name in ("bookworm", "sid"):
+        # criu only suggests iptables, which it runs for a container's netns
+        assert {"criu", "iptables"} <= set(boxes.packages(kernels.KERNELS[name]))
+    sid = boxes.packages(kernels.KERNELS["sid"])
+    # debootstrap installs Depends only: podman merely recommends these
+    for package in ("podman", "conmon", "catatonit", "runc"):
+        assert package in sid
+
+
 def test_a_box_masks_the_engine_units_its_packages_installed(tmp_path):
     assert {"docker.service", "docker.socket", "containerd.service"} <= set(boxes.ENGINE_UNITS)
+    # podman's API socket and netavark's DHCP proxy (enabled on install)
+    assert {"podman.socket", "podman.service", "netavark-dhcp-proxy.socket",
+            "netavark-dhcp-proxy.service"} <= set(boxes.ENGINE_UNITS)
     units = tmp_path / "usr" / "lib" / "systemd" / "system"
     units.mkdir(parents=True)
     assert boxes.engine_units_in(str(tmp_path)) == []
