@@ -14,7 +14,7 @@
 #   make bench        minirun vs runc vs crun, interleaved (installs runc and crun if missing);
 #                     BENCH_ARGS="--rounds N" etc., see tests/bench/bench.py --help
 #   make vm-test      the VM lab: integration tests in throwaway VMs, kernel x cgroup mode
-#   make vm-ci        the lab's CI subset (oldest and newest kernel, cgroup v2)
+#   make vm-ci        the lab's CI subset (oldest and newest kernel, cgroup v2; bookworm for CRIU)
 #   make vm-boxes     build the lab's boxes only; make vm-clean removes all the lab made
 #   make clean
 #
@@ -176,7 +176,7 @@ vm-test:
 	$(LAB) test --kernels "$(KERNELS)" --modes "$(MODES)" $(LAB_ARGS) </dev/null
 
 vm-ci:
-	@$(MAKE) --no-print-directory vm-test KERNELS="bullseye sid" MODES=v2 LAB_ARGS="--suite ci $(LAB_ARGS)"
+	@$(MAKE) --no-print-directory vm-test KERNELS="bullseye bookworm sid" MODES=v2 LAB_ARGS="--suite ci $(LAB_ARGS)"
 
 # Everything the lab made: VMs, libvirt volumes and network, vagrant boxes,
 # the box cache and the results (a libvirtd it started keeps running).

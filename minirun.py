@@ -9416,6 +9416,8 @@ def init_main(k, plan, fds):
         if plan.namespaces.maps_by_unprivileged:
             k.prctl(PR_SET_DUMPABLE, 0)  # the joiner left it dumpable for the unprivileged create
         host_pid = os_getpid_host()  # /proc/self names the container's pid after the pivot
+        if plan.namespaces.new_flags & CLONE_NEWNET:
+            bring_loopback_up(k)
         k.umask(0)  # device nodes and mount points get exactly the modes asked for
         if plan.session_keyring is not None:
             try:
@@ -9632,6 +9634,40 @@ def change_link(k, sock, seq, index, attributes=(), up=False):
         RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, index, attributes, up)), seq)
     if errno:
         raise OSError(errno, os.strerror(errno))
+
+
+def bring_loopback_up(k, sock=None):
+    """A new network namespace's lo, up: runc gives every container with a
+    network namespace of its own this "loopback" network (and CRIU restores
+    a connection on 127.0.0.1 only where lo is up). `sock`: a netlink socket
+    of another namespace (bring_loopback_up_in), closed here."""
+    sock = k.netlink_socket() if sock is None else sock
+    try:
+        index = link_index(k, sock, "lo", 1)
+        if index is not None:
+            change_link(k, sock, 2, index, up=True)
+    except OSError as exc:
+        raise Error("network namespace: cannot bring lo up: %s" % os_error_text(exc)) from None
+    finally:
+        k.close(sock)
+
+
+def bring_loopback_up_in(k, pid):
+    """bring_loopback_up() in the network namespace of `pid`: the socket is
+    made there (a netlink socket talks to the namespace it was made in) and
+    this process goes back to its own at once."""
+    own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    theirs = os.open("/proc/%d/ns/net" % pid, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        k.setns(theirs, CLONE_NEWNET)
+        try:
+            sock = k.netlink_socket()
+        finally:
+            k.setns(own, CLONE_NEWNET)
+    finally:
+        os.close(own)
+        os.close(theirs)
+    bring_loopback_up(k, sock)
 
 
 class NetDevicePort:
@@ -10700,6 +10736,20 @@ def criu_version(binary):
     return found
 
 
+def criu_missing_features(binary, wanted):
+    """Those of `wanted` (criu_features' field names) this CRIU and kernel lack."""
+    swrk = CriuSwrk(binary)
+    try:
+        swrk.send({"type": CRIU_REQ_TYPES["FEATURE_CHECK"], "features": {name: True for name in wanted}})
+        answer, fds = swrk.receive()
+    finally:
+        swrk.finish()
+    for fd in fds:
+        os.close(fd)
+    found = answer.get("features") or {}
+    return [name for name in wanted if not found.get(name)]
+
+
 def criu_log_error(log_path):
     """The last error line of CRIU's log, or ""."""
     try:
@@ -10962,6 +11012,13 @@ def checkpoint_container(store, cid, flags, binary):
         manager = state.proven_cgroup(init)
         cfg = kept_config(state)
         version = criu_version(binary)
+        wanted = {"mem_track": "--pre-dump and --parent-path need memory tracking",
+                  "lazy_pages": "--lazy-pages needs userfaultfd"}
+        needs = [name for name, on in (("mem_track", flags.pre_dump or flags.parent_path),
+                                       ("lazy_pages", flags.lazy_pages)) if on]
+        for name in criu_missing_features(binary, needs) if needs else ():
+            raise Error("checkpoint: %s, which CRIU cannot do on this kernel (criu check --feature %s)"
+                        % (wanted[name], {"mem_track": "mem_dirty_track", "lazy_pages": "uffd-noncoop"}[name]))
         joined = {}
         for kind in ("network", "pid"):
             if cfg.joined_namespace(kind):
@@ -11091,6 +11148,10 @@ class Restore:
 
     def notified(self, script, pid, fds):
         if script == "setup-namespaces":
+            if self.cfg.new_namespace("network"):
+                # CRIU made it empty (empty_ns, as runc asks): lo comes up as
+                # at create, so that a connection on 127.0.0.1 comes back.
+                bring_loopback_up_in(kernel(), pid)
             payload = hook_state(self.cid, pid, self.cfg.bundle, self.cfg.annotations, "creating")
             for hook in self.cfg.hooks["prestart"] + self.cfg.hooks["createRuntime"]:
                 run_hook(hook, payload)

@@ -173,13 +173,6 @@ class CheckpointPodman(PodmanCalls):
         return r
 
 
-# podman runs a detached container (no -i) with stdin on the host's /dev/null;
-# runc reopens such stdio inside the container (on its /dev/null), minirun
-# leaves it, and CRIU cannot dump a file on a mount outside the container's.
-DEV_NULL_GAP = ("issue 23: stdio on the host's /dev/null: criu failed (dump): Can't lookup "
-                "mount=N for fd=0 path=/dev/null")
-
-
 def unbroken(counts):
     return counts == list(range(counts[0], counts[0] + len(counts)))
 
@@ -236,7 +229,7 @@ def pm(checkpoint_podman, runtime):
     p.cleanup()
 
 
-@runtimes(minirun_gap=DEV_NULL_GAP)
+@runtimes()
 def test_checkpoint_then_restore_counts_on(pm):
     c = pm.counter()
     pm.wait_counts(c, 3, "the counter to print 3")
@@ -255,7 +248,7 @@ def test_checkpoint_then_restore_counts_on(pm):
     assert pm.inside(c, "cat", "/proc/%s/cmdline" % child) == init   # the subshell, at its pid
 
 
-@runtimes(minirun_gap=DEV_NULL_GAP)
+@runtimes()
 def test_checkpoint_leave_running_keeps_it_running(pm):
     c = pm.counter()
     pm.wait_counts(c, 3, "the counter to print 3")
@@ -266,7 +259,7 @@ def test_checkpoint_leave_running_keeps_it_running(pm):
     assert unbroken(counts) and counts[0] == 1, counts
 
 
-@runtimes(minirun_gap=DEV_NULL_GAP)
+@runtimes()
 def test_export_rm_import_counts_on(pm, tmp_path):
     c = pm.counter()
     pm.wait_counts(c, 3, "the counter to print 3")

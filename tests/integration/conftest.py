@@ -170,7 +170,8 @@ def cgroups_named_for(ids):
 class Runtime:
     """Runs the runtime under test with this test's --root (and --log)."""
 
-    def __init__(self, tmp):
+    def __init__(self, tmp, command=None):
+        self.command = list(command or RUNTIME)   # test_checkpoint.py compares minirun with runc
         self.tmp = tmp
         self.root = tmp / "state"
         self.log = tmp / "log.json"
@@ -185,7 +186,7 @@ class Runtime:
 
     # -- building argv ----------------------------------------------------
     def argv(self, *args, log=False, root=True):
-        cmd = list(RUNTIME)
+        cmd = list(self.command)
         if root:
             cmd += ["--root", str(self.root)]
         if log:

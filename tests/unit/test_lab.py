@@ -182,6 +182,10 @@ def test_the_ci_suite_is_the_kernel_dependent_files_and_each_of_them_exists(monk
     assert "tests/e2e/test_podman_checkpoint.py" in args
     missing = [path for path in args if not os.path.isfile(os.path.join(REPO, path))]
     assert not missing, "CI_SUITE names files that do not exist: %s" % missing
+    # bookworm is booted in CI for its CRIU only (bullseye's Debian has none)
+    assert lab.pytest_args(kernels.KERNELS["bookworm"]) == ["tests/integration/test_checkpoint.py"]
+    monkeypatch.setenv("LAB_SUITE", "all")
+    assert lab.pytest_args(kernels.KERNELS["bookworm"]) == lab.SUITE
     monkeypatch.setenv("LAB_SUITE", "most")
     with pytest.raises(SystemExit, match="unknown suite 'most'"):
         lab.pytest_args(kernels.KERNELS["sid"])
