@@ -9652,24 +9652,6 @@ def bring_loopback_up(k, sock=None):
         k.close(sock)
 
 
-def bring_loopback_up_in(k, pid):
-    """bring_loopback_up() in the network namespace of `pid`: the socket is
-    made there (a netlink socket talks to the namespace it was made in) and
-    this process goes back to its own at once."""
-    own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    theirs = os.open("/proc/%d/ns/net" % pid, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        k.setns(theirs, CLONE_NEWNET)
-        try:
-            sock = k.netlink_socket()
-        finally:
-            k.setns(own, CLONE_NEWNET)
-    finally:
-        os.close(own)
-        os.close(theirs)
-    bring_loopback_up(k, sock)
-
-
 class NetDevicePort:
     """rtnetlink sockets on both sides of a move: the runtime's network
     namespace and the init's (entered for the socket's making, then left)."""
@@ -11134,6 +11116,24 @@ def make_restore_mountpoints(k, cfg):
         except OSError as exc:
             raise Error("restore: mounts: %s: cannot make its mount point: %s"
                         % (mount.destination, os_error_text(exc))) from None
+
+
+def bring_loopback_up_in(k, pid):
+    """bring_loopback_up() in the network namespace of `pid`: the socket is
+    made there (a netlink socket talks to the namespace it was made in) and
+    this process goes back to its own at once."""
+    own = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    theirs = os.open("/proc/%d/ns/net" % pid, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        k.setns(theirs, CLONE_NEWNET)
+        try:
+            sock = k.netlink_socket()
+        finally:
+            k.setns(own, CLONE_NEWNET)
+    finally:
+        os.close(own)
+        os.close(theirs)
+    bring_loopback_up(k, sock)
 
 
 class Restore:
