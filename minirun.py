@@ -10885,8 +10885,10 @@ def plan_dump(cfg, flags, init, masked_files, criu_version_found, freeze_dir, jo
     opts = criu_common_opts(flags, "dump.log", cfg.annotations)
     opts.update({"pid": init, "root": cfg.root_path, "leave_running": flags.leave_running,
                  "link_remap": False, "tcp_skip_in_flight": False})
-    opts["external"] = ["%s[%d]:%s" % ("net" if kind == "network" else kind, inode, external_namespace_key(kind))
-                        for kind, inode in sorted(joined_namespaces.items())]
+    external = ["%s[%d]:%s" % ("net" if kind == "network" else kind, inode, external_namespace_key(kind))
+                for kind, inode in sorted(joined_namespaces.items())]
+    if external:
+        opts["external"] = external
     # cgroup v2's freezer needs CRIU 3.14; without it CRIU stops the tasks with ptrace.
     if freeze_dir and (criu_version_found >= (3, 14, 0) or not freeze_dir.startswith(CGROUP_ROOT + "/")
                        or os.path.basename(os.path.dirname(freeze_dir)) == "freezer"):

@@ -68,6 +68,31 @@ def test_network_namespace_has_only_loopback(rt, make_bundle, cid):
     assert rt("run", "--bundle", bundle, cid).stdout.split() == ["lo"]
 
 
+def test_a_new_network_namespace_has_loopback_up_as_runc_gives_it(rt, make_bundle, cid):
+    """runc's "loopback" network: every container with a network namespace
+    of its own finds lo up (127.0.0.1 answers), without CAP_NET_ADMIN."""
+    bundle = make_bundle(["sh", "-c", "cat /sys/class/net/lo/flags"])
+    assert int(rt("run", "--bundle", bundle, cid).stdout, 16) & 0x1    # IFF_UP
+
+
+def test_the_init_leads_a_session_of_its_own_as_runcs_does(rt, make_bundle, cid):
+    """runc's init calls setsid() with or without a terminal (and CRIU
+    dumps a container only if its session leader is inside it)."""
+    pid = running(rt, make_bundle, cid)
+    assert os.getsid(pid) == pid and os.getsid(pid) != os.getsid(0)
+
+
+def test_stdio_on_the_hosts_null_device_is_the_containers_own(rt, make_bundle, cid):
+    """runc's init reopens stdio that is /dev/null on the container's
+    /dev/null: a file of the host's /dev would keep a host mount reachable
+    (and CRIU dumps no file of a mount outside the container)."""
+    pid = running(rt, make_bundle, cid)      # rt gives the runtime /dev/null as stdin
+    dev_mount = next(line.split()[0] for line in open("/proc/%d/mountinfo" % pid) if line.split()[4] == "/dev")
+    with open("/proc/%d/fdinfo/0" % pid) as info:
+        mnt_id = next(line.split()[1] for line in info if line.startswith("mnt_id:"))
+    assert mnt_id == dev_mount
+
+
 def test_uts_namespace_hostname(rt, make_bundle, cid):
     before = os.uname().nodename
     bundle = make_bundle(["hostname"], hostname="inside-uts")
