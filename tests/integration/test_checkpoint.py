@@ -177,6 +177,22 @@ def assert_stopped_after_checkpoint(crt, cid):
         assert crt.status(cid) == "stopped"
 
 
+def dump_and_delete(crt, cid, bundle, image, *flags):
+    """Checkpoint the counter; its count when it stopped. minirun's stopped
+    container is then deleted, as after any exit (runc's is gone already)."""
+    checkpoint(crt, cid, image, *flags)
+    assert_stopped_after_checkpoint(crt, cid)
+    stopped_at = count(bundle)
+    if not crt.is_runc:
+        crt("delete", cid)
+    return stopped_at
+
+
+def restore_counting(crt, cid, image, bundle, stdio, stopped_at):
+    restore(crt, cid, image, bundle, stdio)
+    wait_count(bundle, stopped_at, "the restored counter")
+
+
 def inside(crt, cid, script):
     return crt("exec", cid, "/bin/sh", "-c", script, timeout=SLOW).stdout
 
@@ -220,14 +236,9 @@ def test_a_pre_dump_then_a_dump_on_its_parent_restores(crt, make_bundle, cid, st
     bundle = start_counter(crt, make_bundle, cid, stdio)
     checkpoint(crt, cid, tmp_path / "parent", "--pre-dump")
     assert crt.status(cid) == "running"
-    checkpoint(crt, cid, tmp_path / "final", "--parent-path", "../parent")
-    assert_stopped_after_checkpoint(crt, cid)
-    stopped_at = count(bundle)
+    stopped_at = dump_and_delete(crt, cid, bundle, tmp_path / "final", "--parent-path", "../parent")
     assert os.path.islink(str(tmp_path / "final" / "parent"))   # CRIU's link to the pre-dump's pages
-    if not crt.is_runc:
-        crt("delete", cid)
-    restore(crt, cid, tmp_path / "final", bundle, stdio)
-    wait_count(bundle, stopped_at, "the restored counter")
+    restore_counting(crt, cid, tmp_path / "final", bundle, stdio, stopped_at)
 
 
 def test_a_terminal_comes_back_over_the_console_socket(crt, make_bundle, cid, tmp_path):
@@ -259,12 +270,8 @@ def test_bind_mount_tmpfs_and_masked_paths_survive(crt, make_bundle, cid, stdio,
                            extra_mounts=[tmpfs_mount("/scratch", "size=1m")],
                            linux={"maskedPaths": [masked_file, "/proc/scsi"], "readonlyPaths": ["/proc/sys"]})
     inside(crt, cid, "echo kept > /scratch/file")
-    checkpoint(crt, cid, tmp_path / "image")
-    stopped_at = count(bundle)
-    if not crt.is_runc:
-        crt("delete", cid)
-    restore(crt, cid, tmp_path / "image", bundle, stdio)
-    wait_count(bundle, stopped_at, "the restored counter")
+    stopped_at = dump_and_delete(crt, cid, bundle, tmp_path / "image")
+    restore_counting(crt, cid, tmp_path / "image", bundle, stdio, stopped_at)
     assert inside(crt, cid, "cat /scratch/file").strip() == "kept"     # a tmpfs's content comes back
     inside(crt, cid, "echo from-inside > /shared/restored")
     assert (Path(shared) / "restored").read_text().strip() == "from-inside"   # the bind, to its source
@@ -308,10 +315,7 @@ def test_an_established_tcp_connection_survives(crt, make_bundle, cid, stdio, tm
 
 def test_restore_into_another_bundle_path(crt, make_bundle, cid, stdio, tmp_path, rootfs):
     bundle = start_counter(crt, make_bundle, cid, stdio)
-    checkpoint(crt, cid, tmp_path / "image")
-    stopped_at = count(bundle)
-    if not crt.is_runc:
-        crt("delete", cid)
+    stopped_at = dump_and_delete(crt, cid, bundle, tmp_path / "image")
     moved = tmp_path / "moved"
     moved.mkdir()
     subprocess.run(["cp", "-a", str(rootfs), str(moved / "rootfs")], check=True)
@@ -326,12 +330,8 @@ def test_restore_into_another_bundle_path(crt, make_bundle, cid, stdio, tmp_path
 def test_cgroup_limits_hold_after_restore(crt, make_bundle, cid, stdio, tmp_path):
     limits = {"resources": {"memory": {"limit": 64 << 20}, "pids": {"limit": 50}}}
     bundle = start_counter(crt, make_bundle, cid, stdio, linux=limits)
-    checkpoint(crt, cid, tmp_path / "image")
-    stopped_at = count(bundle)
-    if not crt.is_runc:
-        crt("delete", cid)
-    restore(crt, cid, tmp_path / "image", bundle, stdio)
-    wait_count(bundle, stopped_at, "the restored counter")
+    stopped_at = dump_and_delete(crt, cid, bundle, tmp_path / "image")
+    restore_counting(crt, cid, tmp_path / "image", bundle, stdio, stopped_at)
     pid = crt.state(cid)["pid"]
     assert limits_of(pid) == (str(64 << 20), "50")
     crt("update", "--pids-limit", "60", cid)
@@ -360,9 +360,7 @@ def test_restore_runs_prestart_and_create_runtime_hooks_with_the_restored_pid(cr
                                                                  % (log, log, name, log)]}
     bundle = start_counter(crt, make_bundle, cid, stdio,
                            hooks={"prestart": [hook("prestart")], "createRuntime": [hook("createRuntime")]})
-    checkpoint(crt, cid, tmp_path / "image")
-    if not crt.is_runc:
-        crt("delete", cid)
+    dump_and_delete(crt, cid, bundle, tmp_path / "image")
     log.write_text("")
     restore(crt, cid, tmp_path / "image", bundle, stdio)
     text = log.read_text()
