@@ -10996,13 +10996,7 @@ def checkpoint_container(store, cid, flags, binary):
         manager = state.proven_cgroup(init)
         cfg = kept_config(state)
         version = criu_version(binary)
-        wanted = {"mem_track": "--pre-dump and --parent-path need memory tracking",
-                  "lazy_pages": "--lazy-pages needs userfaultfd"}
-        needs = [name for name, on in (("mem_track", flags.pre_dump or flags.parent_path),
-                                       ("lazy_pages", flags.lazy_pages)) if on]
-        for name in criu_missing_features(binary, needs) if needs else ():
-            raise Error("checkpoint: %s, which CRIU cannot do on this kernel (criu check --feature %s)"
-                        % (wanted[name], {"mem_track": "mem_dirty_track", "lazy_pages": "uffd-noncoop"}[name]))
+        check_criu_features(binary, flags)
         joined = {}
         for kind in ("network", "pid"):
             if cfg.joined_namespace(kind):
@@ -11038,6 +11032,21 @@ def checkpoint_container(store, cid, flags, binary):
             state.wait_init(10)
     finally:
         os.close(lock_fd)
+
+
+# criu_features field -> (what needs it, the `criu check --feature` that tells)
+CRIU_FEATURES = {"mem_track": ("--pre-dump and --parent-path need memory tracking", "mem_dirty_track"),
+                 "lazy_pages": ("--lazy-pages needs userfaultfd", "uffd-noncoop")}
+
+
+def check_criu_features(binary, flags):
+    """Ask CRIU first for what the flags need of the kernel, as runc does:
+    a clear refusal instead of a failed dump."""
+    needs = [name for name, on in (("mem_track", flags.pre_dump or flags.parent_path),
+                                   ("lazy_pages", flags.lazy_pages)) if on]
+    for name in criu_missing_features(binary, needs) if needs else ():
+        what, check = CRIU_FEATURES[name]
+        raise Error("checkpoint: %s, which CRIU cannot do on this kernel (criu check --feature %s)" % (what, check))
 
 
 def stdio_descriptor(pid, fd):
