@@ -395,3 +395,16 @@ def test_restore_from_a_missing_image_directory_fails_naming_it(crt, make_bundle
     if not crt.is_runc:
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert crt.status(cid) is None      # no state, cgroup or mount left (the teardown checks the rest)
+
+
+def test_restore_never_replaces_a_container_that_was_not_checkpointed(crt, make_bundle, cid, stdio, tmp_path):
+    """Only a checkpointed, stopped container is replaced by restore: a
+    running one (here the very one dumped with --leave-running) keeps
+    running, and the refusal leaves it untouched."""
+    bundle = start_counter(crt, make_bundle, cid, stdio)
+    checkpoint(crt, cid, tmp_path / "image", "--leave-running")
+    result = crt("restore", "-d", "--image-path", tmp_path / "image", "--bundle", bundle, cid, check=False,
+                 timeout=SLOW, **stdio().kwargs())
+    assert result.returncode != 0
+    assert crt.status(cid) == "running"
+    wait_count(bundle, count(bundle), "the counter after the refused restore")
