@@ -214,6 +214,10 @@ def test_a_restored_counter_counts_on_with_the_same_pids(crt, make_bundle, cid, 
     # the same processes: pid 1 the counter, its child at its old pid
     assert inside(crt, cid, "cat /proc/1/cmdline | tr '\\0' ' '").startswith("/bin/sh -c (while")
     assert inside(crt, cid, "kill -0 %s && echo alive" % child).strip() == "alive"
+    crt("pause", cid)
+    assert crt.status(cid) == "paused"
+    crt("resume", cid)
+    wait_count(bundle, count(bundle), "the counter after resume")
     crt("kill", cid, "KILL")
     crt.wait_status(cid, "stopped", timeout=SLOW)
     crt("delete", cid)
