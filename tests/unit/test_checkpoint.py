@@ -6,11 +6,14 @@ container (tests/fixtures/criu-rpc, see test_criu_rpc.py): minirun asks
 CRIU for what runc asks, field by field.
 """
 
+import os
 from pathlib import Path
 
 import pytest
 
 import minirun
+
+from .helpers import base_config, run_cli
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "criu-rpc"
 
@@ -171,3 +174,51 @@ def test_every_planned_request_encodes(tmp_path):
                  minirun.plan_restore(cfg, flags(command="restore"), "/r", {"memory": "/c1"}, ["pipe:[1]"], [])):
         data = minirun.pb_encode("criu_req", {"type": 1, "opts": dict(opts, images_dir_fd=5)})
         assert minirun.pb_decode("criu_req", data)["opts"] == dict(opts, images_dir_fd=5)
+
+
+# -- a missing or too old CRIU, through the command line -----------------------------
+
+FAKE_CRIU = """#!%s
+# A stand-in for `criu swrk 3` that answers one VERSION request with %r.
+import os, socket, sys
+sock = socket.socket(fileno=3)
+sock.recv(4096)
+sock.send(bytes.fromhex(%r))
+"""
+
+
+@pytest.fixture
+def restorable(tmp_path):
+    """A bundle and an image directory that get a restore as far as asking CRIU."""
+    import json
+    (tmp_path / "rootfs").mkdir()
+    (tmp_path / "config.json").write_text(json.dumps(base_config()))
+    (tmp_path / "image").mkdir()
+    (tmp_path / "image" / "descriptors.json").write_text('["pipe:[1]", "pipe:[2]", "pipe:[2]"]')
+    return tmp_path
+
+
+def restore_with_criu(tmp_path, path):
+    return run_cli("--root", tmp_path / "state", "restore", "--bundle", tmp_path, "--image-path",
+                   tmp_path / "image", "c1", env=dict(os.environ, PATH=str(path)))
+
+
+def test_restore_without_criu_says_so_in_one_line_and_leaves_nothing(restorable):
+    result = restore_with_criu(restorable, restorable / "empty-bin")
+    assert result.returncode == 1 and result.stderr.splitlines() == [
+        "minirun: criu: criu not found (install CRIU: checkpoint and restore need it)"]
+    assert not (restorable / "state" / "c1").exists()
+
+
+def test_a_criu_older_than_3_11_is_refused_naming_its_version(restorable):
+    import sys
+    answer = minirun.pb_encode("criu_resp", {"type": minirun.CRIU_REQ_TYPES["VERSION"], "success": True,
+                                             "version": {"major_number": 3, "minor_number": 10}})
+    bin_dir = restorable / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "criu").write_text(FAKE_CRIU % (sys.executable, "3.10", answer.hex()))
+    (bin_dir / "criu").chmod(0o755)
+    result = restore_with_criu(restorable, bin_dir)
+    assert result.returncode == 1 and result.stderr.splitlines() == [
+        "minirun: criu: criu is version 3.10.0; minirun needs CRIU 3.11.0 or newer"]
+    assert not (restorable / "state" / "c1").exists()
