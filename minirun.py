@@ -1519,16 +1519,13 @@ class Kernel:
         self.check(self.lib.sendmsg(sock, self.ctypes.byref(hdr), 0x4000), "sendmsg")  # MSG_NOSIGNAL
 
     def recv_fd(self, sock):
-        import struct
-
-        payload = self.ctypes.create_string_buffer(256)
-        control = self.ctypes.create_string_buffer(24)
-        hdr, _iov = self._msghdr(payload, control)
-        self.check(self.lib.recvmsg(sock, self.ctypes.byref(hdr), 0x40000000), "recvmsg")  # MSG_CMSG_CLOEXEC
-        length, level, kind, fd = struct.unpack_from("=QiiI", control.raw)
-        if hdr.controllen < 20 or level != 1 or kind != 1:
+        """The fd of one send_fd (its name is read and dropped)."""
+        _name, fds = self.recv_message(sock, 256)
+        if not fds:
             raise OSError(E.EPROTO, "recvmsg: no file descriptor received")
-        return fd
+        for extra in fds[1:]:
+            os.close(extra)
+        return fds[0]
 
     def recv_message(self, sock, size):
         """One packet of at most `size` bytes and the fds that came with it
@@ -3937,6 +3934,15 @@ class ContainerState:
     def hooks_for(self, phase):
         return [Hook.from_json(h) for h in (self.hooks or {}).get(phase, [])]
 
+    def kept_config(self):
+        """The Config the container was created with (create keeps it beside
+        the state): exec and checkpoint act on it, not on the bundle's now."""
+        what = "container %s: its config" % self.id
+        raw = parse_json_input(read_input(os.path.join(self.directory, CONFIG_COPY), what), what)
+        if not isinstance(raw, dict):
+            raise Error("container %s: its config is not a JSON object" % self.id)
+        return parse_config(raw, self.bundle)
+
 
 class Store:
     def __init__(self, root):
@@ -4397,6 +4403,12 @@ class StdioRelay:
                 pass
         self.own = {}
 
+    def drop_container_ends(self):
+        """Close the process's ends here, once it holds its own copies."""
+        for fd in self.container_ends.values():
+            os.close(fd)
+        self.container_ends = {}
+
     def relay(self, pid):
         """Copy until our child `pid` exits, then what it left in the pipes."""
         import select
@@ -4718,6 +4730,11 @@ def bind_console(k, slave):
         k.close(target)
 
 
+def is_null_device(status):
+    """An os.stat_result of the null device: character 1:3."""
+    return status.st_mode & 0o170000 == 0o020000 and status.st_rdev == os.makedev(1, 3)  # S_IFCHR
+
+
 def open_null_device(k):
     """An O_PATH fd on the container's /dev/null, proven to be the null device
     (character 1:3) and not reached through a symlink. Masking binds this
@@ -4728,8 +4745,7 @@ def open_null_device(k):
         fd = k.open("/dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
         raise Error("linux.maskedPaths: cannot mask with /dev/null: %s" % os_error_text(exc)) from None
-    status = os.fstat(fd)
-    if status.st_mode & 0o170000 != 0o020000 or status.st_rdev != os.makedev(1, 3):  # S_IFCHR
+    if not is_null_device(os.fstat(fd)):
         k.close(fd)
         raise Error("linux.maskedPaths: /dev/null in the container is not the null device (1:3); "
                     "refusing to mask with it")
@@ -4744,19 +4760,17 @@ def reopen_null_stdio(k):
     on_null = []
     for fd in (0, 1, 2):
         try:
-            status = os.fstat(fd)
+            if is_null_device(os.fstat(fd)):
+                on_null.append(fd)
         except OSError:
             continue
-        if status.st_mode & 0o170000 == 0o020000 and status.st_rdev == os.makedev(1, 3):
-            on_null.append(fd)
     if not on_null:
         return
     try:
         null = k.open("/dev/null", os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return
-    status = os.fstat(null)
-    if status.st_mode & 0o170000 == 0o020000 and status.st_rdev == os.makedev(1, 3):
+    if is_null_device(os.fstat(null)):
         for fd in on_null:
             k.dup2(null, fd)
     k.close(null)
@@ -9960,19 +9974,10 @@ def create_container(store, cid, opts, console_fd=None, cfg=None, stdio=None):
                 run_hook(hook, hook_input)
             channel.send(Msg.HOOKS_DONE)
             channel.expect(Msg.READY)
-        state = ContainerState(
-            id=cid, pid=init, pid_start=process_start_time(init), bundle=bundle, rootfs=cfg.root_path,
-            created=rfc3339(), annotations=cfg.annotations, own_pid_namespace=plan.own_pid_namespace,
-            namespaces=namespaces, boot_id=boot_id(),
-            cgroup=manager.to_state() if manager is not None else None, intel_rdt=rdt,
-            hooks={phase: [h.to_json() for h in plan.hooks[phase]] for phase in ("poststart", "poststop")})
-        if state.pid_start is None:
+        state = record_started_init(store, cid, cfg, init, namespaces, plan.own_pid_namespace,
+                                    manager.to_state() if manager is not None else None, opts.pid_file, rdt)
+        if state is None:
             raise Error("container init exited during setup (status %s)" % reap(init))
-        state.directory = store.path(cid)
-        store.save(state)
-        if opts.pid_file:
-            # containerd parses the pid file with Atoi: no trailing newline.
-            write_atomically(os.path.abspath(opts.pid_file), str(init), what="--pid-file")
         channel.send(Msg.RELEASE)
         channel.expect(Msg.RELEASED)
         return state, cfg
@@ -9988,6 +9993,26 @@ def create_container(store, cid, opts, console_fd=None, cfg=None, stdio=None):
         for fd in (parent_end, lock_fd):
             if fd is not None:
                 os.close(fd)
+
+
+def record_started_init(store, cid, cfg, init, namespaces, own_pid_namespace, cgroup, pid_file, intel_rdt=None):
+    """Save the state of a container whose init `init` create has made or
+    restore has brought back (what proves it later: start time, boot,
+    namespaces, cgroup), then the pid file; None, and nothing saved, if the
+    init has exited already."""
+    state = ContainerState(
+        id=cid, pid=init, pid_start=process_start_time(init), bundle=cfg.bundle, rootfs=cfg.root_path,
+        created=rfc3339(), annotations=cfg.annotations, own_pid_namespace=own_pid_namespace,
+        namespaces=namespaces, boot_id=boot_id(), cgroup=cgroup, intel_rdt=intel_rdt,
+        hooks={phase: [h.to_json() for h in cfg.hooks[phase]] for phase in ("poststart", "poststop")})
+    if state.pid_start is None:
+        return None
+    state.directory = store.path(cid)
+    store.save(state)
+    if pid_file:
+        # containerd parses the pid file with Atoi: no trailing newline.
+        write_atomically(os.path.abspath(pid_file), str(init), what="--pid-file")
+    return state
 
 
 def start_container(store, cid):
@@ -10253,11 +10278,7 @@ def exec_container(store, cid, opts):
     manager = state.proven_cgroup(init)
     if manager is None and opts.cgroup:
         raise Error("exec: --cgroup: container %s has no cgroup of its own" % cid)
-    what = "container %s: its config" % cid
-    raw = parse_json_input(read_input(os.path.join(state.directory, CONFIG_COPY), what), what)
-    if not isinstance(raw, dict):
-        raise Error("container %s: its config is not a JSON object" % cid)
-    cfg = parse_config(raw, state.bundle)
+    cfg = state.kept_config()
     plan = plan_exec(cid, init, cfg, opts, HOST)
     if manager is not None:
         plan.cgroup = exec_cgroup_dirs(manager, opts.cgroup)
@@ -10697,16 +10718,22 @@ class CriuSwrk:
         return self.status
 
 
-def criu_version(binary):
-    """(major, minor, sublevel) of `binary`, asked over its RPC (runc asks so too)."""
+def criu_ask(binary, request):
+    """The answer of a `criu swrk` of its own to one question (VERSION, FEATURE_CHECK)."""
     swrk = CriuSwrk(binary)
     try:
-        swrk.send({"type": CRIU_REQ_TYPES["VERSION"]})
+        swrk.send(request)
         answer, fds = swrk.receive()
     finally:
         swrk.finish()
     for fd in fds:
         os.close(fd)
+    return answer
+
+
+def criu_version(binary):
+    """(major, minor, sublevel) of `binary`, asked over its RPC (runc asks so too)."""
+    answer = criu_ask(binary, {"type": CRIU_REQ_TYPES["VERSION"]})
     version = answer.get("version")
     if not answer.get("success") or not version:
         raise CriuError("criu: %s is too old (no VERSION request; minirun needs CRIU %s or newer)"
@@ -10720,20 +10747,14 @@ def criu_version(binary):
 
 def criu_missing_features(binary, wanted):
     """Those of `wanted` (criu_features' field names) this CRIU and kernel lack."""
-    swrk = CriuSwrk(binary)
-    try:
-        swrk.send({"type": CRIU_REQ_TYPES["FEATURE_CHECK"], "features": {name: True for name in wanted}})
-        answer, fds = swrk.receive()
-    finally:
-        swrk.finish()
-    for fd in fds:
-        os.close(fd)
+    answer = criu_ask(binary, {"type": CRIU_REQ_TYPES["FEATURE_CHECK"],
+                               "features": {name: True for name in wanted}})
     found = answer.get("features") or {}
     return [name for name in wanted if not found.get(name)]
 
 
 def criu_log_error(log_path):
-    """The last error line of CRIU's log, or ""."""
+    """The error line of CRIU's log that says why it failed, or ""."""
     try:
         with open(log_path, "rb") as handle:
             handle.seek(0, 2)
@@ -10868,6 +10889,14 @@ def external_namespace_key(kind):
     return "extRoot%sNS" % {"network": "Net", "pid": "Pid"}[kind]
 
 
+def v1_cgroup_binds(manager):
+    """plan_cgroup_mount's binds of the container's cgroup (`manager`) on a
+    v1 or hybrid host; none on v2 or without a cgroup."""
+    if manager is None or HOST.cgroup_layout.kind == "v2":
+        return ()
+    return plan_cgroup_mount(manager, HOST.cgroup_layout, links=())[1]
+
+
 def cgroup_mount_binds(cfg, binds):
     """(destination, host directory) of each bind a v1 `cgroup` mount is made
     of (`binds`: plan_cgroup_mount's, for the container's cgroup); a cgroup2
@@ -10876,10 +10905,12 @@ def cgroup_mount_binds(cfg, binds):
             for m in cfg.mounts if m.type == "cgroup" for name, d in binds]
 
 
-def plan_dump(cfg, flags, init, masked_files, criu_version_found, freeze_dir, joined_namespaces,
+def plan_dump(cfg, flags, init, masked_files, criu_version_found, freezer, joined_namespaces,
               cgroup_binds=()):
     """criu_opts of a checkpoint (pure): `masked_files`, the masked paths
-    that are files in the container (bound from /dev/null); `joined_namespaces`,
+    that are files in the container (bound from /dev/null); `freezer`,
+    (the container's freezer cgroup directory, whether it is v2) or None;
+    `joined_namespaces`,
     {kind: inode} of the network and pid namespaces joined by path;
     `cgroup_binds`, plan_cgroup_mount's binds of a v1 layout."""
     opts = criu_common_opts(flags, "dump.log", cfg.annotations)
@@ -10890,15 +10921,13 @@ def plan_dump(cfg, flags, init, masked_files, criu_version_found, freeze_dir, jo
     if external:
         opts["external"] = external
     # cgroup v2's freezer needs CRIU 3.14; without it CRIU stops the tasks with ptrace.
-    if freeze_dir and (criu_version_found >= (3, 14, 0) or not freeze_dir.startswith(CGROUP_ROOT + "/")
-                       or os.path.basename(os.path.dirname(freeze_dir)) == "freezer"):
-        opts["freeze_cgroup"] = freeze_dir
+    if freezer and (not freezer[1] or criu_version_found >= (3, 14, 0)):
+        opts["freeze_cgroup"] = freezer[0]
     if flags.page_server:
         opts["ps"] = {"address": flags.page_server[0], "port": flags.page_server[1]}
     if flags.parent_path:
         opts["parent_img"] = flags.parent_path
-        opts["track_mem"] = True
-    if flags.pre_dump:
+    if flags.parent_path or flags.pre_dump:
         opts["track_mem"] = True
     if flags.lazy_pages and flags.status_fd is not None:
         opts["status_fd"] = flags.status_fd
@@ -10972,14 +11001,6 @@ def masked_files(init, cfg):
     return files
 
 
-def kept_config(state):
-    what = "container %s: its config" % state.id
-    raw = parse_json_input(read_input(os.path.join(state.directory, CONFIG_COPY), what), what)
-    if not isinstance(raw, dict):
-        raise Error("container %s: its config is not a JSON object" % state.id)
-    return parse_config(raw, state.bundle)
-
-
 def checkpoint_container(store, cid, flags, binary):
     """runc checkpoint: dump the container's processes into flags.image_path.
     Unless --leave-running or --pre-dump, CRIU kills them once dumped: the
@@ -10994,18 +11015,19 @@ def checkpoint_container(store, cid, flags, binary):
         if init is None:
             raise Error("Container cannot be checkpointed in stopped state")
         manager = state.proven_cgroup(init)
-        cfg = kept_config(state)
+        cfg = state.kept_config()
         version = criu_version(binary)
         check_criu_features(binary, flags)
         joined = {}
         for kind in ("network", "pid"):
             if cfg.joined_namespace(kind):
                 joined[kind] = os.stat("/proc/%d/ns/%s" % (init, "net" if kind == "network" else kind)).st_ino
-        freeze_dir = None
+        freezer = None
         if manager is not None:
-            freeze_dir = manager.controller_dir("freezer") or manager.unified_dir
-        binds = plan_cgroup_mount(manager, HOST.cgroup_layout)[1] or () if manager is not None else ()
-        opts = plan_dump(cfg, flags, init, masked_files(init, cfg), version, freeze_dir, joined, binds)
+            v1_dir = manager.controller_dir("freezer")   # None on v2, whose freezer is cgroup.freeze
+            freezer = (v1_dir, False) if v1_dir else (manager.unified_dir, True)
+        opts = plan_dump(cfg, flags, init, masked_files(init, cfg), version, freezer, joined,
+                         v1_cgroup_binds(manager))
         image_fd = open_image_dir(flags.image_path, True, "checkpoint: --image-path")
         work_fd = None
         try:
@@ -11062,13 +11084,20 @@ def criu_dump_notified(state, script, flags):
         # Before the tasks are killed: a failure after this leaves a stopped,
         # checkpointed container that restore can replace.
         write_atomically(os.path.join(state.directory, CHECKPOINTED_FILE), "", 0o600)
-    elif script == "status-ready" and flags.status_fd is not None:
-        try:
-            os.write(flags.status_fd, b"\0")    # the lazy-pages server is ready (runc's contract)
-            os.close(flags.status_fd)
-        except OSError:
-            pass
-        flags.status_fd = None
+    elif script == "status-ready":
+        report_status_ready(flags)
+
+
+def report_status_ready(flags):
+    """The lazy-pages server is ready: one NUL on --status-fd, which is then closed (runc's contract)."""
+    if flags.status_fd is None:
+        return
+    try:
+        os.write(flags.status_fd, b"\0")
+        os.close(flags.status_fd)
+    except OSError:
+        pass
+    flags.status_fd = None
 
 
 # -- restore ----------------------------------------------------------------------
@@ -11170,8 +11199,8 @@ class Restore:
             self.record(pid)
         elif script == "orphan-pts-master":
             self.send_terminal(fds)
-        elif script == "status-ready" and self.flags.status_fd is not None:
-            criu_dump_notified(None, script, self.flags)
+        elif script == "status-ready":
+            report_status_ready(self.flags)
 
     def send_terminal(self, fds):
         if not fds:
@@ -11196,19 +11225,11 @@ class Restore:
             namespaces = namespace_ids(pid)
         except OSError as exc:
             raise Error("restored init exited during restore: %s" % os_error_text(exc)) from None
-        state = ContainerState(
-            id=self.cid, pid=pid, pid_start=process_start_time(pid), bundle=cfg.bundle, rootfs=cfg.root_path,
-            created=rfc3339(), annotations=cfg.annotations, own_pid_namespace=cfg.new_namespace("pid"),
-            namespaces=namespaces, boot_id=boot_id(),
-            cgroup=self.manager.to_state() if self.manager is not None else None,
-            hooks={phase: [h.to_json() for h in cfg.hooks[phase]] for phase in ("poststart", "poststop")})
-        if state.pid_start is None:
+        self.state = record_started_init(self.store, self.cid, cfg, pid, namespaces, cfg.new_namespace("pid"),
+                                         self.manager.to_state() if self.manager is not None else None,
+                                         self.opts.pid_file)
+        if self.state is None:
             raise Error("restored init exited during restore")
-        state.directory = self.store.path(self.cid)
-        self.store.save(state)
-        if self.opts.pid_file:
-            write_atomically(os.path.abspath(self.opts.pid_file), str(pid), what="--pid-file")
-        self.state = state
 
     def bind_root(self, k):
         """CRIU restores into a mount of the rootfs (runc binds it so too),
@@ -11279,10 +11300,8 @@ def restore_container(store, cid, flags, opts, binary, detach):
         swrk = CriuSwrk(binary, ends, namespace_fds)
         if job.manager is not None:
             job.manager.add(swrk.pid)   # CRIU puts the tasks below the cgroup it is in (cg_root)
-        roots = {ctrl: path for ctrl, path in own_cgroups("/proc/%d/cgroup" % swrk.pid).items()} \
-            if job.manager is not None else {}
-        binds = plan_cgroup_mount(job.manager, HOST.cgroup_layout)[1] or () if job.manager is not None else ()
-        criu_opts = plan_restore(cfg, flags, job.root, roots, descriptors, inherited, binds)
+        roots = own_cgroups("/proc/%d/cgroup" % swrk.pid) if job.manager is not None else {}
+        criu_opts = plan_restore(cfg, flags, job.root, roots, descriptors, inherited, v1_cgroup_binds(job.manager))
         criu_opts["images_dir_fd"] = image_fd
         if work_fd is not None:
             criu_opts["work_dir_fd"] = work_fd
@@ -11294,9 +11313,7 @@ def restore_container(store, cid, flags, opts, binary, detach):
         if job.state is None:
             raise Error("restore: criu restored no process (no post-restore notification)")
         if stdio is not None:
-            for fd in stdio.container_ends.values():
-                os.close(fd)
-            stdio.container_ends = {}
+            stdio.drop_container_ends()     # criu's copies are the restored process's now
     except BaseException:
         if swrk is not None:
             swrk.finish()
@@ -11311,6 +11328,7 @@ def restore_container(store, cid, flags, opts, binary, detach):
         job.unbind_root(k)
         store.remove(cid)
         if stdio is not None:
+            stdio.drop_container_ends()
             stdio.close()
         raise
     finally:

@@ -75,7 +75,8 @@ def test_the_network_namespace_is_always_left_empty_as_runc_leaves_it():
 # -- the dump ----------------------------------------------------------------------
 
 def test_a_dump_asks_what_runc_asks(tmp_path):
-    opts = minirun.plan_dump(config(tmp_path), flags(), 42, ["/proc/kcore"], (4, 2, 1), "/sys/fs/cgroup/c1", {})
+    opts = minirun.plan_dump(config(tmp_path), flags(), 42, ["/proc/kcore"], (4, 2, 1),
+                             ("/sys/fs/cgroup/c1", True), {})
     theirs = runc_opts("runc-dump")
     # fds and the pid are the caller's; a cgroup v1 host adds nothing else
     assert set(opts) | {"images_dir_fd", "work_dir_fd"} == set(theirs)
@@ -110,11 +111,11 @@ def test_namespaces_joined_by_path_are_external(tmp_path):
 
 def test_the_cgroup_v2_freezer_is_used_from_criu_3_14(tmp_path):
     cfg = config(tmp_path)
-    assert minirun.plan_dump(cfg, flags(), 42, [], (3, 14, 0), "/sys/fs/cgroup/c1", {})["freeze_cgroup"] == \
-        "/sys/fs/cgroup/c1"
-    assert "freeze_cgroup" not in minirun.plan_dump(cfg, flags(), 42, [], (3, 13, 0), "/sys/fs/cgroup/c1", {})
-    assert minirun.plan_dump(cfg, flags(), 42, [], (3, 11, 0), "/sys/fs/cgroup/freezer/c1", {})["freeze_cgroup"] \
-        == "/sys/fs/cgroup/freezer/c1"
+    v2 = ("/sys/fs/cgroup/c1", True)
+    assert minirun.plan_dump(cfg, flags(), 42, [], (3, 14, 0), v2, {})["freeze_cgroup"] == "/sys/fs/cgroup/c1"
+    assert "freeze_cgroup" not in minirun.plan_dump(cfg, flags(), 42, [], (3, 13, 0), v2, {})
+    for v1 in ("/sys/fs/cgroup/freezer/c1", "/sys/fs/cgroup/freezer/minirun/c1"):    # v1: any CRIU, any depth
+        assert minirun.plan_dump(cfg, flags(), 42, [], (3, 11, 0), (v1, False), {})["freeze_cgroup"] == v1
 
 
 def test_a_v1_cgroup_mount_is_external_binds(tmp_path):
@@ -170,7 +171,7 @@ def test_lsm_flags_reach_criu(tmp_path):
 def test_every_planned_request_encodes(tmp_path):
     cfg = config(tmp_path)
     for opts in (minirun.plan_dump(cfg, flags("--page-server", "[::1]:27"), 1, ["/proc/kcore"], (4, 2, 1),
-                                   "/sys/fs/cgroup/c1", {"pid": 7}),
+                                   ("/sys/fs/cgroup/c1", True), {"pid": 7}),
                  minirun.plan_restore(cfg, flags(command="restore"), "/r", {"memory": "/c1"}, ["pipe:[1]"], [])):
         data = minirun.pb_encode("criu_req", {"type": 1, "opts": dict(opts, images_dir_fd=5)})
         assert minirun.pb_decode("criu_req", data)["opts"] == dict(opts, images_dir_fd=5)
