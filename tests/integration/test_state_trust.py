@@ -347,6 +347,18 @@ def scenario_delete_of_a_stopped_container_sharing_a_cgroup(runtime, root, exits
     return results
 
 
+def shared_cgroup_bundles(rt, make_bundle, path, pid_namespace):
+    """A's bundle (its init exits; with a pid namespace of its own, or the
+    host's) and B's (it sleeps), both with cgroupsPath `path`."""
+    linux = {"cgroupsPath": path}
+    if pid_namespace == "hosts":
+        linux["namespaces"] = [{"type": t} for t in ("network", "ipc", "uts", "mount")]
+    exits = make_bundle(["true"], linux=linux)
+    sleeps = make_bundle(["sleep", "1000"], linux={"cgroupsPath": path})
+    rt.root.mkdir(mode=0o700, exist_ok=True)
+    return exits, sleeps
+
+
 @pytest.mark.parametrize("pid_namespace", ["own", "hosts"], ids=["A-own-pidns", "A-shares-pidns"])
 @pytest.mark.parametrize("delete", [["delete"], ["delete", "--force"]], ids=["delete", "delete-force"])
 @pytest.mark.parametrize("a_id", ["sys", "fs", "cgroup"])
@@ -359,12 +371,7 @@ def test_delete_of_a_stopped_container_leaves_a_container_sharing_its_cgroup_run
     cgroup's path, and here in the cgroup's name too: a name proves nothing."""
     from .helpers import run_in_own_pid_namespace
     path = "/minirun-it-shared-%s-%s" % (uuid.uuid4().hex[:12], a_id)
-    linux = {"cgroupsPath": path}
-    if pid_namespace == "hosts":
-        linux["namespaces"] = [{"type": t} for t in ("network", "ipc", "uts", "mount")]
-    exits = make_bundle(["true"], linux=linux)
-    sleeps = make_bundle(["sleep", "1000"], linux={"cgroupsPath": path})
-    rt.root.mkdir(mode=0o700, exist_ok=True)
+    exits, sleeps = shared_cgroup_bundles(rt, make_bundle, path, pid_namespace)
     results = run_in_own_pid_namespace(
         "test_state_trust", "scenario_delete_of_a_stopped_container_sharing_a_cgroup", root=str(rt.root),
         exits=str(exits), sleeps=str(sleeps), a_id=a_id, b_id=new_id("b"), path=path, delete=delete)
@@ -399,12 +406,7 @@ def test_kill_all_and_ps_of_a_stopped_container_leave_a_container_sharing_its_cg
     from .helpers import IS_RUNC, run_in_own_pid_namespace
     a_id = new_id("a")
     path = "/minirun-it-shared-%s" % a_id
-    linux = {"cgroupsPath": path}
-    if pid_namespace == "hosts":
-        linux["namespaces"] = [{"type": t} for t in ("network", "ipc", "uts", "mount")]
-    exits = make_bundle(["true"], linux=linux)
-    sleeps = make_bundle(["sleep", "1000"], linux={"cgroupsPath": path})
-    rt.root.mkdir(mode=0o700, exist_ok=True)
+    exits, sleeps = shared_cgroup_bundles(rt, make_bundle, path, pid_namespace)
     results = run_in_own_pid_namespace(
         "test_state_trust", "scenario_kill_all_and_ps_of_a_stopped_container_sharing_a_cgroup", root=str(rt.root),
         exits=str(exits), sleeps=str(sleeps), a_id=a_id, b_id=new_id("b"), path=path)

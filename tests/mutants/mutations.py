@@ -359,8 +359,8 @@ MUTANTS = [
             ADV + "test_cve_2024_21626_only_stdio_and_preserved_fds_reach_the_process"]),
     # --- state -------------------------------------------------------------------
     Mutant("pid-file-trailing-newline", "state",
-           'write_atomically(os.path.abspath(opts.pid_file), str(init), what="--pid-file")',
-           'write_atomically(os.path.abspath(opts.pid_file), "%d\\n" % init, what="--pid-file")',
+           'write_atomically(os.path.abspath(pid_file), str(init), what="--pid-file")',
+           'write_atomically(os.path.abspath(pid_file), "%d\\n" % init, what="--pid-file")',
            [I + "test_lifecycle.py::test_create_leaves_a_created_container_waiting"]),
     Mutant("proven-init-skips-mnt-ns", "state",
            'proven = theirs == self.namespaces and theirs["mnt"] != ours["mnt"]',
